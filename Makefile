@@ -1,0 +1,82 @@
+# Streampai build. Sources are discovered, so adding a module never edits this file:
+#   src/**/*.c          -> the streampai binary (src/main.c holds main())
+#   tests/unit/**/*.c   -> one Criterion binary, linked against every src object but main
+#   fuzz/fuzz_*.c       -> one libFuzzer binary each (clang), same objects
+.DEFAULT_GOAL := release
+SHELL := /bin/bash
+
+PKGS    := libuv libcurl openssl jansson sqlite3 libpq libjwt libsodium hiredis
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lm -lpthread
+WARN    := -Wall -Wextra -Werror -Wno-format-zero-length -Wshadow -Wpointer-arith -Wvla
+STD     := -std=c11 -D_GNU_SOURCE
+INC     := -Isrc -Isrc/core -Isrc/net -Isrc/store -Isrc/auth -Isrc/livestream -Isrc/media \
+           -Isrc/relay -Isrc/web -Isrc/platforms
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BASE_CFLAGS := $(STD) $(WARN) $(INC) $(PKG_CFLAGS) -DSP_VERSION=\"$(VERSION)\" -MMD -MP
+
+SRCS      := $(shell find src -name '*.c' | sort)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+TEST_SRCS := $(shell find tests/unit -name '*.c' 2>/dev/null | sort)
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+MIGRATIONS := $(shell find src/store/migrations -name '*.sql' 2>/dev/null | sort)
+
+# ---- release ---------------------------------------------------------------
+REL_DIR  := build/release
+REL_OBJS := $(SRCS:%.c=$(REL_DIR)/%.o)
+$(REL_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo '  CC      $<'
+	@$(CC) $(BASE_CFLAGS) -O2 -g -c $< -o $@
+$(REL_DIR)/streampai: $(REL_OBJS)
+	$(CC) -o $@ $^ $(PKG_LIBS)
+release: $(REL_DIR)/streampai
+	@ln -sf $(REL_DIR)/streampai streampai
+
+# ---- asan (ASan + UBSan + LSan) ----------------------------------------------
+ASAN_DIR   := build/asan
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OBJS  := $(SRCS:%.c=$(ASAN_DIR)/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN_DIR)/%.o)
+TEST_OBJS  := $(TEST_SRCS:%.c=$(ASAN_DIR)/%.o)
+$(ASAN_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo '  CC-ASAN $<'
+	@$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+$(ASAN_DIR)/streampai: $(ASAN_OBJS)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+$(ASAN_DIR)/unit_tests: $(ASAN_LIB_OBJS) $(TEST_OBJS)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs criterion 2>/dev/null)
+asan: $(ASAN_DIR)/streampai $(ASAN_DIR)/unit_tests
+
+# ---- fuzz (clang libFuzzer) ----------------------------------------------------
+FUZZ_DIR   := build/fuzz
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/bin/%)
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo '  CC-FUZZ $<'
+	@clang $(BASE_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) -c $< -o $@
+$(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	clang $(STD) $(INC) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
+fuzz: $(FUZZ_BINS)
+
+# ---- entry points ------------------------------------------------------------------
+deps:
+	@scripts/deps.sh
+test-deps:
+	@scripts/deps.sh --test
+run: deps release
+	@scripts/run.sh
+test: test-deps
+	@$(MAKE) --no-print-directory asan fuzz
+	@scripts/test.sh
+bench: test-deps release
+	@scripts/bench.sh
+clean:
+	rm -rf build streampai
+
+.PHONY: release asan fuzz deps test-deps run test bench clean
+-include $(shell find build -name '*.d' 2>/dev/null)

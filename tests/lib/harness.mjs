@@ -1,0 +1,148 @@
+// Test harness: starts the real streampai binary (ASan build) on a free port
+// with a temp DATA_DIR, and real PostgreSQL / Redis servers, and stops them by pid.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.STREAMPAI_BIN || path.join(ROOT, 'build/asan/streampai');
+
+export function tmpDir(prefix = 'sp-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    await sleep(interval);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`);
+}
+
+// Starts `streampai <args>`; resolves once the log says which port it listens on.
+// Log lines are collected in srv.logs (array of strings).
+export async function startServer({ env = {}, args = ['serve'], dataDir, readyPattern, timeout = 15000 } = {}) {
+  dataDir = dataDir || tmpDir('sp-data-');
+  const fullEnv = {
+    PATH: process.env.PATH,
+    STREAMPAI_ENV: 'test',
+    HTTP_LISTEN: '127.0.0.1:0',
+    DATA_DIR: dataDir,
+    WEB_DIR: path.join(ROOT, 'web'),
+    LOG_LEVEL: 'debug',
+    ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=86',
+    UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+    ...env,
+  };
+  const proc = spawn(BIN, args, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const srv = { proc, dataDir, env: fullEnv, logs: [], port: 0, url: '', exitCode: null, exitSignal: null };
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => { srv.exitCode = code; srv.exitSignal = sig; resolve({ code, sig }); }));
+  srv.exited = exited;
+  let buf = '';
+  const onData = (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) { srv.logs.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  const pattern = readyPattern || /module=http msg="listening" addr=127\.0\.0\.1:(\d+)/;
+  try {
+    await waitFor(() => {
+      if (srv.exitCode !== null || srv.exitSignal) throw new Error(`server exited early (${srv.exitCode}/${srv.exitSignal}):\n${srv.logs.join('\n')}`);
+      for (const l of srv.logs) { const m = l.match(pattern); if (m) { srv.port = Number(m[1]); return true; } }
+      return false;
+    }, { timeout, what: 'server start' });
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
+  srv.url = `http://127.0.0.1:${srv.port}`;
+  // Stops with SIGTERM (or the given signal); resolves to {code, sig, ms}.
+  srv.stop = async (sig = 'SIGTERM') => {
+    if (srv.exitCode !== null || srv.exitSignal) return { code: srv.exitCode, sig: srv.exitSignal, ms: 0 };
+    const t0 = Date.now();
+    proc.kill(sig);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+    const r = await exited;
+    clearTimeout(timer);
+    return { ...r, ms: Date.now() - t0 };
+  };
+  srv.kill9 = async () => { proc.kill('SIGKILL'); await exited; };
+  srv.logText = () => srv.logs.join('\n');
+  return srv;
+}
+
+// A real PostgreSQL 15 server in a temp dir, run as the postgres user. Returns {url, stop()}.
+export async function startPostgres() {
+  const bin = '/usr/lib/postgresql/15/bin';
+  const dir = tmpDir('sp-pg-');
+  fs.chmodSync(dir, 0o755);
+  const data = path.join(dir, 'data');
+  const port = await freePort();
+  const asPg = (cmd, args) => (process.getuid && process.getuid() === 0)
+    ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' })
+    : execFileSync(cmd, args, { stdio: 'pipe' });
+  execFileSync('chown', ['postgres:postgres', dir]);
+  asPg(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  asPg(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, 'start']);
+  const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  asPg('/usr/bin/psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', 'CREATE DATABASE streampai']);
+  return {
+    port, pid, dir,
+    url: `postgres://postgres@127.0.0.1:${port}/streampai`,
+    stop: () => { try { asPg(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', 'stop']); } catch { try { process.kill(pid, 'SIGKILL'); } catch {} } },
+    kill: () => { try { process.kill(pid, 'SIGKILL'); } catch {} },
+    start: () => asPg(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
+      `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, 'start']),
+  };
+}
+
+// A real redis-server on a free port. Returns {url, port, stop()}.
+export async function startRedis() {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await waitFor(() => new Promise((res) => { const s = net.connect(port, '127.0.0.1', () => { s.end(); res(true); }); s.on('error', () => res(false)); }), { what: 'redis' });
+  return { port, url: `redis://127.0.0.1:${port}`, proc, stop: () => { proc.kill('SIGTERM'); } };
+}
+
+// fetch with a cookie jar, CSRF header and Origin handled like a browser page would.
+export function client(baseUrl) {
+  const jar = new Map();
+  const c = {
+    jar,
+    async req(method, p, body, headers = {}) {
+      const h = { ...headers };
+      if (jar.size) h.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      if (body !== undefined && typeof body !== 'string') { h['content-type'] = 'application/json'; body = JSON.stringify(body); }
+      const res = await fetch(baseUrl + p, { method, body, headers: h, redirect: 'manual' });
+      for (const sc of res.headers.getSetCookie ? res.headers.getSetCookie() : []) {
+        const [kv] = sc.split(';');
+        const eq = kv.indexOf('=');
+        const k = kv.slice(0, eq).trim(), v = kv.slice(eq + 1).trim();
+        if (/max-age=0/i.test(sc) || v === '') jar.delete(k); else jar.set(k, v);
+      }
+      const text = await res.text();
+      let json; try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+      return { status: res.status, headers: res.headers, text, json };
+    },
+  };
+  return c;
+}
