@@ -1,0 +1,41 @@
+/*
+ * sp_app: the control plane's wiring. One sp_app_t per `streampai serve`
+ * process, owned by the loop thread. Subsystems keep a pointer to it and
+ * register their routes on app->router from their own *_register_routes(app).
+ * main.c creates subsystems in dependency order and shuts them down in reverse.
+ */
+#ifndef SP_APP_H
+#define SP_APP_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "sp_config.h"
+#include "sp_http.h"
+#include "sp_router.h"
+
+struct sp_store_s;      /* src/store/sp_store.h */
+struct sp_auth_s;       /* src/auth/sp_auth.h */
+struct sp_ws_hub_s;     /* src/net/sp_ws.h */
+struct sp_pubsub_s;     /* src/livestream/sp_pubsub.h */
+struct sp_livestream_s; /* src/livestream/sp_livestream.h */
+struct sp_curlm_s;      /* src/net/sp_curlm.h */
+struct sp_cloudflare_s; /* src/media/sp_cloudflare.h */
+
+typedef struct sp_app_s {
+    uv_loop_t *loop;
+    const sp_config_t *cfg;
+    sp_router_t *router;
+    sp_http_server_t *http;
+    struct sp_store_s *store;
+    struct sp_auth_s *auth;
+    struct sp_ws_hub_s *ws;
+    struct sp_pubsub_s *pubsub;
+    struct sp_livestream_s *live;
+    struct sp_curlm_s *curlm;
+    struct sp_cloudflare_s *cloudflare;
+    bool shutting_down;
+    uint64_t started_mono_ms;
+} sp_app_t;
+
+#endif
