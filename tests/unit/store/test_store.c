@@ -474,3 +474,92 @@ Test(store_sqlite, bad_database_url)
     cr_assert(access(path, F_OK) == 0);
     tenv_teardown(&e);
 }
+
+/* ---- PostgreSQL outage (driven by tests/integration/store_pg.test.mjs) ------------- */
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert(f, "%s", p);
+    fclose(f);
+}
+
+static void spin(tenv_t *e, int ms)
+{
+    uint64_t t0 = sp_mono_ms();
+    while (sp_mono_ms() - t0 < (uint64_t)ms) {
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+}
+
+Test(store_pg_outage, fail_fast_then_reconnect, .timeout = 120)
+{
+    const char *ctl = getenv("SP_TEST_PG_CTL");
+    if (!ctl || !*ctl)
+        cr_skip_test("SP_TEST_PG_CTL not set (run by tests/integration/store_pg.test.mjs)");
+    tenv_t e;
+    char err[512];
+    tenv_setup(&e, true);
+    e.cfg.db_pool_size = 2;
+    cr_assert(tenv_open(&e, err, sizeof(err)) == 0, "%s", err);
+    char uid[SP_UUID_STRLEN];
+    add_user(&e, uid, "before@example.com");
+    cr_assert(sp_store_healthy(e.s));
+
+    touch(ctl, "stop-requested");
+    uint64_t t0 = sp_mono_ms();
+    while (!file_exists(ctl, "stopped")) {
+        cr_assert(sp_mono_ms() - t0 < 30000, "server did not stop");
+        spin(&e, 20);
+    }
+    /* idle connections notice the server went away */
+    t0 = sp_mono_ms();
+    while (sp_store_healthy(e.s)) {
+        cr_assert(sp_mono_ms() - t0 < 5000, "store still claims healthy");
+        spin(&e, 10);
+    }
+    for (int i = 0; i < 3; i++) {
+        uint64_t q0 = sp_mono_ms();
+        tres_t r = tq(&e, "SELECT count(*) AS n FROM users", NULL);
+        uint64_t dt = sp_mono_ms() - q0;
+        cr_assert(r.err == SP_EUNAVAIL, "got %s", sp_err_name(r.err));
+        cr_assert(dt < 1000, "did not fail fast: %llu ms", (unsigned long long)dt);
+        tres_free(&r);
+        spin(&e, 100);
+    }
+    ecount_t c = { 0 };
+    sp_store_enqueue(e.s, "INSERT INTO viewer_samples(stream_id, platform, ts, viewers) "
+                          "VALUES ('s', 'p', 1, 1)", NULL, on_enq, &c);
+    while (c.done < 1)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    cr_assert(c.other == 1);
+
+    touch(ctl, "start-requested");
+    t0 = sp_mono_ms();
+    while (!file_exists(ctl, "started")) {
+        cr_assert(sp_mono_ms() - t0 < 30000, "server did not start");
+        spin(&e, 20);
+    }
+    t0 = sp_mono_ms();
+    while (!sp_store_healthy(e.s)) {
+        cr_assert(sp_mono_ms() - t0 < 10000, "did not reconnect");
+        spin(&e, 20);
+    }
+    cr_log_info("reconnected %llu ms after the server was back",
+                (unsigned long long)(sp_mono_ms() - t0));
+    cr_assert(tcount(&e, "SELECT count(*) AS n FROM users") == 1);
+    char u2[SP_UUID_STRLEN];
+    add_user(&e, u2, "after@example.com");
+    cr_assert(tcount(&e, "SELECT count(*) AS n FROM users") == 2);
+    tenv_teardown(&e);
+}
