@@ -112,7 +112,11 @@ static int run(const char *label, sp_config_t *cfg, size_t N, size_t rate_chunk)
     size_t sent = 0;
     while (done_rows < N) {
         /* producer: a burst of rate_chunk events per loop turn, like a busy chat */
-        for (size_t k = 0; k < rate_chunk && sent < N; k++, sent++) {
+        sp_store_stats_t qs;
+        sp_store_stats(s, &qs);
+        /* back-pressure like a real producer: keep at most two full batches waiting */
+        size_t room = qs.queued < 2 * SP_STORE_BATCH_MAX ? rate_chunk : 0;
+        for (size_t k = 0; k < room && sent < N; k++, sent++) {
             char id[SP_UUID_STRLEN], pe[32];
             sp_uuid_v4(id);
             snprintf(pe, sizeof(pe), "b-%zu", sent);
@@ -124,7 +128,7 @@ static int run(const char *label, sp_config_t *cfg, size_t N, size_t rate_chunk)
                                        "hello world", (json_int_t)sent, (json_int_t)sp_wall_ms()),
                              on_row, &rows[sent]);
         }
-        uv_run(&loop, sent < N ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        uv_run(&loop, sent < N && room ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     }
     uint64_t dt = sp_mono_us() - t0;
     sp_store_stats_t st;
