@@ -176,6 +176,9 @@ static void complete(req_t *r, CURLcode cc)
         res.body_len = 0;
     }
     res.retry_after = r->has_retry_after ? r->retry_after : NULL;
+    long sent = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
+    res.request_sent = (sent > 0 || status > 0) ? 1 : 0;
     r->cb(&res, r->ud);
 }
 
@@ -470,7 +473,8 @@ static void do_free(sp_curlm_t *m)
         req_unlink(m, r);
         m->depth++;
         sp_curlm_response_t res = { .err = SP_ECANCELED, .status = 0, .errmsg = "canceled",
-                                    .body = "", .body_len = 0, .retry_after = NULL };
+                                    .body = "", .body_len = 0, .retry_after = NULL,
+                                    .request_sent = 1 };
         r->cb(&res, r->ud);
         m->depth--;
         req_destroy(r);

@@ -34,6 +34,8 @@ typedef struct {
     const char *body;    /* NUL-terminated; valid only during the callback */
     size_t body_len;
     const char *retry_after; /* Retry-After header value or NULL */
+    int request_sent;    /* 0 = no byte of the request left (e.g. connect failed): safe to
+                          * retry even a non-idempotent call; 1 = it may have reached the server */
 } sp_curlm_response_t;
 
 typedef void (*sp_curlm_cb)(const sp_curlm_response_t *res, void *ud);
