@@ -438,6 +438,10 @@ int sp_curlm_request(sp_curlm_t *m, const sp_curlm_request_t *req, sp_curlm_cb c
         curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? (const char *)req->body : "");
         if (strcmp(method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        /* Non-idempotent: a fresh connection, so curl never silently re-sends it on a
+         * pooled connection that turns out dead (the server may have processed it). */
+        if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0)
+            curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }

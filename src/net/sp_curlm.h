@@ -3,6 +3,8 @@
  * libcurl's multi_socket interface (one CURLM per sp_curlm_t, one uv_poll per
  * socket curl asks for, one uv_timer for curl's timeout).
  *
+ * POST and PATCH always use a fresh connection (curl would otherwise re-send
+ * them silently when a pooled connection turns out to be dead).
  * Responses are buffered in memory with a hard cap. Redirects are never
  * followed and only http/https are allowed (no SSRF through redirects).
  * Everything runs on the loop thread; nothing blocks.
