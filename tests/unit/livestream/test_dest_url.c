@@ -175,7 +175,7 @@ static rres_t resolve(const char *url, bool allow)
     return r;
 }
 
-Test(dest_url, resolve_checks_every_address, .timeout = 20)
+Test(dest_url, resolve_checks_every_address)
 {
     rres_t r = resolve("rtmp://localhost/app/key", false);
     cr_assert_eq(r.err, SP_EFORBIDDEN, "localhost refused");

@@ -52,6 +52,8 @@ int fake_cf_start(fake_cf_t *f)
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     posix_spawn_file_actions_addclose(&fa, fds[1]);
+    /* node must not inherit the test runner's IPC descriptors */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     char *argv[] = { "node", (char *)script, "--port", "0", "--token", FAKE_CF_TOKEN,
                      "--account", FAKE_CF_ACCOUNT, NULL };
     pid_t pid;
