@@ -19,6 +19,7 @@
 #include "sp_curlm.h"
 #include "sp_err.h"
 #include "sp_log.h"
+#include "sp_metrics.h"
 #include "sp_ratelimit.h"
 #include "sp_time.h"
 
@@ -93,6 +94,7 @@ struct sp_cloudflare_s {
     unsigned open_timers;
     bool freeing;
     bool in_free; /* inside sp_cloudflare_free: do not release yet */
+    bool metrics_registered;
     uint64_t counts[OP__COUNT][RES__COUNT];
     uint64_t attempts_total, retries_total;
 };
@@ -795,6 +797,13 @@ void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t
     out->api_token = cfg->cloudflare_api_token;
     out->timeout_ms = cfg->api_call_timeout > 0 ? (uint64_t)cfg->api_call_timeout : 0;
     out->call_budget = cfg->cloudflare_call_budget;
+    out->budget_exact = true;
+    out->register_metrics = true;
+}
+
+static void render_metrics(sp_buf_t *out, void *ud)
+{
+    sp_cloudflare_metrics(ud, out);
 }
 
 sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *o)
@@ -833,9 +842,13 @@ sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *
     sp_breaker_init(&cf->breaker, o->breaker_threshold ? o->breaker_threshold : 5,
                     o->breaker_open_ms ? o->breaker_open_ms : 30000);
     double budget = o->call_budget > 0 ? (double)o->call_budget : 1200.0;
-    double margin = budget * 0.1 < 1.0 ? 1.0 : budget * 0.1;
+    double margin = o->budget_exact ? 0.0 : budget * 0.1 < 1.0 ? 1.0 : budget * 0.1;
     cf->budget_cap = budget - margin < 1.0 ? 1.0 : budget - margin;
     sp_tbucket_init(&cf->budget, cf->budget_cap / BUDGET_WINDOW_S, cf->budget_cap, sp_mono_ms());
+    if (o->register_metrics) {
+        sp_metrics_register(render_metrics, cf);
+        cf->metrics_registered = true;
+    }
     return cf;
 }
 
@@ -858,6 +871,8 @@ void sp_cloudflare_free(sp_cloudflare_t *cf)
         return;
     cf->freeing = true;
     cf->in_free = true;
+    if (cf->metrics_registered)
+        sp_metrics_unregister(render_metrics, cf);
     /* Calls waiting for a retry timer: cancel now. */
     call_t *c = cf->calls;
     while (c) {

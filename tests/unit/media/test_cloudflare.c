@@ -11,6 +11,7 @@
 #include "fake_cf.h"
 #include "sp_cloudflare.h"
 #include "sp_err.h"
+#include "sp_metrics.h"
 #include "sp_time.h"
 
 typedef struct {
@@ -545,4 +546,36 @@ Test(cloudflare, free_inside_callback, .init = setup, .fini = teardown)
     cr_assert_eq(b.calls, 1);
     cr_assert_eq(b.err, SP_ECANCELED);
     cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+Test(cloudflare_parse, from_config_registers_metrics)
+{
+    uv_loop_t l;
+    uv_loop_init(&l);
+    sp_config_t c;
+    memset(&c, 0, sizeof c);
+    c.cloudflare_api_base_url = "http://127.0.0.1:1/client/v4/";
+    c.cloudflare_account_id = "local";
+    c.cloudflare_api_token = "relay-token-abcdef";
+    c.cloudflare_call_budget = 1100;
+    c.api_call_timeout = 2500;
+    sp_cloudflare_opts_t o;
+    sp_cloudflare_opts_from_config(&c, &o);
+    sp_cloudflare_t *x = sp_cloudflare_new(&l, &o);
+    cr_assert_not_null(x);
+    cr_assert(sp_cloudflare_budget_remaining(x) > 1099.9 && sp_cloudflare_budget_remaining(x) < 1100.1,
+              "configured budget used as is");
+    sp_buf_t out;
+    sp_buf_init(&out, 0);
+    sp_metrics_render(&out);
+    cr_assert(strstr(out.p, "streampai_cloudflare_budget_capacity 1100\n") != NULL, "%s", out.p);
+    cr_assert_null(strstr(out.p, "relay-token"), "token never in metrics");
+    sp_buf_cleanup(&out);
+    sp_cloudflare_free(x);
+    sp_buf_init(&out, 0);
+    sp_metrics_render(&out);
+    cr_assert_null(strstr(out.p, "streampai_cloudflare_budget_capacity"), "unregistered on free");
+    sp_buf_cleanup(&out);
+    uv_run(&l, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&l), 0);
 }
