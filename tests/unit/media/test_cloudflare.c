@@ -579,3 +579,32 @@ Test(cloudflare_parse, from_config_registers_metrics)
     uv_run(&l, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&l), 0);
 }
+
+Test(cloudflare, chaos_each_callback_once, .init = setup, .fini = teardown)
+{
+    res_t c = { 0 };
+    create_input(&c);
+    fault("{\"kind\":\"500\",\"count\":10,\"method\":\"GET\"}");
+    fault("{\"kind\":\"drop\",\"count\":5,\"method\":\"GET\"}");
+    fault("{\"kind\":\"slow\",\"count\":5,\"delayMs\":150,\"method\":\"GET\"}");
+    fault("{\"kind\":\"malformed\",\"count\":5,\"method\":\"GET\"}");
+    fault("{\"kind\":\"429\",\"count\":2,\"retryAfter\":1,\"method\":\"PUT\"}");
+    enum { N = 40 };
+    res_t r[N];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(sp_cloudflare_get_input(cf, c.in.uid, SP_CF_PRIO_INTERACTIVE, on_input, &r[i]),
+                     0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int ok = 0, proto = 0;
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(r[i].calls, 1, "callback %d ran %d times", i, r[i].calls);
+        ok += r[i].err == 0;
+        proto += r[i].err == SP_EPROTO;
+        cr_assert(r[i].err == 0 || r[i].err == SP_EPROTO || r[i].err == SP_EUNAVAIL ||
+                  r[i].err == SP_EIO || r[i].err == SP_EOPEN, "err %d", r[i].err);
+    }
+    cr_assert(ok >= N - 5 - 10, "ok=%d", ok);
+    cr_assert(proto <= 5);
+    finish_loop();
+}
