@@ -22,6 +22,7 @@
 //   POST /__control/fault                      {kind, count?, retryAfter?, delayMs?, method?, pathIncludes?}
 //        kind: "500" | "503" | "429" | "hang" | "malformed" | "slow" | "drop" | "envelope"
 //        ("envelope": HTTP 400 + {success:false, errors:[{code, message}]} with code/message from the body)
+//   POST /__control/ratelimit                  {limit, windowMs?} (Cloudflare-like 429s; {} to disable)
 //   POST /__control/faults/clear
 //   POST /__control/reset                      drop all inputs, outputs, calls and faults
 import http from 'node:http';
@@ -54,6 +55,9 @@ export async function startFakeCloudflare(opts = {}) {
   const hung = new Set();
   const sockets = new Set();
   let webhooksSent = [];
+  // Optional account rate limit like Cloudflare's (1200 per 300 s): {limit, windowMs}.
+  let rateLimit = opts.rateLimit || null;
+  let rlHits = [];
 
   function envelope(result) {
     return { success: true, errors: [], messages: [], result };
@@ -195,6 +199,11 @@ export async function startFakeCloudflare(opts = {}) {
     if (req.method === 'POST' && path === '/__control/fault') { injectFault(body); return send(res, 200, {}); }
     if (req.method === 'POST' && path === '/__control/faults/clear') { faults.length = 0; return send(res, 200, {}); }
     if (req.method === 'POST' && path === '/__control/reset') { reset(); return send(res, 200, {}); }
+    if (req.method === 'POST' && path === '/__control/ratelimit') {
+      rateLimit = body && body.limit ? { limit: body.limit, windowMs: body.windowMs || 300000 } : null;
+      rlHits = [];
+      return send(res, 200, {});
+    }
     const m = path.match(/^\/__control\/inputs\/([0-9a-f]{32})\/state$/);
     if (req.method === 'POST' && m) {
       if (!inputs.has(m[1])) return send(res, 404, { error: 'no such input' });
@@ -315,6 +324,17 @@ export async function startFakeCloudflare(opts = {}) {
     const call = { method: req.method, path, body: raw || null, at: Date.now(), status: 0 };
     calls.push(call);
     res.on('finish', () => { call.status = res.statusCode; });
+    if (rateLimit) {
+      const now = Date.now();
+      rlHits = rlHits.filter((t) => now - t < rateLimit.windowMs);
+      if (rlHits.length >= rateLimit.limit) {
+        call.fault = 'ratelimit';
+        const ra = Math.ceil((rlHits[0] + rateLimit.windowMs - now) / 1000);
+        return send(res, 429, failure(971, `More than ${rateLimit.limit} requests per ${Math.round(rateLimit.windowMs / 1000)} seconds reached. Please wait and consider throttling your request speed`),
+          { 'retry-after': String(Math.max(1, ra)) });
+      }
+      rlHits.push(now);
+    }
     const f = takeFault(req.method, path);
     if (f) {
       call.fault = f.kind;
@@ -369,6 +389,7 @@ export async function startFakeCloudflare(opts = {}) {
     setInputState,
     injectFault,
     clearFaults: () => { faults.length = 0; },
+    setRateLimit: (rl) => { rateLimit = rl; rlHits = []; },
     resetCalls: () => { calls.length = 0; },
     reset,
     // Output-create calls per input uid, for no-duplicate assertions.

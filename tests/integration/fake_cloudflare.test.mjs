@@ -134,3 +134,18 @@ test('state changes POST the Notifications webhook with cf-webhook-auth', async 
     srv.close();
   }
 });
+
+test('optional account rate limit answers 429 with Retry-After', async () => {
+  const cf = await startFakeCloudflare({ rateLimit: { limit: 3, windowMs: 2000 } });
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await api(cf, 'GET', '')).status, 200);
+    const r = await api(cf, 'GET', '');
+    assert.equal(r.status, 429);
+    assert.equal(r.json.errors[0].code, 971);
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    await fetch(`${cf.controlUrl}/ratelimit`, { method: 'POST', body: '{}' });
+    assert.equal((await api(cf, 'GET', '')).status, 200);
+  } finally {
+    await cf.stop();
+  }
+});
