@@ -355,13 +355,14 @@ static void finish(call_t *c, int err, res_t res, long status, int code, const c
         }
         case OP_LIST_OUTPUTS: {
             sp_cf_output_t *outs = NULL;
-            size_t n = 0;
+            size_t n = 0, alloc = 0;
             if (err == 0) {
                 if (!json_is_array(result) || json_array_size(result) > MAX_OUTPUTS) {
                     r.err = SP_EPROTO;
                 } else {
                     n = json_array_size(result);
-                    outs = sp_calloc(n ? n : 1, sizeof *outs);
+                    alloc = n ? n : 1;
+                    outs = sp_calloc(alloc, sizeof *outs);
                     for (size_t i = 0; i < n && r.err == 0; i++)
                         if (sp_cloudflare_parse_output(json_array_get(result, i), &outs[i]) != 0)
                             r.err = SP_EPROTO;
@@ -375,7 +376,7 @@ static void finish(call_t *c, int err, res_t res, long status, int code, const c
             }
             c->cb.outputs(&r, r.err == 0 ? outs : NULL, n, c->ud);
             if (outs) {
-                sodium_memzero(outs, (n ? n : 1) * sizeof *outs);
+                sodium_memzero(outs, alloc * sizeof *outs);
                 sp_free(outs);
             }
             break;
