@@ -433,33 +433,19 @@ static void give_up(call_t *c)
     finish(c, c->last_err, c->last_res, c->last_status, c->last_code, c->last_msg, NULL, 0);
 }
 
-/* Parses the envelope of a non-429, non-5xx answer and finishes the call. */
-static void handle_answer(call_t *c, const sp_curlm_response_t *res)
+int sp_cloudflare_parse_envelope(const char *body, size_t len, long status, bool empty_ok,
+                                 sp_cf_envelope_t *out)
 {
-    sp_cloudflare_t *cf = c->cf;
     json_error_t jerr;
-    json_t *root = NULL;
-    long st = res->status;
-    if (res->body_len > 0)
-        root = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (res->body_len == 0 && st >= 200 && st < 300 &&
-            (c->op == OP_DELETE_INPUT || c->op == OP_DELETE_OUTPUT)) {
-            sp_breaker_success(&cf->breaker);
-            finish(c, 0, RES_OK, st, 0, NULL, NULL, 0);
-            return;
-        }
-        if (st >= 200 && st < 300) {
-            sp_breaker_failure(&cf->breaker, sp_mono_ms());
-            finish(c, SP_EPROTO, RES_MALFORMED, st, 0, "malformed JSON in Cloudflare response",
-                   NULL, 0);
-            return;
-        }
+    memset(out, 0, sizeof *out);
+    bool ok2xx = status >= 200 && status < 300;
+    json_t *root = len > 0 ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!root && ok2xx) {
+        if (len == 0 && empty_ok)
+            return 0;
+        copy_str(out->cf_message, sizeof out->cf_message, "malformed JSON in Cloudflare response");
+        return out->err = SP_EPROTO;
     }
-    sp_breaker_success(&cf->breaker);
-    json_t *succ = root ? json_object_get(root, "success") : NULL;
-    int code = 0;
-    char msg[256] = "";
     json_t *errs = root ? json_object_get(root, "errors") : NULL;
     if (json_is_array(errs) && json_array_size(errs) > 0) {
         json_t *e0 = json_array_get(errs, 0);
@@ -467,36 +453,54 @@ static void handle_answer(call_t *c, const sp_curlm_response_t *res)
         json_t *jm = json_object_get(e0, "message");
         if (json_is_integer(jc) && json_integer_value(jc) > 0 &&
             json_integer_value(jc) < 100000000)
-            code = (int)json_integer_value(jc);
+            out->cf_code = (int)json_integer_value(jc);
         if (json_is_string(jm))
-            copy_str(msg, sizeof msg, json_string_value(jm));
+            copy_str(out->cf_message, sizeof out->cf_message, json_string_value(jm));
     }
-    if (st >= 200 && st < 300 && json_is_true(succ)) {
-        finish(c, 0, RES_OK, st, 0, NULL, json_object_get(root, "result"), 0);
+    if (ok2xx && json_is_object(root) && json_is_true(json_object_get(root, "success"))) {
+        out->root = root;
+        out->result = json_object_get(root, "result");
+        out->cf_code = 0;
+        out->cf_message[0] = '\0';
+        return 0;
+    }
+    if (ok2xx && !json_is_object(root)) {
         json_decref(root);
-        return;
+        copy_str(out->cf_message, sizeof out->cf_message, "unexpected Cloudflare response");
+        return out->err = SP_EPROTO;
     }
-    if (st >= 200 && st < 300 && !json_is_object(root)) {
-        finish(c, SP_EPROTO, RES_MALFORMED, st, 0, "unexpected Cloudflare response", NULL, 0);
-        json_decref(root);
-        return;
-    }
-    int err;
-    res_t r;
-    if (st == 404) {
-        err = SP_ENOTFOUND;
-        r = RES_NOT_FOUND;
-    } else if (st == 401 || st == 403 || code == 6003 || code == 10000) {
-        err = SP_EAUTH;
-        r = RES_AUTH;
-    } else {
-        err = SP_EUPSTREAM;
-        r = RES_CF_ERROR;
-    }
-    if (!msg[0])
-        snprintf(msg, sizeof msg, "Cloudflare answered HTTP %ld", st);
-    finish(c, err, r, st, code, msg, NULL, 0);
     json_decref(root);
+    if (status == 404)
+        out->err = SP_ENOTFOUND;
+    else if (status == 401 || status == 403 || out->cf_code == 6003 || out->cf_code == 10000)
+        out->err = SP_EAUTH;
+    else
+        out->err = SP_EUPSTREAM;
+    if (!out->cf_message[0])
+        snprintf(out->cf_message, sizeof out->cf_message, "Cloudflare answered HTTP %ld", status);
+    return out->err;
+}
+
+/* Parses the envelope of a non-429, non-5xx answer and finishes the call. */
+static void handle_answer(call_t *c, const sp_curlm_response_t *res)
+{
+    sp_cloudflare_t *cf = c->cf;
+    sp_cf_envelope_t env;
+    bool empty_ok = c->op == OP_DELETE_INPUT || c->op == OP_DELETE_OUTPUT;
+    int rc = sp_cloudflare_parse_envelope(res->body, res->body_len, res->status, empty_ok, &env);
+    if (rc == SP_EPROTO) {
+        sp_breaker_failure(&cf->breaker, sp_mono_ms());
+        finish(c, rc, RES_MALFORMED, res->status, 0, env.cf_message, NULL, 0);
+        return;
+    }
+    sp_breaker_success(&cf->breaker); /* the API answered: it is up */
+    if (rc == 0) {
+        finish(c, 0, RES_OK, res->status, 0, NULL, env.result, 0);
+        json_decref(env.root);
+        return;
+    }
+    res_t r = rc == SP_ENOTFOUND ? RES_NOT_FOUND : rc == SP_EAUTH ? RES_AUTH : RES_CF_ERROR;
+    finish(c, rc, r, res->status, env.cf_code, env.cf_message, NULL, 0);
 }
 
 static void on_response(const sp_curlm_response_t *res, void *ud)

@@ -138,6 +138,19 @@ int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
                                      const char *output_uid, bool enabled, sp_cf_prio_t prio,
                                      sp_cf_output_cb cb, void *ud);
 
+typedef struct {
+    int err;              /* as returned */
+    int cf_code;          /* errors[0].code or 0 */
+    char cf_message[256]; /* errors[0].message or a description */
+    json_t *root;         /* on success: the parsed document (json_decref it), else NULL */
+    json_t *result;       /* on success: borrowed "result" (may be NULL) */
+} sp_cf_envelope_t;
+
+/** Pure: parses a v4 envelope answered with HTTP status (not 429/5xx, handled before).
+ *  0 = success:true on 2xx (or an empty 2xx body when empty_ok); SP_EPROTO = malformed;
+ *  SP_ENOTFOUND / SP_EAUTH / SP_EUPSTREAM = an error answer (cf_code, cf_message set). */
+int sp_cloudflare_parse_envelope(const char *body, size_t len, long status, bool empty_ok,
+                                 sp_cf_envelope_t *out);
 /** Pure: parses a LiveInput JSON object (the envelope's result) into *out. 0 or SP_EPROTO. */
 int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out);
 /** Pure: parses an Output object. 0 or SP_EPROTO. */

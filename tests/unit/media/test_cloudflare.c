@@ -608,3 +608,30 @@ Test(cloudflare, chaos_each_callback_once, .init = setup, .fini = teardown)
     cr_assert(proto <= 5);
     finish_loop();
 }
+
+Test(cloudflare_parse, envelope)
+{
+    sp_cf_envelope_t e;
+    const char *ok = "{\"success\":true,\"errors\":[],\"result\":{\"uid\":\"ab\"}}";
+    cr_assert_eq(sp_cloudflare_parse_envelope(ok, strlen(ok), 200, false, &e), 0);
+    cr_assert_not_null(e.result);
+    json_decref(e.root);
+    const char *err = "{\"success\":false,\"errors\":[{\"code\":10011,\"message\":\"bad url\"}]}";
+    cr_assert_eq(sp_cloudflare_parse_envelope(err, strlen(err), 400, false, &e), SP_EUPSTREAM);
+    cr_assert_eq(e.cf_code, 10011);
+    cr_assert_str_eq(e.cf_message, "bad url");
+    cr_assert_null(e.root);
+    cr_assert_eq(sp_cloudflare_parse_envelope(err, strlen(err), 404, false, &e), SP_ENOTFOUND);
+    const char *auth = "{\"success\":false,\"errors\":[{\"code\":6003,\"message\":\"Invalid request headers\"}]}";
+    cr_assert_eq(sp_cloudflare_parse_envelope(auth, strlen(auth), 400, false, &e), SP_EAUTH);
+    cr_assert_eq(sp_cloudflare_parse_envelope("", 0, 200, true, &e), 0, "empty DELETE body ok");
+    cr_assert_eq(sp_cloudflare_parse_envelope("", 0, 200, false, &e), SP_EPROTO);
+    cr_assert_eq(sp_cloudflare_parse_envelope("{\"succ", 6, 200, false, &e), SP_EPROTO);
+    cr_assert_eq(sp_cloudflare_parse_envelope("[]", 2, 200, false, &e), SP_EPROTO);
+    cr_assert_eq(sp_cloudflare_parse_envelope("<html>bad gateway</html>", 24, 400, false, &e),
+                 SP_EUPSTREAM);
+    cr_assert_str_eq(e.cf_message, "Cloudflare answered HTTP 400");
+    const char *dup = "{\"success\":true,\"success\":false}";
+    cr_assert_eq(sp_cloudflare_parse_envelope(dup, strlen(dup), 200, false, &e), SP_EPROTO,
+                 "duplicate keys are malformed");
+}
