@@ -248,3 +248,17 @@ sp_cf_webhook_verdict_t sp_cf_webhook_classify(const sp_cf_webhook_event_t *e, i
         return e->type == applied_type ? SP_CF_WEBHOOK_DUPLICATE : SP_CF_WEBHOOK_APPLY;
     return SP_CF_WEBHOOK_STALE;
 }
+
+int sp_cf_webhook_receive(const char *auth_header, size_t auth_len, const uint8_t *body,
+                          size_t len, const char *secret, sp_cf_webhook_event_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!sp_cf_webhook_auth_ok(auth_header, auth_len, secret))
+        return 401;
+    int rc = sp_cf_webhook_parse(body, len, out);
+    if (rc == SP_ETOOBIG)
+        return 413;
+    if (rc != 0)
+        return 400;
+    return 200;
+}

@@ -46,6 +46,12 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
  *  Constant time with respect to the content (sodium_memcmp); only the length can leak. */
 bool sp_cf_webhook_auth_ok(const char *header, size_t header_len, const char *secret);
 
+/** The whole receiver check in the right order, for POST /webhooks/cloudflare. Returns the
+ *  HTTP status to answer: 401 (auth failed: checked first, body not parsed), 413 (body over
+ *  the cap), 400 (malformed), 200 (out filled; out->type may be SP_CF_EVT_OTHER: ignore). */
+int sp_cf_webhook_receive(const char *auth_header, size_t auth_len, const uint8_t *body,
+                          size_t len, const char *secret, sp_cf_webhook_event_t *out);
+
 /** Pure: RFC 3339 timestamp (any fraction length, Z or +hh:mm) to Unix ms; SP_EINVAL if bad. */
 int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms);
 

@@ -161,3 +161,23 @@ Test(cf_webhook, classify_duplicates_and_stale)
     cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_DISCONNECTED), SP_CF_WEBHOOK_DUPLICATE);
     cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_CONNECTED), SP_CF_WEBHOOK_APPLY);
 }
+
+Test(cf_webhook, receive_order)
+{
+    const char *secret = "whsec-abcdef-123";
+    const char *ok = "{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.connected\"}}";
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)ok, strlen(ok),
+                                       secret, &e), 200);
+    cr_assert_eq(e.type, SP_CF_EVT_CONNECTED);
+    /* wrong secret: 401 even with a malformed or huge body (auth first, nothing parsed) */
+    cr_assert_eq(sp_cf_webhook_receive("nope", 4, (const uint8_t *)"{", 1, secret, &e), 401);
+    cr_assert_eq(e.type, SP_CF_EVT_OTHER);
+    cr_assert_eq(sp_cf_webhook_receive(NULL, 0, (const uint8_t *)ok, strlen(ok), secret, &e), 401);
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)"{", 1, secret, &e),
+                 400);
+    static uint8_t big[SP_CF_WEBHOOK_MAX_BODY + 10];
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), big, sizeof big, secret, &e), 413);
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)ok, strlen(ok), "",
+                                       &e), 401, "no secret configured");
+}
