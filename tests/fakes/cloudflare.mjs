@@ -12,6 +12,7 @@
 //   cf.url, cf.accountId, cf.token, cf.calls, cf.setInputState(uid, 'connected', {webhook:true}),
 //   cf.injectFault({kind:'500', count:2}), cf.resetCalls(), cf.inputs(), await cf.stop()
 // or standalone: node tests/fakes/cloudflare.mjs --port N [--webhook-url U] [--webhook-secret S]
+//   [--token T] [--account A] [--tls-cert PEM --tls-key PEM]  (HTTPS when both are given)
 //   prints one line: FAKE_CLOUDFLARE_LISTENING port=<P> url=<base>
 //
 // Control over HTTP (no auth, loopback only):
@@ -26,6 +27,8 @@
 //   POST /__control/faults/clear
 //   POST /__control/reset                      drop all inputs, outputs, calls and faults
 import http from 'node:http';
+import https from 'node:https';
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
@@ -313,7 +316,9 @@ export async function startFakeCloudflare(opts = {}) {
     return send(res, 405, failure(10000, 'Method not allowed'));
   }
 
-  const server = http.createServer(async (req, res) => {
+  const tls = opts.tlsCert && opts.tlsKey
+    ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) } : null;
+  const handler = async (req, res) => {
     const url = new URL(req.url, 'http://x');
     const path = url.pathname;
     let raw = '';
@@ -368,7 +373,8 @@ export async function startFakeCloudflare(opts = {}) {
     } catch (e) {
       send(res, 500, failure(10002, 'fake internal error: ' + e.message));
     }
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -378,8 +384,8 @@ export async function startFakeCloudflare(opts = {}) {
 
   return {
     port,
-    url: `http://127.0.0.1:${port}${API_PREFIX}`,
-    controlUrl: `http://127.0.0.1:${port}/__control`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}${API_PREFIX}`,
+    controlUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/__control`,
     accountId,
     token,
     calls,
@@ -414,6 +420,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     webhookSecret: argVal('--webhook-secret'),
     token: argVal('--token'),
     accountId: argVal('--account'),
+    tlsCert: argVal('--tls-cert'),
+    tlsKey: argVal('--tls-key'),
   });
   process.stdout.write(`FAKE_CLOUDFLARE_LISTENING port=${cf.port} url=${cf.url} account=${cf.accountId}\n`);
   const stop = async () => { await cf.stop(); process.exit(0); };

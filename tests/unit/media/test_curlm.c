@@ -288,3 +288,41 @@ Test(curlm, invalid_args)
     uv_run(&l, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&l), 0);
 }
+
+static fake_cf_t tls_fake;
+
+static void setup_tls(void)
+{
+    if (fake_cf_start_tls(&tls_fake) != 0)
+        cr_skip_test("node or openssl not available");
+    uv_loop_init(&loop);
+}
+
+static void teardown_tls(void)
+{
+    fake_cf_stop(&tls_fake);
+}
+
+Test(curlm, https_with_ca_file_and_verification, .init = setup_tls, .fini = teardown_tls)
+{
+    sp_curlm_t *m = sp_curlm_new(&loop);
+    char url[256];
+    snprintf(url, sizeof url, "%s/accounts/%s/stream/live_inputs", tls_fake.base, FAKE_CF_ACCOUNT);
+    cr_assert(strncmp(url, "https://", 8) == 0);
+    sp_curlm_request_t ok = { .url = url, .headers = auth_hdrs, .ca_file = tls_fake.ca_file };
+    result_t r = { 0 };
+    cr_assert_eq(sp_curlm_request(m, &ok, on_done, &r), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(r.err, 0, "%s", r.body);
+    cr_assert_eq(r.status, 200);
+    /* the system store does not trust the self-signed certificate: refused, nothing read */
+    sp_curlm_request_t bad = { .url = url, .headers = auth_hdrs };
+    result_t r2 = { 0 };
+    cr_assert_eq(sp_curlm_request(m, &bad, on_done, &r2), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(r2.err, SP_EIO);
+    cr_assert_eq(r2.status, 0);
+    cr_assert_eq(r2.body_len, 0);
+    sp_curlm_free(m);
+    close_loop();
+}
