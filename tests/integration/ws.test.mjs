@@ -148,6 +148,23 @@ test('slow reader is cut with 1008 while a fast reader receives the whole flood'
   await fast.closed;
 });
 
+test('a slow reader that never reads again is dropped after the close timeout', async () => {
+  const slow = await openWs(srv);
+  slow._socket.pause();
+  const before = srv.logs.length;
+  const flooder = await openWs(srv);
+  flooder.inbox = { push() {} };
+  sendJson(flooder, { type: 'flood', count: 2500, size: 8192, per_tick: 4 });
+  const cut = await waitFor(() => srv.logs.slice(before).find((l) => /msg="slow reader closed"/.test(l)), { timeout: 20000, what: 'cut' });
+  const conn = cut.match(/conn=(\d+)/)[1];
+  const t0 = Date.now();
+  await waitFor(() => srv.logs.slice(before).some((l) => new RegExp(`msg="closed" conn=${conn} code=1008`).test(l)), { timeout: 5000, what: 'server dropped the socket' });
+  assert.ok(Date.now() - t0 < 3500);
+  slow.terminate();
+  flooder.close();
+  await flooder.closed;
+});
+
 test('metrics expose open sockets, messages and closes by code', async () => {
   const res = await fetch(srv.url + '/metrics');
   const body = await res.text();
