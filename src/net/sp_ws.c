@@ -474,7 +474,9 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     sp_buf_init(&left, hub->opts.max_message + 16 * 1024);
     uv_tcp_t *tcp = sp_http_req_upgrade(a->req, &left);
     if (!tcp) {
+        /* the connection is already gone: answer so the server can release the request */
         sp_buf_cleanup(&left);
+        sp_http_respond_error(a->req, 500, "upgrade_failed", "connection closed");
         return;
     }
     static const sp_ws_proto_cbs_t pcb = { .on_message = proto_message, .on_output = proto_output };
