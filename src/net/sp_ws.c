@@ -283,7 +283,7 @@ static void conn_destroy(sp_ws_conn_t *c)
         c->next->prev = c->prev;
     hub->n_conns--;
     hub->st.open = hub->n_conns;
-    sp_ulog(SP_LOG_INFO, MOD, c->user, "closed", "conn=%llu code=%d", (unsigned long long)c->id,
+    sp_ulog(SP_LOG_DEBUG, MOD, c->user, "closed", "conn=%llu code=%d", (unsigned long long)c->id,
             code);
     if (hub->ext.on_close)
         hub->ext.on_close(c, hub->ext.ud);
@@ -505,7 +505,7 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      a->accept);
     queue_push(c, sp_rbuf_new(resp, (size_t)n));
-    sp_ulog(SP_LOG_INFO, MOD, c->user, "open", "conn=%llu open=%zu", (unsigned long long)c->id,
+    sp_ulog(SP_LOG_DEBUG, MOD, c->user, "open", "conn=%llu open=%zu", (unsigned long long)c->id,
             hub->n_conns);
     if (!c->proto) {
         conn_destroy(c);
