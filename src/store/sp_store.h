@@ -32,7 +32,7 @@
 typedef struct sp_store_s sp_store_t;
 
 /* rows: JSON array of objects {column: value} (integers as json integers, NULL as json null,
-   text as strings); borrowed: valid only during the callback (json_incref to keep).
+   text as strings; JSON columns come back as their JSON text in both backends); borrowed: valid only during the callback (json_incref to keep).
    err: 0 or SP_E* (SP_EEXISTS unique violation, SP_EUNAVAIL db down/unreachable,
    SP_EDISKFULL, SP_EBUSY locked, SP_ECORRUPT, SP_EDB other, SP_ETIMEDOUT, SP_ECLOSED after
    close). On error rows is an empty array. changes: rows affected.
@@ -84,6 +84,9 @@ typedef struct {
     uint64_t queued;       /* rows currently waiting in the enqueue queue */
 } sp_store_stats_t;
 void sp_store_stats(const sp_store_t *s, sp_store_stats_t *out);
+
+/* SQLite busy timeout in ms for stores opened afterwards (default 5000; tests lower it). */
+void sp_store_set_busy_timeout(int ms);
 
 /* Schema version this binary knows (highest embedded migration). */
 int sp_store_schema_version(void);
