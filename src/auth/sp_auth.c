@@ -773,7 +773,7 @@ int sp_auth_init(sp_app_t *app)
         return rc;
     }
     app->auth = a;
-    sp_info("auth", "ready", "cookie=%s origins=%zu argon2_mib=%zu argon2_t=%llu", a->cookie,
+    sp_info("auth", "ready", "session_name=%s origins=%zu argon2_mib=%zu argon2_t=%llu", a->cookie,
             a->n_origins, mem >> 20, ops);
     return 0;
 }
