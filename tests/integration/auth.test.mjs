@@ -275,6 +275,28 @@ for (const backend of ['sqlite', 'postgres']) {
       assert.equal((await rq(srv, 'GET', '/api/me', { cookies: b.cookies })).status, 200);
     });
 
+    test('WebSocket credential check (sp_auth_ws_authenticate via the TEST_MODE probe)', async () => {
+      const a = await register(srv, uniq('ws'));
+      const probe = (opts, q = '') => rq(srv, 'GET', `/api/_test/ws_auth${q}`, opts);
+      assertError(await probe({}), 401);
+      const byCookie = await probe({ cookies: { sp_session: a.cookies.sp_session } });
+      assert.equal(byCookie.status, 200, byCookie.text);
+      assert.equal(byCookie.json.user.id, a.user.id);
+      assert.equal(byCookie.json.bearer, false);
+      const t = await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+      const byQuery = await probe({}, `?token=${encodeURIComponent(t.json.token)}`);
+      assert.equal(byQuery.status, 200, byQuery.text);
+      assert.equal(byQuery.json.user.id, a.user.id);
+      assert.equal(byQuery.json.bearer, true);
+      const key = signingKey(srv);
+      const p = jwtDecode(t.json.token).payload;
+      assertError(await probe({}, `?token=${jwtSign({ alg: 'none' }, p, key, null)}`), 401);
+      assertError(await probe({}, `?token=${jwtSign({ alg: 'HS256' }, { ...p, exp: now() - 1 }, key)}`), 401);
+      // revoked by logout
+      await rq(srv, 'POST', '/api/auth/logout', { headers: { authorization: `Bearer ${t.json.token}` } });
+      assertError(await probe({}, `?token=${encodeURIComponent(t.json.token)}`), 401);
+    });
+
     test('throttling: per email and per IP, 429 with Retry-After', async () => {
       // per email (5/min): distinct source IPs, the 6th attempt is throttled even with the right password
       const email = uniq('thr');
