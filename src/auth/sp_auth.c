@@ -366,10 +366,12 @@ static void login_session_done(int err, json_t *rows, int64_t changes, void *ud)
     op_t *op = ud;
     (void)rows;
     (void)changes;
-    if (err)
+    if (err) {
         respond_store_err(op->req, err);
-    else
+    } else {
+        sp_info("auth", "login", "user_id=%s", op->user.id);
         respond_with_session(op, 200);
+    }
     op_free(op);
 }
 
@@ -760,9 +762,9 @@ int sp_auth_init(sp_app_t *app)
     bool test = cfg->env == SP_ENV_TEST;
     /* Per minute: login 10/IP and 5/email; register 10/IP and 5/email. The test profile allows
      * more per IP (the suites register many users from 127.0.0.1) but keeps 5/email. */
-    a->rl_login_ip = sp_ratelimit_new((test ? 30 : 10) / 60.0, test ? 30 : 10, RL_MAX_KEYS);
+    a->rl_login_ip = sp_ratelimit_new((test ? 60 : 10) / 60.0, test ? 60 : 10, RL_MAX_KEYS);
     a->rl_login_email = sp_ratelimit_new(5 / 60.0, 5, RL_MAX_KEYS);
-    a->rl_reg_ip = sp_ratelimit_new((test ? 30 : 10) / 60.0, test ? 30 : 10, RL_MAX_KEYS);
+    a->rl_reg_ip = sp_ratelimit_new((test ? 60 : 10) / 60.0, test ? 60 : 10, RL_MAX_KEYS);
     a->rl_reg_email = sp_ratelimit_new(5 / 60.0, 5, RL_MAX_KEYS);
     a->users = sp_map_new(sp_free);
     unsigned long long ops = test ? SP_PASSWORD_OWASP_OPSLIMIT : crypto_pwhash_OPSLIMIT_INTERACTIVE;
