@@ -72,7 +72,8 @@ static const char *usage_cmd(const char *cmd)
                "compatible API on RELAY_API_LISTEN (Bearer RELAY_API_TOKEN).\n";
     if (strcmp(cmd, "check-config") == 0)
         return "usage: streampai check-config\n\nPrints one line per required variable and key setting (✅ ok / ❌ problem).\n"
-               "Exit 0 when the selected STREAMPAI_ENV's requirements are met, 2 otherwise.\n";
+               "Exit 0 when the selected STREAMPAI_ENV's requirements are met, 2 otherwise.\n"
+               "  --markdown   print the table of every variable (docs/configuration.md)\n";
     if (strcmp(cmd, "migrate") == 0)
         return "usage: streampai migrate\n\nApplies pending migrations to DATABASE_URL (or SQLite in DATA_DIR) and exits.\n";
     if (strcmp(cmd, "debug") == 0)
@@ -299,9 +300,13 @@ static const char *env_get(const char *name, void *ud)
     return getenv(name);
 }
 
-static int cmd_check_config(void)
+static int cmd_check_config(int argc, char **argv)
 {
     sp_config_t cfg;
+    if (argc > 2 && strcmp(argv[2], "--markdown") == 0) {
+        sp_config_write_docs(stdout);
+        return 0;
+    }
     char err[512];
     if (sp_config_load_env(&cfg, err, sizeof(err)) < 0) {
         printf("\xe2\x9d\x8c %s\nconfiguration has errors\n", err);
@@ -338,7 +343,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "check-config") == 0)
-        return cmd_check_config();
+        return cmd_check_config(argc, argv);
     if (strcmp(cmd, "serve") == 0) {
         if (argc > 2) {
             fprintf(stderr, "streampai serve: unexpected argument '%s'\n\n%s", argv[2], usage);

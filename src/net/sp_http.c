@@ -98,6 +98,7 @@ struct conn_s {
     bool close_after_write;
     bool write_blocked; /* too much queued output: parse no further */
     bool processing;    /* inside conn_process (no recursion) */
+    sp_buf_t *mem_out;  /* memory mode (tests, fuzzing): no socket, writes land here */
     int pending_writes;
     char ip[64];
     conn_t *prev, *next;
@@ -427,6 +428,12 @@ static void on_write(uv_write_t *w, int status)
 
 static void conn_write(conn_t *c, const char *head, size_t hl, const void *body, size_t bl)
 {
+    if (c->mem_out && !c->closing) {
+        sp_buf_append(c->mem_out, head, hl);
+        if (bl)
+            sp_buf_append(c->mem_out, body, bl);
+        return;
+    }
     if (c->closing || c->tcp == NULL)
         return;
     write_req_t *wr = sp_malloc(sizeof(*wr) + hl + bl);
@@ -542,7 +549,9 @@ static void send_simple(conn_t *c, int status, const char *code, const char *msg
     }
     req->early_status = status;
     req->keep_alive = false;
-    http_parser_pause(&c->parser, 1);
+    /* The parser is in an error state now; the connection closes after this answer. */
+    c->dispatched = true;
+    c->srv->n_busy++;
     if (status == 405)
         sp_http_res_header(req, "Allow", req->match.allow);
     sp_http_respond_error(req, status, code, msg);
@@ -769,7 +778,7 @@ static int on_message_complete(http_parser *p)
 
 static void arm_timer(conn_t *c, uint64_t ms)
 {
-    if (!c->closing && ms)
+    if (!c->closing && ms && !c->mem_out)
         uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
@@ -832,6 +841,10 @@ static void conn_close(conn_t *c)
         c->req = NULL;
     }
     sp_buf_cleanup(&c->in);
+    if (c->mem_out) {
+        c->mem_out = NULL; /* freed by sp_http_feed once it returns */
+        return;
+    }
     if (c->tcp) {
         c->tcp->data = s;
         uv_close((uv_handle_t *)c->tcp, on_tcp_closed);
@@ -866,7 +879,7 @@ static void conn_process(conn_t *c)
     if (c->processing)
         return;
     c->processing = true;
-    while (!c->closing && !c->dispatched && !c->write_blocked && c->tcp) {
+    while (!c->closing && !c->dispatched && !c->write_blocked && (c->tcp || c->mem_out)) {
         if (c->req && HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED) {
             /* A complete message is waiting for dispatch. */
             dispatch(c);
@@ -1153,4 +1166,35 @@ uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover)
     req_free(req);
     conn_close(c);
     return tcp;
+}
+
+/* ---- memory mode ---------------------------------------------------------------------- */
+
+int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len, sp_buf_t *out)
+{
+    sp_http_server_t *s = sp_http_server_new(NULL, opts, router);
+    conn_t *c = sp_calloc(1, sizeof(*c));
+    c->srv = s;
+    c->mem_out = out;
+    snprintf(c->ip, sizeof(c->ip), "memory");
+    sp_buf_init(&c->in, 0);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    s->conns = c;
+    s->n_conns = 1;
+    sp_metrics_gauge_add("http_open_connections", 1);
+    if (sp_buf_append(&c->in, in, len) == 0)
+        conn_process(c);
+    bool closed = c->closing;
+    int rc = 0;
+    if (!closed) {
+        if (c->dispatched)
+            rc = SP_EAGAIN; /* a handler did not answer synchronously */
+        c->mem_out = out;
+        conn_close(c);
+    }
+    /* conn_close in memory mode leaves c allocated and the req detached. */
+    sp_free(c);
+    sp_free(s);
+    return rc;
 }
