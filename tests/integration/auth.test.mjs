@@ -2,8 +2,9 @@
 // every route and error, cookie flags, CSRF, throttling, JWT forgeries,
 // revocation, deleted users, tenant isolation; crash safety of registrations.
 import { describe, test, before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { startPostgres, startServer, sleep } from '../lib/harness.mjs';
+import { startPostgres, startServer, waitFor } from '../lib/harness.mjs';
 import {
   bootServer, rq, register, login, freshIp, jwtDecode, jwtSign, signingKey, dbExec,
 } from '../lib/authlib.mjs';
@@ -120,6 +121,37 @@ for (const backend of ['sqlite', 'postgres']) {
       assert.deepEqual(wrong.cookies, {});
       const missing = await rq(srv, 'POST', '/api/auth/login', { body: { email } });
       assertError(missing, 422);
+    });
+
+    test('login: an unknown email costs a password hash too (dummy hash)', async () => {
+      const email = uniq('timing');
+      await register(srv, email);
+      const time = async (e) => { const t0 = process.hrtime.bigint(); const r = await login(srv, e, 'wrong password!'); assert.equal(r.res.status, 401); return Number(process.hrtime.bigint() - t0) / 1e6; };
+      const known = [], unknown = [];
+      for (let i = 0; i < 4; i++) { known.push(await time(email)); unknown.push(await time(uniq('ghost'))); }
+      const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      const ratio = med(unknown) / med(known);
+      // without the dummy hash an unknown email answers ~10-50x faster; allow scheduling noise
+      assert.ok(ratio > 0.5 && ratio < 2, `median unknown ${med(unknown).toFixed(1)} ms vs known ${med(known).toFixed(1)} ms`);
+    });
+
+    test('login upgrades a hash made with other argon2id parameters', async () => {
+      const email = uniq('legacy');
+      const reg = await register(srv, email);
+      // a hash with t=3, m=20 MiB made by libsodium itself (python ctypes)
+      const legacy = execFileSync('python3', ['-c', `
+import ctypes
+s = ctypes.CDLL('libsodium.so.23'); s.sodium_init()
+out = ctypes.create_string_buffer(128); pw = b'legacy password 1'
+assert s.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)), ctypes.c_ulonglong(3), ctypes.c_size_t(20 << 20)) == 0
+print(out.value.decode())`], { encoding: 'utf8' }).trim();
+      assert.match(legacy, /^\$argon2id\$v=19\$m=20480,t=3,p=1\$/);
+      db(`UPDATE users SET password_hash = '${legacy}' WHERE id = '${reg.user.id}'`);
+      const r = await login(srv, email, 'legacy password 1');
+      assert.equal(r.res.status, 200, r.res.text);
+      await waitFor(() => /m=19456,t=2,p=1/.test(db(`SELECT password_hash FROM users WHERE id = '${reg.user.id}'`)),
+        { what: 'hash upgrade' });
+      assert.equal((await login(srv, email, 'legacy password 1')).res.status, 200);
     });
 
     test('GET /api/me: 401 without a session or with garbage', async () => {
@@ -354,7 +386,6 @@ describe('crash safety (sqlite): kill -9 during a burst of registrations', () =>
     };
     const failures = [];
     const workers = [0, 1, 2, 3, 4, 5, 6, 7].map((w) => worker(w).catch((e) => failures.push(e)));
-    const { waitFor } = await import('../lib/harness.mjs');
     await waitFor(() => acked.length >= 40 || failures.length, { timeout: 60000, what: '40 registrations' });
     assert.deepEqual(failures, []);
     stop = true; // requests cut by the kill are expected to fail
