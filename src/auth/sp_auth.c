@@ -397,6 +397,27 @@ static void maybe_rehash(op_t *login)
         op_free(op);
 }
 
+static void cleanup_done(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)rows;
+    (void)ud;
+    if (err)
+        sp_debug("auth", "session cleanup failed", "err=%s", sp_err_name(err));
+    else if (changes)
+        sp_debug("auth", "old sessions removed", "n=%lld", (long long)changes);
+}
+
+/* Rows of this user's sessions that expired or were revoked over a day ago go at the next
+ * login, so the table stays bounded without a sweeper. */
+static void cleanup_sessions(op_t *op)
+{
+    int64_t cutoff = op->now_ms - 24LL * 3600 * 1000;
+    sp_store_query(op->a->app->store,
+                   "DELETE FROM sessions WHERE user_id = $1 AND "
+                   "(expires_at < $2 OR (revoked_at IS NOT NULL AND revoked_at < $2))",
+                   json_pack("[s,I]", op->user.id, (json_int_t)cutoff), cleanup_done, NULL);
+}
+
 static void login_session_done(int err, json_t *rows, int64_t changes, void *ud)
 {
     op_t *op = ud;
@@ -407,6 +428,7 @@ static void login_session_done(int err, json_t *rows, int64_t changes, void *ud)
     } else {
         sp_info("auth", "login", "user_id=%s", op->user.id);
         respond_with_session(op, 200);
+        cleanup_sessions(op);
     }
     op_free(op);
 }

@@ -135,6 +135,20 @@ for (const backend of ['sqlite', 'postgres']) {
       assert.ok(ratio > 0.5 && ratio < 2, `median unknown ${med(unknown).toFixed(1)} ms vs known ${med(known).toFixed(1)} ms`);
     });
 
+    test('login removes the user\'s sessions that ended over a day ago', async () => {
+      const email = uniq('gc');
+      const a = await register(srv, email);
+      const b = await register(srv, uniq('gcother'));
+      const old = Date.now() - 2 * 86400e3;
+      db(`INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ('11111111-1111-4111-8111-111111111111', '${a.user.id}', ${old}, ${old + 1000})`);
+      db(`INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES ('22222222-2222-4222-8222-222222222222', '${a.user.id}', ${old}, ${Date.now() + 86400e3}, ${old})`);
+      db(`INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ('33333333-3333-4333-8333-333333333333', '${b.user.id}', ${old}, ${old + 1000})`);
+      assert.equal((await login(srv, email)).res.status, 200);
+      await waitFor(() => db(`SELECT COUNT(*) FROM sessions WHERE id IN ('11111111-1111-4111-8111-111111111111','22222222-2222-4222-8222-222222222222')`).trim() === '0', { what: 'cleanup' });
+      assert.equal(db(`SELECT COUNT(*) FROM sessions WHERE id = '33333333-3333-4333-8333-333333333333'`).trim(), '1', "another user's rows untouched");
+      assert.equal((await rq(srv, 'GET', '/api/me', { cookies: a.cookies })).status, 200, 'live sessions kept');
+    });
+
     test('login upgrades a hash made with other argon2id parameters', async () => {
       const email = uniq('legacy');
       const reg = await register(srv, email);
@@ -363,6 +377,25 @@ print(out.value.decode())`], { encoding: 'utf8' }).trim();
       }
       extra = Math.ceil((Date.now() - t0) / 1000);
       assert.ok(reg429 >= 60 && reg429 <= 60 + extra, `register throttled at ${reg429 + 1} (+${extra})`);
+    });
+
+    test('database down: 503 JSON errors, never a crash; recovers when it is back', { skip: backend !== 'postgres' }, async () => {
+      const email = uniq('down');
+      const a = await register(srv, email);
+      assert.equal(a.res.status, 201);
+      pg.stop();
+      try {
+        const l = await login(srv, email);
+        assertError(l.res, 503, 'unavailable');
+        assert.ok(l.res.headers['retry-after']);
+        assertError(await rq(srv, 'GET', '/api/me', { cookies: a.cookies }), 503, 'unavailable');
+        assertError((await register(srv, uniq('down2'))).res, 503, 'unavailable');
+      } finally {
+        pg.start();
+      }
+      await waitFor(async () => (await rq(srv, 'GET', '/api/me', { cookies: a.cookies })).status === 200,
+        { timeout: 30000, interval: 250, what: 'store reconnect' });
+      assert.equal((await login(srv, email)).res.status, 200);
     });
   });
 }
