@@ -443,3 +443,48 @@ describe('crash safety (sqlite): kill -9 during a burst of registrations', () =>
     assert.equal(check, 'ok');
   });
 });
+
+describe('signing key', () => {
+  test('a TOKEN_SIGNING_SECRET shorter than 32 bytes stops the start with a clear error', async () => {
+    await assert.rejects(startServer({ env: { TOKEN_SIGNING_SECRET: 'too-short-secret' }, timeout: 8000 }),
+      (e) => /TOKEN_SIGNING_SECRET is too short \(16 bytes\); it needs at least 32/.test(e.message) && !/too-short-secret/.test(e.message));
+  });
+
+  test('the dev key is kept in DATA_DIR (0600): sessions survive a restart', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    let srv = await bootServer();
+    const a = await register(srv, uniq('restart'));
+    assert.equal(a.res.status, 201);
+    const keyFile = path.join(srv.dataDir, 'token_signing.key');
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    const key1 = fs.readFileSync(keyFile);
+    assert.equal(key1.length, 32);
+    assert.equal((await srv.stop()).code, 0);
+    srv = await bootServer({}, { dataDir: srv.dataDir });
+    try {
+      assert.deepEqual(fs.readFileSync(keyFile), key1, 'key reused, not regenerated');
+      const me = await rq(srv, 'GET', '/api/me', { cookies: a.cookies });
+      assert.equal(me.status, 200, me.text);
+      assert.equal(me.json.user.id, a.user.id);
+    } finally {
+      assert.equal((await srv.stop()).code, 0);
+    }
+  });
+
+  test('with TOKEN_SIGNING_SECRET set, tokens are signed with it and no key file is written', async () => {
+    const secret = 'an-operator-provided-secret-of-40-bytes!';
+    const srv = await bootServer({ TOKEN_SIGNING_SECRET: secret });
+    try {
+      const a = await register(srv, uniq('secret'));
+      const { payload } = jwtDecode(a.cookies.sp_session);
+      const mine = jwtSign({ alg: 'HS256', typ: 'JWT' }, payload, Buffer.from(secret));
+      assert.equal((await rq(srv, 'GET', '/api/me', { headers: { authorization: `Bearer ${mine}` } })).status, 200);
+      const fs = await import('node:fs');
+      assert.ok(!fs.existsSync(`${srv.dataDir}/token_signing.key`));
+      assert.ok(!srv.logText().includes(secret), 'secret never logged');
+    } finally {
+      assert.equal((await srv.stop()).code, 0);
+    }
+  });
+});
