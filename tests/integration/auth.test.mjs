@@ -36,6 +36,12 @@ for (const backend of ['sqlite', 'postgres']) {
       const r = srv ? await srv.stop() : null;
       if (pg) pg.stop();
       if (r) assert.equal(r.code, 0, `server exit ${r.code}/${r.sig}\n${srv.logText().slice(-3000)}`);
+      // canaries: no password, JWT, CSRF token or hash ever reaches the log
+      const logs = srv.logText();
+      assert.ok(logs.includes('msg="user registered"'), 'the suite ran');
+      for (const bad of [PW, 'legacy password 1', 'eyJ', '$argon2id$', 'sp_csrf=']) {
+        assert.ok(!logs.includes(bad), `log contains ${bad}`);
+      }
     });
 
     test('register: 201, normalised email, cookies with the right flags, GET /api/me', async () => {
