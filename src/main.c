@@ -23,6 +23,7 @@
 #include "sp_alloc.h"
 #include "sp_app.h"
 #include "sp_auth.h"
+#include "sp_socket.h"
 #include "sp_store.h"
 #include "sp_config.h"
 #include "sp_err.h"
@@ -135,6 +136,7 @@ static void finish_shutdown(server_t *s, const char *why)
     sp_info("main", "shutdown complete", "reason=%s ms=%llu", why,
             (unsigned long long)(sp_mono_ms() - s->shutdown_started_ms));
     uv_timer_stop(&s->shutdown_timer);
+    sp_socket_free(app);
     sp_http_server_free(app->http);
     app->http = NULL;
     sp_core_free();
@@ -146,7 +148,7 @@ static void on_shutdown_tick(uv_timer_t *t)
     server_t *s = t->data;
     sp_app_t *app = &s->app;
     uint64_t elapsed = sp_mono_ms() - s->shutdown_started_ms;
-    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0;
+    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 && sp_socket_drained(app);
     if (idle) {
         finish_shutdown(s, "drained");
         return;
@@ -170,6 +172,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     s->shutdown_started_ms = sp_mono_ms();
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
+    sp_socket_shutdown(app); /* close 1001 "going away" on every WebSocket */
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -229,6 +232,8 @@ static int cmd_serve(void)
         sp_auth_register_routes(app);
     }
     sp_core_register_routes(app);
+    sp_socket_init(app);
+    sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
 
@@ -266,6 +271,7 @@ static int cmd_serve(void)
     uv_run(app->loop, UV_RUN_DEFAULT);
     rc = 0;
 loop_out:
+    sp_socket_free(app);
     if (app->store) {
         /* Flush and close storage before the handle sweep (auth-branch wiring). */
         bool closed = false;
