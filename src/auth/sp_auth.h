@@ -80,7 +80,7 @@ int sp_auth_ws_authenticate(sp_app_t *app, sp_http_req_t *req, sp_auth_ws_cb cb,
 /**
  * Installs sp_auth_ws_hook as app->ws's auth hook (call after the hub exists,
  * i.e. after sp_socket_init). Returns 0, or -1 when there is no hub/auth (or
- * the ws module is not in the tree). A composed hook (widget tokens) can call
+ * the hub is missing). A composed hook (widget tokens) can call
  * sp_auth_ws_hook itself for dashboard sockets.
  */
 struct sp_ws_auth_s;

@@ -1,11 +1,9 @@
 /*
  * sp_auth_ws: plugs sp_auth_ws_authenticate into the WebSocket hub's auth hook
- * (src/net/sp_ws.h). Compiled as a no-op until the ws module is present in the
- * tree, so the auth branch builds on its own.
+ * (src/net/sp_ws.h).
  */
 #include "sp_auth.h"
 
-#if __has_include("sp_ws.h")
 #include <string.h>
 
 #include "sp_ws.h"
@@ -38,10 +36,3 @@ int sp_auth_attach_ws(sp_app_t *app)
     sp_ws_hub_set_auth(app->ws, sp_auth_ws_hook, app);
     return 0;
 }
-#else
-int sp_auth_attach_ws(sp_app_t *app)
-{
-    (void)app;
-    return -1;
-}
-#endif
