@@ -405,3 +405,8 @@ void sp_store_sql_rewrite(const char *sql, char *out)
     }
     out[i] = '\0';
 }
+
+void sp_store_sql_rewrite_pub(const char *sql, char *out)
+{
+    sp_store_sql_rewrite(sql, out);
+}
