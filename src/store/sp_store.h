@@ -61,6 +61,7 @@ void sp_store_tx(sp_store_t *s, size_t n, const char *const *sqls, json_t *const
    beyond it cb gets SP_ELIMIT. */
 #define SP_STORE_BATCH_MS 20
 #define SP_STORE_BATCH_ROWS 256
+#define SP_STORE_BATCH_MAX 2048 /* rows per transaction at most */
 #define SP_STORE_QUEUE_MAX 100000
 void sp_store_enqueue(sp_store_t *s, const char *sql, json_t *params, sp_store_cb cb, void *ud);
 

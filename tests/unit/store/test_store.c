@@ -27,8 +27,8 @@
         body_##name(&e);                                                                   \
         tenv_teardown(&e);                                                                 \
     }                                                                                      \
-    Test(store_sqlite, name, .timeout = 60) { run_##name(false); }                         \
-    Test(store_pg, name, .timeout = 60) { run_##name(true); }                              \
+    Test(store_sqlite, name) { run_##name(false); }                         \
+    Test(store_pg, name) { run_##name(true); }                              \
     static void body_##name(tenv_t *e)
 
 static const char *INS_USER = "INSERT INTO users(id, email, password_hash, display_name, "
@@ -322,7 +322,7 @@ static void sq_setup(tenv_t *e)
     cr_assert(tenv_open(e, err, sizeof(err)) == 0, "%s", err);
 }
 
-Test(store_sqlite, fifo_order, .timeout = 30)
+Test(store_sqlite, fifo_order)
 {
     tenv_t e;
     sq_setup(&e);
@@ -359,7 +359,7 @@ static void tick(uv_timer_t *t)
     (*(int *)t->data)++;
 }
 
-Test(store_sqlite, locked_database_is_ebusy_and_loop_keeps_running, .timeout = 30)
+Test(store_sqlite, locked_database_is_ebusy_and_loop_keeps_running)
 {
     tenv_t e;
     sp_store_set_busy_timeout(300);
@@ -395,7 +395,7 @@ Test(store_sqlite, locked_database_is_ebusy_and_loop_keeps_running, .timeout = 3
     tenv_teardown(&e);
 }
 
-Test(store_sqlite, disk_full_is_ediskfull_and_atomic, .timeout = 30)
+Test(store_sqlite, disk_full_is_ediskfull_and_atomic)
 {
     tenv_t e;
     sq_setup(&e);
@@ -439,7 +439,7 @@ Test(store_sqlite, disk_full_is_ediskfull_and_atomic, .timeout = 30)
     tenv_teardown(&e);
 }
 
-Test(store_sqlite, corrupt_file_is_clear_error, .timeout = 30)
+Test(store_sqlite, corrupt_file_is_clear_error)
 {
     tenv_t e;
     tenv_setup(&e, false);
@@ -502,7 +502,7 @@ static void spin(tenv_t *e, int ms)
     }
 }
 
-Test(store_pg_outage, fail_fast_then_reconnect, .timeout = 120)
+Test(store_pg_outage, fail_fast_then_reconnect)
 {
     const char *ctl = getenv("SP_TEST_PG_CTL");
     if (!ctl || !*ctl)
