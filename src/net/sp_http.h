@@ -74,6 +74,8 @@ bool sp_http_req_aborted(const sp_http_req_t *req);
 /** Per-request slot for the guard/handler (e.g. the authenticated user). Not freed by the server. */
 void sp_http_req_set_data(sp_http_req_t *req, void *data);
 void *sp_http_req_get_data(const sp_http_req_t *req);
+/** Function that frees the data slot when the request is freed (answered or aborted). */
+void sp_http_req_set_data_free(sp_http_req_t *req, void (*fn)(void *));
 /** User id shown in the access log line (copied). */
 void sp_http_req_set_user(sp_http_req_t *req, const char *user_id);
 /** After an asynchronous guard: run the route handler now. */
@@ -101,5 +103,13 @@ const char *sp_http_status_text(int status);
  * is stopped; the caller starts it with its own callbacks. req is invalid after.
  */
 uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover);
+
+/**
+ * Memory mode, for unit tests and fuzzing: runs the parser glue, the router
+ * and synchronous handlers over `in` as if it arrived on one connection, and
+ * appends every byte the server would have written to `out`. Returns 0, or
+ * SP_EAGAIN if a handler was left pending (asynchronous handlers need a loop).
+ */
+int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len, sp_buf_t *out);
 
 #endif
