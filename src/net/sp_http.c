@@ -101,6 +101,7 @@ struct conn_s {
     bool processing;    /* inside conn_process (no recursion) */
     sp_buf_t *mem_out;  /* memory mode (tests, fuzzing): no socket, writes land here */
     bool lingering;     /* answer sent, write side shut: draining input before close */
+    int n_handles;      /* tcp + timer still to be closed; the conn is freed at 0 */
     uv_shutdown_t shutdown_req;
     int pending_writes;
     char ip[64];
@@ -806,14 +807,32 @@ static void on_timer(uv_timer_t *t)
     conn_close(c);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+/*
+ * A conn is freed only after BOTH its timer and its TCP handle are closed:
+ * libuv runs close callbacks in LIFO order, and the TCP handle's cancelled
+ * write callbacks (which touch the conn) run when that handle is destroyed.
+ */
+static void conn_handle_closed(conn_t *c)
 {
-    conn_t *c = sp_container_of((uv_timer_t *)h, conn_t, timer);
     sp_http_server_t *s = c->srv;
+    if (--c->n_handles > 0)
+        return;
     sp_free(c);
     s->open_handles--;
     if (s->freed && s->open_handles == 0)
         sp_free(s);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    conn_handle_closed(sp_container_of((uv_timer_t *)h, conn_t, timer));
+}
+
+static void on_conn_tcp_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    sp_free(h);
+    conn_handle_closed(c);
 }
 
 static void on_tcp_closed(uv_handle_t *h)
@@ -862,8 +881,8 @@ static void conn_close(conn_t *c)
         return;
     }
     if (c->tcp) {
-        c->tcp->data = s;
-        uv_close((uv_handle_t *)c->tcp, on_tcp_closed);
+        c->tcp->data = c;
+        uv_close((uv_handle_t *)c->tcp, on_conn_tcp_closed);
         c->tcp = NULL;
     }
     uv_timer_stop(&c->timer);
@@ -1035,7 +1054,7 @@ static void on_connection(uv_stream_t *server, int status)
     tcp->data = c;
     uv_tcp_nodelay(tcp, 1);
     uv_timer_init(s->loop, &c->timer);
-    s->open_handles++;
+    c->n_handles = 2; /* the conn now stands for the tcp's server handle count */
     sp_buf_init(&c->in, READ_CHUNK * 2);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -1202,7 +1221,9 @@ void sp_http_server_free(sp_http_server_t *s)
 uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover)
 {
     conn_t *c = req->conn;
-    if (c == NULL || c->tcp == NULL)
+    /* Refused while an earlier pipelined answer is still being written: those
+     * write callbacks belong to the HTTP connection. The caller answers 500. */
+    if (c == NULL || c->tcp == NULL || c->pending_writes > 0)
         return NULL;
     sp_http_server_t *s = c->srv;
     uv_tcp_t *tcp = c->tcp;
@@ -1214,7 +1235,7 @@ uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover)
     finish_request(c, req, 101, 0);
     c->tcp = NULL;
     tcp->data = NULL;
-    s->open_handles--; /* the handle now belongs to the caller */
+    c->n_handles--; /* the TCP handle now belongs to the caller */
     if (c->dispatched) {
         c->dispatched = false;
         s->n_busy--;

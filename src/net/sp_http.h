@@ -101,6 +101,8 @@ const char *sp_http_status_text(int status);
  * is free for the caller; it must uv_close it and sp_free it in the close cb).
  * Bytes already received after the request are appended to leftover. Reading
  * is stopped; the caller starts it with its own callbacks. req is invalid after.
+ * Returns NULL (req still valid: answer it) if the client is gone or an earlier
+ * pipelined answer is still being written.
  */
 uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover);
 
