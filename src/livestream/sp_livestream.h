@@ -1,0 +1,44 @@
+/*
+ * sp_livestream: the livestream manager (ARCHITECTURE.md §2). One
+ * UserStreamManager per active user, found through the registry, started by
+ * presence (dashboard sockets), by API use, by an input webhook, or by
+ * start-up recovery. Each manager holds the seed's components:
+ *   StreamStateServer         the sp_stream_state machine + stream_state row
+ *   CloudflareManager         the user's live input (created on first need,
+ *                             stored in live_inputs with the sealed key)
+ *   CloudflareLiveInputMonitor webhooks first, polling within the budget
+ *   CloudflareOutputManager   outputs: intent row -> API call -> confirm;
+ *                             delete at stop/timeout; reconcile at start-up
+ * Routes: /api/stream*, /api/streams*, /api/events, /api/destinations*,
+ * /webhooks/cloudflare, /api/admin/debug.
+ */
+#ifndef SP_LIVESTREAM_H
+#define SP_LIVESTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sp_app.h"
+#include "sp_buf.h"
+#include "sp_ls_media.h"
+
+typedef struct sp_livestream_s sp_livestream_t;
+
+/** Creates app->live; needs app->store (and app->pubsub, app->cloudflare when present).
+ *  Starts recovery of every user whose persisted state is not offline. */
+int sp_livestream_init(sp_app_t *app);
+void sp_livestream_register_routes(sp_app_t *app);
+/** Stops timers and managers (state stays persisted for the next start). */
+void sp_livestream_shutdown(sp_app_t *app);
+
+/** Uses another media backend than app->cloudflare (tests, the built-in relay). */
+void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media);
+
+/* Presence hooks for the dashboard WebSocket (session_id unique per socket). */
+int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
+void sp_livestream_session_leave(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
+
+/** Prometheus text exposition of the livestream metrics. */
+void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out);
+
+#endif
