@@ -22,6 +22,8 @@
 
 #include "sp_alloc.h"
 #include "sp_app.h"
+#include "sp_auth.h"
+#include "sp_store.h"
 #include "sp_config.h"
 #include "sp_err.h"
 #include "sp_job.h"
@@ -182,6 +184,11 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_shutdown(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+static void store_closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
 static int cmd_serve(void)
 {
     server_t *s = sp_calloc(1, sizeof(*s));
@@ -208,6 +215,19 @@ static int cmd_serve(void)
     app->router = sp_router_new();
     sp_info("main", "starting", "version=%s env=%s pid=%d", SP_VERSION, s->cfg.env_name, (int)getpid());
 
+    {
+        char serr[512];
+        if (sp_store_open(app->loop, &s->cfg, &app->store, serr, sizeof(serr)) < 0) {
+            sp_error("main", "cannot open the database", "detail=\"%s\"", serr);
+            rc = EXIT_RUNTIME;
+            goto loop_out;
+        }
+        if (sp_auth_init(app) < 0) {
+            rc = EXIT_USAGE;
+            goto loop_out;
+        }
+        sp_auth_register_routes(app);
+    }
     sp_core_register_routes(app);
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
@@ -246,12 +266,21 @@ static int cmd_serve(void)
     uv_run(app->loop, UV_RUN_DEFAULT);
     rc = 0;
 loop_out:
+    if (app->store) {
+        /* Flush and close storage before the handle sweep (auth-branch wiring). */
+        bool closed = false;
+        sp_store_close(app->store, store_closed, &closed);
+        while (!closed)
+            uv_run(app->loop, UV_RUN_ONCE);
+        app->store = NULL;
+    }
     /* Close every remaining handle and let their callbacks run. */
     uv_walk(app->loop, close_walk, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(app->loop) != 0)
         sp_warn("main", "event loop closed with open handles", "");
     sp_core_free();
+    sp_auth_free(app);
     sp_router_free(app->router);
     sp_app_cleanup(app);
     sp_metrics_reset();
