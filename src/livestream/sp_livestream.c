@@ -122,11 +122,22 @@ static void mgr_free_mem(ls_manager_t *m)
     sp_free(m);
 }
 
+void ls_maybe_free(sp_livestream_t *ls)
+{
+    if (!ls->owner_gone || !ls->poll_closed || ls->managers_freed != ls->counters.managers_started)
+        return;
+    sp_registry_free(ls->reg);
+    sp_map_free(ls->by_input);
+    sp_free(ls);
+}
+
 static void mgr_maybe_free(ls_manager_t *m)
 {
     if (m->refs == 0 && m->timer_closed) {
-        m->ls->managers_freed++;
+        sp_livestream_t *ls = m->ls;
+        ls->managers_freed++;
         mgr_free_mem(m);
+        ls_maybe_free(ls);
     }
 }
 
@@ -161,7 +172,7 @@ static void run_waiters(ls_manager_t *m)
     }
 }
 
-static void mgr_stop(ls_manager_t *m, const char *why)
+void ls_mgr_stop_now(ls_manager_t *m, const char *why)
 {
     if (m->stopped) return;
     sp_livestream_t *ls = m->ls;
@@ -174,6 +185,11 @@ static void mgr_stop(ls_manager_t *m, const char *why)
     if (m->input_uid) sp_map_dels(ls->by_input, m->input_uid, NULL);
     /* waiters see m->stopped and answer 503 */
     run_waiters(m);
+    if (m->start_req) {
+        sp_http_req_t *req = m->start_req;
+        m->start_req = NULL;
+        sp_http_respond_error(req, 503, "unavailable", "stream manager stopped");
+    }
     uv_close((uv_handle_t *)&m->timer, on_mgr_timer_closed);
     ls_unref(m); /* the owner's reference */
 }
@@ -194,7 +210,7 @@ static bool mgr_can_stop(const ls_manager_t *m)
 /* ------------------------------------------------------------------------- */
 /* presence hooks                                                             */
 
-static int hook_start(const char *user_id, void *ud)
+int ls_hook_start(const char *user_id, void *ud)
 {
     sp_livestream_t *ls = ud;
     ls_manager_t *m = NULL;
@@ -203,14 +219,14 @@ static int hook_start(const char *user_id, void *ud)
     return rc;
 }
 
-static void hook_stop(const char *user_id, void *ud)
+void ls_hook_stop(const char *user_id, void *ud)
 {
     sp_livestream_t *ls = ud;
     ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
-    if (m != NULL) mgr_stop(m, "absent");
+    if (m != NULL) ls_mgr_stop_now(m, "absent");
 }
 
-static bool hook_can_stop(const char *user_id, void *ud)
+bool ls_hook_can_stop(const char *user_id, void *ud)
 {
     sp_livestream_t *ls = ud;
     ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
@@ -219,7 +235,7 @@ static bool hook_can_stop(const char *user_id, void *ud)
 
 int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_t session_id)
 {
-    if (ls == NULL) return SP_EINVAL;
+    if (ls == NULL || ls->presence == NULL) return SP_EINVAL;
     int rc = sp_presence_join(ls->presence, user_id, session_id);
     if (rc == 0) {
         ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
@@ -230,13 +246,13 @@ int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_
 
 void sp_livestream_session_leave(sp_livestream_t *ls, const char *user_id, uint64_t session_id)
 {
-    if (ls == NULL) return;
+    if (ls == NULL || ls->presence == NULL) return;
     sp_presence_leave(ls->presence, user_id, session_id);
 }
 
 void ls_mgr_recheck_presence(ls_manager_t *m)
 {
-    if (!m->stopped && mgr_can_stop(m)) sp_presence_recheck(m->ls->presence, m->user_id);
+    if (!m->stopped && m->ls->presence && mgr_can_stop(m)) sp_presence_recheck(m->ls->presence, m->user_id);
 }
 
 /* ------------------------------------------------------------------------- */

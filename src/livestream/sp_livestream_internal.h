@@ -124,10 +124,23 @@ struct sp_livestream_s {
     char *admin_token;
     ls_counters_t counters;
     uint64_t managers_freed;
+    bool poll_closed;
+    bool owner_gone;
     uint64_t state_hist[4];
 };
 
+static inline const char *jstr_or_null(json_t *row, const char *key)
+{
+    json_t *v = json_object_get(row, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
 /* sp_livestream.c */
+int ls_hook_start(const char *user_id, void *ud);
+void ls_hook_stop(const char *user_id, void *ud);
+bool ls_hook_can_stop(const char *user_id, void *ud);
+void ls_mgr_stop_now(ls_manager_t *m, const char *why);
+void ls_maybe_free(sp_livestream_t *ls);
 void ls_ref(ls_manager_t *m);
 void ls_unref(ls_manager_t *m);
 int ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, ls_manager_t **out);

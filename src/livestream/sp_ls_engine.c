@@ -198,6 +198,8 @@ static void effects(apply_ctx_t *c)
                                   sp_ss_state_name(m->ss.state), "reason", c->r.reason));
     if (c->r.reason && strcmp(c->r.reason, "all_outputs_failed") == 0)
         ls_answer_start(m, c->r.reason);
+    else if (m->start_req && m->ss.state != SP_SS_STREAMING)
+        ls_answer_start(m, "ended");
     ls_mgr_arm_timer(m);
     ls_outputs_pump(m);
     if (m->ss.state == SP_SS_OFFLINE) ls_mgr_recheck_presence(m);
@@ -735,7 +737,8 @@ static uint64_t poll_interval(ls_manager_t *m, bool prio)
 
 static bool poll_prio(ls_manager_t *m)
 {
-    return m->ss.state != SP_SS_OFFLINE || sp_presence_sessions(m->ls->presence, m->user_id) > 0;
+    return m->ss.state != SP_SS_OFFLINE ||
+           (m->ls->presence && sp_presence_sessions(m->ls->presence, m->user_id) > 0);
 }
 
 static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
@@ -787,6 +790,15 @@ static bool poll_one(ls_manager_t *m)
     ls->counters.polls++;
     ls_ref(m);
     int rc = ls->media.ops->get_input(ls->media.ctx, m->input_uid, on_polled, c);
+    if (rc == SP_ERATELIMIT) {
+        /* the client's budget keeps its reserve for interactive calls: not an outage */
+        ls->counters.polls--;
+        ls->counters.poll_skipped_budget++;
+        m->polling = false;
+        sp_free(c);
+        ls_unref(m);
+        return false;
+    }
     if (rc != 0) on_polled(rc, sp_strerror(rc), NULL, c);
     return true;
 }
