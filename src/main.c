@@ -23,6 +23,9 @@
 #include "sp_alloc.h"
 #include "sp_app.h"
 #include "sp_auth.h"
+#include "sp_cloudflare.h"
+#include "sp_livestream.h"
+#include "sp_socket.h"
 #include "sp_store.h"
 #include "sp_config.h"
 #include "sp_err.h"
@@ -135,6 +138,7 @@ static void finish_shutdown(server_t *s, const char *why)
     sp_info("main", "shutdown complete", "reason=%s ms=%llu", why,
             (unsigned long long)(sp_mono_ms() - s->shutdown_started_ms));
     uv_timer_stop(&s->shutdown_timer);
+    sp_livestream_shutdown(app);
     sp_http_server_free(app->http);
     app->http = NULL;
     sp_core_free();
@@ -146,7 +150,8 @@ static void on_shutdown_tick(uv_timer_t *t)
     server_t *s = t->data;
     sp_app_t *app = &s->app;
     uint64_t elapsed = sp_mono_ms() - s->shutdown_started_ms;
-    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0;
+    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 &&
+                sp_socket_drained(app);
     if (idle) {
         finish_shutdown(s, "drained");
         return;
@@ -170,6 +175,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     s->shutdown_started_ms = sp_mono_ms();
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
+    sp_socket_shutdown(app);
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -228,6 +234,22 @@ static int cmd_serve(void)
         }
         sp_auth_register_routes(app);
     }
+    /* live-branch wiring: sockets, media client, livestream manager */
+    sp_socket_init(app);
+    if (s->cfg.media_backend && strcmp(s->cfg.media_backend, "cloudflare") == 0) {
+        sp_cloudflare_opts_t co;
+        sp_cloudflare_opts_from_config(&s->cfg, &co);
+        app->cloudflare = sp_cloudflare_new(app->loop, &co);
+        if (app->cloudflare == NULL) {
+            sp_error("main", "cannot create the Cloudflare client", "hint=%s",
+                     "check CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, CLOUDFLARE_API_BASE_URL");
+            rc = EXIT_USAGE;
+            goto loop_out;
+        }
+    }
+    sp_livestream_init(app);
+    sp_livestream_register_routes(app);
+    sp_livestream_attach_ws(app);
     sp_core_register_routes(app);
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
@@ -266,6 +288,14 @@ static int cmd_serve(void)
     uv_run(app->loop, UV_RUN_DEFAULT);
     rc = 0;
 loop_out:
+    sp_livestream_shutdown(app);
+    if (app->cloudflare) {
+        sp_cloudflare_free(app->cloudflare);
+        app->cloudflare = NULL;
+        uv_run(app->loop, UV_RUN_NOWAIT);
+    }
+    if (app->ws || app->pubsub)
+        sp_socket_free(app);
     if (app->store) {
         /* Flush and close storage before the handle sweep (auth-branch wiring). */
         bool closed = false;

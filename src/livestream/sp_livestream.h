@@ -38,6 +38,11 @@ void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media);
 int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
 void sp_livestream_session_leave(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
 
+/** Dashboard sockets: installs the ws auth hook (session cookie or ?token= JWT, via sp_auth)
+ *  and the presence observer (first socket starts the user's manager, last one schedules
+ *  cleanup). Call after sp_socket_init and sp_livestream_init. */
+void sp_livestream_attach_ws(sp_app_t *app);
+
 /** Prometheus text exposition of the livestream metrics. */
 void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out);
 

@@ -43,7 +43,8 @@ void ls_publish(sp_livestream_t *ls, const char *topic, const char *event, json_
 {
 #ifdef LS_HAVE_PUBSUB
     if (ls->app && ls->app->pubsub) {
-        sp_pubsub_publish(ls->app->pubsub, topic, event, payload);
+        sp_pubsub_publish(ls->app->pubsub, topic, event, payload); /* payload borrowed */
+        json_decref(payload);
         return;
     }
 #else

@@ -21,6 +21,7 @@
 #include "sp_metrics.h"
 #include "sp_seal.h"
 #include "sp_time.h"
+#include "sp_ws.h"
 
 /* ------------------------------------------------------------------------- */
 /* helpers                                                                    */
@@ -1070,4 +1071,46 @@ void sp_livestream_shutdown(sp_app_t *app)
     app->live = NULL;
     ls->owner_gone = true;
     ls_maybe_free(ls);
+}
+
+/* ------------------------------------------------------------------------- */
+/* dashboard WebSocket: authentication and presence                           */
+
+static void on_ws_authed(sp_http_req_t *req, const sp_auth_user_t *user, void *ud)
+{
+    (void)req;
+    sp_ws_auth_t *a = ud;
+    if (user == NULL) { /* sp_auth answered 401/503 itself */
+        sp_ws_auth_abandon(a);
+        return;
+    }
+    sp_ws_auth_done(a, 0, user->id, 0);
+}
+
+static void ws_auth_hook(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->auth == NULL || sp_auth_ws_authenticate(app, req, on_ws_authed, a) != 0)
+        sp_ws_auth_done(a, 401, NULL, 0);
+}
+
+static int ws_opened(const char *user_id, uint64_t conn_id, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->live == NULL) return 0;
+    return sp_livestream_session_join(app->live, user_id, conn_id);
+}
+
+static void ws_closed(const char *user_id, uint64_t conn_id, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->live) sp_livestream_session_leave(app->live, user_id, conn_id);
+}
+
+void sp_livestream_attach_ws(sp_app_t *app)
+{
+    if (app->ws == NULL) return;
+    sp_ws_hub_set_auth(app->ws, ws_auth_hook, app);
+    sp_ws_observer_t obs = { ws_opened, ws_closed, app };
+    sp_ws_hub_set_observer(app->ws, &obs);
 }

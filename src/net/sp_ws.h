@@ -77,6 +77,8 @@ typedef struct {
 typedef void (*sp_ws_auth_cb)(sp_http_req_t *req, sp_ws_auth_t *a, void *ud);
 /** status 0 = accept (user_id may be NULL, flags SP_WS_*), else an HTTP status (401, 403). */
 void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned flags);
+/** The hook's own code already answered the request (e.g. 401): release a without responding. */
+void sp_ws_auth_abandon(sp_ws_auth_t *a);
 
 /**
  * Extension hook (pubsub plugs in here): sees every text message first as
@@ -88,6 +90,17 @@ typedef struct {
     void (*on_close)(sp_ws_conn_t *c, void *ud);
     void *ud;
 } sp_ws_ext_t;
+
+/**
+ * Session observer (presence): opened() when an authenticated, non-read-only
+ * socket is open (a non-zero return closes it with 1013 "try again later",
+ * e.g. MAX_CONCURRENT_USERS), closed() once when such a socket is gone.
+ */
+typedef struct {
+    int (*opened)(const char *user_id, uint64_t conn_id, void *ud);
+    void (*closed)(const char *user_id, uint64_t conn_id, void *ud);
+    void *ud;
+} sp_ws_observer_t;
 
 typedef struct {
     uint64_t open;         /* open sockets now */
@@ -106,6 +119,7 @@ sp_ws_hub_t *sp_ws_hub_new(uv_loop_t *loop, const sp_ws_opts_t *opts);
 void sp_ws_hub_free(sp_ws_hub_t *hub);
 void sp_ws_hub_set_auth(sp_ws_hub_t *hub, sp_ws_auth_cb cb, void *ud);
 void sp_ws_hub_set_ext(sp_ws_hub_t *hub, const sp_ws_ext_t *ext);
+void sp_ws_hub_set_observer(sp_ws_hub_t *hub, const sp_ws_observer_t *obs);
 /** Graceful: every socket gets close(code, "going away"); then closed on reply or timeout. */
 void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code);
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub);
