@@ -247,7 +247,10 @@ static int cmd_serve(void)
             goto loop_out;
         }
     }
-    sp_livestream_init(app);
+    if (sp_livestream_init(app) != 0) {
+        rc = EXIT_USAGE;
+        goto loop_out;
+    }
     sp_livestream_register_routes(app);
     sp_livestream_attach_ws(app);
     sp_core_register_routes(app);

@@ -984,6 +984,17 @@ static void on_recover_rows(int err, json_t *rows, int64_t changes, void *ud)
 
 int sp_livestream_init(sp_app_t *app)
 {
+    /* stream keys are sealed at rest: make sure the key is loaded (idempotent) */
+    char *probe = sp_seal("probe", "probe", "x", 1);
+    if (probe == NULL) {
+        char err[256];
+        int rc = sp_seal_init(app->cfg, err, sizeof(err));
+        if (rc != 0) {
+            sp_error("livestream", "secrets unavailable", "detail=\"%s\"", err);
+            return rc;
+        }
+    }
+    sp_free(probe);
     sp_livestream_t *ls = sp_calloc(1, sizeof(*ls));
     ls->app = app;
     ls->loop = app->loop;
