@@ -59,13 +59,22 @@ void sp_auth_register_routes(sp_app_t *app);
 const sp_auth_user_t *sp_auth_user(sp_http_req_t *req);
 
 /**
- * WebSocket upgrade authentication (the session cookie or ?token=JWT).
- * Returns 0 and calls cb later on the loop: user != NULL when authenticated
- * (valid during the callback; copy it), or user == NULL after this module has
- * already responded (401, or 503 when the store is down) — the caller must
- * not touch req then. Never responds on success.
+ * WebSocket upgrade authentication: the session cookie, `?token=JWT` or an
+ * Authorization Bearer header; the session row and user are checked like the
+ * route guard does (no CSRF: it is a GET; the WS layer checks Origin). Never
+ * responds. Returns SP_EAUTH synchronously (cb not called) when there is no
+ * credential or the JWT is invalid; otherwise 0 and cb later on the loop with
+ * status 0 and the user (valid during the callback; copy it), 401 (revoked or
+ * expired session, deleted user) or 503 (store down). Adapter for the ws hub:
+ *
+ *   static void ws_done(sp_http_req_t *r, int st, const sp_auth_user_t *u, void *a)
+ *   { sp_ws_auth_done(a, st, u ? u->id : NULL, 0); }
+ *   static void ws_hook(sp_http_req_t *r, sp_ws_auth_t *a, void *app)
+ *   { if (sp_auth_ws_authenticate(app, r, ws_done, a) != 0) sp_ws_auth_done(a, 401, NULL, 0); }
+ *   sp_ws_hub_set_auth(app->ws, ws_hook, app);
  */
-typedef void (*sp_auth_ws_cb)(sp_http_req_t *req, const sp_auth_user_t *user, void *ud);
+typedef void (*sp_auth_ws_cb)(sp_http_req_t *req, int status, const sp_auth_user_t *user,
+                              void *ud);
 int sp_auth_ws_authenticate(sp_app_t *app, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud);
 
 /** Name of the session cookie in use ("__Host-sp_session" or "sp_session"). */

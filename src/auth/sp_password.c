@@ -100,7 +100,9 @@ int sp_password_verify_sync(const char *hash, const char *pw, size_t len)
 
 /* ---- async -------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct pw_job_s {
+    struct pw_job_s *next; /* wait queue */
+    uv_loop_t *loop;
     bool verify;
     char *pw;
     size_t len;
@@ -121,10 +123,33 @@ static void job_work(void *arg)
         j->rc = sp_password_hash_sync(j->pw, j->len, j->hash);
 }
 
+static pw_job_t *g_wait_head, *g_wait_tail;
+static unsigned g_waiting;
+static int start(pw_job_t *j);
+
 static void job_done(void *arg, int status)
 {
     pw_job_t *j = arg;
     g_inflight--;
+    /* Start the next waiting job before reporting (keeps the pool busy). */
+    while (g_wait_head && g_inflight < g_max_inflight) {
+        pw_job_t *n = g_wait_head;
+        g_wait_head = n->next;
+        if (!g_wait_head)
+            g_wait_tail = NULL;
+        g_waiting--;
+        n->next = NULL;
+        if (start(n) < 0) {
+            /* cannot happen short of a closing loop: report the failure */
+            if (n->verify)
+                n->vcb(SP_EBUSY, n->ud);
+            else
+                n->hcb(SP_EBUSY, NULL, n->ud);
+            sodium_memzero(n->pw, n->len);
+            sp_free(n->pw);
+            sp_free(n);
+        }
+    }
     int rc = status < 0 ? SP_ECANCELED : j->rc;
     if (j->verify)
         j->vcb(rc, j->ud);
@@ -136,23 +161,39 @@ static void job_done(void *arg, int status)
     sp_free(j);
 }
 
+static int start(pw_job_t *j)
+{
+    int rc = sp_job_submit(j->loop, job_work, job_done, j);
+    if (rc < 0)
+        return rc;
+    g_inflight++;
+    return 0;
+}
+
 static int submit(uv_loop_t *loop, pw_job_t *j)
 {
-    if (g_inflight >= g_max_inflight) {
-        sodium_memzero(j->pw, j->len);
-        sp_free(j->pw);
-        sp_free(j);
-        return SP_EBUSY;
+    int rc = 0;
+    j->loop = loop;
+    if (g_inflight < g_max_inflight) {
+        rc = start(j);
+    } else if (g_waiting < SP_PASSWORD_MAX_WAITING) {
+        /* wait for a free slot (FIFO) */
+        if (g_wait_tail)
+            g_wait_tail->next = j;
+        else
+            g_wait_head = j;
+        g_wait_tail = j;
+        g_waiting++;
+        return 0;
+    } else {
+        rc = SP_EBUSY;
     }
-    int rc = sp_job_submit(loop, job_work, job_done, j);
     if (rc < 0) {
         sodium_memzero(j->pw, j->len);
         sp_free(j->pw);
         sp_free(j);
-        return rc;
     }
-    g_inflight++;
-    return 0;
+    return rc;
 }
 
 static pw_job_t *job_new(const char *pw, size_t len)
@@ -197,5 +238,5 @@ int sp_password_verify(uv_loop_t *loop, const char *hash, const char *pw, size_t
 
 unsigned sp_password_inflight(void)
 {
-    return g_inflight;
+    return g_inflight + g_waiting;
 }

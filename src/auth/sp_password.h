@@ -6,7 +6,8 @@
  * run on the thread pool (sp_job) and report back on the loop. Verification of
  * an unknown account runs against a dummy hash with the same parameters, so
  * "no such email" and "wrong password" take the same time. The number of hash
- * computations in flight is capped (memory): beyond it SP_EBUSY.
+ * computations running at once is capped (each takes memlimit bytes); more
+ * requests wait in a FIFO of SP_PASSWORD_MAX_WAITING, beyond which SP_EBUSY.
  */
 #ifndef SP_PASSWORD_H
 #define SP_PASSWORD_H
@@ -20,6 +21,7 @@
 #define SP_PASSWORD_HASH_MAX 128   /* crypto_pwhash_STRBYTES */
 #define SP_PASSWORD_OWASP_MEMLIMIT (19u * 1024u * 1024u)
 #define SP_PASSWORD_OWASP_OPSLIMIT 2u
+#define SP_PASSWORD_MAX_WAITING 64 /* queued beyond the running ones; then SP_EBUSY */
 
 /** Sets the cost (clamped up to the OWASP minimum) and computes the dummy hash (blocking, once). */
 int sp_password_init(unsigned long long opslimit, size_t memlimit, unsigned max_inflight);
@@ -45,7 +47,7 @@ int sp_password_hash(uv_loop_t *loop, const char *pw, size_t len, sp_password_ha
 /** hash NULL verifies against the dummy hash (always a mismatch, same cost). */
 int sp_password_verify(uv_loop_t *loop, const char *hash, const char *pw, size_t len,
                        sp_password_verify_cb cb, void *ud);
-/** Hash computations in flight. */
+/** Hash computations running or waiting. */
 unsigned sp_password_inflight(void);
 
 #endif

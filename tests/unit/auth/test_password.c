@@ -60,9 +60,12 @@ static void on_hash(int err, const char *hash, void *ud)
         snprintf(g_hash, sizeof(g_hash), "%s", hash);
 }
 
+static int g_verify_count;
+
 static void on_verify(int err, void *ud)
 {
     (void)ud;
+    g_verify_count++;
     g_verify_rc = err;
 }
 
@@ -81,12 +84,16 @@ Test(password, async_on_loop_and_inflight_cap, .init = setup)
     cr_assert_eq(sp_password_verify(&loop, NULL, "hunter2hunter2", 14, on_verify, NULL), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(g_verify_rc, SP_EAUTH);
-    /* cap = 2 in flight */
-    cr_assert_eq(sp_password_verify(&loop, g_hash, "x", 1, on_verify, NULL), 0);
-    cr_assert_eq(sp_password_verify(&loop, g_hash, "x", 1, on_verify, NULL), 0);
+    /* 2 running + SP_PASSWORD_MAX_WAITING queued; one more is refused */
+    g_verify_count = 0;
+    for (int i = 0; i < 2 + SP_PASSWORD_MAX_WAITING; i++)
+        cr_assert_eq(sp_password_verify(&loop, g_hash, "x", 1, on_verify, NULL), 0);
+    cr_assert_eq(sp_password_inflight(), 2 + SP_PASSWORD_MAX_WAITING);
     cr_assert_eq(sp_password_verify(&loop, g_hash, "x", 1, on_verify, NULL), SP_EBUSY);
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(g_verify_rc, SP_EAUTH);
+    cr_assert_eq(g_verify_count, 2 + SP_PASSWORD_MAX_WAITING);
+    cr_assert_eq(sp_password_inflight(), 0);
     cr_assert_eq(sp_password_hash(&loop, "x", 2000, on_hash, NULL), SP_ETOOBIG);
     uv_loop_close(&loop);
 }

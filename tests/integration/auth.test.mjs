@@ -1,0 +1,381 @@
+// Accounts and sessions through HTTP, against SQLite and a real PostgreSQL 15:
+// every route and error, cookie flags, CSRF, throttling, JWT forgeries,
+// revocation, deleted users, tenant isolation; crash safety of registrations.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPostgres, startServer, sleep } from '../lib/harness.mjs';
+import {
+  bootServer, rq, register, login, freshIp, jwtDecode, jwtSign, signingKey, dbExec,
+} from '../lib/authlib.mjs';
+
+const PW = 'correct horse battery';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const now = () => Math.floor(Date.now() / 1000);
+let seq = 0;
+const uniq = (p = 'user') => `${p}${Date.now().toString(36)}${++seq}@example.com`;
+
+function assertError(res, status, code) {
+  assert.equal(res.status, status, res.text);
+  assert.match(res.headers['content-type'] || '', /application\/json/);
+  assert.equal(typeof res.json?.error?.message, 'string', res.text);
+  if (code) assert.equal(res.json.error.code, code, res.text);
+}
+
+for (const backend of ['sqlite', 'postgres']) {
+  describe(`auth routes (${backend})`, () => {
+    let srv, pg;
+    const db = (sql) => dbExec(srv, sql, pg && pg.url);
+
+    before(async () => {
+      const env = {};
+      if (backend === 'postgres') { pg = await startPostgres(); env.DATABASE_URL = pg.url; }
+      srv = await bootServer(env);
+    });
+    after(async () => {
+      const r = srv ? await srv.stop() : null;
+      if (pg) pg.stop();
+      if (r) assert.equal(r.code, 0, `server exit ${r.code}/${r.sig}\n${srv.logText().slice(-3000)}`);
+    });
+
+    test('register: 201, normalised email, cookies with the right flags, GET /api/me', async () => {
+      const raw = `  Alice.${seq}@Example.COM `;
+      const { res, user, cookies } = await register(srv, raw, PW, 'Alice');
+      assert.equal(res.status, 201, res.text);
+      assert.match(user.id, UUID);
+      assert.equal(user.email, raw.trim().toLowerCase());
+      assert.equal(user.display_name, 'Alice');
+      assert.equal(res.json.user.password_hash, undefined);
+      const s = res.set.sp_session;
+      assert.ok(s, 'session cookie set (http PUBLIC_URL -> name sp_session)');
+      assert.ok(s.attrs.includes('httponly'));
+      assert.ok(s.attrs.includes('path=/'));
+      assert.ok(s.attrs.includes('samesite=lax'));
+      assert.ok(!s.attrs.some((a) => a.startsWith('domain')));
+      assert.ok(!s.attrs.includes('secure'), 'no Secure over http');
+      assert.ok(res.set.sp_csrf && !res.set.sp_csrf.attrs.includes('httponly'), 'csrf cookie readable by JS');
+      const me = await rq(srv, 'GET', '/api/me', { cookies });
+      assert.equal(me.status, 200, me.text);
+      assert.deepEqual(me.json.user, user);
+      // the stored hash is argon2id with at least the OWASP parameters
+      const hash = db(`SELECT password_hash FROM users WHERE id = '${user.id}'`).trim();
+      const m = hash.match(/^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/);
+      assert.ok(m, hash);
+      assert.ok(Number(m[1]) >= 19456 && Number(m[2]) >= 2 && Number(m[3]) === 1, hash);
+    });
+
+    test('register: display_name defaults to the email local part', async () => {
+      const email = uniq('carol');
+      const { res, user } = await register(srv, email);
+      assert.equal(res.status, 201, res.text);
+      assert.equal(user.display_name, email.split('@')[0]);
+    });
+
+    test('register: 409 for a taken email (case-insensitive), 422 per field, 400 bad JSON', async () => {
+      const email = uniq('dup');
+      assert.equal((await register(srv, email)).res.status, 201);
+      const dup = await register(srv, email.toUpperCase());
+      assertError(dup.res, 409, 'email_taken');
+      assert.equal(dup.res.json.error.field, 'email');
+      assert.deepEqual(dup.cookies, {}, 'no session for a failed registration');
+      const cases = [
+        [{ email: 'not-an-email', password: PW }, 'email'],
+        [{ email: 'a@b', password: PW }, 'email'],
+        [{ email: 42, password: PW }, 'email'],
+        [{ password: PW }, 'email'],
+        [{ email: uniq(), password: 'short' }, 'password'],
+        [{ email: uniq(), password: '1234567' }, 'password'],
+        [{ email: uniq() }, 'password'],
+        [{ email: uniq(), password: 'x'.repeat(1025) }, 'password'],
+        [{ email: uniq(), password: PW, display_name: 'x'.repeat(65) }, 'display_name'],
+        [{ email: uniq(), password: PW, display_name: 'evil\nINFO admin login ok' }, 'display_name'],
+        [{ email: uniq(), password: PW, display_name: 7 }, 'display_name'],
+      ];
+      for (const [body, field] of cases) {
+        const res = await rq(srv, 'POST', '/api/auth/register', { body });
+        assertError(res, 422);
+        assert.equal(res.json.error.field, field, `${JSON.stringify(body).slice(0, 80)} -> ${res.text}`);
+      }
+      // boundaries accepted: 8 chars, 1024 bytes, 64-char name
+      assert.equal((await register(srv, uniq(), '12345678')).res.status, 201);
+      assert.equal((await register(srv, uniq(), 'p'.repeat(1024), 'n'.repeat(64))).res.status, 201);
+      const bad = await rq(srv, 'POST', '/api/auth/register', { body: '{"email":' });
+      assert.equal(bad.status, 400, bad.text);
+    });
+
+    test('login: 200 with a fresh session; 401 identical for wrong password and unknown email', async () => {
+      const email = uniq('lin');
+      const reg = await register(srv, email);
+      const ok = await login(srv, email.toUpperCase());
+      assert.equal(ok.res.status, 200, ok.res.text);
+      assert.equal(ok.user.id, reg.user.id);
+      assert.ok(ok.cookies.sp_session);
+      assert.notEqual(ok.cookies.sp_session, reg.cookies.sp_session);
+      assert.notEqual(jwtDecode(ok.cookies.sp_session).payload.sid, jwtDecode(reg.cookies.sp_session).payload.sid,
+        'a new session id at login');
+      const wrong = await login(srv, email, 'wrong password!');
+      const unknown = await login(srv, uniq('nobody'), 'wrong password!');
+      assertError(wrong.res, 401, 'invalid_credentials');
+      assert.equal(unknown.res.status, 401);
+      assert.equal(wrong.res.text, unknown.res.text, 'no account-enumeration oracle');
+      assert.deepEqual(wrong.cookies, {});
+      const missing = await rq(srv, 'POST', '/api/auth/login', { body: { email } });
+      assertError(missing, 422);
+    });
+
+    test('GET /api/me: 401 without a session or with garbage', async () => {
+      assertError(await rq(srv, 'GET', '/api/me'), 401, 'unauthenticated');
+      assertError(await rq(srv, 'GET', '/api/me', { cookies: { sp_session: 'garbage' } }), 401);
+      assertError(await rq(srv, 'GET', '/api/me', { headers: { authorization: 'Bearer a.b.c' } }), 401);
+      assertError(await rq(srv, 'GET', '/api/me', { headers: { authorization: `Bearer ${'A'.repeat(5000)}.b.c` } }), 401);
+    });
+
+    test('CSRF: cookie POST needs the token or a same-origin Origin; Bearer is exempt', async () => {
+      const a = await register(srv, uniq('csrf'));
+      const b = await register(srv, uniq('csrfb'));
+      const sess = { sp_session: a.cookies.sp_session };
+      // no token, no Origin
+      assertError(await rq(srv, 'POST', '/api/auth/token', { cookies: sess }), 403, 'csrf_failed');
+      // cookie present, header missing
+      assertError(await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies }), 403, 'csrf_failed');
+      // another user's csrf pair with A's session cookie
+      assertError(await rq(srv, 'POST', '/api/auth/token', {
+        cookies: { ...sess, sp_csrf: b.cookies.sp_csrf }, headers: { 'x-csrf-token': b.cookies.sp_csrf },
+      }), 403);
+      // header does not match cookie
+      assertError(await rq(srv, 'POST', '/api/auth/token', {
+        cookies: a.cookies, headers: { 'x-csrf-token': b.cookies.sp_csrf },
+      }), 403);
+      // a valid token but a cross-site Origin
+      assertError(await rq(srv, 'POST', '/api/auth/token', {
+        cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf, origin: 'https://evil.example' },
+      }), 403);
+      assertError(await rq(srv, 'POST', '/api/auth/token', {
+        cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf, 'sec-fetch-site': 'cross-site' },
+      }), 403);
+      // double submit ok
+      const ok = await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+      assert.equal(ok.status, 200, ok.text);
+      // same-origin Origin without token ok
+      const so = await rq(srv, 'POST', '/api/auth/token', { cookies: sess, headers: { origin: srv.url } });
+      assert.equal(so.status, 200, so.text);
+      // Bearer: no cookie, no CSRF token
+      const br = await rq(srv, 'POST', '/api/auth/token', { headers: { authorization: `Bearer ${ok.json.token}` } });
+      assert.equal(br.status, 200, br.text);
+      // logout without CSRF refused, the session still works
+      assertError(await rq(srv, 'POST', '/api/auth/logout', { cookies: sess }), 403);
+      assert.equal((await rq(srv, 'GET', '/api/me', { cookies: sess })).status, 200);
+      // GET never changes state: no logout route on GET (falls through to static files)
+      const g = await rq(srv, 'GET', '/api/auth/logout', { cookies: a.cookies });
+      assert.ok(g.status === 404 || g.status === 405, `GET logout -> ${g.status}`);
+      assert.equal((await rq(srv, 'GET', '/api/me', { cookies: sess })).status, 200);
+    });
+
+    test('POST /api/auth/token: a bearer JWT with its own session', async () => {
+      const a = await register(srv, uniq('tok'));
+      const t = await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+      assert.equal(t.status, 200, t.text);
+      assert.equal(typeof t.json.token, 'string');
+      assert.ok(Date.parse(t.json.expires_at) > Date.now());
+      const { header, payload } = jwtDecode(t.json.token);
+      assert.equal(header.alg, 'HS256');
+      assert.equal(payload.sub, a.user.id);
+      assert.notEqual(payload.sid, jwtDecode(a.cookies.sp_session).payload.sid);
+      assert.ok(payload.exp > now() && payload.iat <= now() + 1);
+      const me = await rq(srv, 'GET', '/api/me', { headers: { authorization: `Bearer ${t.json.token}` } });
+      assert.equal(me.status, 200);
+      assert.equal(me.json.user.id, a.user.id);
+      assertError(await rq(srv, 'POST', '/api/auth/token'), 401);
+    });
+
+    test('logout: 204, cookies cleared, the old cookie and JWT stop working', async () => {
+      const a = await register(srv, uniq('out'));
+      const t = await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+      const out = await rq(srv, 'POST', '/api/auth/logout', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+      assert.equal(out.status, 204, out.text);
+      assert.ok(out.set.sp_session.attrs.includes('max-age=0'));
+      assert.equal(out.set.sp_session.value, '');
+      assert.ok(out.set.sp_csrf.attrs.includes('max-age=0'));
+      assertError(await rq(srv, 'GET', '/api/me', { cookies: a.cookies }), 401);
+      assertError(await rq(srv, 'GET', '/api/me', { headers: { authorization: `Bearer ${a.cookies.sp_session}` } }), 401);
+      assertError(await rq(srv, 'POST', '/api/auth/logout', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } }), 401);
+      const row = db(`SELECT revoked_at FROM sessions WHERE id = '${jwtDecode(a.cookies.sp_session).payload.sid}'`).trim();
+      assert.ok(Number(row) > 0, `revoked_at set: ${row}`);
+      // the separately issued bearer session is its own session (revoke it too via logout with it)
+      const bt = { authorization: `Bearer ${t.json.token}` };
+      assert.equal((await rq(srv, 'GET', '/api/me', { headers: bt })).status, 200);
+      assert.equal((await rq(srv, 'POST', '/api/auth/logout', { headers: bt })).status, 204);
+      assertError(await rq(srv, 'GET', '/api/me', { headers: bt }), 401);
+    });
+
+    test('JWT forgeries through HTTP are 401; a correctly signed token is accepted', async () => {
+      const a = await register(srv, uniq('jwt'));
+      const b = await register(srv, uniq('jwtb'));
+      const key = signingKey(srv);
+      assert.ok(key.length >= 32);
+      const { payload } = jwtDecode(a.cookies.sp_session);
+      const base = { sub: a.user.id, sid: payload.sid, iat: now() - 5, exp: now() + 600 };
+      const H = { alg: 'HS256', typ: 'JWT' };
+      const me = (tok) => rq(srv, 'GET', '/api/me', { headers: { authorization: `Bearer ${tok}` } });
+      // control: our own signature with the dev key works (so the rejections below are real)
+      const good = await me(jwtSign(H, base, key));
+      assert.equal(good.status, 200, good.text);
+      assert.equal(good.json.user.id, a.user.id);
+      const forged = {
+        'alg none': jwtSign({ alg: 'none', typ: 'JWT' }, base, key, null),
+        'alg None': jwtSign({ alg: 'None' }, base, key, null),
+        'alg none, HS256 signature': jwtSign({ alg: 'none' }, base, key),
+        'HS512 with the right key': jwtSign({ alg: 'HS512', typ: 'JWT' }, base, key, 'sha512'),
+        'RS256 header': jwtSign({ alg: 'RS256', typ: 'JWT' }, base, key),
+        'wrong key': jwtSign(H, base, Buffer.alloc(32, 7)),
+        expired: jwtSign(H, { ...base, exp: now() - 1 }, key),
+        'missing exp': jwtSign(H, { sub: base.sub, sid: base.sid, iat: base.iat }, key),
+        'missing iat': jwtSign(H, { sub: base.sub, sid: base.sid, exp: base.exp }, key),
+        'iat in the future': jwtSign(H, { ...base, iat: now() + 3600, exp: now() + 7200 }, key),
+        'missing sid': jwtSign(H, { sub: base.sub, iat: base.iat, exp: base.exp }, key),
+        "other user's sub on my session": jwtSign(H, { ...base, sub: b.user.id }, key),
+        'unknown session id': jwtSign(H, { ...base, sid: '00000000-0000-4000-8000-000000000000' }, key),
+        'kid header': jwtSign({ ...H, kid: 'x' }, base, key),
+        tampered: (() => {
+          const [h, , s] = a.cookies.sp_session.split('.');
+          const p = Buffer.from(JSON.stringify({ ...payload, sub: b.user.id })).toString('base64url');
+          return `${h}.${p}.${s}`;
+        })(),
+      };
+      for (const [name, tok] of Object.entries(forged)) {
+        const r = await me(tok);
+        assert.equal(r.status, 401, `${name}: ${r.status} ${r.text}`);
+        assert.equal(r.json.error.code, 'unauthenticated', name);
+        const rc = await rq(srv, 'GET', '/api/me', { cookies: { sp_session: tok } });
+        assert.equal(rc.status, 401, `${name} (cookie): ${rc.status}`);
+      }
+      // a deleted user: the genuine cookie stops working
+      assert.equal((await rq(srv, 'GET', '/api/me', { cookies: b.cookies })).status, 200);
+      db(`DELETE FROM sessions WHERE user_id = '${b.user.id}'; DELETE FROM users WHERE id = '${b.user.id}'`);
+      assertError(await rq(srv, 'GET', '/api/me', { cookies: b.cookies }), 401);
+      // only the user row deleted (sessions left dangling): still 401
+      const c = await register(srv, uniq('jwtc'));
+      db(`PRAGMA_PLACEHOLDER`.replace('PRAGMA_PLACEHOLDER', backend === 'sqlite'
+        ? `PRAGMA foreign_keys=OFF; DELETE FROM users WHERE id = '${c.user.id}'`
+        : `DELETE FROM users WHERE id = '${c.user.id}'`));
+      assertError(await rq(srv, 'GET', '/api/me', { cookies: c.cookies }), 401);
+    });
+
+    test('tenant isolation: each session sees only its own user', async () => {
+      const a = await register(srv, uniq('ta'));
+      const b = await register(srv, uniq('tb'));
+      const ma = await rq(srv, 'GET', '/api/me', { cookies: a.cookies });
+      const mb = await rq(srv, 'GET', '/api/me', { cookies: b.cookies });
+      assert.equal(ma.json.user.id, a.user.id);
+      assert.equal(mb.json.user.id, b.user.id);
+      assert.equal(mb.json.user.email, b.user.email);
+      // B's session cookie with A's csrf cookie and header: refused
+      assertError(await rq(srv, 'POST', '/api/auth/logout', {
+        cookies: { sp_session: b.cookies.sp_session, sp_csrf: a.cookies.sp_csrf }, headers: { 'x-csrf-token': a.cookies.sp_csrf },
+      }), 403);
+      assert.equal((await rq(srv, 'GET', '/api/me', { cookies: b.cookies })).status, 200);
+    });
+
+    test('WebSocket credential check (sp_auth_ws_authenticate via the TEST_MODE probe)', async () => {
+      const a = await register(srv, uniq('ws'));
+      const probe = (opts, q = '') => rq(srv, 'GET', `/api/_test/ws_auth${q}`, opts);
+      assertError(await probe({}), 401);
+      const byCookie = await probe({ cookies: { sp_session: a.cookies.sp_session } });
+      assert.equal(byCookie.status, 200, byCookie.text);
+      assert.equal(byCookie.json.user.id, a.user.id);
+      assert.equal(byCookie.json.bearer, false);
+      const t = await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+      const byQuery = await probe({}, `?token=${encodeURIComponent(t.json.token)}`);
+      assert.equal(byQuery.status, 200, byQuery.text);
+      assert.equal(byQuery.json.user.id, a.user.id);
+      assert.equal(byQuery.json.bearer, true);
+      const key = signingKey(srv);
+      const p = jwtDecode(t.json.token).payload;
+      assertError(await probe({}, `?token=${jwtSign({ alg: 'none' }, p, key, null)}`), 401);
+      assertError(await probe({}, `?token=${jwtSign({ alg: 'HS256' }, { ...p, exp: now() - 1 }, key)}`), 401);
+      // revoked by logout
+      await rq(srv, 'POST', '/api/auth/logout', { headers: { authorization: `Bearer ${t.json.token}` } });
+      assertError(await probe({}, `?token=${encodeURIComponent(t.json.token)}`), 401);
+    });
+
+    test('throttling: per email and per IP, 429 with Retry-After', async () => {
+      // per email (5/min): distinct source IPs, the 6th attempt is throttled even with the right password
+      const email = uniq('thr');
+      await register(srv, email);
+      for (let i = 0; i < 5; i++) assert.equal((await login(srv, email, 'wrong password!')).res.status, 401);
+      const t = await login(srv, email);
+      assertError(t.res, 429, 'rate_limited');
+      const ra = Number(t.res.headers['retry-after']);
+      assert.ok(Number.isInteger(ra) && ra >= 1 && ra <= 60, `Retry-After ${t.res.headers['retry-after']}`);
+      // per IP (test profile 60/min): one address, distinct emails
+      // the bucket refills at 1/s, so allow one extra attempt per elapsed second
+      const ip = freshIp();
+      let first429 = -1;
+      let t0 = Date.now();
+      for (let i = 0; i < 90; i++) {
+        const r = await login(srv, uniq('ipthr'), 'wrong password!', ip);
+        if (r.res.status === 429) { first429 = i; assert.ok(Number(r.res.headers['retry-after']) >= 1); break; }
+        assert.equal(r.res.status, 401);
+      }
+      let extra = Math.ceil((Date.now() - t0) / 1000);
+      assert.ok(first429 >= 60 && first429 <= 60 + extra, `throttled at attempt ${first429 + 1} (burst 60, +${extra} refill)`);
+      // another address is unaffected
+      assert.equal((await login(srv, uniq('other'), 'wrong password!', freshIp())).res.status, 401);
+      // register is throttled per IP too
+      const rip = freshIp();
+      let reg429 = -1;
+      t0 = Date.now();
+      for (let i = 0; i < 90; i++) {
+        const r = await register(srv, uniq('regthr'), '12345678', undefined, rip);
+        if (r.res.status === 429) { reg429 = i; break; }
+        assert.equal(r.res.status, 201, r.res.text);
+      }
+      extra = Math.ceil((Date.now() - t0) / 1000);
+      assert.ok(reg429 >= 60 && reg429 <= 60 + extra, `register throttled at ${reg429 + 1} (+${extra})`);
+    });
+  });
+}
+
+describe('crash safety (sqlite): kill -9 during a burst of registrations', () => {
+  test('every acknowledged registration survives and the DB opens cleanly', async () => {
+    let srv = await startServer();
+    const acked = [];
+    let stop = false;
+    const worker = async (w) => {
+      for (let i = 0; !stop; i++) {
+        const email = `burst${w}-${i}@example.com`;
+        try {
+          const r = await register(srv, email, 'burst password 1');
+          if (r.res.status === 201) acked.push({ email, id: r.user.id });
+          else if (r.res.status !== 503) throw new Error(`unexpected ${r.res.status} ${r.res.text}`);
+        } catch (e) {
+          if (!stop) throw e;
+        }
+      }
+    };
+    const failures = [];
+    const workers = [0, 1, 2, 3, 4, 5, 6, 7].map((w) => worker(w).catch((e) => failures.push(e)));
+    const { waitFor } = await import('../lib/harness.mjs');
+    await waitFor(() => acked.length >= 40 || failures.length, { timeout: 60000, what: '40 registrations' });
+    assert.deepEqual(failures, []);
+    stop = true; // requests cut by the kill are expected to fail
+    await srv.kill9();
+    await Promise.all(workers);
+    const dataDir = srv.dataDir;
+    assert.ok(acked.length >= 40);
+    srv = await startServer({ dataDir });
+    try {
+      const rows = dbExec(srv, 'SELECT email FROM users').trim().split('\n');
+      for (const a of acked) assert.ok(rows.includes(a.email), `acknowledged ${a.email} lost`);
+      for (const a of acked) {
+        const r = await login(srv, a.email, 'burst password 1');
+        assert.equal(r.res.status, 200, `${a.email}: ${r.res.text}`);
+        assert.equal(r.user.id, a.id);
+      }
+    } finally {
+      const r = await srv.stop();
+      assert.equal(r.code, 0);
+    }
+    const check = dbExec({ dataDir }, 'PRAGMA integrity_check').trim();
+    assert.equal(check, 'ok');
+  });
+});
