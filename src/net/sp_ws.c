@@ -540,7 +540,10 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
 
 void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned flags)
 {
-    if (status != 0 || sp_http_req_aborted(a->req)) {
+    sp_ws_hub_t *hub = a->hub;
+    if (hub->freeing) {
+        sp_http_respond_error(a->req, 503, "shutting_down", "server is shutting down");
+    } else if (status != 0 || sp_http_req_aborted(a->req)) {
         a->hub->st.rejected++;
         sp_http_respond_error(a->req, status ? status : 401, "unauthorized",
                               "websocket authentication failed");
@@ -548,6 +551,7 @@ void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned 
         start_conn(a, user_id, flags);
     }
     sp_free(a);
+    hub_handle_closed(hub); /* the pending auth kept the hub alive */
 }
 
 void sp_ws_auth_abandon(sp_ws_auth_t *a)
@@ -568,7 +572,7 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
         .origin = sp_http_req_header(req, "Origin"),
     };
     sp_ws_hs_result_t res;
-    if (hub->freeing || hub->timer.data == NULL) {
+    if (hub->freeing) {
         sp_http_respond_error(req, 503, "shutting_down", "server is shutting down");
         return;
     }
@@ -589,6 +593,7 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
     a->h = h;
     a->ud = conn_ud;
     memcpy(a->accept, res.accept, sizeof(a->accept));
+    hub->handles++; /* released by sp_ws_auth_done */
     if (hub->auth) {
         hub->auth(req, a, hub->auth_ud);
         return;
