@@ -1087,15 +1087,10 @@ void sp_livestream_shutdown(sp_app_t *app)
 /* ------------------------------------------------------------------------- */
 /* dashboard WebSocket: authentication and presence                           */
 
-static void on_ws_authed(sp_http_req_t *req, const sp_auth_user_t *user, void *ud)
+static void on_ws_authed(sp_http_req_t *req, int status, const sp_auth_user_t *user, void *ud)
 {
     (void)req;
-    sp_ws_auth_t *a = ud;
-    if (user == NULL) { /* sp_auth answered 401/503 itself */
-        sp_ws_auth_abandon(a);
-        return;
-    }
-    sp_ws_auth_done(a, 0, user->id, 0);
+    sp_ws_auth_done(ud, status, user && status == 0 ? user->id : NULL, 0);
 }
 
 static void ws_auth_hook(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)

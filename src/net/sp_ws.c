@@ -554,12 +554,6 @@ void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned 
     hub_handle_closed(hub); /* the pending auth kept the hub alive */
 }
 
-void sp_ws_auth_abandon(sp_ws_auth_t *a)
-{
-    a->hub->st.rejected++;
-    sp_free(a);
-}
-
 void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_handlers_t *h,
                           void *conn_ud)
 {

@@ -77,8 +77,6 @@ typedef struct {
 typedef void (*sp_ws_auth_cb)(sp_http_req_t *req, sp_ws_auth_t *a, void *ud);
 /** status 0 = accept (user_id may be NULL, flags SP_WS_*), else an HTTP status (401, 403). */
 void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned flags);
-/** The hook's own code already answered the request (e.g. 401): release a without responding. */
-void sp_ws_auth_abandon(sp_ws_auth_t *a);
 
 /**
  * Extension hook (pubsub plugs in here): sees every text message first as
