@@ -284,6 +284,11 @@ int ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, ls_manag
     m->refs = 1;
     sp_ss_init(&m->ss, ls->cfg->stream_disconnect_timeout, sp_wall_ms());
     sp_sup_init(&m->input_sup, 5, 60000, 1000, 60000);
+    {
+        uint64_t iv = (uint64_t)ls->cfg->cloudflare_input_poll_interval;
+        uint64_t cap = iv * 8 < 30000 ? iv * 8 : 30000;
+        sp_backoff_init(&m->poll_bo, iv ? iv : 15000, cap > iv ? cap : iv);
+    }
     uv_timer_init(ls->loop, &m->timer);
     m->timer.data = m;
     sp_registry_register(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL, m);

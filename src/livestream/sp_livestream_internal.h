@@ -84,6 +84,7 @@ struct ls_manager_s {
     bool polling;
     uint64_t next_poll_mono;
     sp_sup_t input_sup;
+    sp_backoff_t poll_bo;
     bool degraded;
 
     /* CloudflareOutputManager */
@@ -177,7 +178,7 @@ void ls_poll_tick(sp_livestream_t *ls);
 void ls_publish_state(ls_manager_t *m, const char *reason);
 void ls_answer_start(ls_manager_t *m, const char *reason);
 void ls_publish(sp_livestream_t *ls, const char *topic, const char *event, json_t *payload);
-void ls_record_event(ls_manager_t *m, const char *type, json_t *payload);
+void ls_record_event(ls_manager_t *m, const char *stream_id, const char *type, json_t *payload);
 json_t *ls_status_json(ls_manager_t *m, bool with_key);
 json_t *ls_outputs_json(ls_manager_t *m);
 

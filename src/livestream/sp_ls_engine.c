@@ -126,7 +126,7 @@ static int64_t event_seq(void)
     return v;
 }
 
-void ls_record_event(ls_manager_t *m, const char *type, json_t *payload)
+void ls_record_event(ls_manager_t *m, const char *stream_id, const char *type, json_t *payload)
 {
     char id[SP_UUID_STRLEN];
     sp_uuid_v4(id);
@@ -137,7 +137,7 @@ void ls_record_event(ls_manager_t *m, const char *type, json_t *payload)
                      "type, payload, seq, created_at) VALUES ($1, $2, $3, 'streampai', $1, $4, "
                      "$5, $6, $7)",
                      json_pack("[s, s, s?, s, s, I, I]", id, m->user_id,
-                               m->stream_id[0] ? m->stream_id : NULL, type, text ? text : "{}",
+                               stream_id && stream_id[0] ? stream_id : NULL, type, text ? text : "{}",
                                (json_int_t)event_seq(), (json_int_t)sp_wall_ms()),
                      NULL, NULL);
     free(text);
@@ -188,13 +188,14 @@ static void effects(apply_ctx_t *c)
         ls_publish(ls, topic, "stream_ended",
                    json_pack("{s:s, s:s}", "stream_id", c->closed_stream, "end_reason",
                              sp_ss_end_reason_name(m->ss.end_reason)));
-        ls_record_event(m, "stream_ended",
+        ls_record_event(m, c->closed_stream, "stream_ended",
                         json_pack("{s:s, s:s}", "stream_id", c->closed_stream, "end_reason",
                                   sp_ss_end_reason_name(m->ss.end_reason)));
     }
     if (a & SP_SSA_PUBLISH) ls_publish_state(m, c->r.reason);
     if (c->before != m->ss.state)
-        ls_record_event(m, "state_changed",
+        ls_record_event(m, c->closed_stream[0] ? c->closed_stream : m->stream_id,
+                        "state_changed",
                         json_pack("{s:s, s:s, s:s?}", "from", sp_ss_state_name(c->before), "to",
                                   sp_ss_state_name(m->ss.state), "reason", c->r.reason));
     if (c->r.reason && strcmp(c->r.reason, "all_outputs_failed") == 0)
@@ -752,9 +753,9 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     uint64_t now = sp_mono_ms();
     if (err != 0 || in == NULL) {
         ls->counters.poll_errors++;
-        sp_sup_decision_t d = sp_sup_failure(&m->input_sup, now);
+        uint64_t delay = sp_backoff_next(&m->poll_bo);
         uint64_t iv = poll_interval(m, poll_prio(m));
-        m->next_poll_mono = now + (d.delay_ms > iv ? d.delay_ms : iv);
+        m->next_poll_mono = now + (delay > iv ? delay : iv);
         sp_ulog(SP_LOG_WARN, "livestream", m->user_id, "input poll failed",
                 "err=%s msg=\"%s\" state_kept=%s", sp_err_name(err ? err : SP_EPROTO),
                 errmsg ? errmsg : "", sp_ss_state_name(m->ss.state));
@@ -766,7 +767,7 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
         }
         goto out;
     }
-    sp_sup_success(&m->input_sup);
+    sp_backoff_reset(&m->poll_bo);
     m->next_poll_mono = now + poll_interval(m, poll_prio(m));
     sp_input_status_t st = in->status;
     if (st == SP_INPUT_UNKNOWN) goto out;

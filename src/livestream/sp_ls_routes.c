@@ -247,7 +247,7 @@ static void on_start_tx(int err, json_t *rows, int64_t changes, void *ud)
     char topic[128];
     snprintf(topic, sizeof(topic), "stream_lifecycle:%s", m->user_id);
     ls_publish(ls, topic, "stream_started", json_pack("{s:s}", "stream_id", m->stream_id));
-    ls_record_event(m, "stream_started", json_pack("{s:s, s:I}", "stream_id", m->stream_id,
+    ls_record_event(m, m->stream_id, "stream_started", json_pack("{s:s, s:I}", "stream_id", m->stream_id,
                                                    "destinations", (json_int_t)m->n_outs));
     ls_publish_state(m, "started");
     ls_mgr_arm_timer(m);
