@@ -24,6 +24,7 @@
 #include "sp_app.h"
 #include "sp_auth.h"
 #include "sp_cloudflare.h"
+#include "sp_debug_cli.h"
 #include "sp_livestream.h"
 #include "sp_socket.h"
 #include "sp_store.h"
@@ -377,6 +378,15 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc, argv);
+    if (strcmp(cmd, "debug") == 0) { /* live-branch wiring */
+        sp_config_t cfg;
+        int rc = load_config(&cfg);
+        if (rc)
+            return rc;
+        rc = sp_debug_cli_main(argc, argv, &cfg);
+        sp_config_cleanup(&cfg);
+        return rc;
+    }
     if (strcmp(cmd, "serve") == 0) {
         if (argc > 2) {
             fprintf(stderr, "streampai serve: unexpected argument '%s'\n\n%s", argv[2], usage);

@@ -288,6 +288,16 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     const p = await admin(ctx, 'presence');
     assert.ok(Array.isArray(p.json.data));
     assert.equal((await admin(ctx, 'bogus')).status, 422);
+    // the CLI: streampai debug WHAT
+    const { execFileSync } = await import('node:child_process');
+    const { BIN } = await import('../lib/harness.mjs');
+    const out = execFileSync(BIN, ['debug', 'counts'], { env: { PATH: process.env.PATH, STREAMPAI_ENV: 'test', HTTP_LISTEN: `127.0.0.1:${ctx.port}`, ADMIN_TOKEN: ctx.env.ADMIN_TOKEN, DATA_DIR: ctx.dataDir, ASAN_OPTIONS: 'detect_leaks=0' } }).toString();
+    assert.ok(JSON.parse(out).user_stream_manager >= 1, out);
+    const users = JSON.parse(execFileSync(BIN, ['debug', 'users'], { env: { PATH: process.env.PATH, STREAMPAI_ENV: 'test', HTTP_LISTEN: `127.0.0.1:${ctx.port}`, ADMIN_TOKEN: ctx.env.ADMIN_TOKEN, DATA_DIR: ctx.dataDir, ASAN_OPTIONS: 'detect_leaks=0' } }).toString());
+    assert.ok(Array.isArray(users));
+    let bad = null;
+    try { execFileSync(BIN, ['debug', 'counts'], { stdio: 'pipe', env: { PATH: process.env.PATH, STREAMPAI_ENV: 'test', HTTP_LISTEN: `127.0.0.1:${ctx.port}`, ADMIN_TOKEN: 'wrong-token-wrong-token', DATA_DIR: ctx.dataDir, ASAN_OPTIONS: 'detect_leaks=0' } }); } catch (e) { bad = e; }
+    assert.equal(bad?.status, 1, 'wrong token: exit 1');
     const metrics = await (await fetch(ctx.srv.url + '/metrics')).text();
     assert.match(metrics, /streampai_livestream_managers \d+/);
     assert.match(metrics, /streampai_livestream_state_users\{state="streaming"\} \d+/);
