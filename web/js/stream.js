@@ -90,7 +90,7 @@ function template() {
     el('div', { class: 'stream-grid' },
       el('div', { class: 'card' },
         el('h2', { text: 'Events' }),
-        el('ol', { id: 'feed', class: 'feed', reversed: true })),
+        el('ul', { id: 'feed', class: 'feed' })),
       el('div', { class: 'card' },
         el('h2', { text: 'History' }),
         el('ul', { id: 'history', class: 'history' }))));
