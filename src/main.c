@@ -140,6 +140,7 @@ static void finish_shutdown(server_t *s, const char *why)
             (unsigned long long)(sp_mono_ms() - s->shutdown_started_ms));
     uv_timer_stop(&s->shutdown_timer);
     sp_livestream_shutdown(app);
+    sp_socket_free(app);
     sp_http_server_free(app->http);
     app->http = NULL;
     sp_core_free();
@@ -151,8 +152,7 @@ static void on_shutdown_tick(uv_timer_t *t)
     server_t *s = t->data;
     sp_app_t *app = &s->app;
     uint64_t elapsed = sp_mono_ms() - s->shutdown_started_ms;
-    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 &&
-                sp_socket_drained(app);
+    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 && sp_socket_drained(app);
     if (idle) {
         finish_shutdown(s, "drained");
         return;
@@ -176,7 +176,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     s->shutdown_started_ms = sp_mono_ms();
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
-    sp_socket_shutdown(app);
+    sp_socket_shutdown(app); /* close 1001 "going away" on every WebSocket */
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -235,8 +235,9 @@ static int cmd_serve(void)
         }
         sp_auth_register_routes(app);
     }
-    /* live-branch wiring: sockets, media client, livestream manager */
+    sp_core_register_routes(app);
     sp_socket_init(app);
+    /* live-branch wiring: media client, livestream manager */
     if (s->cfg.media_backend && strcmp(s->cfg.media_backend, "cloudflare") == 0) {
         sp_cloudflare_opts_t co;
         sp_cloudflare_opts_from_config(&s->cfg, &co);
@@ -254,7 +255,6 @@ static int cmd_serve(void)
     }
     sp_livestream_register_routes(app);
     sp_livestream_attach_ws(app);
-    sp_core_register_routes(app);
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
 

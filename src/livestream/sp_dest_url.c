@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -199,6 +200,20 @@ int sp_dest_url_parse(const char *s, size_t len, sp_dest_url_t *out, const char 
     if (strstr(out->app, "..") || strstr(out->key, ".."))
         FAIL("dot segments are not allowed");
     return 0;
+}
+
+size_t sp_dest_url_redacted(const sp_dest_url_t *u, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    bool v6 = strchr(u->host, ':') != NULL;
+    int n = snprintf(out, cap, "%s://%s%s%s:%u/%s%s", u->tls ? "rtmps" : "rtmp", v6 ? "[" : "",
+                     u->host, v6 ? "]" : "", (unsigned)u->port, u->app, u->key[0] ? "/****" : "");
+    if (n < 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    return (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
 /* ---- addresses ------------------------------------------------------------------- */

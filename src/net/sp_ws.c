@@ -285,7 +285,7 @@ static void conn_destroy(sp_ws_conn_t *c)
         c->next->prev = c->prev;
     hub->n_conns--;
     hub->st.open = hub->n_conns;
-    sp_ulog(SP_LOG_INFO, MOD, c->user, "closed", "conn=%llu code=%d", (unsigned long long)c->id,
+    sp_ulog(SP_LOG_DEBUG, MOD, c->user, "closed", "conn=%llu code=%d", (unsigned long long)c->id,
             code);
     if (hub->ext.on_close)
         hub->ext.on_close(c, hub->ext.ud);
@@ -479,7 +479,9 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     sp_buf_init(&left, hub->opts.max_message + 16 * 1024);
     uv_tcp_t *tcp = sp_http_req_upgrade(a->req, &left);
     if (!tcp) {
+        /* the connection is already gone: answer so the server can release the request */
         sp_buf_cleanup(&left);
+        sp_http_respond_error(a->req, 500, "upgrade_failed", "connection closed");
         return;
     }
     static const sp_ws_proto_cbs_t pcb = { .on_message = proto_message, .on_output = proto_output };
@@ -508,7 +510,7 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      a->accept);
     queue_push(c, sp_rbuf_new(resp, (size_t)n));
-    sp_ulog(SP_LOG_INFO, MOD, c->user, "open", "conn=%llu open=%zu", (unsigned long long)c->id,
+    sp_ulog(SP_LOG_DEBUG, MOD, c->user, "open", "conn=%llu open=%zu", (unsigned long long)c->id,
             hub->n_conns);
     if (!c->proto) {
         conn_destroy(c);

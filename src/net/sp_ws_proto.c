@@ -330,15 +330,31 @@ sp_rbuf_t *sp_ws_frame_encode(int opcode, const void *payload, size_t len)
 
 /* ---- wslay glue ------------------------------------------------------------------ */
 
+/*
+ * The wslay context (about 8.8 KiB with its frame buffers) exists only while
+ * input is being processed or a frame/message/close is in progress: after each
+ * feed that ends exactly on a message boundary it is freed, so an idle socket
+ * costs no wslay memory. The boundary is known from wslay's own frame
+ * start/end callbacks plus byte accounting (a partially received header shows
+ * up as fed bytes not yet covered by a started frame). State that must
+ * outlive the context (close codes, counters) lives here.
+ */
 struct sp_ws_proto_s {
-    wslay_event_context_ptr ctx;
+    wslay_event_context_ptr ctx; /* NULL while idle */
     sp_ws_proto_cbs_t cbs;
     void *ud;
+    size_t max_message;
     const uint8_t *in; /* the chunk being fed */
     size_t in_len;
     sp_buf_t out; /* control frames of one wslay_event_send() */
     uint64_t messages;
+    uint64_t fed;       /* bytes given to wslay since the context was created */
+    uint64_t accounted; /* header + payload bytes of frames wslay has started */
+    bool in_frame;      /* between frame start and end callbacks */
+    bool in_message;    /* a fragmented data message is open */
     uint16_t sent_code;
+    uint16_t peer_code;
+    bool close_sent, close_received;
     bool dead; /* fatal error: no more input */
 };
 
@@ -354,6 +370,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     memcpy(buf, p->in, n);
     p->in += n;
     p->in_len -= n;
+    p->fed += n;
     return (ssize_t)n;
 }
 
@@ -370,13 +387,36 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     return (ssize_t)len;
 }
 
+static void frame_start_cb(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *ud)
+{
+    sp_ws_proto_t *p = ud;
+    uint64_t n = arg->payload_length;
+    (void)ctx;
+    p->in_frame = true;
+    /* client frames are masked (4 bytes); unmasked ones are a protocol error anyway */
+    p->accounted += 2 + 4 + (n >= 126 ? (n > 0xFFFF ? 8 : 2) : 0) + n;
+    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+        p->in_message = !arg->fin;
+    else if (arg->opcode == WSLAY_CONTINUATION_FRAME && arg->fin)
+        p->in_message = false;
+}
+
+static void frame_end_cb(wslay_event_context_ptr ctx, void *ud)
+{
+    sp_ws_proto_t *p = ud;
+    (void)ctx;
+    p->in_frame = false;
+}
+
 static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                       void *ud)
 {
     sp_ws_proto_t *p = ud;
+    (void)ctx;
     if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
         return; /* ping/pong/close are handled by wslay */
-    if (wslay_event_get_close_sent(ctx))
+    if (p->close_sent || p->sent_code)
         return;
     if (arg->opcode == WSLAY_TEXT_FRAME && !sp_ws_utf8_valid(arg->msg, arg->msg_length)) {
         sp_ws_proto_close(p, SP_WS_CLOSE_BAD_DATA, "invalid utf-8");
@@ -387,34 +427,70 @@ static void on_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         p->cbs.on_message(p->ud, arg->opcode, arg->msg, arg->msg_length);
 }
 
+static int ensure_ctx(sp_ws_proto_t *p)
+{
+    static const struct wslay_event_callbacks wcb = {
+        .recv_callback = recv_cb,
+        .send_callback = send_cb,
+        .on_frame_recv_start_callback = frame_start_cb,
+        .on_frame_recv_end_callback = frame_end_cb,
+        .on_msg_recv_callback = on_msg_cb,
+    };
+    if (p->ctx)
+        return 0;
+    if (wslay_event_context_server_init(&p->ctx, &wcb, p) != 0) {
+        p->ctx = NULL;
+        p->dead = true;
+        return SP_ENOMEM;
+    }
+    wslay_event_config_set_max_recv_msg_length(p->ctx, p->max_message);
+    p->fed = p->accounted = 0;
+    p->in_frame = p->in_message = false;
+    return 0;
+}
+
+static void sync_state(sp_ws_proto_t *p)
+{
+    if (!p->ctx)
+        return;
+    if (!p->close_sent && wslay_event_get_close_sent(p->ctx)) {
+        uint16_t c = wslay_event_get_status_code_sent(p->ctx);
+        p->close_sent = true;
+        if (!p->sent_code)
+            p->sent_code = c && c != WSLAY_CODE_NO_STATUS_RCVD ? c : SP_WS_CLOSE_NORMAL;
+    }
+    if (!p->close_received && wslay_event_get_close_received(p->ctx)) {
+        p->close_received = true;
+        p->peer_code = wslay_event_get_status_code_received(p->ctx);
+    }
+}
+
 static void flush(sp_ws_proto_t *p)
 {
-    if (!p->dead && wslay_event_want_write(p->ctx) && wslay_event_send(p->ctx) != 0)
+    if (p->ctx && !p->dead && wslay_event_want_write(p->ctx) && wslay_event_send(p->ctx) != 0)
         p->dead = true;
     if (p->out.len) {
         if (p->cbs.on_output)
             p->cbs.on_output(p->ud, (const uint8_t *)p->out.p, p->out.len);
         sp_buf_reset(&p->out);
     }
-    if (!p->sent_code && wslay_event_get_close_sent(p->ctx)) {
-        uint16_t c = wslay_event_get_status_code_sent(p->ctx);
-        p->sent_code = c ? c : SP_WS_CLOSE_NORMAL;
-    }
+    sync_state(p);
+}
+
+/* Frees the wslay context when nothing is in progress. */
+static void maybe_release(sp_ws_proto_t *p)
+{
+    if (!p->ctx || p->dead || p->in_frame || p->in_message || p->fed != p->accounted ||
+        p->close_sent || p->close_received || p->sent_code || wslay_event_want_write(p->ctx))
+        return;
+    wslay_event_context_free(p->ctx);
+    p->ctx = NULL;
 }
 
 sp_ws_proto_t *sp_ws_proto_new(size_t max_message, const sp_ws_proto_cbs_t *cbs, void *ud)
 {
-    static const struct wslay_event_callbacks wcb = {
-        .recv_callback = recv_cb,
-        .send_callback = send_cb,
-        .on_msg_recv_callback = on_msg_cb,
-    };
     sp_ws_proto_t *p = sp_calloc(1, sizeof(*p));
-    if (wslay_event_context_server_init(&p->ctx, &wcb, p) != 0) {
-        sp_free(p);
-        return NULL;
-    }
-    wslay_event_config_set_max_recv_msg_length(p->ctx, max_message ? max_message : 65536);
+    p->max_message = max_message ? max_message : 65536;
     p->cbs = *cbs;
     p->ud = ud;
     sp_buf_init(&p->out, 64 * 1024);
@@ -425,14 +501,24 @@ void sp_ws_proto_free(sp_ws_proto_t *p)
 {
     if (!p)
         return;
-    wslay_event_context_free(p->ctx);
+    if (p->ctx)
+        wslay_event_context_free(p->ctx);
     sp_buf_cleanup(&p->out);
     sp_free(p);
 }
 
+static bool want_read(const sp_ws_proto_t *p)
+{
+    return !p->dead && !p->close_received && (!p->ctx || wslay_event_want_read(p->ctx));
+}
+
 int sp_ws_proto_feed(sp_ws_proto_t *p, const uint8_t *data, size_t len)
 {
-    if (p->dead || !wslay_event_want_read(p->ctx))
+    if (!want_read(p))
+        return SP_ECLOSED;
+    if (len == 0)
+        return 0;
+    if (ensure_ctx(p) != 0)
         return SP_ECLOSED;
     p->in = data;
     p->in_len = len;
@@ -443,14 +529,16 @@ int sp_ws_proto_feed(sp_ws_proto_t *p, const uint8_t *data, size_t len)
     p->in = NULL;
     p->in_len = 0;
     flush(p);
-    if (p->dead || !wslay_event_want_read(p->ctx))
-        return SP_ECLOSED;
-    return 0;
+    bool more = want_read(p);
+    maybe_release(p);
+    return more ? 0 : SP_ECLOSED;
 }
 
 void sp_ws_proto_close(sp_ws_proto_t *p, uint16_t code, const char *reason)
 {
-    if (wslay_event_get_close_sent(p->ctx))
+    if (p->close_sent || p->sent_code || p->dead)
+        return;
+    if (ensure_ctx(p) != 0)
         return;
     if (wslay_event_queue_close(p->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0) == 0)
         p->sent_code = code;
@@ -461,28 +549,27 @@ void sp_ws_proto_close(sp_ws_proto_t *p, uint16_t code, const char *reason)
 
 void sp_ws_proto_ping(sp_ws_proto_t *p)
 {
-    struct wslay_event_msg m = { .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0 };
-    if (wslay_event_get_close_sent(p->ctx) || p->dead)
+    /* a server frame of our own (no wslay state needed): FIN|PING, empty payload */
+    static const uint8_t ping[2] = { 0x89, 0x00 };
+    if (p->close_sent || p->sent_code || p->dead)
         return;
-    if (wslay_event_queue_msg(p->ctx, &m) == 0)
-        flush(p);
+    if (p->cbs.on_output)
+        p->cbs.on_output(p->ud, ping, sizeof(ping));
 }
 
 bool sp_ws_proto_close_sent(const sp_ws_proto_t *p)
 {
-    return wslay_event_get_close_sent(p->ctx) != 0;
+    return p->close_sent;
 }
 
 bool sp_ws_proto_close_received(const sp_ws_proto_t *p)
 {
-    return wslay_event_get_close_received(p->ctx) != 0;
+    return p->close_received;
 }
 
 uint16_t sp_ws_proto_peer_code(const sp_ws_proto_t *p)
 {
-    if (!wslay_event_get_close_received(p->ctx))
-        return 0;
-    return wslay_event_get_status_code_received(p->ctx);
+    return p->peer_code;
 }
 
 uint16_t sp_ws_proto_sent_code(const sp_ws_proto_t *p)
@@ -493,4 +580,9 @@ uint16_t sp_ws_proto_sent_code(const sp_ws_proto_t *p)
 uint64_t sp_ws_proto_messages(const sp_ws_proto_t *p)
 {
     return p->messages;
+}
+
+bool sp_ws_proto_has_ctx(const sp_ws_proto_t *p)
+{
+    return p->ctx != NULL;
 }

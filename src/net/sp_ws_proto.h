@@ -128,6 +128,8 @@ bool sp_ws_proto_close_received(const sp_ws_proto_t *p);
 uint16_t sp_ws_proto_peer_code(const sp_ws_proto_t *p);
 /** Code of the close frame we sent (0 if none). */
 uint16_t sp_ws_proto_sent_code(const sp_ws_proto_t *p);
+/** True while a wslay context is held (input in progress); false when idle. */
+bool sp_ws_proto_has_ctx(const sp_ws_proto_t *p);
 /** Messages delivered through on_message so far. */
 uint64_t sp_ws_proto_messages(const sp_ws_proto_t *p);
 

@@ -48,6 +48,25 @@ test('handshake ok: 101, accept key, echo and ping on the diag topic', async () 
   assert.equal((await ws.closed).code, 1000);
 });
 
+test('a frame sent in the same packet as the handshake is not lost', async () => {
+  const net = await import('node:net');
+  const sock = net.connect(srv.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const payload = Buffer.from(JSON.stringify({ type: 'echo', payload: 'early' }));
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
+  const req = 'GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  sock.write(Buffer.concat([Buffer.from(req), frame]));
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+  await waitFor(() => buf.includes('"event":"echo"'), { timeout: 5000, what: 'echo of the early frame' });
+  const body = buf.subarray(buf.indexOf('\r\n\r\n') + 4);
+  assert.equal(body[0], 0x81);
+  assert.deepEqual(JSON.parse(body.subarray(2, 2 + body[1]).toString()), { topic: 'diag', event: 'echo', payload: 'early', seq: 1 });
+  sock.destroy();
+});
+
 test('bad or missing Sec-WebSocket-Key -> 400', async () => {
   for (const key of ['short', 'dGhlIHNhbXBsZSBub25jZSEh', undefined]) {
     const r = await rawHandshake(srv.port, goodHeaders({ 'Sec-WebSocket-Key': key }));
@@ -146,6 +165,23 @@ test('slow reader is cut with 1008 while a fast reader receives the whole flood'
   assert.match(srv.logText(), /msg="slow reader closed" .*max_queue=262144 code=1008/);
   fast.close();
   await fast.closed;
+});
+
+test('a slow reader that never reads again is dropped after the close timeout', async () => {
+  const slow = await openWs(srv);
+  slow._socket.pause();
+  const before = srv.logs.length;
+  const flooder = await openWs(srv);
+  flooder.inbox = { push() {} };
+  sendJson(flooder, { type: 'flood', count: 2500, size: 8192, per_tick: 4 });
+  const cut = await waitFor(() => srv.logs.slice(before).find((l) => /msg="slow reader closed"/.test(l)), { timeout: 20000, what: 'cut' });
+  const conn = cut.match(/conn=(\d+)/)[1];
+  const t0 = Date.now();
+  await waitFor(() => srv.logs.slice(before).some((l) => new RegExp(`msg="closed" conn=${conn} code=1008`).test(l)), { timeout: 5000, what: 'server dropped the socket' });
+  assert.ok(Date.now() - t0 < 3500);
+  slow.terminate();
+  flooder.close();
+  await flooder.closed;
 });
 
 test('metrics expose open sockets, messages and closes by code', async () => {

@@ -175,7 +175,7 @@ static rres_t resolve(const char *url, bool allow)
     return r;
 }
 
-Test(dest_url, resolve_checks_every_address, .timeout = 20)
+Test(dest_url, resolve_checks_every_address)
 {
     rres_t r = resolve("rtmp://localhost/app/key", false);
     cr_assert_eq(r.err, SP_EFORBIDDEN, "localhost refused");
@@ -213,4 +213,18 @@ Test(dest_url, resolve_cancel)
     sp_dest_resolve_cancel(h);
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+Test(dest_url, redacted)
+{
+    sp_dest_url_t u;
+    char out[256];
+    cr_assert_eq(parse("rtmp://live.twitch.tv/app/live_123_secret", &u), 0);
+    sp_dest_url_redacted(&u, out, sizeof out);
+    cr_assert_str_eq(out, "rtmp://live.twitch.tv:1935/app/****");
+    cr_assert_eq(parse("rtmps://[2001:4860::1]/live", &u), 0);
+    sp_dest_url_redacted(&u, out, sizeof out);
+    cr_assert_str_eq(out, "rtmps://[2001:4860::1]:443/live");
+    cr_assert_eq(sp_dest_url_redacted(&u, out, 8), 7);
+    cr_assert_str_eq(out, "rtmps:/");
 }

@@ -362,3 +362,69 @@ Test(ws_glue, server_close_and_ping)
     sp_ws_proto_free(p);
     sp_buf_cleanup(&s.out);
 }
+
+Test(ws_glue, context_released_at_message_boundaries_only)
+{
+    sink_t s;
+    uint8_t f[256];
+    sp_ws_proto_t *p = mk(&s, 1024);
+    cr_assert_not(sp_ws_proto_has_ctx(p)); /* idle socket: no wslay memory */
+
+    size_t n = client_frame(f, 1, SP_WS_OP_TEXT, "Hello", 5);
+    cr_assert_eq(sp_ws_proto_feed(p, f, n), 0);
+    cr_assert_not(sp_ws_proto_has_ctx(p));
+
+    /* partial header (1 byte) keeps it */
+    n = client_frame(f, 1, SP_WS_OP_TEXT, "abc", 3);
+    cr_assert_eq(sp_ws_proto_feed(p, f, 1), 0);
+    cr_assert(sp_ws_proto_has_ctx(p));
+    /* partial payload keeps it */
+    cr_assert_eq(sp_ws_proto_feed(p, f + 1, n - 2), 0);
+    cr_assert(sp_ws_proto_has_ctx(p));
+    cr_assert_eq(sp_ws_proto_feed(p, f + n - 1, 1), 0);
+    cr_assert_not(sp_ws_proto_has_ctx(p));
+    cr_assert_eq(s.n_msgs, 2);
+    cr_assert_eq(memcmp(s.last, "abc", 3), 0);
+
+    /* an open fragmented message keeps it, even between whole frames */
+    n = client_frame(f, 0, SP_WS_OP_TEXT, "Hel", 3);
+    cr_assert_eq(sp_ws_proto_feed(p, f, n), 0);
+    cr_assert(sp_ws_proto_has_ctx(p));
+    n = client_frame(f, 1, SP_WS_OP_PING, "p", 1); /* control frame inside the message */
+    cr_assert_eq(sp_ws_proto_feed(p, f, n), 0);
+    cr_assert(sp_ws_proto_has_ctx(p));
+    n = client_frame(f, 1, 0, "lo", 2);
+    cr_assert_eq(sp_ws_proto_feed(p, f, n), 0);
+    cr_assert_not(sp_ws_proto_has_ctx(p));
+    cr_assert_eq(s.n_msgs, 3);
+    cr_assert_eq(memcmp(s.last, "Hello", 5), 0);
+    cr_assert_eq(memcmp(s.out.p, "\x8a\x01p", 3), 0); /* the pong */
+
+    /* a 16-bit-length frame split anywhere */
+    static uint8_t big[300];
+    memset(big, 'z', sizeof(big));
+    n = client_frame(f, 1, SP_WS_OP_TEXT, big, 200);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(sp_ws_proto_feed(p, f + i, 1), 0);
+        cr_assert_eq(sp_ws_proto_has_ctx(p), i + 1 < n);
+    }
+    cr_assert_eq(s.n_msgs, 4);
+    cr_assert_eq(s.last_len, 200);
+    sp_ws_proto_free(p);
+    sp_buf_cleanup(&s.out);
+}
+
+Test(ws_glue, two_messages_in_one_chunk)
+{
+    sink_t s;
+    uint8_t f[64];
+    sp_ws_proto_t *p = mk(&s, 1024);
+    size_t n = client_frame(f, 1, SP_WS_OP_TEXT, "one", 3);
+    n += client_frame(f + n, 1, SP_WS_OP_TEXT, "two", 3);
+    cr_assert_eq(sp_ws_proto_feed(p, f, n), 0);
+    cr_assert_eq(s.n_msgs, 2);
+    cr_assert_eq(memcmp(s.last, "two", 3), 0);
+    cr_assert_not(sp_ws_proto_has_ctx(p));
+    sp_ws_proto_free(p);
+    sp_buf_cleanup(&s.out);
+}
