@@ -5,6 +5,8 @@
  */
 #include "sp_migrations.h"
 
+#include <stddef.h>
+
 static const sp_migration_t sqlite_migrations[] = {
     { 1, "0001_init", "src/store/migrations/sqlite/0001_init.sql",
     "-- 0001_init (SQLite): accounts, sessions, streaming accounts, livestream tables.\n"

@@ -13,6 +13,7 @@
 #include "sp_store_int.h"
 
 static void maybe_finish_close(sp_store_t *s);
+static void on_timer(uv_timer_t *t);
 static void flush_batch(sp_store_t *s);
 
 /* ---- requests ----------------------------------------------------------------- */
@@ -122,8 +123,9 @@ static void on_async(uv_async_t *h)
         }
     }
     /* more rows may have queued up while a batch was in flight */
-    if (!s->batch_inflight && s->qlen >= (s->closing ? 1 : SP_STORE_BATCH_ROWS))
-        flush_batch(s);
+    if (!s->batch_inflight && s->qlen &&
+        (s->closing || !s->timer_armed || s->qlen >= SP_STORE_BATCH_ROWS))
+        flush_batch(s); /* !timer_armed: their window elapsed while the batch was written */
     if (s->closing)
         maybe_finish_close(s);
 }
@@ -172,12 +174,17 @@ static void flush_batch(sp_store_t *s)
 {
     if (s->qlen == 0 || s->batch_inflight)
         return;
-    size_t n = s->qlen;
+    size_t n = s->qlen < SP_STORE_BATCH_MAX ? s->qlen : SP_STORE_BATCH_MAX;
     sp_req_t *r = req_new(SP_REQ_BATCH, n);
     memcpy(r->items, s->q, n * sizeof(sp_item_t));
-    s->qlen = 0;
-    s->stats.queued = 0;
+    s->qlen -= n;
+    memmove(s->q, s->q + n, s->qlen * sizeof(sp_item_t));
+    s->stats.queued = s->qlen;
     s->batch_inflight = true;
+    if (s->qlen && !s->timer_armed) { /* the rest goes with the next batch */
+        s->timer_armed = true;
+        uv_timer_start(s->timer, on_timer, SP_STORE_BATCH_MS, 0);
+    }
     submit(s, r);
 }
 
@@ -404,4 +411,9 @@ void sp_store_sql_rewrite(const char *sql, char *out)
         }
     }
     out[i] = '\0';
+}
+
+void sp_store_sql_rewrite_pub(const char *sql, char *out)
+{
+    sp_store_sql_rewrite(sql, out);
 }

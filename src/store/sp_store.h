@@ -61,6 +61,7 @@ void sp_store_tx(sp_store_t *s, size_t n, const char *const *sqls, json_t *const
    beyond it cb gets SP_ELIMIT. */
 #define SP_STORE_BATCH_MS 20
 #define SP_STORE_BATCH_ROWS 256
+#define SP_STORE_BATCH_MAX 2048 /* rows per transaction at most */
 #define SP_STORE_QUEUE_MAX 100000
 void sp_store_enqueue(sp_store_t *s, const char *sql, json_t *params, sp_store_cb cb, void *ud);
 
@@ -68,7 +69,9 @@ const char *sp_store_backend(const sp_store_t *s); /* "sqlite" | "postgres" */
 bool sp_store_healthy(const sp_store_t *s);        /* for /readyz */
 
 /* Flush queued writes, finish in-flight queries, close; done(ud) on the loop when finished.
-   After close is called, new queries fail with SP_ECLOSED. */
+   The store is freed before done runs: call nothing on it after sp_store_close (queued
+   enqueue rows are still written; requests submitted from callbacks during close fail
+   with SP_ECLOSED). */
 void sp_store_close(sp_store_t *s, void (*done)(void *ud), void *ud);
 
 /* `streampai migrate`: opens the database, applies migrations, closes. Blocking. */
@@ -87,6 +90,10 @@ void sp_store_stats(const sp_store_t *s, sp_store_stats_t *out);
 
 /* SQLite busy timeout in ms for stores opened afterwards (default 5000; tests lower it). */
 void sp_store_set_busy_timeout(int ms);
+
+/* $1..$n -> ?1..?n outside quotes and comments, as the SQLite backend does (for tests).
+   out must hold strlen(sql)+1 bytes. */
+void sp_store_sql_rewrite_pub(const char *sql, char *out);
 
 /* Schema version this binary knows (highest embedded migration). */
 int sp_store_schema_version(void);

@@ -339,7 +339,9 @@ static void on_result(pgc_t *c, PGresult *res)
         if (c->step >= 0 && c->step < (long)r->n && !c->cmd_err) {
             sp_item_t *it = &r->items[c->step];
             const char *ct = PQcmdTuples(res);
-            it->changes = ct && *ct ? strtoll(ct, NULL, 10) : 0;
+            const char *cs = PQcmdStatus(res);
+            bool read_only = cs && strncmp(cs, "SELECT", 6) == 0; /* rows, not changes */
+            it->changes = !read_only && ct && *ct ? strtoll(ct, NULL, 10) : 0;
             if (r->kind != SP_REQ_BATCH && c->step == (long)r->n - 1) {
                 json_decref(r->rows);
                 r->rows = result_rows(res);
@@ -442,9 +444,11 @@ static void on_timer(uv_timer_t *t)
         conn_start(c);
 }
 
-static void conn_lost(pgc_t *c, const char *why)
+static void conn_lost(pgc_t *c, const char *why_in)
 {
     pg_t *pg = c->pg;
+    char why[256]; /* why_in may point into c->conn, freed below */
+    snprintf(why, sizeof(why), "%s", why_in ? why_in : "");
     bool was_up = c->st == C_IDLE || c->st == C_BUSY;
     sp_req_t *r = c->req;
     c->req = NULL;
@@ -461,7 +465,7 @@ static void conn_lost(pgc_t *c, const char *why)
     if (pg->up == 0) {
         if (!pg->down)
             sp_error("store", "postgres unavailable", "conn=%d detail=\"%.*s\"", c->idx,
-                     (int)strcspn(why ? why : "", "\n"), why ? why : "");
+                     (int)strcspn(why, "\n"), why);
         pg->down = true;
         fail_pending(pg, SP_EUNAVAIL);
     }

@@ -267,22 +267,27 @@ static void run_req(sq_t *q, sp_req_t *r)
             sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
         break;
     case SP_REQ_BATCH:
+        /* No savepoint per row: a statement that fails with a constraint error is undone by
+           SQLite's statement journal and the transaction stays open. If an error aborted the
+           whole transaction (full disk, I/O), every row of the batch fails with it. */
         if ((err = exec_simple(q, "BEGIN IMMEDIATE")) != 0)
             break;
-        for (size_t i = 0; i < r->n; i++) {
+        for (size_t i = 0; i < r->n && !err; i++) {
             sp_item_t *it = &r->items[i];
-            if (exec_simple(q, "SAVEPOINT b") != 0) {
-                it->err = SP_EDB;
-                continue;
-            }
             it->err = run_item(q, it, NULL);
-            if (it->err)
-                sqlite3_exec(q->db, "ROLLBACK TO b", NULL, NULL, NULL);
-            sqlite3_exec(q->db, "RELEASE b", NULL, NULL, NULL);
+            if (it->err && (sqlite3_get_autocommit(q->db) || (it->err != SP_EEXISTS &&
+                                                               it->err != SP_EDB &&
+                                                               it->err != SP_EINVAL)))
+                err = it->err; /* the transaction is gone or the disk is in trouble */
         }
-        err = exec_simple(q, "COMMIT");
-        if (err && !sqlite3_get_autocommit(q->db))
-            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!err)
+            err = exec_simple(q, "COMMIT");
+        if (err) {
+            if (!sqlite3_get_autocommit(q->db))
+                sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            for (size_t i = 0; i < r->n; i++) /* nothing of this batch is on disk */
+                r->items[i].err = err;
+        }
         break;
     }
     if (err) {
