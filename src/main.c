@@ -237,6 +237,7 @@ static int cmd_serve(void)
     }
     sp_core_register_routes(app);
     sp_socket_init(app);
+    sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
     /* live-branch wiring: media client, livestream manager */
     if (s->cfg.media_backend && strcmp(s->cfg.media_backend, "cloudflare") == 0) {
         sp_cloudflare_opts_t co;
@@ -254,7 +255,7 @@ static int cmd_serve(void)
         goto loop_out;
     }
     sp_livestream_register_routes(app);
-    sp_livestream_attach_ws(app);
+    sp_livestream_attach_ws(app); /* presence observer on dashboard sockets */
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
 

@@ -44,7 +44,7 @@ struct sp_auth_s {
     bool freeing;
 };
 
-typedef enum { OP_REGISTER, OP_LOGIN, OP_GUARD, OP_WS, OP_LOGOUT, OP_TOKEN } op_kind_t;
+typedef enum { OP_REGISTER, OP_LOGIN, OP_GUARD, OP_WS, OP_LOGOUT, OP_TOKEN, OP_REHASH } op_kind_t;
 
 typedef struct {
     op_kind_t kind;
@@ -361,6 +361,63 @@ out:
 
 /* ---- login -------------------------------------------------------------------------- */
 
+/* Upgrading a hash made with older parameters: in the background after a good login. */
+static void rehash_saved(int err, json_t *rows, int64_t changes, void *ud)
+{
+    op_t *op = ud;
+    (void)rows;
+    if (err == 0 && changes == 1)
+        sp_info("auth", "password hash upgraded", "user_id=%s", op->user.id);
+    op_free(op);
+}
+
+static void rehash_done(int err, const char *hash, void *ud)
+{
+    op_t *op = ud;
+    if (err || op->a->freeing) {
+        op_free(op);
+        return;
+    }
+    /* only if the stored hash is still the one we verified (no concurrent change) */
+    sp_store_query(op->a->app->store,
+                   "UPDATE users SET password_hash = $1, updated_at = $2 "
+                   "WHERE id = $3 AND password_hash = $4",
+                   json_pack("[s,I,s,s]", hash, (json_int_t)sp_wall_ms(), op->user.id, op->hash),
+                   rehash_saved, op);
+}
+
+static void maybe_rehash(op_t *login)
+{
+    if (!sp_password_needs_rehash(login->hash))
+        return;
+    op_t *op = op_new(login->a, NULL, OP_REHASH);
+    memcpy(op->user.id, login->user.id, sizeof(op->user.id));
+    memcpy(op->hash, login->hash, sizeof(op->hash));
+    if (sp_password_hash(login->a->app->loop, login->password, login->pwlen, rehash_done, op))
+        op_free(op);
+}
+
+static void cleanup_done(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)rows;
+    (void)ud;
+    if (err)
+        sp_debug("auth", "session cleanup failed", "err=%s", sp_err_name(err));
+    else if (changes)
+        sp_debug("auth", "old sessions removed", "n=%lld", (long long)changes);
+}
+
+/* Rows of this user's sessions that expired or were revoked over a day ago go at the next
+ * login, so the table stays bounded without a sweeper. */
+static void cleanup_sessions(op_t *op)
+{
+    int64_t cutoff = op->now_ms - 24LL * 3600 * 1000;
+    sp_store_query(op->a->app->store,
+                   "DELETE FROM sessions WHERE user_id = $1 AND "
+                   "(expires_at < $2 OR (revoked_at IS NOT NULL AND revoked_at < $2))",
+                   json_pack("[s,I]", op->user.id, (json_int_t)cutoff), cleanup_done, NULL);
+}
+
 static void login_session_done(int err, json_t *rows, int64_t changes, void *ud)
 {
     op_t *op = ud;
@@ -371,6 +428,7 @@ static void login_session_done(int err, json_t *rows, int64_t changes, void *ud)
     } else {
         sp_info("auth", "login", "user_id=%s", op->user.id);
         respond_with_session(op, 200);
+        cleanup_sessions(op);
     }
     op_free(op);
 }
@@ -390,6 +448,7 @@ static void login_verified(int err, void *ud)
         op_free(op);
         return;
     }
+    maybe_rehash(op);
     sp_uuid_v4(op->user.sid);
     op->now_ms = sp_wall_ms();
     sp_store_query(op->a->app->store, SQL_INSERT_SESSION, session_params(op), login_session_done,

@@ -77,6 +77,16 @@ typedef void (*sp_auth_ws_cb)(sp_http_req_t *req, int status, const sp_auth_user
                               void *ud);
 int sp_auth_ws_authenticate(sp_app_t *app, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud);
 
+/**
+ * Installs sp_auth_ws_hook as app->ws's auth hook (call after the hub exists,
+ * i.e. after sp_socket_init). Returns 0, or -1 when there is no hub/auth (or
+ * the hub is missing). A composed hook (widget tokens) can call
+ * sp_auth_ws_hook itself for dashboard sockets.
+ */
+struct sp_ws_auth_s;
+int sp_auth_attach_ws(sp_app_t *app);
+void sp_auth_ws_hook(sp_http_req_t *req, struct sp_ws_auth_s *a, void *ud);
+
 /** Name of the session cookie in use ("__Host-sp_session" or "sp_session"). */
 const char *sp_auth_cookie_name(const sp_auth_t *a);
 

@@ -269,8 +269,9 @@ int sp_jwt_load_key(const sp_config_t *cfg, uint8_t **key, size_t *keylen, char 
         size_t n = strlen(secret);
         if (n < SP_JWT_MIN_KEY) {
             snprintf(err, errlen,
-                     "TOKEN_SIGNING_SECRET: expected at least %d bytes of random data, got %zu",
-                     SP_JWT_MIN_KEY, n);
+                     "TOKEN_SIGNING_SECRET is too short (%zu bytes); it needs at least %d "
+                     "random bytes",
+                     n, SP_JWT_MIN_KEY);
             return SP_ECONFIG;
         }
         *key = sp_malloc(n);
@@ -279,7 +280,7 @@ int sp_jwt_load_key(const sp_config_t *cfg, uint8_t **key, size_t *keylen, char 
         return 0;
     }
     if (cfg->env == SP_ENV_PROD) {
-        snprintf(err, errlen, "TOKEN_SIGNING_SECRET: required in prod (at least %d bytes)",
+        snprintf(err, errlen, "TOKEN_SIGNING_SECRET is required in prod (at least %d random bytes)",
                  SP_JWT_MIN_KEY);
         return SP_ECONFIG;
     }

@@ -98,6 +98,13 @@ int sp_password_verify_sync(const char *hash, const char *pw, size_t len)
     return (ok && hash) ? 0 : SP_EAUTH;
 }
 
+bool sp_password_needs_rehash(const char *hash)
+{
+    if (!hash || strnlen(hash, SP_PASSWORD_HASH_MAX) >= SP_PASSWORD_HASH_MAX)
+        return false;
+    return crypto_pwhash_str_needs_rehash(hash, g_ops, g_mem) == 1; /* -1: not ours */
+}
+
 /* ---- async -------------------------------------------------------------------------- */
 
 typedef struct pw_job_s {

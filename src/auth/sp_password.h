@@ -37,6 +37,9 @@ int sp_password_hash_sync(const char *pw, size_t len, char out[SP_PASSWORD_HASH_
 /** 0 match, SP_EAUTH mismatch or malformed hash. hash NULL = dummy (always SP_EAUTH). */
 int sp_password_verify_sync(const char *hash, const char *pw, size_t len);
 
+/** True when hash was made with other parameters than the current ones (upgrade it at login). */
+bool sp_password_needs_rehash(const char *hash);
+
 /** hash is valid only during the callback. err 0, SP_EBUSY, SP_ENOMEM. */
 typedef void (*sp_password_hash_cb)(int err, const char *hash, void *ud);
 /** err 0 = match, SP_EAUTH = mismatch, SP_EBUSY = too many in flight (never called then). */

@@ -38,9 +38,10 @@ void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media);
 int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
 void sp_livestream_session_leave(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
 
-/** Dashboard sockets: installs the ws auth hook (session cookie or ?token= JWT, via sp_auth)
- *  and the presence observer (first socket starts the user's manager, last one schedules
- *  cleanup). Call after sp_socket_init and sp_livestream_init. */
+/** Dashboard sockets: installs the presence observer on app->ws (first authenticated socket
+ *  of a user starts the user's manager, the last one leaving schedules cleanup; over
+ *  MAX_CONCURRENT_USERS the socket is closed with 1013). Authentication itself is
+ *  sp_auth_attach_ws. Call after sp_socket_init and sp_livestream_init. */
 void sp_livestream_attach_ws(sp_app_t *app);
 
 /** Prometheus text exposition of the livestream metrics. */

@@ -1087,37 +1087,6 @@ void sp_livestream_shutdown(sp_app_t *app)
 /* ------------------------------------------------------------------------- */
 /* dashboard WebSocket: authentication and presence                           */
 
-static void on_ws_authed(sp_http_req_t *req, int status, const sp_auth_user_t *user, void *ud)
-{
-    (void)req;
-    sp_ws_auth_done(ud, status, user && status == 0 ? user->id : NULL, 0);
-}
-
-static void ws_auth_hook(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
-{
-    sp_app_t *app = ud;
-    char test_user[64];
-    /* keep the hub's test-mode shortcut (?test_user=) for tests of the socket layer */
-    if (app->cfg->test_mode &&
-        sp_http_req_query_param(req, "test_user", test_user, sizeof(test_user)) && test_user[0]) {
-        sp_ws_auth_done(a, 0, test_user, 0);
-        return;
-    }
-    /* no credential at all: an anonymous socket (diagnostics only; pubsub refuses it every
-       per-user topic and presence ignores it), like the hub without an auth hook */
-    char probe[4096];
-    bool has_cred = sp_http_req_header(req, "Authorization") != NULL ||
-                    sp_http_req_query_param(req, "token", probe, sizeof(probe)) ||
-                    (app->auth && sp_http_req_cookie(req, sp_auth_cookie_name(app->auth), probe,
-                                                     sizeof(probe)));
-    if (!has_cred) {
-        sp_ws_auth_done(a, 0, NULL, 0);
-        return;
-    }
-    if (app->auth == NULL || sp_auth_ws_authenticate(app, req, on_ws_authed, a) != 0)
-        sp_ws_auth_done(a, 401, NULL, 0);
-}
-
 static int ws_opened(const char *user_id, uint64_t conn_id, void *ud)
 {
     sp_app_t *app = ud;
@@ -1134,7 +1103,6 @@ static void ws_closed(const char *user_id, uint64_t conn_id, void *ud)
 void sp_livestream_attach_ws(sp_app_t *app)
 {
     if (app->ws == NULL) return;
-    sp_ws_hub_set_auth(app->ws, ws_auth_hook, app);
     sp_ws_observer_t obs = { ws_opened, ws_closed, app };
     sp_ws_hub_set_observer(app->ws, &obs);
 }

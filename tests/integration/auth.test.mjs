@@ -2,8 +2,9 @@
 // every route and error, cookie flags, CSRF, throttling, JWT forgeries,
 // revocation, deleted users, tenant isolation; crash safety of registrations.
 import { describe, test, before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { startPostgres, startServer, sleep } from '../lib/harness.mjs';
+import { startPostgres, startServer, waitFor } from '../lib/harness.mjs';
 import {
   bootServer, rq, register, login, freshIp, jwtDecode, jwtSign, signingKey, dbExec,
 } from '../lib/authlib.mjs';
@@ -35,6 +36,12 @@ for (const backend of ['sqlite', 'postgres']) {
       const r = srv ? await srv.stop() : null;
       if (pg) pg.stop();
       if (r) assert.equal(r.code, 0, `server exit ${r.code}/${r.sig}\n${srv.logText().slice(-3000)}`);
+      // canaries: no password, JWT, CSRF token or hash ever reaches the log
+      const logs = srv.logText();
+      assert.ok(logs.includes('msg="user registered"'), 'the suite ran');
+      for (const bad of [PW, 'legacy password 1', 'eyJ', '$argon2id$', 'sp_csrf=']) {
+        assert.ok(!logs.includes(bad), `log contains ${bad}`);
+      }
     });
 
     test('register: 201, normalised email, cookies with the right flags, GET /api/me', async () => {
@@ -120,6 +127,51 @@ for (const backend of ['sqlite', 'postgres']) {
       assert.deepEqual(wrong.cookies, {});
       const missing = await rq(srv, 'POST', '/api/auth/login', { body: { email } });
       assertError(missing, 422);
+    });
+
+    test('login: an unknown email costs a password hash too (dummy hash)', async () => {
+      const email = uniq('timing');
+      await register(srv, email);
+      const time = async (e) => { const t0 = process.hrtime.bigint(); const r = await login(srv, e, 'wrong password!'); assert.equal(r.res.status, 401); return Number(process.hrtime.bigint() - t0) / 1e6; };
+      const known = [], unknown = [];
+      for (let i = 0; i < 4; i++) { known.push(await time(email)); unknown.push(await time(uniq('ghost'))); }
+      const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      const ratio = med(unknown) / med(known);
+      // without the dummy hash an unknown email answers ~10-50x faster; allow scheduling noise
+      assert.ok(ratio > 0.5 && ratio < 2, `median unknown ${med(unknown).toFixed(1)} ms vs known ${med(known).toFixed(1)} ms`);
+    });
+
+    test('login removes the user\'s sessions that ended over a day ago', async () => {
+      const email = uniq('gc');
+      const a = await register(srv, email);
+      const b = await register(srv, uniq('gcother'));
+      const old = Date.now() - 2 * 86400e3;
+      db(`INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ('11111111-1111-4111-8111-111111111111', '${a.user.id}', ${old}, ${old + 1000})`);
+      db(`INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES ('22222222-2222-4222-8222-222222222222', '${a.user.id}', ${old}, ${Date.now() + 86400e3}, ${old})`);
+      db(`INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ('33333333-3333-4333-8333-333333333333', '${b.user.id}', ${old}, ${old + 1000})`);
+      assert.equal((await login(srv, email)).res.status, 200);
+      await waitFor(() => db(`SELECT COUNT(*) FROM sessions WHERE id IN ('11111111-1111-4111-8111-111111111111','22222222-2222-4222-8222-222222222222')`).trim() === '0', { what: 'cleanup' });
+      assert.equal(db(`SELECT COUNT(*) FROM sessions WHERE id = '33333333-3333-4333-8333-333333333333'`).trim(), '1', "another user's rows untouched");
+      assert.equal((await rq(srv, 'GET', '/api/me', { cookies: a.cookies })).status, 200, 'live sessions kept');
+    });
+
+    test('login upgrades a hash made with other argon2id parameters', async () => {
+      const email = uniq('legacy');
+      const reg = await register(srv, email);
+      // a hash with t=3, m=20 MiB made by libsodium itself (python ctypes)
+      const legacy = execFileSync('python3', ['-c', `
+import ctypes
+s = ctypes.CDLL('libsodium.so.23'); s.sodium_init()
+out = ctypes.create_string_buffer(128); pw = b'legacy password 1'
+assert s.crypto_pwhash_str(out, pw, ctypes.c_ulonglong(len(pw)), ctypes.c_ulonglong(3), ctypes.c_size_t(20 << 20)) == 0
+print(out.value.decode())`], { encoding: 'utf8' }).trim();
+      assert.match(legacy, /^\$argon2id\$v=19\$m=20480,t=3,p=1\$/);
+      db(`UPDATE users SET password_hash = '${legacy}' WHERE id = '${reg.user.id}'`);
+      const r = await login(srv, email, 'legacy password 1');
+      assert.equal(r.res.status, 200, r.res.text);
+      await waitFor(() => /m=19456,t=2,p=1/.test(db(`SELECT password_hash FROM users WHERE id = '${reg.user.id}'`)),
+        { what: 'hash upgrade' });
+      assert.equal((await login(srv, email, 'legacy password 1')).res.status, 200);
     });
 
     test('GET /api/me: 401 without a session or with garbage', async () => {
@@ -332,6 +384,25 @@ for (const backend of ['sqlite', 'postgres']) {
       extra = Math.ceil((Date.now() - t0) / 1000);
       assert.ok(reg429 >= 60 && reg429 <= 60 + extra, `register throttled at ${reg429 + 1} (+${extra})`);
     });
+
+    test('database down: 503 JSON errors, never a crash; recovers when it is back', { skip: backend !== 'postgres' }, async () => {
+      const email = uniq('down');
+      const a = await register(srv, email);
+      assert.equal(a.res.status, 201);
+      pg.stop();
+      try {
+        const l = await login(srv, email);
+        assertError(l.res, 503, 'unavailable');
+        assert.ok(l.res.headers['retry-after']);
+        assertError(await rq(srv, 'GET', '/api/me', { cookies: a.cookies }), 503, 'unavailable');
+        assertError((await register(srv, uniq('down2'))).res, 503, 'unavailable');
+      } finally {
+        pg.start();
+      }
+      await waitFor(async () => (await rq(srv, 'GET', '/api/me', { cookies: a.cookies })).status === 200,
+        { timeout: 30000, interval: 250, what: 'store reconnect' });
+      assert.equal((await login(srv, email)).res.status, 200);
+    });
   });
 }
 
@@ -354,7 +425,6 @@ describe('crash safety (sqlite): kill -9 during a burst of registrations', () =>
     };
     const failures = [];
     const workers = [0, 1, 2, 3, 4, 5, 6, 7].map((w) => worker(w).catch((e) => failures.push(e)));
-    const { waitFor } = await import('../lib/harness.mjs');
     await waitFor(() => acked.length >= 40 || failures.length, { timeout: 60000, what: '40 registrations' });
     assert.deepEqual(failures, []);
     stop = true; // requests cut by the kill are expected to fail
@@ -377,5 +447,50 @@ describe('crash safety (sqlite): kill -9 during a burst of registrations', () =>
     }
     const check = dbExec({ dataDir }, 'PRAGMA integrity_check').trim();
     assert.equal(check, 'ok');
+  });
+});
+
+describe('signing key', () => {
+  test('a TOKEN_SIGNING_SECRET shorter than 32 bytes stops the start with a clear error', async () => {
+    await assert.rejects(startServer({ env: { TOKEN_SIGNING_SECRET: 'too-short-secret' }, timeout: 8000 }),
+      (e) => /TOKEN_SIGNING_SECRET is too short \(16 bytes\); it needs at least 32/.test(e.message) && !/too-short-secret/.test(e.message));
+  });
+
+  test('the dev key is kept in DATA_DIR (0600): sessions survive a restart', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    let srv = await bootServer();
+    const a = await register(srv, uniq('restart'));
+    assert.equal(a.res.status, 201);
+    const keyFile = path.join(srv.dataDir, 'token_signing.key');
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    const key1 = fs.readFileSync(keyFile);
+    assert.equal(key1.length, 32);
+    assert.equal((await srv.stop()).code, 0);
+    srv = await bootServer({}, { dataDir: srv.dataDir });
+    try {
+      assert.deepEqual(fs.readFileSync(keyFile), key1, 'key reused, not regenerated');
+      const me = await rq(srv, 'GET', '/api/me', { cookies: a.cookies });
+      assert.equal(me.status, 200, me.text);
+      assert.equal(me.json.user.id, a.user.id);
+    } finally {
+      assert.equal((await srv.stop()).code, 0);
+    }
+  });
+
+  test('with TOKEN_SIGNING_SECRET set, tokens are signed with it and no key file is written', async () => {
+    const secret = 'an-operator-provided-secret-of-40-bytes!';
+    const srv = await bootServer({ TOKEN_SIGNING_SECRET: secret });
+    try {
+      const a = await register(srv, uniq('secret'));
+      const { payload } = jwtDecode(a.cookies.sp_session);
+      const mine = jwtSign({ alg: 'HS256', typ: 'JWT' }, payload, Buffer.from(secret));
+      assert.equal((await rq(srv, 'GET', '/api/me', { headers: { authorization: `Bearer ${mine}` } })).status, 200);
+      const fs = await import('node:fs');
+      assert.ok(!fs.existsSync(`${srv.dataDir}/token_signing.key`));
+      assert.ok(!srv.logText().includes(secret), 'secret never logged');
+    } finally {
+      assert.equal((await srv.stop()).code, 0);
+    }
   });
 });

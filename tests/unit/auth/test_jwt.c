@@ -207,7 +207,7 @@ Test(jwt, tampered_rejected)
     snprintf(spliced, sizeof(spliced), "%.*s%s", (int)(osig - other), other, tsig);
     cr_assert_eq(verify(spliced), SP_EAUTH);
     /* truncated signature, extra segment, padding, junk */
-    strcpy(t, tok);
+    memcpy(t, tok, n + 1);
     t[n - 1] = '\0';
     cr_assert_eq(verify(t), SP_EAUTH);
     char extra[4200];

@@ -97,3 +97,15 @@ Test(password, async_on_loop_and_inflight_cap, .init = setup)
     cr_assert_eq(sp_password_hash(&loop, "x", 2000, on_hash, NULL), SP_ETOOBIG);
     uv_loop_close(&loop);
 }
+
+Test(password, needs_rehash_after_parameter_change)
+{
+    char h[SP_PASSWORD_HASH_MAX];
+    cr_assert_eq(sp_password_init(3, 20u * 1024 * 1024, 2), 0);
+    cr_assert_eq(sp_password_hash_sync("a long password", 15, h), 0);
+    cr_assert_not(sp_password_needs_rehash(h));
+    cr_assert_eq(sp_password_init(2, 19u * 1024 * 1024, 2), 0);
+    cr_assert(sp_password_needs_rehash(h));
+    cr_assert_eq(sp_password_verify_sync(h, "a long password", 15), 0, "old hashes still verify");
+    cr_assert_not(sp_password_needs_rehash("garbage"));
+}
