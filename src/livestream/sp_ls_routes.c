@@ -951,7 +951,10 @@ void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out)
 
 static void render_metrics(sp_buf_t *out, void *ud)
 {
-    sp_livestream_metrics(ud, out);
+    sp_livestream_t *ls = ud;
+    sp_livestream_metrics(ls, out);
+    /* the media client belongs to the livestream subsystem's wiring: expose it here */
+    if (ls->app && ls->app->cloudflare) sp_cloudflare_metrics(ls->app->cloudflare, out);
 }
 
 /* ------------------------------------------------------------------------- */
