@@ -296,6 +296,8 @@ int ls_apply_input(ls_manager_t *m, sp_input_status_t st, int64_t event_at, cons
     sp_input_status_t prev = m->input_status;
     m->input_event_at = event_at;
     m->input_status = st;
+    if (st == SP_INPUT_CONNECTED && m->last_error && strncmp(m->last_error, "input errored", 13) == 0)
+        set_s(&m->last_error, NULL);
     if (prev != st) {
         sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare input status",
                 "source=%s status=%s", source, sp_input_status_name(st));
@@ -769,9 +771,8 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     }
     sp_backoff_reset(&m->poll_bo);
     m->next_poll_mono = now + poll_interval(m, poll_prio(m));
-    sp_input_status_t st = in->status;
+    sp_input_status_t st = in->status; /* NONE (never connected) counts as not connected */
     if (st == SP_INPUT_UNKNOWN) goto out;
-    if (st == SP_INPUT_NONE) st = SP_INPUT_DISCONNECTED;
     ls_apply_input(m, st, c->issued_at, "poll", NULL, NULL);
 out:
     ls_unref(m);

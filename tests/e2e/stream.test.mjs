@@ -73,6 +73,16 @@ test('stream page: ready -> streaming -> offline, live over the socket', async (
   await page.waitForFunction(() => document.querySelector('#state-badge').textContent === 'Ready');
   assert.equal(await page.locator('#start-stream').isVisible(), true);
 
+  // the socket drops; changes happen meanwhile; the page resumes from its last seq
+  await page.evaluate(() => window.streampaiStream.ws.close());
+  await page.waitForFunction(() => document.querySelector('#conn-status').dataset.state === 'closed');
+  await setInput(ctx, uid, 'disconnected');
+  await setInput(ctx, uid, 'connected');
+  await page.waitForFunction(() => document.querySelector('#conn-status').dataset.state === 'open', null, { timeout: 15000 });
+  await page.waitForFunction(() => /State: Ready → Offline[\s\S]*State: Offline → Ready/.test(
+    [...document.querySelectorAll('#feed li')].reverse().map((li) => li.textContent).join('\n')));
+  assert.equal(await badge.textContent(), 'Ready');
+
   await page.fill('#meta-title', 'Browser show');
   await page.click('#meta-form button[type=submit]');
 
