@@ -308,16 +308,40 @@ static void h_patch(sp_http_req_t *req, void *ud)
 
 /* ---- DELETE ---------------------------------------------------------------- */
 
+typedef struct {
+    sp_livestream_t *ls;
+    sp_http_req_t *req;
+    char id[SP_UUID_STRLEN];
+} del_ctx_t;
+
+static void on_delete_why(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    del_ctx_t *c = ud;
+    if (err != 0)
+        ls_respond_err(c->req, err);
+    else if (json_array_size(rows) == 1)
+        sp_http_respond_error(c->req, 409, "in_use",
+                              "the destination is used by the running stream; stop it first");
+    else
+        sp_http_respond_error(c->req, 404, "not_found", "no such destination");
+    sp_free(c);
+}
+
 static void on_deleted(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)rows;
-    sp_http_req_t *req = ud;
-    if (err != 0)
-        ls_respond_err(req, err);
-    else if (changes == 0)
-        sp_http_respond_error(req, 404, "not_found", "no such destination");
-    else
-        sp_http_respond(req, 204, NULL, NULL, 0);
+    del_ctx_t *c = ud;
+    if (err != 0) {
+        ls_respond_err(c->req, err);
+    } else if (changes == 0) {
+        sp_store_query(c->ls->store, "SELECT id FROM destinations WHERE id = $1 AND user_id = $2",
+                       json_pack("[s, s]", c->id, ls_req_user(c->req)), on_delete_why, c);
+        return;
+    } else {
+        sp_http_respond(c->req, 204, NULL, NULL, 0);
+    }
+    sp_free(c);
 }
 
 static void h_delete(sp_http_req_t *req, void *ud)
@@ -328,8 +352,16 @@ static void h_delete(sp_http_req_t *req, void *ud)
         sp_http_respond_error(req, 404, "not_found", "no such destination");
         return;
     }
-    sp_store_query(ls->store, "DELETE FROM destinations WHERE id = $1 AND user_id = $2",
-                   json_pack("[s, s]", id, ls_req_user(req)), on_deleted, req);
+    del_ctx_t *c = sp_calloc(1, sizeof(*c));
+    c->ls = ls;
+    c->req = req;
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    /* a destination with an open output (running stream) cannot go away under it */
+    sp_store_query(ls->store,
+                   "DELETE FROM destinations WHERE id = $1 AND user_id = $2 AND NOT EXISTS "
+                   "(SELECT 1 FROM stream_outputs WHERE destination_id = $1 AND user_id = $2 "
+                   "AND state <> 'closed')",
+                   json_pack("[s, s]", id, ls_req_user(req)), on_deleted, c);
 }
 
 /* ---- reveal ---------------------------------------------------------------- */

@@ -61,6 +61,7 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     assert.equal(outs[0].streamKey, d.key, 'the unsealed key reaches the media API');
 
     assertErr(await u.api('POST', '/api/stream/start', { destinations: [d.id] }), 409, 'already_streaming');
+    assertErr(await u.api('DELETE', `/api/destinations/${d.id}`), 409, 'in_use');
     const live = await u.stream();
     assert.equal(live.stream_id, st.json.stream_id);
     assert.equal(live.title, 'My show');
