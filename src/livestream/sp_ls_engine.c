@@ -287,8 +287,10 @@ int ls_apply_input(ls_manager_t *m, sp_input_status_t st, int64_t event_at, cons
 {
     sp_livestream_t *ls = m->ls;
     if (event_at < m->input_event_at) {
-        ls->counters.webhooks_stale += strcmp(source, "webhook") == 0;
-        sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "stale input event ignored",
+        bool wh = strcmp(source, "webhook") == 0;
+        ls->counters.webhooks_stale += wh;
+        sp_ulog(wh ? SP_LOG_INFO : SP_LOG_DEBUG, "livestream", m->user_id,
+                "stale input event ignored",
                 "source=%s status=%s event_at=%lld last=%lld", source, sp_input_status_name(st),
                 (long long)event_at, (long long)m->input_event_at);
         return LS_INPUT_STALE;
@@ -773,7 +775,14 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     m->next_poll_mono = now + poll_interval(m, poll_prio(m));
     sp_input_status_t st = in->status; /* NONE (never connected) counts as not connected */
     if (st == SP_INPUT_UNKNOWN) goto out;
-    ls_apply_input(m, st, c->issued_at, "poll", NULL, NULL);
+    /* the poll's event time is when Cloudflare says the status began, so a webhook about a
+       later transition is never taken for stale (and an older one is); without it, the time
+       the poll was issued */
+    int64_t at = in->since_ms > 0 ? in->since_ms : c->issued_at;
+    if (at > c->issued_at) at = c->issued_at;
+    if (st == SP_INPUT_NONE && !m->ss.input_connected) at = 0; /* nothing new to say */
+    if (m->input_status == SP_INPUT_UNKNOWN) at = c->issued_at; /* first answer after an outage */
+    ls_apply_input(m, st, at, "poll", NULL, NULL);
 out:
     ls_unref(m);
     sp_free(c);

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
     SP_INPUT_NONE = 0,      /* never connected (status null) */
@@ -28,6 +29,7 @@ typedef struct {
     const char *rtmp_url;
     const char *stream_key;
     sp_input_status_t status;
+    int64_t since_ms; /* when the current status began (Cloudflare statusEnteredAt), 0 if unknown */
 } sp_ls_input_t;
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sp_alloc.h"
+#include "sp_cf_webhook.h"
 #include "sp_cloudflare.h"
 #include "sp_err.h"
 #include "sp_ls_media.h"
@@ -55,7 +56,12 @@ static void on_input(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
     char msg[320];
     errmsg(r, msg, sizeof(msg));
     if (r->err == 0 && in != NULL) {
-        sp_ls_input_t li = { in->uid, in->rtmps_url, in->stream_key, map_state(in) };
+        int64_t since = 0;
+        if (in->status_entered_at[0] &&
+            sp_cf_webhook_parse_time(in->status_entered_at, strlen(in->status_entered_at),
+                                     &since) != 0)
+            since = 0;
+        sp_ls_input_t li = { in->uid, in->rtmps_url, in->stream_key, map_state(in), since };
         cb(0, msg, &li, c->ud);
     } else {
         cb(r->err ? r->err : SP_EPROTO, msg, NULL, c->ud);

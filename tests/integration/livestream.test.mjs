@@ -103,20 +103,19 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
   test('webhook: secret checked in constant time, duplicates idempotent, stale ignored', async () => {
     const u = await newUser(ctx);
     const uid = await inputUid(u);
-    const t0 = new Date();
     // wrong or missing secret: 401, nothing changes
-    let r = await postWebhook(ctx, cfEvent(uid, 'connected', t0), 'wrong-secret-wrong-secret-00001');
+    const early = new Date();
+    let r = await postWebhook(ctx, cfEvent(uid, 'connected', early), 'wrong-secret-wrong-secret-00001');
     assertErr(r, 401, 'unauthorized');
-    r = await postWebhook(ctx, cfEvent(uid, 'connected', t0), null);
+    r = await postWebhook(ctx, cfEvent(uid, 'connected', early), null);
     assertErr(r, 401, 'unauthorized');
+    await sleep(500);
     assert.equal((await u.stream()).state, 'offline');
-    // malformed and non-live payloads
-    assert.equal((await postWebhook(ctx, '{"data": 12')).status, 400);
-    r = await postWebhook(ctx, { text: 'Hello World! This is a test message' });
-    assert.equal(r.status, 200);
-    assert.equal(r.json.result, 'ignored');
-    r = await postWebhook(ctx, cfEvent('ffffffffffffffffffffffffffffffff', 'connected'));
-    assert.equal(r.json.result, 'unknown_input');
+    // the fake's own state agrees with the notifications we forge (its poll answers then
+    // report statusEnteredAt <= t0, so polling cannot race the webhooks below)
+    await ctx.cf.setInputState(uid, 'connected', { webhook: false });
+    await sleep(2);
+    const t0 = new Date();
     // applied, then duplicate
     r = await postWebhook(ctx, cfEvent(uid, 'connected', t0));
     assert.equal(r.status, 200, r.text);
@@ -124,12 +123,21 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     assert.equal((await u.stream()).state, 'ready');
     r = await postWebhook(ctx, cfEvent(uid, 'connected', t0));
     assert.equal(r.json.result, 'duplicate');
+    // malformed and non-live payloads
+    assert.equal((await postWebhook(ctx, '{"data": 12')).status, 400);
+    r = await postWebhook(ctx, { text: 'Hello World! This is a test message' });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.result, 'ignored');
+    r = await postWebhook(ctx, cfEvent('ffffffffffffffffffffffffffffffff', 'connected'));
+    assert.equal(r.json.result, 'unknown_input');
     // an event older than the current state is ignored
     r = await postWebhook(ctx, cfEvent(uid, 'disconnected', new Date(t0.getTime() - 60000)));
     assert.equal(r.json.result, 'stale');
     assert.equal((await u.stream()).state, 'ready');
     // errored counts as input lost
-    r = await postWebhook(ctx, cfEvent(uid, 'errored', new Date(Date.now() + 5)));
+    await ctx.cf.setInputState(uid, 'errored', { webhook: false });
+    await sleep(5);
+    r = await postWebhook(ctx, cfEvent(uid, 'errored', new Date()));
     assert.equal(r.json.result, 'applied');
     const s = await u.stream();
     assert.equal(s.state, 'offline');
