@@ -119,7 +119,8 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     // applied, then duplicate
     r = await postWebhook(ctx, cfEvent(uid, 'connected', t0));
     assert.equal(r.status, 200, r.text);
-    assert.equal(r.json.result, 'applied');
+    // 'duplicate' only if a poll saw the fake's state first (a busy machine)
+    assert.ok(['applied', 'duplicate'].includes(r.json.result), r.text);
     assert.equal((await u.stream()).state, 'ready');
     r = await postWebhook(ctx, cfEvent(uid, 'connected', t0));
     assert.equal(r.json.result, 'duplicate');
