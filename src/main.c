@@ -177,6 +177,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
     sp_socket_shutdown(app); /* close 1001 "going away" on every WebSocket */
+    sp_livestream_shutdown(app); /* stop managers; their pending requests get 503 now */
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -312,6 +313,7 @@ loop_out:
     /* Close every remaining handle and let their callbacks run. */
     uv_walk(app->loop, close_walk, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
+    sp_livestream_free(app); /* after the media client and the store: nothing can call it now */
     if (uv_loop_close(app->loop) != 0)
         sp_warn("main", "event loop closed with open handles", "");
     sp_core_free();

@@ -28,8 +28,13 @@ typedef struct sp_livestream_s sp_livestream_t;
  *  Starts recovery of every user whose persisted state is not offline. */
 int sp_livestream_init(sp_app_t *app);
 void sp_livestream_register_routes(sp_app_t *app);
-/** Stops timers and managers (state stays persisted for the next start). */
+/** Graceful shutdown, first step (call when shutdown begins, while HTTP still runs): stops
+ *  timers and managers; pending requests are answered 503; routes answer 503 from now on.
+ *  State stays persisted for the next start. Idempotent. */
 void sp_livestream_shutdown(sp_app_t *app);
+/** Last step, after the media client and the store are closed (their callbacks may still
+ *  reach the managers): releases everything. Calls sp_livestream_shutdown if needed. */
+void sp_livestream_free(sp_app_t *app);
 
 /** Uses another media backend than app->cloudflare (tests, the built-in relay). */
 void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media);

@@ -845,6 +845,10 @@ static json_t *debug_managers(sp_livestream_t *ls, bool ids_only)
 static void h_admin_debug(sp_http_req_t *req, void *ud)
 {
     sp_livestream_t *ls = ud;
+    if (ls->shutting_down) {
+        sp_http_respond_error(req, 503, "shutting_down", "the server is shutting down");
+        return;
+    }
     const char *tok = ls->cfg->admin_token;
     if (tok == NULL || tok[0] == '\0') {
         sp_http_respond_error(req, 404, "admin_disabled", "ADMIN_TOKEN is not set");
@@ -1069,11 +1073,12 @@ static void on_poll_timer_closed(uv_handle_t *h)
 void sp_livestream_shutdown(sp_app_t *app)
 {
     sp_livestream_t *ls = app->live;
-    if (ls == NULL) return;
+    if (ls == NULL || ls->shutting_down) return;
     ls->shutting_down = true;
-    sp_metrics_unregister(render_metrics, ls);
+    sp_info("livestream", "stopping managers", "managers=%zu",
+            sp_registry_count(ls->reg, SP_REG_USER_STREAM_MANAGER));
     uv_close((uv_handle_t *)&ls->poll_timer, on_poll_timer_closed);
-    /* stop every manager: state stays persisted for the next start */
+    /* stop every manager (pending requests get 503): state stays persisted for next start */
     for (;;) {
         size_t it = 0;
         void *v;
@@ -1082,6 +1087,14 @@ void sp_livestream_shutdown(sp_app_t *app)
     }
     sp_presence_free(ls->presence);
     ls->presence = NULL;
+}
+
+void sp_livestream_free(sp_app_t *app)
+{
+    sp_livestream_t *ls = app->live;
+    if (ls == NULL) return;
+    sp_livestream_shutdown(app);
+    sp_metrics_unregister(render_metrics, ls);
     app->live = NULL;
     ls->owner_gone = true;
     ls_maybe_free(ls);

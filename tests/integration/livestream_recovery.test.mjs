@@ -127,4 +127,23 @@ describe('livestream: kill -9 and restart reconciliation', () => {
     await waitState(u, 'ready');
     assert.equal(outputsOf(ctx, uid).length, 0);
   });
+
+  test('SIGTERM while an output call hangs: clean exit (no leak), restart reconciles', async () => {
+    const { u, uid, d } = await readyUser('term');
+    ctx.cf.injectFault({ kind: 'hang', count: 1, method: 'POST', pathIncludes: `${uid}/outputs` });
+    const pending = u.api('POST', '/api/stream/start', { destinations: [d.id] }).catch(() => null);
+    await waitFor(() => postOutputCalls(ctx, uid).length === 1, { what: 'output POST sent' });
+    const streamId = (await u.stream()).stream_id;
+    const r = await ctx.srv.stop('SIGTERM');
+    assert.equal(r.code, 0, `exit ${r.code}/${r.sig}\n${ctx.logText().slice(-3000)}`);
+    const answer = await pending;
+    assert.ok(answer === null || answer.status === 503, 'the pending start is answered or cut');
+    await ctx.restart();
+    const s = await waitFor(async () => { const x = await u.stream(); return x.outputs[0]?.status === 'active' && x; }, { what: 'recreated' });
+    assert.equal(s.stream_id, streamId);
+    assert.equal(outputsOf(ctx, uid).length, 1);
+    assert.equal((await u.api('POST', '/api/stream/stop')).status, 200);
+    await waitState(u, 'ready');
+    assert.equal(outputsOf(ctx, uid).length, 0);
+  });
 });
