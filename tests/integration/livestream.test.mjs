@@ -390,3 +390,30 @@ describe('livestream: SSRF refusals and MAX_CONCURRENT_USERS', () => {
     await waitFor(async () => (await b.api('GET', '/api/stream')).status === 200, { timeout: 5000, what: 'b admitted' });
   });
 });
+
+describe('livestream: the call budget favours interactive calls over polling', () => {
+  let ctx;
+  before(async () => { ctx = await bootLive({ env: { CLOUDFLARE_CALL_BUDGET: '24', CLOUDFLARE_INPUT_POLL_INTERVAL: '100' } }); });
+  after(async () => {
+    const r = await ctx.stop();
+    assert.equal(r.code, 0, `server exit ${r.code}/${r.sig}\n${ctx.logText().slice(-3000)}`);
+  });
+
+  test('polls stop at the reserve without marking the input unknown; start still works', async () => {
+    const u = await newUser(ctx);
+    const uid = await inputUid(u);
+    const d = await u.addDest('b');
+    await setInput(ctx, uid, 'connected'); // webhook: no API call needed
+    await waitState(u, 'ready');
+    const metric = async () => Number((await (await fetch(ctx.srv.url + '/metrics')).text())
+      .match(/streampai_livestream_input_polls_skipped_budget_total (\d+)/)[1]);
+    await waitFor(async () => (await metric()) > 0, { timeout: 10000, what: 'polls refused by the budget' });
+    const polls = ctx.cf.calls.filter((c) => c.method === 'GET' && c.path.endsWith(uid)).length;
+    assert.ok(polls < 24, `polls ${polls} stayed under the budget`);
+    const s = await u.stream();
+    assert.equal(s.input.status, 'connected', 'a refused poll is not an outage');
+    const st = await u.api('POST', '/api/stream/start', { destinations: [d.id] });
+    assert.equal(st.status, 200, st.text);
+    assert.equal(outputsOf(ctx, uid).length, 1);
+  });
+});
