@@ -168,6 +168,11 @@ static void effects(apply_ctx_t *c)
                 c->closed_stream[0] ? c->closed_stream : m->stream_id,
                 c->r.reason ? c->r.reason : sp_ss_end_reason_name(m->ss.end_reason));
     }
+    /* a start that failed everywhere is answered with the outputs' errors, before cleanup */
+    if (c->r.reason && strcmp(c->r.reason, "all_outputs_failed") == 0)
+        ls_answer_start(m, c->r.reason);
+    else if (m->start_req && m->ss.state != SP_SS_STREAMING)
+        ls_answer_start(m, "ended");
     if (a & SP_SSA_DELETE_OUTPUTS) {
         for (size_t i = 0; i < m->n_outs; i++) {
             ls_output_t *o = m->outs[i];
@@ -198,10 +203,6 @@ static void effects(apply_ctx_t *c)
                         "state_changed",
                         json_pack("{s:s, s:s, s:s?}", "from", sp_ss_state_name(c->before), "to",
                                   sp_ss_state_name(m->ss.state), "reason", c->r.reason));
-    if (c->r.reason && strcmp(c->r.reason, "all_outputs_failed") == 0)
-        ls_answer_start(m, c->r.reason);
-    else if (m->start_req && m->ss.state != SP_SS_STREAMING)
-        ls_answer_start(m, "ended");
     ls_mgr_arm_timer(m);
     ls_outputs_pump(m);
     if (m->ss.state == SP_SS_OFFLINE) ls_mgr_recheck_presence(m);

@@ -184,9 +184,13 @@ void ls_answer_start(ls_manager_t *m, const char *reason)
     if (req == NULL) return;
     m->start_req = NULL;
     if (reason && strcmp(reason, "all_outputs_failed") == 0) {
+        json_t *outs = ls_outputs_json(m);
+        size_t i;
+        json_t *o;
+        json_array_foreach(outs, i, o) json_object_set_new(o, "status", json_string("failed"));
         json_t *e = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "all_outputs_failed",
                               "message", "no destination output could be created",
-                              "outputs", ls_outputs_json(m));
+                              "outputs", outs);
         sp_http_respond_json(req, 502, e);
         return;
     }

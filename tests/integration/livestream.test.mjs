@@ -201,6 +201,10 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     assert.equal(bad.status, 502, bad.text);
     assert.equal(bad.json.error.code, 'all_outputs_failed');
     assert.equal(bad.json.error.outputs.length, 2);
+    for (const o of bad.json.error.outputs) {
+      assert.equal(o.status, 'failed');
+      assert.match(o.error, /10007/);
+    }
     const s = await u.stream();
     assert.equal(s.state, 'ready');
     assert.equal(outputsOf(ctx, uid).length, 0);
