@@ -27,6 +27,7 @@
 #include "sp_debug_cli.h"
 #include "sp_livestream.h"
 #include "sp_socket.h"
+#include "sp_seal.h"
 #include "sp_store.h"
 #include "sp_config.h"
 #include "sp_err.h"
@@ -197,6 +198,12 @@ static void store_closed(void *ud)
     *(bool *)ud = true;
 }
 
+static const char *store_ready(sp_app_t *app, void *ud)
+{
+    (void)ud;
+    return app->store && sp_store_healthy(app->store) ? NULL : "database unreachable";
+}
+
 static int cmd_serve(void)
 {
     server_t *s = sp_calloc(1, sizeof(*s));
@@ -225,6 +232,12 @@ static int cmd_serve(void)
 
     {
         char serr[512];
+        if (sp_seal_init(&s->cfg, serr, sizeof(serr)) < 0) {
+            sp_error("main", "cannot load the secrets key", "detail=\"%s\"", serr);
+            fprintf(stderr, "streampai: %s\n", serr);
+            rc = EXIT_USAGE;
+            goto loop_out;
+        }
         if (sp_store_open(app->loop, &s->cfg, &app->store, serr, sizeof(serr)) < 0) {
             sp_error("main", "cannot open the database", "detail=\"%s\"", serr);
             rc = EXIT_RUNTIME;
@@ -235,6 +248,7 @@ static int cmd_serve(void)
             goto loop_out;
         }
         sp_auth_register_routes(app);
+        sp_app_add_ready_check(app, "store", store_ready, NULL);
     }
     sp_core_register_routes(app);
     sp_socket_init(app);
@@ -337,6 +351,28 @@ static const char *env_get(const char *name, void *ud)
     return getenv(name);
 }
 
+static int cmd_migrate(void)
+{
+    sp_config_t cfg;
+    int rc = load_config(&cfg);
+    if (rc)
+        return rc;
+    sp_log_open((sp_log_level_t)cfg.log_level, cfg.log_file);
+    char err[512] = "";
+    if (ensure_dir(cfg.data_dir) < 0) {
+        fprintf(stderr, "streampai migrate: cannot create DATA_DIR %s\n", cfg.data_dir);
+        rc = EXIT_RUNTIME;
+    } else if (sp_store_migrate_only(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "streampai migrate: %s\n", err);
+        rc = EXIT_RUNTIME;
+    } else {
+        printf("migrations applied\n");
+    }
+    sp_config_cleanup(&cfg);
+    sp_log_close();
+    return rc;
+}
+
 static int cmd_check_config(int argc, char **argv)
 {
     sp_config_t cfg;
@@ -381,6 +417,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc, argv);
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_migrate();
     if (strcmp(cmd, "debug") == 0) { /* live-branch wiring */
         sp_config_t cfg;
         int rc = load_config(&cfg);

@@ -23,12 +23,6 @@
 #define CSRF_LEN 43 /* base64url(32 bytes), no padding */
 #define RL_MAX_KEYS 65536
 
-/* Optional hook of the HTTP server: frees the per-request data slot when the
- * request ends. If the server does not provide it, users are kept per session
- * (see attach_user). */
-extern void sp_http_req_set_data_free(sp_http_req_t *req, void (*fn)(void *))
-    __attribute__((weak));
-
 struct sp_auth_s {
     sp_app_t *app;
     uint8_t *key;
@@ -39,7 +33,6 @@ struct sp_auth_s {
     size_t n_origins;
     int64_t ttl_ms;
     sp_ratelimit_t *rl_login_ip, *rl_login_email, *rl_reg_ip, *rl_reg_email;
-    sp_map_t *users; /* sid -> sp_auth_user_t*, fallback when the server cannot free req data */
     unsigned pending;
     bool freeing;
 };
@@ -617,22 +610,12 @@ static void h_me(sp_http_req_t *req, void *ud)
 static const sp_auth_user_t *attach_user(sp_auth_t *a, sp_http_req_t *req,
                                          const sp_auth_user_t *src)
 {
-    sp_auth_user_t *u;
-    if (sp_http_req_set_data_free) {
-        u = sp_malloc(sizeof(*u));
-        *u = *src;
-        sp_http_req_set_data(req, u);
-        sp_http_req_set_data_free(req, sp_free);
-    } else {
-        /* One record per session, updated in place, freed with the module. */
-        u = sp_map_gets(a->users, src->sid);
-        if (!u) {
-            u = sp_malloc(sizeof(*u));
-            sp_map_sets(a->users, src->sid, u);
-        }
-        *u = *src;
-        sp_http_req_set_data(req, u);
-    }
+    (void)a;
+    /* A copy per request, freed by the server when the request ends. */
+    sp_auth_user_t *u = sp_malloc(sizeof(*u));
+    *u = *src;
+    sp_http_req_set_data(req, u);
+    sp_http_req_set_data_free(req, sp_free);
     sp_http_req_set_user(req, u->id);
     return u;
 }
@@ -825,7 +808,6 @@ int sp_auth_init(sp_app_t *app)
     a->rl_login_email = sp_ratelimit_new(5 / 60.0, 5, RL_MAX_KEYS);
     a->rl_reg_ip = sp_ratelimit_new((test ? 60 : 10) / 60.0, test ? 60 : 10, RL_MAX_KEYS);
     a->rl_reg_email = sp_ratelimit_new(5 / 60.0, 5, RL_MAX_KEYS);
-    a->users = sp_map_new(sp_free);
     unsigned long long ops = test ? SP_PASSWORD_OWASP_OPSLIMIT : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     size_t mem = test ? SP_PASSWORD_OWASP_MEMLIMIT : crypto_pwhash_MEMLIMIT_INTERACTIVE;
     rc = sp_password_init(ops, mem, 4);
@@ -848,7 +830,6 @@ static void auth_release(sp_auth_t *a)
     sp_ratelimit_free(a->rl_login_email);
     sp_ratelimit_free(a->rl_reg_ip);
     sp_ratelimit_free(a->rl_reg_email);
-    sp_map_free(a->users);
     if (a->key) {
         sodium_memzero(a->key, a->keylen);
         sp_free(a->key);

@@ -73,6 +73,7 @@ struct sp_http_req_s {
     char *param_values[SP_ROUTE_MAX_PARAMS];
     sp_buf_t res_headers;
     void *data;
+    void (*data_free)(void *);
     char user[64];
     uint64_t start_us;
     int n_content_length;
@@ -224,6 +225,8 @@ static void req_free(sp_http_req_t *r)
 {
     if (r == NULL)
         return;
+    if (r->data_free && r->data)
+        r->data_free(r->data);
     sp_buf_cleanup(&r->raw);
     sp_buf_cleanup(&r->body);
     sp_buf_cleanup(&r->res_headers);
@@ -372,6 +375,11 @@ bool sp_http_req_aborted(const sp_http_req_t *req)
 void sp_http_req_set_data(sp_http_req_t *req, void *data)
 {
     req->data = data;
+}
+
+void sp_http_req_set_data_free(sp_http_req_t *req, void (*fn)(void *))
+{
+    req->data_free = fn;
 }
 
 void *sp_http_req_get_data(const sp_http_req_t *req)

@@ -45,6 +45,12 @@ typedef struct {
     int cmd_err;   /* error of the current command */
     bool restart;  /* BATCH: re-run after the ROLLBACK */
     bool had_up;   /* was connected once (for logs) */
+    /* BATCH in pipeline mode: the commands sent (-1 BEGIN, item index, n COMMIT) */
+    bool pipe;
+    long *cmds;
+    size_t ncmds, kcmd;
+    int commit_err;
+    bool round_failed; /* a row failed in this round of the pipeline */
 } pgc_t;
 
 struct pg_s {
@@ -64,6 +70,9 @@ static void conn_start(pgc_t *c);
 static void conn_lost(pgc_t *c, const char *why);
 static void send_step(pgc_t *c);
 static void on_poll(uv_poll_t *h, int status, int events);
+static int send_params(pgc_t *c, sp_item_t *it);
+static void send_pipeline(pgc_t *c);
+static void finish_req(pgc_t *c);
 
 /* ---- error mapping ---------------------------------------------------------------- */
 
@@ -200,6 +209,10 @@ static void start_req(pgc_t *c, sp_req_t *r)
     c->req = r;
     c->restart = false;
     c->step = r->kind == SP_REQ_QUERY ? 0 : -1;
+    if (r->kind == SP_REQ_BATCH) {
+        send_pipeline(c);
+        return;
+    }
     send_step(c);
 }
 
@@ -368,6 +381,10 @@ static void command_done(pgc_t *c)
     if (c->step == n + 1) { /* ROLLBACK done */
         if (c->restart && next_item(r, 0) < n) {
             c->restart = false;
+            if (r->kind == SP_REQ_BATCH) {
+                send_pipeline(c);
+                return;
+            }
             for (size_t i = 0; i < r->n; i++)
                 r->items[i].changes = 0;
             c->step = -1;
@@ -431,6 +448,116 @@ static void command_done(pgc_t *c)
     send_step(c);
 }
 
+/* ---- BATCH in pipeline mode: BEGIN, every live row, COMMIT, one Sync: one round trip ---- */
+
+static void send_pipeline(pgc_t *c)
+{
+    sp_req_t *r = c->req;
+    long n = (long)r->n;
+    c->pipe = true;
+    c->kcmd = 0;
+    c->ncmds = 0;
+    c->commit_err = 0;
+    c->round_failed = false;
+    sp_free(c->cmds);
+    c->cmds = sp_malloc(((size_t)n + 2) * sizeof(long));
+    for (size_t i = 0; i < r->n; i++)
+        r->items[i].changes = 0;
+    bool ok = PQenterPipelineMode(c->conn) == 1;
+    if (ok) {
+        ok = PQsendQueryParams(c->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+        c->cmds[c->ncmds++] = -1;
+    }
+    for (long i = 0; ok && i < n; i++) {
+        if (!item_live(r, i))
+            continue;
+        int rc = send_params(c, &r->items[i]);
+        if (rc == SP_EINVAL || rc == SP_ETOOBIG) {
+            r->items[i].err = rc; /* not sent */
+            continue;
+        }
+        ok = rc == 0;
+        c->cmds[c->ncmds++] = i;
+    }
+    if (ok) {
+        ok = PQsendQueryParams(c->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+        c->cmds[c->ncmds++] = n;
+    }
+    if (ok)
+        ok = PQpipelineSync(c->conn) == 1;
+    if (!ok) {
+        conn_lost(c, PQerrorMessage(c->conn));
+        return;
+    }
+    int f = PQflush(c->conn);
+    if (f < 0) {
+        conn_lost(c, PQerrorMessage(c->conn));
+        return;
+    }
+    poll_watch(c, f == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
+/* One result of the pipeline; returns true when the batch is finished (sync seen). */
+static bool pipeline_result(pgc_t *c, PGresult *res)
+{
+    sp_req_t *r = c->req;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_PIPELINE_SYNC)
+        return true;
+    if (c->kcmd >= c->ncmds)
+        return false;
+    long which = c->cmds[c->kcmd];
+    if (st == PGRES_PIPELINE_ABORTED)
+        return false;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (which >= 0 && which < (long)r->n) {
+            const char *ct = PQcmdTuples(res);
+            const char *cs = PQcmdStatus(res);
+            bool read_only = cs && strncmp(cs, "SELECT", 6) == 0;
+            r->items[which].changes = !read_only && ct && *ct ? strtoll(ct, NULL, 10) : 0;
+        }
+        return false;
+    }
+    int err = map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+    if (err != SP_EEXISTS)
+        sp_warn("store", "postgres error", "err=%s detail=\"%s\"", sp_err_name(err),
+                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                    ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                    : "");
+    if (which >= 0 && which < (long)r->n) {
+        r->items[which].err = err;
+        c->round_failed = true;
+    } else
+        c->commit_err = err;
+    return false;
+}
+
+static void pipeline_done(pgc_t *c)
+{
+    sp_req_t *r = c->req;
+    PQexitPipelineMode(c->conn);
+    c->pipe = false;
+    bool item_failed = c->round_failed;
+    if (PQtransactionStatus(c->conn) != PQTRANS_IDLE) {
+        /* an error left the transaction block aborted (COMMIT was skipped): roll it back,
+           then run the batch again without the bad rows (command_done's ROLLBACK branch) */
+        c->restart = item_failed;
+        c->step = (long)r->n + 1;
+        send_step(c);
+        return;
+    }
+    if (item_failed && next_item(r, 0) < (long)r->n) {
+        send_pipeline(c);
+        return;
+    }
+    if (c->commit_err && !item_failed) {
+        r->err = c->commit_err;
+        for (size_t i = 0; i < r->n; i++)
+            r->items[i].err = c->commit_err;
+    }
+    finish_req(c);
+}
+
 /* ---- connection lifecycle ---------------------------------------------------------------- */
 
 static void on_timer(uv_timer_t *t)
@@ -452,6 +579,7 @@ static void conn_lost(pgc_t *c, const char *why_in)
     bool was_up = c->st == C_IDLE || c->st == C_BUSY;
     sp_req_t *r = c->req;
     c->req = NULL;
+    c->pipe = false;
     poll_close(c);
     if (c->conn) {
         PQfinish(c->conn);
@@ -572,6 +700,27 @@ static void on_poll(uv_poll_t *h, int status, int events)
         }
         return;
     }
+    if (c->pipe) {
+        while (!PQisBusy(c->conn)) {
+            PGresult *res = PQgetResult(c->conn);
+            if (!res) { /* end of one command's results */
+                if (c->kcmd < c->ncmds)
+                    c->kcmd++;
+                continue;
+            }
+            bool done = pipeline_result(c, res);
+            PQclear(res);
+            if (PQstatus(c->conn) != CONNECTION_OK) {
+                conn_lost(c, PQerrorMessage(c->conn));
+                return;
+            }
+            if (done) {
+                pipeline_done(c);
+                return;
+            }
+        }
+        return;
+    }
     while (!PQisBusy(c->conn)) {
         PGresult *res = PQgetResult(c->conn);
         if (!res) {
@@ -628,6 +777,8 @@ static void pg_close(sp_store_t *s)
             c->conn = NULL;
         }
         c->st = C_DOWN;
+        sp_free(c->cmds);
+        c->cmds = NULL;
         uv_timer_stop(c->timer);
         c->timer->data = pg;
         uv_close((uv_handle_t *)c->timer, on_handle_closed);

@@ -321,6 +321,14 @@ static void worker(void *arg)
         if (!r)
             break; /* stop and drained */
         run_req(q, r);
+        /* release the statements' text and params here, off the loop thread (the request
+           owns them; jansson refcounts are atomic) */
+        for (size_t i = 0; i < r->n; i++) {
+            sp_free(r->items[i].sql);
+            json_decref(r->items[i].params);
+            r->items[i].sql = NULL;
+            r->items[i].params = NULL;
+        }
         sp_store_complete(q->s, r);
     }
 }

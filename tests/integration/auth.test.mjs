@@ -38,7 +38,7 @@ for (const backend of ['sqlite', 'postgres']) {
       if (r) assert.equal(r.code, 0, `server exit ${r.code}/${r.sig}\n${srv.logText().slice(-3000)}`);
       // canaries: no password, JWT, CSRF token or hash ever reaches the log
       const logs = srv.logText();
-      assert.ok(logs.includes('msg="user registered"'), 'the suite ran');
+      if (!logs.includes('msg="user registered"')) return; // filtered run: nothing to check
       for (const bad of [PW, 'legacy password 1', 'eyJ', '$argon2id$', 'sp_csrf=']) {
         assert.ok(!logs.includes(bad), `log contains ${bad}`);
       }
@@ -130,15 +130,20 @@ for (const backend of ['sqlite', 'postgres']) {
     });
 
     test('login: an unknown email costs a password hash too (dummy hash)', async () => {
-      const email = uniq('timing');
-      await register(srv, email);
+      const known1 = uniq('timing'), known2 = uniq('timing');
+      await register(srv, known1);
+      await register(srv, known2);
       const time = async (e) => { const t0 = process.hrtime.bigint(); const r = await login(srv, e, 'wrong password!'); assert.equal(r.res.status, 401); return Number(process.hrtime.bigint() - t0) / 1e6; };
       const known = [], unknown = [];
-      for (let i = 0; i < 4; i++) { known.push(await time(email)); unknown.push(await time(uniq('ghost'))); }
-      const med = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      for (let i = 0; i < 3; i++) {
+        known.push(await time(known1)); unknown.push(await time(uniq('ghost')));
+        known.push(await time(known2)); unknown.push(await time(uniq('ghost')));
+      }
+      const med = (a) => { const b = [...a].sort((x, y) => x - y); return (b[2] + b[3]) / 2; };
       const ratio = med(unknown) / med(known);
-      // without the dummy hash an unknown email answers ~10-50x faster; allow scheduling noise
-      assert.ok(ratio > 0.5 && ratio < 2, `median unknown ${med(unknown).toFixed(1)} ms vs known ${med(known).toFixed(1)} ms`);
+      // without the dummy hash an unknown email answers 10-50x faster (ratio < 0.1); the
+      // bounds leave room for a loaded machine
+      assert.ok(ratio > 0.33 && ratio < 3, `median unknown ${med(unknown).toFixed(1)} ms vs known ${med(known).toFixed(1)} ms`);
     });
 
     test('login removes the user\'s sessions that ended over a day ago', async () => {
@@ -385,6 +390,35 @@ print(out.value.decode())`], { encoding: 'utf8' }).trim();
       assert.ok(reg429 >= 60 && reg429 <= 60 + extra, `register throttled at ${reg429 + 1} (+${extra})`);
     });
 
+    test('a login flood: hashes are capped and queued, the excess gets 503 + Retry-After, no crash', { skip: backend !== 'sqlite' }, async () => {
+      const email = uniq('flood');
+      await register(srv, email);
+      const t0 = Date.now();
+      const all = await Promise.all(Array.from({ length: 120 }, (_, i) =>
+        login(srv, i % 2 ? email : uniq('floodghost'), 'wrong password!').then((r) => r.res, (e) => ({ status: 0, error: e }))));
+      const by = {};
+      for (const r of all) by[r.status] = (by[r.status] || 0) + 1;
+      // per-email throttle (5/min) turns most attempts on the one email into 429s; the rest hash
+      assert.ok(!by[0], `transport errors: ${JSON.stringify(by)}`);
+      assert.deepEqual(Object.keys(by).filter((k) => !['401', '429', '503'].includes(k)), [], JSON.stringify(by));
+      assert.ok(by[401] >= 5, JSON.stringify(by));
+      for (const r of all) if (r.status === 503) assert.ok(r.headers['retry-after'], 'busy answers carry Retry-After');
+      // the server is still fine
+      assert.equal((await login(srv, uniq('afterflood'), 'wrong password!')).res.status, 401);
+      assert.ok(Date.now() - t0 < 60000);
+    });
+
+    test('an oversized login/register body is refused before any hashing', async () => {
+      const big = JSON.stringify({ email: uniq('big'), password: 'p'.repeat(1 << 20) });
+      const t0 = Date.now();
+      const r = await rq(srv, 'POST', '/api/auth/register', { body: big }).catch((e) => ({ status: 0, e }));
+      assert.ok(r.status === 413 || r.status === 0, `got ${r.status}`);
+      const l = await rq(srv, 'POST', '/api/auth/login', { body: big }).catch((e) => ({ status: 0, e }));
+      assert.ok(l.status === 413 || l.status === 0, `got ${l.status}`);
+      assert.ok(Date.now() - t0 < 5000);
+      assert.equal((await rq(srv, 'GET', '/api/me')).status, 401, 'server alive');
+    });
+
     test('database down: 503 JSON errors, never a crash; recovers when it is back', { skip: backend !== 'postgres' }, async () => {
       const email = uniq('down');
       const a = await register(srv, email);
@@ -406,9 +440,13 @@ print(out.value.decode())`], { encoding: 'utf8' }).trim();
   });
 }
 
-describe('crash safety (sqlite): kill -9 during a burst of registrations', () => {
+for (const backend of ['sqlite', 'postgres']) describe(`crash safety (${backend}): kill -9 during a burst of registrations`, () => {
+  let pg = null, stopped = false;
+  after(() => { if (pg && !stopped) pg.stop(); });
   test('every acknowledged registration survives and the DB opens cleanly', async () => {
-    let srv = await startServer();
+    pg = backend === 'postgres' ? await startPostgres() : null;
+    const env = pg ? { DATABASE_URL: pg.url } : {};
+    let srv = await startServer({ env });
     const acked = [];
     let stop = false;
     const worker = async (w) => {
@@ -432,9 +470,9 @@ describe('crash safety (sqlite): kill -9 during a burst of registrations', () =>
     await Promise.all(workers);
     const dataDir = srv.dataDir;
     assert.ok(acked.length >= 40);
-    srv = await startServer({ dataDir });
+    srv = await startServer({ dataDir, env });
     try {
-      const rows = dbExec(srv, 'SELECT email FROM users').trim().split('\n');
+      const rows = dbExec(srv, 'SELECT email FROM users', pg && pg.url).trim().split('\n');
       for (const a of acked) assert.ok(rows.includes(a.email), `acknowledged ${a.email} lost`);
       for (const a of acked) {
         const r = await login(srv, a.email, 'burst password 1');
@@ -443,10 +481,10 @@ describe('crash safety (sqlite): kill -9 during a burst of registrations', () =>
       }
     } finally {
       const r = await srv.stop();
+      if (pg) { pg.stop(); stopped = true; }
       assert.equal(r.code, 0);
     }
-    const check = dbExec({ dataDir }, 'PRAGMA integrity_check').trim();
-    assert.equal(check, 'ok');
+    if (!pg) assert.equal(dbExec({ dataDir }, 'PRAGMA integrity_check').trim(), 'ok');
   });
 });
 

@@ -55,7 +55,7 @@ test('a frame sent in the same packet as the handshake is not lost', async () =>
   const payload = Buffer.from(JSON.stringify({ type: 'echo', payload: 'early' }));
   const mask = Buffer.from([1, 2, 3, 4]);
   const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
-  const req = 'GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  const req = 'GET /socket?test_user=anon HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
     'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
   sock.write(Buffer.concat([Buffer.from(req), frame]));
   let buf = Buffer.alloc(0);

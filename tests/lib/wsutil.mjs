@@ -8,7 +8,7 @@ import { waitFor } from './harness.mjs';
 export const ORIGIN = 'http://localhost:5999';
 
 // Opens a socket; resolves once open. Messages (parsed JSON) collect in ws.inbox.
-export function openWs(srv, { path = '/socket', origin = ORIGIN, ...opts } = {}) {
+export function openWs(srv, { path = '/socket?test_user=anon', origin = ORIGIN, ...opts } = {}) {
   const url = srv.url.replace('http://', 'ws://') + path;
   const ws = new WebSocket(url, { ...(origin ? { origin } : {}), ...opts });
   ws.inbox = [];
@@ -51,7 +51,7 @@ export function rawHandshake(port, headers) {
     let buf = Buffer.alloc(0);
     sock.on('error', reject);
     sock.on('connect', () => {
-      let req = 'GET /socket HTTP/1.1\r\nHost: 127.0.0.1\r\n';
+      let req = 'GET /socket?test_user=anon HTTP/1.1\r\nHost: 127.0.0.1\r\n';
       for (const [k, v] of Object.entries(headers)) if (v !== undefined) req += `${k}: ${v}\r\n`;
       sock.write(req + '\r\n');
     });

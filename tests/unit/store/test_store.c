@@ -563,3 +563,17 @@ Test(store_pg_outage, fail_fast_then_reconnect)
     cr_assert(tcount(&e, "SELECT count(*) AS n FROM users") == 2);
     tenv_teardown(&e);
 }
+
+Test(store_sqlite, postgres_unreachable_at_open_is_eunavail)
+{
+    tenv_t e;
+    tenv_setup(&e, false);
+    char err[512];
+    e.cfg.database_url = "postgres://postgres@127.0.0.1:1/streampai";
+    uint64_t t0 = sp_mono_ms();
+    int rc = tenv_open(&e, err, sizeof(err));
+    cr_assert(rc == SP_EUNAVAIL, "got %s: %s", sp_err_name(rc), err);
+    cr_assert(sp_mono_ms() - t0 < 3000);
+    cr_assert(strstr(err, "postgres unavailable") != NULL, "%s", err);
+    tenv_teardown(&e);
+}
