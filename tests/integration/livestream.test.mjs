@@ -139,7 +139,7 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     await ctx.cf.setInputState(uid, 'errored', { webhook: false });
     await sleep(5);
     r = await postWebhook(ctx, cfEvent(uid, 'errored', new Date()));
-    assert.equal(r.json.result, 'applied');
+    assert.ok(['applied', 'duplicate'].includes(r.json.result), r.text); // a poll may come first
     const s = await u.stream();
     assert.equal(s.state, 'offline');
     assert.equal(s.input.status, 'errored');
