@@ -317,6 +317,9 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     assert.match(metrics, /streampai_livestream_state_users\{state="streaming"\} \d+/);
     assert.match(metrics, /streampai_livestream_stream_state_server_calls_total \d+/);
     assert.match(metrics, /streampai_livestream_webhooks_unauthorized_total [1-9]/);
+    assert.match(metrics, /streampai_livestream_webhooks_applied_total [1-9]/);
+    assert.match(metrics, /streampai_livestream_webhooks_duplicate_total [1-9]/);
+    assert.match(metrics, /streampai_livestream_webhooks_stale_total [1-9]/);
     assert.match(metrics, /cloudflare/, 'media client metrics exposed too');
   });
 });
