@@ -532,11 +532,19 @@ static void h_stream_metadata(sp_http_req_t *req, void *ud)
 /* ------------------------------------------------------------------------- */
 /* GET /api/streams, /api/streams/{id}, /api/events                           */
 
+/* JSON columns come back as text (SQLite TEXT, and PostgreSQL JSONB unless the backend
+   already decoded them): decode text, keep values that are already JSON */
+static void decode_json_col(json_t *o, json_t *row, const char *col)
+{
+    json_t *v = json_object_get(row, col);
+    if (json_is_string(v)) json_object_set_new(o, col, parse_json_text(json_string_value(v)));
+}
+
 static json_t *stream_row_json(json_t *row)
 {
     json_t *o = json_deep_copy(row);
-    json_object_set_new(o, "destinations", parse_json_text(jstr_or_null(row, "destinations")));
-    json_object_set_new(o, "stats", parse_json_text(jstr_or_null(row, "stats")));
+    decode_json_col(o, row, "destinations");
+    decode_json_col(o, row, "stats");
     return o;
 }
 
@@ -646,7 +654,7 @@ static void on_events(int err, json_t *rows, int64_t changes, void *ud)
     json_array_foreach(rows, i, row)
     {
         json_t *o = json_deep_copy(row);
-        json_object_set_new(o, "payload", parse_json_text(jstr_or_null(row, "payload")));
+        decode_json_col(o, row, "payload");
         json_array_append_new(arr, o);
     }
     sp_http_respond_json(req, 200, json_pack("{s:o}", "events", arr));

@@ -2,7 +2,7 @@
 // Cloudflare (webhooks pointing back at the server), users with Bearer tokens,
 // dashboard sockets, and fake-control shortcuts.
 import { WebSocket } from 'ws';
-import { startServer, freePort, waitFor, sleep, tmpDir } from './harness.mjs';
+import { startServer, startPostgres, freePort, waitFor, sleep, tmpDir } from './harness.mjs';
 import { startFakeCloudflare } from '../fakes/cloudflare.mjs';
 
 export const WEBHOOK_SECRET = 'cf-webhook-secret-for-tests-0001';
@@ -20,7 +20,9 @@ export const LIVE_ENV = {
 };
 
 // Boots the fake Cloudflare and the server. Returns {srv, cf, port, dataDir, restart(), stop()}.
-export async function bootLive({ env = {}, webhooks = true, dataDir } = {}) {
+export async function bootLive({ env = {}, webhooks = true, dataDir, postgres = false } = {}) {
+  const pg = postgres ? await startPostgres() : null;
+  if (pg) env = { ...env, DATABASE_URL: pg.url };
   const port = await freePort();
   const cf = await startFakeCloudflare({
     webhookUrl: webhooks ? `http://127.0.0.1:${port}/webhooks/cloudflare` : null,
@@ -45,6 +47,7 @@ export async function bootLive({ env = {}, webhooks = true, dataDir } = {}) {
   ctx.stop = async () => {
     const r = await ctx.srv.stop();
     await cf.stop();
+    if (pg) pg.stop();
     return r;
   };
   ctx.logText = () => ctx.srv.logs.join('\n');
