@@ -23,6 +23,9 @@
 #include "sp_alloc.h"
 #include "sp_app.h"
 #include "sp_auth.h"
+#include "sp_cloudflare.h"
+#include "sp_debug_cli.h"
+#include "sp_livestream.h"
 #include "sp_socket.h"
 #include "sp_seal.h"
 #include "sp_store.h"
@@ -137,6 +140,7 @@ static void finish_shutdown(server_t *s, const char *why)
     sp_info("main", "shutdown complete", "reason=%s ms=%llu", why,
             (unsigned long long)(sp_mono_ms() - s->shutdown_started_ms));
     uv_timer_stop(&s->shutdown_timer);
+    sp_livestream_shutdown(app);
     sp_socket_free(app);
     sp_http_server_free(app->http);
     app->http = NULL;
@@ -174,6 +178,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
     sp_socket_shutdown(app); /* close 1001 "going away" on every WebSocket */
+    sp_livestream_shutdown(app); /* stop managers; their pending requests get 503 now */
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -248,6 +253,24 @@ static int cmd_serve(void)
     sp_core_register_routes(app);
     sp_socket_init(app);
     sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
+    /* live-branch wiring: media client, livestream manager */
+    if (s->cfg.media_backend && strcmp(s->cfg.media_backend, "cloudflare") == 0) {
+        sp_cloudflare_opts_t co;
+        sp_cloudflare_opts_from_config(&s->cfg, &co);
+        app->cloudflare = sp_cloudflare_new(app->loop, &co);
+        if (app->cloudflare == NULL) {
+            sp_error("main", "cannot create the Cloudflare client", "hint=%s",
+                     "check CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, CLOUDFLARE_API_BASE_URL");
+            rc = EXIT_USAGE;
+            goto loop_out;
+        }
+    }
+    if (sp_livestream_init(app) != 0) {
+        rc = EXIT_USAGE;
+        goto loop_out;
+    }
+    sp_livestream_register_routes(app);
+    sp_livestream_attach_ws(app); /* presence observer on dashboard sockets */
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
 
@@ -285,7 +308,14 @@ static int cmd_serve(void)
     uv_run(app->loop, UV_RUN_DEFAULT);
     rc = 0;
 loop_out:
-    sp_socket_free(app);
+    sp_livestream_shutdown(app);
+    if (app->cloudflare) {
+        sp_cloudflare_free(app->cloudflare);
+        app->cloudflare = NULL;
+        uv_run(app->loop, UV_RUN_NOWAIT);
+    }
+    if (app->ws || app->pubsub)
+        sp_socket_free(app);
     if (app->store) {
         /* Flush and close storage before the handle sweep (auth-branch wiring). */
         bool closed = false;
@@ -297,6 +327,7 @@ loop_out:
     /* Close every remaining handle and let their callbacks run. */
     uv_walk(app->loop, close_walk, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
+    sp_livestream_free(app); /* after the media client and the store: nothing can call it now */
     if (uv_loop_close(app->loop) != 0)
         sp_warn("main", "event loop closed with open handles", "");
     sp_core_free();
@@ -388,6 +419,15 @@ int main(int argc, char **argv)
         return cmd_check_config(argc, argv);
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate();
+    if (strcmp(cmd, "debug") == 0) { /* live-branch wiring */
+        sp_config_t cfg;
+        int rc = load_config(&cfg);
+        if (rc)
+            return rc;
+        rc = sp_debug_cli_main(argc, argv, &cfg);
+        sp_config_cleanup(&cfg);
+        return rc;
+    }
     if (strcmp(cmd, "serve") == 0) {
         if (argc > 2) {
             fprintf(stderr, "streampai serve: unexpected argument '%s'\n\n%s", argv[2], usage);

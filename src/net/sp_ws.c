@@ -56,6 +56,7 @@ struct sp_ws_conn_s {
     const sp_ws_handlers_t *h;
     void *ud;
     void *ext;
+    bool observed; /* announced to the session observer */
 };
 
 struct sp_ws_auth_s {
@@ -73,6 +74,7 @@ struct sp_ws_hub_s {
     char *allowed_origins;
     sp_ws_origins_t origins;
     uv_timer_t timer;
+    sp_ws_observer_t observer;
     uv_timer_t flood_timer;
     sp_ws_conn_t *conns; /* doubly linked list */
     size_t n_conns;
@@ -287,6 +289,9 @@ static void conn_destroy(sp_ws_conn_t *c)
             code);
     if (hub->ext.on_close)
         hub->ext.on_close(c, hub->ext.ud);
+    if (c->observed && hub->observer.closed)
+        hub->observer.closed(c->user, c->id, hub->observer.ud);
+    c->observed = false;
     if (c->h && c->h->on_close)
         c->h->on_close(c, code, c->ud);
     uv_close((uv_handle_t *)c->tcp, tcp_close_cb);
@@ -521,6 +526,15 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     }
     if (c->h && c->h->on_open)
         c->h->on_open(c, c->ud);
+    if (c->state == ST_OPEN && c->user && !(c->flags & SP_WS_READONLY) &&
+        hub->observer.opened) {
+        if (hub->observer.opened(c->user, c->id, hub->observer.ud) == 0) {
+            c->observed = true;
+        } else {
+            begin_close(c, 1013, "MAX_CONCURRENT_USERS reached", true);
+            conn_pump(c);
+        }
+    }
     if (left.len && c->state != ST_DEAD)
         after_proto(c, sp_ws_proto_feed(c->proto, (const uint8_t *)left.p, left.len));
     sp_buf_cleanup(&left);
@@ -681,6 +695,11 @@ void sp_ws_hub_set_auth(sp_ws_hub_t *hub, sp_ws_auth_cb cb, void *ud)
 {
     hub->auth = cb;
     hub->auth_ud = ud;
+}
+
+void sp_ws_hub_set_observer(sp_ws_hub_t *hub, const sp_ws_observer_t *obs)
+{
+    hub->observer = *obs;
 }
 
 void sp_ws_hub_set_ext(sp_ws_hub_t *hub, const sp_ws_ext_t *ext)

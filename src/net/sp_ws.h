@@ -89,6 +89,17 @@ typedef struct {
     void *ud;
 } sp_ws_ext_t;
 
+/**
+ * Session observer (presence): opened() when an authenticated, non-read-only
+ * socket is open (a non-zero return closes it with 1013 "try again later",
+ * e.g. MAX_CONCURRENT_USERS), closed() once when such a socket is gone.
+ */
+typedef struct {
+    int (*opened)(const char *user_id, uint64_t conn_id, void *ud);
+    void (*closed)(const char *user_id, uint64_t conn_id, void *ud);
+    void *ud;
+} sp_ws_observer_t;
+
 typedef struct {
     uint64_t open;         /* open sockets now */
     uint64_t accepted;     /* upgrades done */
@@ -106,6 +117,7 @@ sp_ws_hub_t *sp_ws_hub_new(uv_loop_t *loop, const sp_ws_opts_t *opts);
 void sp_ws_hub_free(sp_ws_hub_t *hub);
 void sp_ws_hub_set_auth(sp_ws_hub_t *hub, sp_ws_auth_cb cb, void *ud);
 void sp_ws_hub_set_ext(sp_ws_hub_t *hub, const sp_ws_ext_t *ext);
+void sp_ws_hub_set_observer(sp_ws_hub_t *hub, const sp_ws_observer_t *obs);
 /** Graceful: every socket gets close(code, "going away"); then closed on reply or timeout. */
 void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code);
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub);

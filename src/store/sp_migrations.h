@@ -5,6 +5,8 @@
 #ifndef SP_MIGRATIONS_H
 #define SP_MIGRATIONS_H
 
+#include <stddef.h>
+
 typedef struct {
     int version;
     const char *name;   /* "0001_init" */

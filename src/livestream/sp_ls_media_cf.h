@@ -1,0 +1,10 @@
+/* sp_ls_media_cf: the livestream media vtable backed by sp_cloudflare. */
+#ifndef SP_LS_MEDIA_CF_H
+#define SP_LS_MEDIA_CF_H
+
+#include "sp_cloudflare.h"
+#include "sp_ls_media.h"
+
+void sp_ls_media_cloudflare(sp_cloudflare_t *cf, sp_ls_media_t *out);
+
+#endif
