@@ -253,17 +253,24 @@ static int cmd_serve(void)
     sp_core_register_routes(app);
     sp_socket_init(app);
     sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
-    /* live-branch wiring: media client, livestream manager */
-    if (s->cfg.media_backend && strcmp(s->cfg.media_backend, "cloudflare") == 0) {
+    /* The one media client: Cloudflare Stream, or the built-in relay's compatible API. */
+    {
+        bool cf = strcmp(s->cfg.media_backend, "cloudflare") == 0;
         sp_cloudflare_opts_t co;
         sp_cloudflare_opts_from_config(&s->cfg, &co);
-        app->cloudflare = sp_cloudflare_new(app->loop, &co);
-        if (app->cloudflare == NULL) {
+        app->cloudflare = s->cfg.cloudflare_api_token ? sp_cloudflare_new(app->loop, &co) : NULL;
+        if (app->cloudflare == NULL && cf) {
             sp_error("main", "cannot create the Cloudflare client", "hint=%s",
                      "check CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_API_TOKEN, CLOUDFLARE_API_BASE_URL");
             rc = EXIT_USAGE;
             goto loop_out;
         }
+        if (app->cloudflare == NULL)
+            sp_warn("main", "built-in relay not configured: streaming disabled", "hint=%s",
+                    "set RELAY_API_TOKEN (make run does) and start `streampai relay`");
+        else
+            sp_info("main", "media backend", "backend=%s api=%s", s->cfg.media_backend,
+                    s->cfg.cloudflare_api_base_url);
     }
     if (sp_livestream_init(app) != 0) {
         rc = EXIT_USAGE;
