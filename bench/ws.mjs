@@ -58,9 +58,9 @@ async function main() {
   const port = await freePort();
   const env = {
     ...process.env, STREAMPAI_ENV: 'test', LOG_LEVEL: 'warn', HTTP_LISTEN: `127.0.0.1:${port}`, DATA_DIR: dataDir,
-    WEB_DIR: path.join(ROOT, 'web'), MAX_CONNECTIONS: '200000', WS_PING_INTERVAL: '600000', WS_IDLE_TIMEOUT: '600000',
+    WEB_DIR: path.join(ROOT, 'web'), MAX_CONNECTIONS: '200000', WS_PING_INTERVAL: '300000', WS_IDLE_TIMEOUT: '600000',
   };
-  const srv = spawn(path.join(ROOT, 'build/release/streampai'), ['serve'], { env, stdio: 'ignore' });
+  const srv = spawn(path.join(ROOT, 'build/release/streampai'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(() => fetch(base + '/healthz').then((r) => r.ok), { what: 'streampai' });
   // Authenticate like a dashboard would, when accounts exist.
