@@ -45,6 +45,7 @@ typedef struct {
     char *secrets_key;
     int64_t session_ttl;
     char *redis_url;
+    char *admin_token;
     /* media */
     char *media_backend; /* local | cloudflare */
     char *cloudflare_api_token;

@@ -102,4 +102,12 @@ const char *sp_http_status_text(int status);
  */
 uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover);
 
+/**
+ * Memory mode, for unit tests and fuzzing: runs the parser glue, the router
+ * and synchronous handlers over `in` as if it arrived on one connection, and
+ * appends every byte the server would have written to `out`. Returns 0, or
+ * SP_EAGAIN if a handler was left pending (asynchronous handlers need a loop).
+ */
+int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len, sp_buf_t *out);
+
 #endif

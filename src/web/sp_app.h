@@ -36,6 +36,24 @@ typedef struct sp_app_s {
     struct sp_cloudflare_s *cloudflare;
     bool shutting_down;
     uint64_t started_mono_ms;
+    struct sp_ready_check_s *ready_checks;
 } sp_app_t;
+
+/**
+ * A readiness check for GET /readyz: returns NULL when ready, or a short
+ * reason ("database unreachable") when not. Registered checks are freed by
+ * sp_app_cleanup.
+ */
+typedef const char *(*sp_ready_check_cb)(sp_app_t *app, void *ud);
+void sp_app_add_ready_check(sp_app_t *app, const char *name, sp_ready_check_cb cb, void *ud);
+/** Runs every check; fills obj (name -> "ok" | reason) and returns true when all pass. */
+bool sp_app_ready(sp_app_t *app, json_t *obj);
+void sp_app_cleanup(sp_app_t *app);
+
+/** GET /healthz, GET /readyz, GET /metrics, and static files from WEB_DIR. */
+void sp_core_register_routes(sp_app_t *app);
+void sp_core_free(void);
+/** Diagnostic routes for the test suites; only when TEST_MODE is on. */
+void sp_test_register_routes(sp_app_t *app);
 
 #endif

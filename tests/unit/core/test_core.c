@@ -1,0 +1,163 @@
+/* Unit tests: buffers, map, uuid, rate limiter, backoff, breaker, errors. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sp_alloc.h"
+#include "sp_backoff.h"
+#include "sp_breaker.h"
+#include "sp_buf.h"
+#include "sp_err.h"
+#include "sp_map.h"
+#include "sp_ratelimit.h"
+#include "sp_uuid.h"
+
+Test(buf, cap_is_enforced_and_buffer_unchanged)
+{
+    sp_buf_t b;
+    sp_buf_init(&b, 8);
+    cr_assert_eq(sp_buf_append(&b, "12345", 5), 0);
+    cr_assert_eq(sp_buf_append(&b, "6789", 4), SP_ETOOBIG);
+    cr_assert_eq(b.len, 5);
+    cr_assert_str_eq(b.p, "12345");
+    cr_assert_eq(sp_buf_appendf(&b, "%d", 678), 0);
+    cr_assert_str_eq(b.p, "12345678");
+    sp_buf_consume(&b, 3);
+    cr_assert_str_eq(b.p, "45678");
+    sp_buf_cleanup(&b);
+}
+
+Test(buf, rbuf_refcount)
+{
+    sp_rbuf_t *r = sp_rbuf_new("abc", 3);
+    cr_assert_eq(sp_rbuf_ref(r)->refs, 2);
+    sp_rbuf_unref(r);
+    cr_assert_eq(r->refs, 1);
+    cr_assert_eq(memcmp(r->data, "abc", 3), 0);
+    sp_rbuf_unref(r);
+}
+
+Test(map, set_get_del_grow_and_iterate)
+{
+    sp_map_t *m = sp_map_new(sp_free);
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        int *v = sp_malloc(sizeof(int));
+        *v = i;
+        sp_map_sets(m, key, v);
+    }
+    cr_assert_eq(sp_map_count(m), 5000);
+    for (int i = 0; i < 5000; i += 2) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert(sp_map_dels(m, key, NULL));
+    }
+    cr_assert_eq(sp_map_count(m), 2500);
+    cr_assert_null(sp_map_gets(m, "k10"));
+    cr_assert_eq(*(int *)sp_map_gets(m, "k11"), 11);
+    size_t it = 0, n = 0;
+    while (sp_map_next(m, &it, NULL, NULL, NULL))
+        n++;
+    cr_assert_eq(n, 2500);
+    /* Binary keys with NUL bytes are distinct. */
+    sp_map_set(m, "a\0b", 3, sp_strdup("x"));
+    sp_map_set(m, "a\0c", 3, sp_strdup("y"));
+    cr_assert_str_eq(sp_map_get(m, "a\0c", 3), "y");
+    sp_map_free(m);
+}
+
+Test(uuid, v4_format_and_uniqueness)
+{
+    char a[SP_UUID_STRLEN], b[SP_UUID_STRLEN];
+    sp_uuid_v4(a);
+    sp_uuid_v4(b);
+    cr_assert(sp_uuid_valid(a));
+    cr_assert_eq(a[14], '4');
+    cr_assert(strchr("89ab", a[19]) != NULL);
+    cr_assert_str_neq(a, b);
+    cr_assert_not(sp_uuid_valid("not-a-uuid"));
+    cr_assert_not(sp_uuid_valid("123e4567-e89b-12d3-a456-42661417400g"));
+}
+
+Test(ratelimit, bucket_refills_and_reports_retry_after)
+{
+    sp_tbucket_t b;
+    uint64_t retry = 0;
+    sp_tbucket_init(&b, 2.0, 3, 1000); /* 2 tokens/s, burst 3 */
+    cr_assert(sp_tbucket_take(&b, 1, 1000, NULL));
+    cr_assert(sp_tbucket_take(&b, 1, 1000, NULL));
+    cr_assert(sp_tbucket_take(&b, 1, 1000, NULL));
+    cr_assert_not(sp_tbucket_take(&b, 1, 1000, &retry));
+    cr_assert_eq(retry, 500);
+    cr_assert(sp_tbucket_take(&b, 1, 1500, NULL));
+    cr_assert_not(sp_tbucket_take(&b, 1, 1500, NULL));
+}
+
+Test(ratelimit, keyed_limiter_isolates_keys_and_caps_memory)
+{
+    sp_ratelimit_t *rl = sp_ratelimit_new(1.0, 2, 100);
+    uint64_t retry;
+    cr_assert_eq(sp_ratelimit_check(rl, "1.2.3.4", 0, &retry), 0);
+    cr_assert_eq(sp_ratelimit_check(rl, "1.2.3.4", 0, &retry), 0);
+    cr_assert_eq(sp_ratelimit_check(rl, "1.2.3.4", 0, &retry), SP_ERATELIMIT);
+    cr_assert_eq(retry, 1000);
+    cr_assert_eq(sp_ratelimit_check(rl, "5.6.7.8", 0, &retry), 0);
+    char key[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof(key), "flood-%d", i);
+        sp_ratelimit_check(rl, key, 0, &retry);
+    }
+    cr_assert_leq(sp_ratelimit_keys(rl), 100);
+    sp_ratelimit_free(rl);
+}
+
+Test(backoff, grows_exponentially_within_bounds_with_jitter)
+{
+    sp_backoff_t b;
+    sp_backoff_init(&b, 1000, 30000);
+    uint64_t ceilings[] = { 1000, 2000, 4000, 8000, 16000, 30000, 30000 };
+    for (int i = 0; i < 7; i++) {
+        cr_assert_eq(sp_backoff_ceiling(&b), ceilings[i]);
+        uint64_t d = sp_backoff_next(&b);
+        cr_assert_geq(d, 500);
+        cr_assert_leq(d, ceilings[i]);
+    }
+    /* Jitter: 200 draws at the cap are not all equal. */
+    uint64_t first = sp_backoff_next(&b), differ = 0;
+    for (int i = 0; i < 200; i++)
+        differ += sp_backoff_next(&b) != first;
+    cr_assert_gt(differ, 0);
+    sp_backoff_reset(&b);
+    cr_assert_eq(sp_backoff_ceiling(&b), 1000);
+}
+
+Test(breaker, opens_after_threshold_and_half_open_probe)
+{
+    sp_breaker_t br;
+    sp_breaker_init(&br, 5, 10000);
+    for (int i = 0; i < 4; i++) {
+        cr_assert(sp_breaker_allow(&br, 0));
+        sp_breaker_failure(&br, 0);
+    }
+    cr_assert_eq(sp_breaker_state(&br, 0), SP_BREAKER_CLOSED);
+    sp_breaker_failure(&br, 100);
+    cr_assert_eq(sp_breaker_state(&br, 100), SP_BREAKER_OPEN);
+    cr_assert_not(sp_breaker_allow(&br, 5000));
+    /* After open_ms: exactly one probe. */
+    cr_assert(sp_breaker_allow(&br, 10100));
+    cr_assert_not(sp_breaker_allow(&br, 10100));
+    sp_breaker_failure(&br, 10200); /* probe failed: open again */
+    cr_assert_eq(sp_breaker_state(&br, 10200), SP_BREAKER_OPEN);
+    cr_assert(sp_breaker_allow(&br, 20300));
+    sp_breaker_success(&br);
+    cr_assert_eq(sp_breaker_state(&br, 20300), SP_BREAKER_CLOSED);
+    cr_assert(sp_breaker_allow(&br, 20300));
+}
+
+Test(err, table_names_and_messages)
+{
+    cr_assert_str_eq(sp_err_name(SP_ENOTFOUND), "SP_ENOTFOUND");
+    cr_assert_str_eq(sp_strerror(SP_ETOOBIG), "size limit exceeded");
+    cr_assert_str_eq(sp_err_name(-111), "ECONNREFUSED");
+    cr_assert_str_eq(sp_err_name(0), "OK");
+}
