@@ -1,0 +1,228 @@
+/* sp_cf_webhook: Cloudflare live-input notification parsing and auth (see header). */
+#include "sp_cf_webhook.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "sp_err.h"
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+bool sp_cf_webhook_auth_ok(const char *header, size_t len, const char *secret)
+{
+    if (!secret || !*secret)
+        return false; /* no secret configured: webhooks refused */
+    size_t slen = strlen(secret);
+    if (!header)
+        len = 0;
+    while (len > 0 && blank(header[0])) {
+        header++;
+        len--;
+    }
+    while (len > 0 && blank(header[len - 1]))
+        len--;
+    if (len != slen) {
+        /* same work as a real comparison, result ignored: timing does not depend on content */
+        volatile int sink = sodium_memcmp(secret, secret, slen);
+        (void)sink;
+        return false;
+    }
+    return sodium_memcmp(header, secret, slen) == 0;
+}
+
+static int digits(const char *s, size_t n, int *out)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* days since 1970-01-01 (Howard Hinnant's days_from_civil) */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms)
+{
+    int Y, M, D, h, mi, sec;
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+        s[13] != ':' || s[16] != ':')
+        return SP_EINVAL;
+    if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) ||
+        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
+        return SP_EINVAL;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+        return SP_EINVAL;
+    size_t i = 19;
+    int ms = 0;
+    if (i < len && s[i] == '.') {
+        i++;
+        size_t start = i, nd = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (nd < 3)
+                ms = ms * 10 + (s[i] - '0');
+            nd++;
+            i++;
+        }
+        if (i == start || nd > 12)
+            return SP_EINVAL;
+        for (; nd < 3; nd++)
+            ms *= 10;
+    }
+    int64_t off_min = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        int oh, om;
+        if (digits(s + i + 1, 2, &oh) || digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return SP_EINVAL;
+        off_min = (int64_t)(oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+        i += 6;
+    } else {
+        return SP_EINVAL;
+    }
+    if (i != len)
+        return SP_EINVAL;
+    int64_t days = days_from_civil(Y, M, D);
+    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off_min * 60;
+    *out_ms = secs * 1000 + ms;
+    return 0;
+}
+
+static bool id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* copies a string member if present; false if present but not a string or too long */
+static bool get_str(json_t *obj, const char *key, char *dst, size_t cap, bool *present)
+{
+    json_t *v = json_object_get(obj, key);
+    dst[0] = '\0';
+    if (present)
+        *present = false;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v))
+        return false;
+    size_t n = json_string_length(v);
+    if (n >= cap)
+        return false;
+    memcpy(dst, json_string_value(v), n);
+    dst[n] = '\0';
+    if (memchr(dst, '\0', n))
+        return false; /* embedded NUL */
+    if (present)
+        *present = true;
+    return true;
+}
+
+int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len > SP_CF_WEBHOOK_MAX_BODY)
+        return SP_ETOOBIG;
+    if (!body || len == 0)
+        return SP_EPROTO;
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = SP_EPROTO;
+    if (!json_is_object(root))
+        goto out;
+    json_t *ts = json_object_get(root, "ts");
+    if (json_is_integer(ts) && json_integer_value(ts) > 0)
+        out->ts = (int64_t)json_integer_value(ts);
+    json_t *data = json_object_get(root, "data");
+    if (!data || json_is_null(data)) {
+        out->type = SP_CF_EVT_OTHER; /* test message {"text": "Hello World! ..."} */
+        rc = 0;
+        goto out;
+    }
+    if (!json_is_object(data))
+        goto out;
+    char et[64];
+    bool has_et = false;
+    if (!get_str(data, "event_type", et, sizeof et, &has_et))
+        goto out;
+    if (!has_et) {
+        out->type = SP_CF_EVT_OTHER;
+        rc = 0;
+        goto out;
+    }
+    if (strcmp(et, "live_input.connected") == 0)
+        out->type = SP_CF_EVT_CONNECTED;
+    else if (strcmp(et, "live_input.disconnected") == 0)
+        out->type = SP_CF_EVT_DISCONNECTED;
+    else if (strcmp(et, "live_input.errored") == 0)
+        out->type = SP_CF_EVT_ERRORED;
+    else {
+        out->type = SP_CF_EVT_OTHER; /* a future event type: ignored */
+        rc = 0;
+        goto out;
+    }
+    bool has_id = false;
+    if (!get_str(data, "input_id", out->input_id, sizeof out->input_id, &has_id) || !has_id ||
+        !id_ok(out->input_id, strlen(out->input_id)))
+        goto out;
+    bool has_up = false;
+    if (!get_str(data, "updated_at", out->updated_at, sizeof out->updated_at, &has_up))
+        goto out;
+    if (has_up && sp_cf_webhook_parse_time(out->updated_at, strlen(out->updated_at),
+                                           &out->updated_ms) != 0)
+        out->updated_ms = 0;
+    if (out->type == SP_CF_EVT_ERRORED) {
+        json_t *e = json_object_get(json_object_get(data, "live_input_errored"), "error");
+        if (json_is_object(e)) {
+            if (!get_str(e, "code", out->error_code, sizeof out->error_code, NULL))
+                out->error_code[0] = '\0';
+            if (!get_str(e, "message", out->error_message, sizeof out->error_message, NULL))
+                out->error_message[0] = '\0';
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    if (rc != 0) {
+        sp_cf_event_type_t t = SP_CF_EVT_OTHER;
+        memset(out, 0, sizeof *out);
+        out->type = t;
+    }
+    return rc;
+}
+
+const char *sp_cf_event_type_name(sp_cf_event_type_t t)
+{
+    switch (t) {
+    case SP_CF_EVT_CONNECTED:
+        return "connected";
+    case SP_CF_EVT_DISCONNECTED:
+        return "disconnected";
+    case SP_CF_EVT_ERRORED:
+        return "errored";
+    default:
+        return "other";
+    }
+}

@@ -1,0 +1,54 @@
+/*
+ * sp_cf_webhook: Cloudflare Notifications ("Stream Live Input") webhooks.
+ *
+ *  - sp_cf_webhook_auth_ok: constant-time check of the cf-webhook-auth header
+ *    against CLOUDFLARE_WEBHOOK_SECRET (the plain secret; Cloudflare signs nothing).
+ *    Call it BEFORE parsing the body; answer 401 on false and change nothing.
+ *  - sp_cf_webhook_parse: pure parse of the JSON payload
+ *      {"name", "text", "data": {"input_id", "event_type", "updated_at", ...}, "ts"}
+ *    with caps (body <= SP_CF_WEBHOOK_MAX_BODY, ids <= 64 chars).
+ * There is no signed timestamp and no message id: receivers de-duplicate on
+ * (input_id, event_type, updated_at) and ignore events whose updated_ms is older than
+ * the state they already applied (research reliability-security.md §2.6).
+ */
+#ifndef SP_CF_WEBHOOK_H
+#define SP_CF_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_CF_WEBHOOK_MAX_BODY (64 * 1024)
+
+typedef enum {
+    SP_CF_EVT_OTHER = 0,    /* valid JSON but not a live-input event (e.g. the "Hello World" test
+                             * POST sent when the destination is created): answer 200, ignore */
+    SP_CF_EVT_CONNECTED,
+    SP_CF_EVT_DISCONNECTED,
+    SP_CF_EVT_ERRORED,
+} sp_cf_event_type_t;
+
+typedef struct {
+    sp_cf_event_type_t type;
+    char input_id[65];
+    char updated_at[64];   /* as sent (RFC 3339, often nanoseconds); "" if absent */
+    int64_t updated_ms;    /* updated_at as Unix ms; 0 if absent/unparseable */
+    int64_t ts;            /* top-level "ts" (Unix seconds); 0 if absent */
+    char error_code[64];   /* errored: data.live_input_errored.error.code */
+    char error_message[256];
+} sp_cf_webhook_event_t;
+
+/** 0 (out filled), SP_ETOOBIG (body over the cap), SP_EPROTO (not JSON / wrong types /
+ *  a live-input event without a valid input_id). */
+int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *out);
+
+/** true iff secret is non-empty and header (len bytes, surrounding blanks ignored) equals it.
+ *  Constant time with respect to the content (sodium_memcmp); only the length can leak. */
+bool sp_cf_webhook_auth_ok(const char *header, size_t header_len, const char *secret);
+
+/** Pure: RFC 3339 timestamp (any fraction length, Z or +hh:mm) to Unix ms; SP_EINVAL if bad. */
+int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms);
+
+const char *sp_cf_event_type_name(sp_cf_event_type_t t);
+
+#endif

@@ -1,0 +1,139 @@
+/* sp_cf_webhook: payload parsing and cf-webhook-auth check. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_cf_webhook.h"
+#include "sp_err.h"
+
+static int parse(const char *s, sp_cf_webhook_event_t *e)
+{
+    return sp_cf_webhook_parse((const uint8_t *)s, strlen(s), e);
+}
+
+Test(cf_webhook, disconnected_payload_from_docs)
+{
+    const char *p =
+        "{\"name\":\"Live Webhook Test\",\"text\":\"Notification type: Stream Live Input\\nInput "
+        "ID: eb222fcca08eeb1ae84c981ebe8aeeb6\\nEvent type: live_input.disconnected\",\"data\":{"
+        "\"notification_name\":\"Stream Live Input\",\"input_id\":\"eb222fcca08eeb1ae84c981ebe8aeeb6\","
+        "\"event_type\":\"live_input.disconnected\",\"updated_at\":\"2022-01-13T11:43:41.855717910Z\"},"
+        "\"ts\":1642074233}";
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(parse(p, &e), 0);
+    cr_assert_eq(e.type, SP_CF_EVT_DISCONNECTED);
+    cr_assert_str_eq(e.input_id, "eb222fcca08eeb1ae84c981ebe8aeeb6");
+    cr_assert_eq(e.ts, 1642074233);
+    cr_assert_eq(e.updated_ms, 1642074221855LL);
+    cr_assert_str_eq(sp_cf_event_type_name(e.type), "disconnected");
+}
+
+Test(cf_webhook, connected_and_errored)
+{
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.connected\"}}",
+                       &e), 0);
+    cr_assert_eq(e.type, SP_CF_EVT_CONNECTED);
+    cr_assert_eq(e.updated_ms, 0);
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.errored\","
+                       "\"updated_at\":\"2024-07-09T18:07:51.077371662Z\",\"live_input_errored\":{"
+                       "\"error\":{\"code\":\"ERR_GOP_OUT_OF_RANGE\",\"message\":\"Input GOP size\"},"
+                       "\"video_codec\":\"\",\"audio_codec\":\"\"}},\"ts\":1720548474}", &e), 0);
+    cr_assert_eq(e.type, SP_CF_EVT_ERRORED);
+    cr_assert_str_eq(e.error_code, "ERR_GOP_OUT_OF_RANGE");
+    cr_assert_str_eq(e.error_message, "Input GOP size");
+    cr_assert_eq(e.updated_ms, 1720548471077LL);
+}
+
+Test(cf_webhook, test_message_and_unknown_events_are_other)
+{
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(parse("{\"text\":\"Hello World! This is a test message\"}", &e), 0);
+    cr_assert_eq(e.type, SP_CF_EVT_OTHER);
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.future\"}}", &e),
+                 0);
+    cr_assert_eq(e.type, SP_CF_EVT_OTHER);
+}
+
+Test(cf_webhook, malformed_refused)
+{
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(parse("", &e), SP_EPROTO);
+    cr_assert_eq(parse("{", &e), SP_EPROTO);
+    cr_assert_eq(parse("[]", &e), SP_EPROTO);
+    cr_assert_eq(parse("{\"data\":5}", &e), SP_EPROTO);
+    cr_assert_eq(parse("{\"data\":{\"event_type\":\"live_input.connected\"}}", &e), SP_EPROTO,
+                 "no input id");
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"a/../b\",\"event_type\":\"live_input.connected\"}}",
+                       &e), SP_EPROTO);
+    cr_assert_eq(parse("{\"data\":{\"input_id\":7,\"event_type\":\"live_input.connected\"}}", &e),
+                 SP_EPROTO);
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"a\",\"input_id\":\"b\","
+                       "\"event_type\":\"live_input.connected\"}}", &e), SP_EPROTO,
+                 "duplicate keys refused");
+    char id[100];
+    memset(id, 'a', 80);
+    id[80] = '\0';
+    char buf[300];
+    snprintf(buf, sizeof buf, "{\"data\":{\"input_id\":\"%s\",\"event_type\":\"live_input.connected\"}}", id);
+    cr_assert_eq(parse(buf, &e), SP_EPROTO, "over-long id");
+    size_t big = SP_CF_WEBHOOK_MAX_BODY + 1;
+    uint8_t *b = malloc(big);
+    memset(b, ' ', big);
+    cr_assert_eq(sp_cf_webhook_parse(b, big, &e), SP_ETOOBIG);
+    free(b);
+}
+
+Test(cf_webhook, time_parse)
+{
+    int64_t ms;
+    cr_assert_eq(sp_cf_webhook_parse_time("1970-01-01T00:00:00Z", 20, &ms), 0);
+    cr_assert_eq(ms, 0);
+    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24T18:12:11.658Z", 24, &ms), 0);
+    cr_assert_eq(ms, 1764007931658LL);
+    const char *o = "2025-11-24T20:12:11.658+02:00";
+    cr_assert_eq(sp_cf_webhook_parse_time(o, strlen(o), &ms), 0);
+    cr_assert_eq(ms, 1764007931658LL);
+    cr_assert_eq(sp_cf_webhook_parse_time("2025-13-24T18:12:11Z", 20, &ms), SP_EINVAL);
+    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24 18:12:11Z", 20, &ms), SP_EINVAL);
+    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24T18:12:11.Z", 21, &ms), SP_EINVAL);
+    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24T18:12:11Zx", 21, &ms), SP_EINVAL);
+}
+
+Test(cf_webhook, auth)
+{
+    const char *secret = "s3cr3t-webhook-value";
+    cr_assert(sp_cf_webhook_auth_ok(secret, strlen(secret), secret));
+    cr_assert(sp_cf_webhook_auth_ok(" s3cr3t-webhook-value\t", 22, secret), "OWS ignored");
+    cr_assert(!sp_cf_webhook_auth_ok("s3cr3t-webhook-valuE", 20, secret));
+    cr_assert(!sp_cf_webhook_auth_ok("s3cr3t-webhook-valu", 19, secret));
+    cr_assert(!sp_cf_webhook_auth_ok("s3cr3t-webhook-value1", 21, secret));
+    cr_assert(!sp_cf_webhook_auth_ok("", 0, secret));
+    cr_assert(!sp_cf_webhook_auth_ok(NULL, 0, secret));
+    cr_assert(!sp_cf_webhook_auth_ok("", 0, ""), "no secret configured: refuse");
+    cr_assert(!sp_cf_webhook_auth_ok("x", 1, NULL));
+    /* embedded NUL in the header does not truncate the comparison */
+    cr_assert(!sp_cf_webhook_auth_ok("s3cr3t-webhook-value\0x", 22, secret));
+}
+
+Test(cf_webhook, auth_uses_constant_time_compare)
+{
+    /* grep-style check that the comparison is sodium_memcmp, not memcmp/strcmp */
+    FILE *f = fopen("src/media/sp_cf_webhook.c", "r");
+    if (!f)
+        cr_skip_test("source not found from cwd");
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *fn = strstr(buf, "bool sp_cf_webhook_auth_ok");
+    cr_assert_not_null(fn);
+    char *end = strstr(fn, "\n}\n");
+    cr_assert_not_null(end);
+    *end = '\0';
+    cr_assert(strstr(fn, "sodium_memcmp(header, secret") != NULL);
+    cr_assert_null(strstr(fn, " memcmp("));
+    cr_assert_null(strstr(fn, "strcmp("));
+}
