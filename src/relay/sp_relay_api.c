@@ -49,7 +49,7 @@ static bool guard(sp_http_req_t *req, unsigned flags, void *ud)
 {
     sp_relay_t *r = ud;
     const char *tok = r->cfg->relay_api_token;
-    if (flags == SP_ROUTE_PUBLIC)
+    if (!(flags & SP_ROUTE_AUTH))
         return true;
     if (!tok || !tok[0]) {
         if (r->cfg->env == SP_ENV_PROD) {
