@@ -387,8 +387,10 @@ void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, co
                       const char *err_msg)
 {
     api_t *a = r->api;
+    if (!a || !a->curlm || !r->cfg)
+        return;
     const char *url = r->cfg->relay_webhook_url;
-    if (!a || !a->curlm || !url || !url[0])
+    if (!url || !url[0])
         return;
     char ts[40];
     sp_time_rfc3339(sp_wall_ms(), ts, sizeof(ts));

@@ -306,3 +306,22 @@ test('live inputs and outputs persist across restarts', { timeout: 30000 }, asyn
     assert.equal((await relay.stop()).code, 0);
   }
 });
+
+test('SIGTERM while live stops cleanly (publisher and destinations closed, exit 0)', { timeout: 30000 }, async () => {
+  const dir = tmpDir('sp-relay-');
+  const relay = await startRelay();
+  const input = await relay.createInput();
+  const port = await freePort();
+  const sink = await startSink(dir, 'term', port);
+  await relay.addOutput(input.uid, `rtmp://127.0.0.1:${port}/live`, 'SINKKEY');
+  const pub = publish(`rtmp://127.0.0.1:${relay.rtmpPort}/live/${input.rtmps.streamKey}`, 20);
+  await waitFor(async () => (await relay.outputs(input.uid)).every((o) => o.status === 'forwarding'), { what: 'forwarding' });
+  await sleep(1000);
+  const st = await relay.stop('SIGTERM');
+  assert.equal(st.code, 0, relay.logText().slice(-3000));
+  assert.ok(st.ms < 5000, `stop took ${st.ms} ms`);
+  assert.equal(await sink.exited, 0);
+  const r = await pub.exited;
+  assert.ok(r.ms < 15000, 'publisher noticed the relay going away');
+  assert.ok(probe(sink.out).firstVideoKey);
+});
