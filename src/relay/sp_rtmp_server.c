@@ -222,6 +222,16 @@ static void handle_connect(sp_ingest_conn_t *c, double txn, const sp_amf0_val_t 
     sp_amf0_put_cstr(&b, "FMS/3,0,1,123");
     sp_amf0_put_key(&b, "capabilities");
     sp_amf0_put_number(&b, 31);
+    /* Enhanced RTMP: echo the codecs and capabilities the client offered (we relay them as is) */
+    static const char *const ertmp[] = { "fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap",
+                                         "capsEx" };
+    for (size_t i = 0; i < sizeof(ertmp) / sizeof(ertmp[0]); i++) {
+        const sp_amf0_val_t *ev = sp_amf0_get(obj, ertmp[i]);
+        if (ev) {
+            sp_amf0_put_key(&b, ertmp[i]);
+            sp_amf0_put_value(&b, ev);
+        }
+    }
     sp_amf0_put_object_end(&b);
     sp_amf0_put_object_begin(&b);
     sp_amf0_put_key(&b, "level");

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import {
   startRelay, startSink, publish, probe, startWebhookSink, makeCert, startTlsProxy,
-  tmpDir, freePort, waitFor, sleep, WEBHOOK_SECRET, TOKEN,
+  tmpDir, freePort, waitFor, sleep, WEBHOOK_SECRET, TOKEN, startJsSink, rtmpChunk, amf,
 } from './relay_lib.mjs';
 
 const FPS = 30;
@@ -324,4 +324,58 @@ test('SIGTERM while live stops cleanly (publisher and destinations closed, exit 
   const r = await pub.exited;
   assert.ok(r.ms < 15000, 'publisher noticed the relay going away');
   assert.ok(probe(sink.out).firstVideoKey);
+});
+
+test('Enhanced RTMP (HEVC FourCC) passthrough; a late output starts on the cached keyframe at once', { timeout: 30000 }, async () => {
+  const relay = await startRelay();
+  const sinkA = await startJsSink();
+  const sinkB = await startJsSink();
+  try {
+    const input = await relay.createInput();
+    await relay.addOutput(input.uid, `rtmp://127.0.0.1:${sinkA.port}/app`, 'KA');
+    const s = await rawSession(relay.rtmpPort);
+    let rx = Buffer.alloc(0);
+    s.on('data', (d) => { rx = Buffer.concat([rx, d]); });
+    const key = (k) => { const b = Buffer.alloc(2 + k.length); b.writeUInt16BE(k.length); b.write(k, 2); return b; };
+    const fourcc = Buffer.concat([Buffer.from([0x0a, 0, 0, 0, 2]), amf.str('hvc1'), amf.str('av01')]);
+    const connectObj = Buffer.concat([Buffer.from([3]), key('app'), amf.str('live'), key('tcUrl'),
+      amf.str(`rtmp://127.0.0.1:${relay.rtmpPort}/live`), key('fourCcList'), fourcc, Buffer.from([0, 0, 9])]);
+    s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('connect'), amf.num(1), connectObj])));
+    await waitFor(() => rx.includes('NetConnection.Connect.Success'), { what: 'connect result' });
+    assert.ok(rx.includes('fourCcList') && rx.includes('hvc1'), 'server echoes fourCcList');
+    s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('createStream'), amf.num(2), amf.nul()])));
+    s.write(rtmpChunk(8, 20, 1, Buffer.concat([amf.str('publish'), amf.num(3), amf.nul(), amf.str(input.rtmps.streamKey), amf.str('live')])));
+    await waitFor(() => rx.includes('NetStream.Publish.Start'), { what: 'publish start' });
+    const seq = Buffer.concat([Buffer.from([0x90]), Buffer.from('hvc1'), Buffer.from('HEVC-CONFIG-RECORD')]);
+    const frame = (k, n) => Buffer.concat([Buffer.from([k ? 0x91 : 0xA1]), Buffer.from('hvc1'), Buffer.from([0, 0, 0]), Buffer.alloc(200, n)]);
+    s.write(rtmpChunk(6, 9, 1, seq, 0));
+    await waitFor(async () => (await relay.outputs(input.uid))[0].status === 'forwarding', { what: 'A forwarding' });
+    let ts = 0;
+    for (let gop = 0; gop < 2; gop++) for (let i = 0; i < 10; i++, ts += 33) s.write(rtmpChunk(6, 9, 1, frame(i === 0, gop * 10 + i), ts));
+    await waitFor(() => sinkA.messages.filter((m) => m.type === 9).length >= 21, { what: 'A got all video' });
+    const va = sinkA.messages.filter((m) => m.type === 9);
+    assert.deepEqual(va[0].payload, seq, 'sequence start forwarded byte for byte');
+    assert.equal(va[1].payload[0], 0x91, 'then the keyframe');
+    assert.equal(va[1].ts, 0, 'timestamps rebased to the first keyframe');
+    const info = await relay.input(input.uid);
+    assert.equal(info.stats.videoCodec, 'hevc');
+    // a late output: sequence header + cached GOP from its keyframe, immediately
+    const t0 = Date.now();
+    await relay.addOutput(input.uid, `rtmp://127.0.0.1:${sinkB.port}/app`, 'KB');
+    await waitFor(() => sinkB.messages.some((m) => m.type === 9 && m.payload[0] === 0x91), { what: 'B keyframe', interval: 5 });
+    const firstKeyMs = sinkB.messages.find((m) => m.type === 9 && m.payload[0] === 0x91).at - t0;
+    assert.ok(firstKeyMs <= 200, `first keyframe after ${firstKeyMs} ms`);
+    const vb = sinkB.messages.filter((m) => m.type === 9);
+    assert.deepEqual(vb[0].payload, seq);
+    assert.equal(vb[1].payload[0], 0x91);
+    assert.equal(vb[1].payload[8], 10, 'starts at the latest keyframe (second GOP)');
+    assert.equal(vb.length, 11, 'sequence header + the 10 frames of the cached GOP');
+    assert.deepEqual(sinkB.commands.slice(0, 2), ['connect', 'releaseStream']);
+    assert.ok(sinkB.commands.includes('publish'));
+    s.destroy();
+    await waitFor(async () => (await relay.input(input.uid)).status.current.state === 'disconnected', { what: 'disconnected' });
+  } finally {
+    await sinkA.close(); await sinkB.close();
+    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+  }
 });

@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
+import net from 'node:net';
 import { startServer, tmpDir, freePort, waitFor, sleep } from '../lib/harness.mjs';
 
 export { tmpDir, freePort, waitFor, sleep };
@@ -115,4 +116,97 @@ export async function startTlsProxy(port, certBoth, targetPort) {
     `tcp:127.0.0.1:${targetPort}`], { stdio: 'ignore' });
   await waitFor(() => listening(port), { what: 'socat listening' });
   return { proc, kill: () => { try { proc.kill('SIGKILL'); } catch {} } };
+}
+
+// ---- a minimal RTMP server sink in JS: records every media message it receives ----
+const amf = {
+  str(s) { const b = Buffer.alloc(3 + Buffer.byteLength(s)); b[0] = 2; b.writeUInt16BE(Buffer.byteLength(s), 1); b.write(s, 3); return b; },
+  num(n) { const b = Buffer.alloc(9); b[0] = 0; b.writeDoubleBE(n, 1); return b; },
+  nul() { return Buffer.from([5]); },
+  obj(o) {
+    const parts = [Buffer.from([3])];
+    for (const [k, v] of Object.entries(o)) {
+      const kb = Buffer.alloc(2 + k.length); kb.writeUInt16BE(k.length); kb.write(k, 2);
+      parts.push(kb, typeof v === 'number' ? amf.num(v) : amf.str(String(v)));
+    }
+    parts.push(Buffer.from([0, 0, 9]));
+    return Buffer.concat(parts);
+  },
+};
+export { amf };
+
+export function rtmpChunk(csid, type, msid, payload, ts = 0, chunkSize = 128) {
+  const h = Buffer.alloc(12);
+  h[0] = csid; h.writeUIntBE(Math.min(ts, 0xffffff), 1, 3); h.writeUIntBE(payload.length, 4, 3); h[7] = type; h.writeUInt32LE(msid, 8);
+  const parts = [h];
+  for (let i = 0; i < payload.length; i += chunkSize) {
+    if (i > 0) parts.push(Buffer.from([0xC0 | csid]));
+    parts.push(payload.subarray(i, i + chunkSize));
+  }
+  return Buffer.concat(parts);
+}
+
+function readAmfHead(p) {
+  // returns [name, txn] from a command payload
+  let name = '', txn = 0, o = 0;
+  if (p[o] === 2) { const l = p.readUInt16BE(o + 1); name = p.toString('utf8', o + 3, o + 3 + l); o += 3 + l; }
+  if (p[o] === 0) txn = p.readDoubleBE(o + 1);
+  return [name, txn];
+}
+
+export async function startJsSink() {
+  const sink = { messages: [], commands: [], conns: 0 };
+  const server = net.createServer((sock) => {
+    sink.conns++;
+    let buf = Buffer.alloc(0), stage = 0, chunkSize = 128;
+    const cs = new Map();
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        if (stage === 0) {
+          if (buf.length < 1537) return;
+          const s = Buffer.alloc(3073); s[0] = 3; buf.copy(s, 1537, 1, 1537);
+          sock.write(s); buf = buf.subarray(1537); stage = 1; continue;
+        }
+        if (stage === 1) { if (buf.length < 1536) return; buf = buf.subarray(1536); stage = 2; continue; }
+        if (buf.length < 1) return;
+        const fmt = buf[0] >> 6; let csid = buf[0] & 0x3f, o = 1;
+        if (csid === 0) { if (buf.length < 2) return; csid = 64 + buf[1]; o = 2; } else if (csid === 1) { if (buf.length < 3) return; csid = 64 + buf[1] + buf[2] * 256; o = 3; }
+        const hl = [11, 7, 3, 0][fmt];
+        if (buf.length < o + hl) return;
+        let st = cs.get(csid) || { ts: 0, len: 0, type: 0, msid: 0, parts: [], got: 0, ext: false };
+        let tsf = st.ts, len = st.len, type = st.type, msid = st.msid, ext = st.ext;
+        if (fmt <= 2) { tsf = buf.readUIntBE(o, 3); ext = tsf === 0xffffff; }
+        if (fmt <= 1) { len = buf.readUIntBE(o + 3, 3); type = buf[o + 6]; }
+        if (fmt === 0) msid = buf.readUInt32LE(o + 7);
+        o += hl;
+        if (ext) { if (buf.length < o + 4) return; tsf = buf.readUInt32BE(o); o += 4; }
+        const want = Math.min(chunkSize, len - (st.got || 0));
+        if (buf.length < o + want) return;
+        if (st.got === 0) { st = { ts: fmt === 0 ? tsf : st.ts + tsf, len, type, msid, parts: [], got: 0, ext }; }
+        st.parts.push(buf.subarray(o, o + want)); st.got += want; st.ext = ext;
+        buf = buf.subarray(o + want);
+        cs.set(csid, st);
+        if (st.got < st.len) continue;
+        const payload = Buffer.concat(st.parts);
+        st.got = 0; st.parts = [];
+        if (type === 1) chunkSize = payload.readUInt32BE(0) & 0x7fffffff;
+        else if (type === 20) {
+          const [name, txn] = readAmfHead(payload);
+          sink.commands.push(name);
+          if (name === 'connect') sock.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('_result'), amf.num(txn), amf.obj({ fmsVer: 'FMS/3,0,1,123' }), amf.obj({ level: 'status', code: 'NetConnection.Connect.Success' })])));
+          else if (name === 'createStream') sock.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('_result'), amf.num(txn), amf.nul(), amf.num(1)])));
+          else if (name === 'publish') sock.write(rtmpChunk(5, 20, 1, Buffer.concat([amf.str('onStatus'), amf.num(0), amf.nul(), amf.obj({ level: 'status', code: 'NetStream.Publish.Start' })])));
+        } else if (type === 8 || type === 9 || type === 18) {
+          sink.messages.push({ type, ts: st.ts, payload, at: Date.now() });
+        }
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  sink.port = server.address().port;
+  sink.close = () => new Promise((r) => server.close(r));
+  sink.server = server;
+  return sink;
 }
