@@ -175,7 +175,8 @@ void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms);
 /* ---- outputs (sp_rtmp_push.c) ---- */
 void sp_push_start(sp_relay_output_t *o);         /* input live + enabled: connect */
 void sp_push_stop(sp_relay_output_t *o, const char *why); /* close, state idle */
-void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t);
+void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t); /* queue only */
+void sp_push_flush(sp_relay_output_t *o);         /* write what is queued */
 void sp_push_cleanup(sp_relay_output_t *o);       /* before freeing o */
 int sp_push_tls_init(sp_relay_t *r);
 void sp_push_tls_free(sp_relay_t *r);

@@ -35,6 +35,8 @@
 #define SNDBUF (512 * 1024)
 
 enum { ST_DNS, ST_TCP, ST_TLS, ST_HS, ST_CONNECT, ST_CREATE, ST_PUBLISH, ST_FWD };
+static const char *const stage_names[] = { "dns", "tcp connect", "tls handshake", "rtmp handshake",
+                                           "connect", "createStream", "publish", "forwarding" };
 
 struct sp_push_conn_s {
     uv_tcp_t tcp;
@@ -72,10 +74,13 @@ typedef struct {
     sp_push_conn_t *c;
     size_t bytes;
     char *copy;          /* owned contiguous buffer (TLS, control) */
-    sp_rbuf_t *ref;      /* shared payload (plain) */
+    sp_rbuf_t **refs;    /* shared payloads (plain) */
+    size_t nrefs;
     uint8_t *hdr;        /* chunk headers (plain) */
     uv_buf_t *iov;
 } pw_t;
+
+#define BATCH_TAGS 64    /* tags per writev */
 
 const char *sp_out_state_name(sp_out_state_t s)
 {
@@ -198,7 +203,9 @@ static void on_write(uv_write_t *req, int status)
     sp_free(w->copy);
     sp_free(w->hdr);
     sp_free(w->iov);
-    sp_rbuf_unref(w->ref);
+    for (size_t i = 0; i < w->nrefs; i++)
+        sp_rbuf_unref(w->refs[i]);
+    sp_free(w->refs);
     sp_free(w);
     if (status < 0 && status != UV_ECANCELED && !c->closing) {
         out_fail(c, "write failed: %s", uv_strerror(status));
@@ -267,49 +274,6 @@ static void send_buf(sp_push_conn_t *c, sp_buf_t *b)
     sp_buf_reset(b);
 }
 
-/* Sends one tag as chunks; the payload is shared, not copied (plain TCP). */
-static void send_tag(sp_push_conn_t *c, const sp_relay_tag_t *t, uint32_t ts)
-{
-    uint32_t len = (uint32_t)t->data->len;
-    uint32_t csid = t->type == SP_FLV_TAG_AUDIO ? 4 : t->type == SP_FLV_TAG_VIDEO ? 6 : 5;
-    size_t nmax = len == 0 ? 1 : (len + OUT_CHUNK - 1) / OUT_CHUNK;
-    uint8_t *hdr = sp_malloc(sp_rtmp_chunk_hdr_bound(len, OUT_CHUNK));
-    uint16_t *hl = sp_malloc(nmax * sizeof(*hl));
-    size_t n = sp_rtmp_chunk_headers(hdr, hl, OUT_CHUNK, csid, t->type, ts, c->stream_id, len);
-    uv_buf_t *iov = sp_malloc(2 * n * sizeof(*iov));
-    size_t hoff = 0, k = 0;
-    uint32_t sent = 0;
-    for (size_t i = 0; i < n; i++) {
-        iov[k++] = uv_buf_init((char *)hdr + hoff, hl[i]);
-        hoff += hl[i];
-        uint32_t take = len - sent < OUT_CHUNK ? len - sent : OUT_CHUNK;
-        if (take)
-            iov[k++] = uv_buf_init((char *)t->data->data + sent, take);
-        sent += take;
-    }
-    sp_free(hl);
-    size_t total = hoff + len;
-    if (c->tls) {
-        for (size_t i = 0; i < k; i++)
-            if (SSL_write(c->ssl, iov[i].base, (int)iov[i].len) <= 0) {
-                sp_free(hdr);
-                sp_free(iov);
-                out_fail(c, "TLS write failed");
-                return;
-            }
-        sp_free(hdr);
-        sp_free(iov);
-        flush_tls(c);
-        return;
-    }
-    pw_t *w = sp_calloc(1, sizeof(*w));
-    w->hdr = hdr;
-    w->iov = iov;
-    w->ref = sp_rbuf_ref(t->data);
-    w->bytes = total;
-    submit(c, w, iov, (unsigned)k);
-}
-
 static uint32_t rebase(sp_relay_output_t *o, uint32_t ts)
 {
     if (!o->have_base) {
@@ -320,20 +284,91 @@ static uint32_t rebase(sp_relay_output_t *o, uint32_t ts)
     return d < 0 ? 0 : (uint32_t)d;
 }
 
+/*
+ * Writes queued tags as chunks, several tags per writev. On plain TCP the
+ * payloads are not copied: the iovecs point into the shared buffers, which
+ * stay referenced until the write completes. TLS encrypts into the write BIO.
+ */
 static void pump(sp_push_conn_t *c)
 {
     sp_relay_output_t *o = c->out;
-    if (!o || c->stage != ST_FWD)
+    if (!o || c->stage != ST_FWD || c->closing)
         return;
-    sp_relay_tag_t t;
-    while (c->inflight < INFLIGHT_MAX && !c->closing && sp_tagq_pop(&o->q, &t)) {
-        uint32_t ts = t.type == SP_FLV_TAG_DATA ? o->last_out_ts : rebase(o, t.ts);
-        o->last_out_ts = ts;
-        send_tag(c, &t, ts);
-        sp_tag_clear(&t);
-        if (!c->out)
-            return;
+    while (c->inflight < INFLIGHT_MAX && o->q.n > 0 && !c->closing) {
+        size_t ntags = o->q.n < BATCH_TAGS ? o->q.n : BATCH_TAGS;
+        size_t hbound = 0, nchunks = 0;
+        for (size_t i = 0; i < ntags; i++) {
+            uint32_t len = (uint32_t)sp_tagq_at(&o->q, i)->data->len;
+            hbound += sp_rtmp_chunk_hdr_bound(len, OUT_CHUNK);
+            nchunks += len == 0 ? 1 : (len + OUT_CHUNK - 1) / OUT_CHUNK;
+        }
+        pw_t *w = sp_calloc(1, sizeof(*w));
+        w->hdr = sp_malloc(hbound);
+        w->iov = sp_malloc(2 * nchunks * sizeof(*w->iov));
+        w->refs = sp_malloc(ntags * sizeof(*w->refs));
+        uint16_t *hl = sp_malloc(nchunks * sizeof(*hl));
+        size_t hoff = 0, k = 0, total = 0;
+        for (size_t i = 0; i < ntags; i++) {
+            sp_relay_tag_t t;
+            sp_tagq_pop(&o->q, &t);
+            uint32_t ts = t.type == SP_FLV_TAG_DATA ? o->last_out_ts : rebase(o, t.ts);
+            o->last_out_ts = ts;
+            uint32_t len = (uint32_t)t.data->len;
+            uint32_t csid = t.type == SP_FLV_TAG_AUDIO ? 4 : t.type == SP_FLV_TAG_VIDEO ? 6 : 5;
+            size_t n = sp_rtmp_chunk_headers(w->hdr + hoff, hl, OUT_CHUNK, csid, t.type, ts,
+                                             c->stream_id, len);
+            uint32_t sent = 0;
+            for (size_t ci = 0; ci < n; ci++) {
+                w->iov[k++] = uv_buf_init((char *)w->hdr + hoff, hl[ci]);
+                hoff += hl[ci];
+                uint32_t take = len - sent < OUT_CHUNK ? len - sent : OUT_CHUNK;
+                if (take)
+                    w->iov[k++] = uv_buf_init((char *)t.data->data + sent, take);
+                sent += take;
+            }
+            total += len;
+            w->refs[w->nrefs++] = t.data; /* the popped reference moves into the write */
+        }
+        sp_free(hl);
+        total += hoff;
+        if (c->tls) {
+            bool ok = true;
+            for (size_t i = 0; ok && i < k; i++)
+                ok = SSL_write(c->ssl, w->iov[i].base, (int)w->iov[i].len) > 0;
+            for (size_t i = 0; i < w->nrefs; i++)
+                sp_rbuf_unref(w->refs[i]);
+            sp_free(w->refs);
+            sp_free(w->hdr);
+            sp_free(w->iov);
+            sp_free(w);
+            if (!ok) {
+                out_fail(c, "TLS write failed");
+                return;
+            }
+            flush_tls(c);
+            continue;
+        }
+        w->bytes = total;
+        submit(c, w, w->iov, (unsigned)k);
     }
+}
+
+static void drop_queue(sp_relay_output_t *o, const char *why);
+
+/* Writes what the socket accepts; what is left over the bounds is dropped (whole GOPs). */
+void sp_push_flush(sp_relay_output_t *o)
+{
+    if (!o->conn)
+        return;
+    pump(o->conn);
+    if (!o->conn || o->q.n == 0)
+        return;
+    sp_relay_t *r = o->input->relay;
+    uint32_t span = sp_tagq_at(&o->q, o->q.n - 1)->ts - sp_tagq_at(&o->q, 0)->ts;
+    if (o->q.bytes > r->out_queue_bytes)
+        drop_queue(o, "bytes");
+    else if (span < 0x80000000u && span > r->out_queue_ms)
+        drop_queue(o, "duration");
 }
 
 /* ---- commands ---- */
@@ -602,8 +637,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->tls && c->stage == ST_TLS)
             tls_fail(c);
         else
-            out_fail(c, "destination closed the connection%s%s",
-                     nread == UV_EOF ? "" : ": ", nread == UV_EOF ? "" : uv_strerror((int)nread));
+            out_fail(c, "destination closed the connection during %s%s%s",
+                     stage_names[c->stage], nread == UV_EOF ? "" : ": ",
+                     nread == UV_EOF ? "" : uv_strerror((int)nread));
         return;
     }
     if (!c->tls) {
@@ -723,9 +759,7 @@ static void on_timer(uv_timer_t *t)
     if (c->closing)
         return;
     if (c->stage != ST_FWD && now - c->stage_since > CONNECT_TIMEOUT_MS) {
-        static const char *names[] = { "dns", "tcp connect", "tls handshake", "rtmp handshake",
-                                       "connect", "createStream", "publish", "forward" };
-        out_fail(c, "timeout during %s", names[c->stage]);
+        out_fail(c, "timeout during %s", stage_names[c->stage]);
         return;
     }
     if (c->stage == ST_FWD && c->writes && now - c->oldest_write_ms > WRITE_STALL_MS)
@@ -918,15 +952,7 @@ void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t)
         }
     }
     sp_tagq_push(&o->q, t);
-    sp_relay_t *r = o->input->relay;
-    if (o->q.n > 1) {
-        uint32_t span = sp_tagq_at(&o->q, o->q.n - 1)->ts - sp_tagq_at(&o->q, 0)->ts;
-        if (o->q.bytes > r->out_queue_bytes)
-            drop_queue(o, "bytes");
-        else if (span < 0x80000000u && span > r->out_queue_ms)
-            drop_queue(o, "duration");
-    }
-    pump(c);
+    /* written by sp_push_flush once the publisher's read has been processed (batching) */
 }
 
 static void free_handle(uv_handle_t *h)

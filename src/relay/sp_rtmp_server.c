@@ -484,6 +484,10 @@ static void process(sp_ingest_conn_t *c)
         rc = 0;
     }
     sp_buf_consume(&c->in, pos);
+    /* everything this read produced goes out to each output in one write */
+    if (c->input)
+        for (sp_relay_output_t *o = c->input->outputs; o; o = o->next)
+            sp_push_flush(o);
     if (rc < 0 && !c->closing) {
         sp_warn("rtmp", "protocol error from publisher", "peer=%s err=%s", c->peer,
                 sp_err_name(rc));

@@ -47,18 +47,19 @@ export async function startSink(dir, name, port, key = 'SINKKEY') {
   { stdio: ['ignore', 'ignore', 'pipe'] });
   proc.stderr.on('data', (d) => log.push(d.toString()));
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
-  await waitFor(() => listening(port), { what: `sink ${name} listening` });
+  // -listen 1 closes its listener after the first accept: a connection also counts
+  await waitFor(() => listening(port) || listening(port, '01'), { what: `sink ${name} listening` });
   return { proc, out, port, exited, log: () => log.join(''), kill: (s = 'SIGKILL') => { try { proc.kill(s); } catch {} } };
 }
 
-export function listening(port) {
+export function listening(port, state = '0A') {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let t = '';
     try { t = fs.readFileSync(f, 'utf8'); } catch { continue; }
     for (const l of t.split('\n').slice(1)) {
       const c = l.trim().split(/\s+/);
-      if (c.length > 3 && c[1].endsWith(':' + hex) && c[3] === '0A') return true;
+      if (c.length > 3 && c[1].endsWith(':' + hex) && c[3] === state) return true;
     }
   }
   return false;
