@@ -106,7 +106,9 @@ for (const n of OUTPUTS) {
     await waitFor(async () => (await relay.input(input.uid)).status?.current?.state === 'connected', { what: 'live', timeout: 15000 });
     await sleep(2500);
     const base = await measure(() => [relay.proc.pid]);
-    for (let i = 0; i < n; i++) await relay.addOutput(input.uid, `rtmp://127.0.0.1:${sinkPort}/live`, `r${i}`);
+    for (let i = 0; i < n; i++) {
+      if (!(await relay.addOutput(input.uid, `rtmp://127.0.0.1:${sinkPort}/live`, `r${i}`))) throw new Error('output not created');
+    }
     try {
       await waitFor(async () => (await relay.outputs(input.uid)).every((o) => o.status === 'forwarding'), { what: 'forwarding', timeout: 30000 });
     } catch (e) {
@@ -120,8 +122,13 @@ for (const n of OUTPUTS) {
     const js = await startJsSink();
     const t0 = Date.now();
     await relay.addOutput(input.uid, `rtmp://127.0.0.1:${js.port}/live`, 'ttfk');
-    await waitFor(() => js.messages.some((x) => x.type === 9 && (x.payload[0] >> 4) === 1 && x.payload[1] === 1), { what: 'first keyframe', interval: 2, timeout: 10000 });
-    row.ttfk = js.messages.find((x) => x.type === 9 && (x.payload[0] >> 4) === 1 && x.payload[1] === 1).at - t0;
+    const isKey = (x) => x.type === 9 && (x.payload[0] >> 4) === 1 && x.payload[1] === 1;
+    try {
+      await waitFor(() => js.messages.some(isKey), { what: 'first keyframe', interval: 2, timeout: 10000 });
+      row.ttfk = js.messages.find(isKey).at - t0;
+    } catch {
+      row.ttfk = `none in 10 s (${JSON.stringify((await relay.outputs(input.uid)).at(-1))})`;
+    }
     const outs = await relay.outputs(input.uid);
     row.relayDrops = outs.reduce((a, o) => a + o.dropped_gops, 0);
     row.relay = { cpu: m.cpu / n, mem: m.mem / n, cpuMarginal: (m.cpu - base.cpu) / n, memMarginal: (m.mem - base.mem) / n, total: m.cpu };
@@ -162,7 +169,7 @@ for (const n of OUTPUTS) {
     await sleep(300);
   }
   results.push(row);
-  console.error(`n=${n} done`);
+  console.error(`n=${n} done ${JSON.stringify(row)}`);
 }
 
 const f2 = (x) => (x === undefined ? '-' : x.toFixed(2));

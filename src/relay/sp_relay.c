@@ -75,7 +75,6 @@ sp_relay_input_t *sp_relay_input_create(sp_relay_t *r, json_t *meta, bool enable
     in->next = r->inputs;
     r->inputs = in;
     r->n_inputs++;
-    sp_log_add_secret(in->key);
     return in;
 }
 
@@ -133,8 +132,7 @@ sp_relay_output_t *sp_relay_output_add(sp_relay_input_t *in, const char *url, co
         pp = &(*pp)->next;
     *pp = o;
     in->n_outputs++;
-    if (o->stream_key[0])
-        sp_log_add_secret(o->stream_key);
+    /* stream keys are never formatted into log lines (and the log's secret table is small) */
     if (in->publisher && enabled)
         sp_push_start(o);
     return o;
@@ -289,7 +287,6 @@ static int load_state(sp_relay_t *r)
                                                      json_is_true(json_object_get(ji, "enabled")));
         snprintf(in->uid, sizeof(in->uid), "%s", uid);
         snprintf(in->key, sizeof(in->key), "%s", key);
-        sp_log_add_secret(in->key);
         const char *cr = json_string_value(json_object_get(ji, "created"));
         const char *mo = json_string_value(json_object_get(ji, "modified"));
         if (cr)

@@ -276,7 +276,7 @@ static void h_out_create(sp_http_req_t *req, void *ud)
     }
     if (in->n_outputs >= SP_RELAY_MAX_OUTPUTS) {
         json_decref(body);
-        respond_err(req, 400, 10006, "Too many outputs for this live input (max 50)");
+        respond_err(req, 400, 10006, "Too many outputs for this live input (max 128)");
         return;
     }
     sp_relay_output_t *o = sp_relay_output_add(in, url, key, en ? json_is_true(en) : true, NULL);
@@ -383,6 +383,27 @@ static void on_webhook_done(const sp_curlm_response_t *res, void *ud)
     sp_free(uid);
 }
 
+json_t *sp_relay_webhook_body(const char *input_uid, const char *event, int64_t wall_ms,
+                              const char *err_code, const char *err_msg, const char *vcodec,
+                              const char *acodec)
+{
+    char ts[40];
+    sp_time_rfc3339(wall_ms, ts, sizeof(ts));
+    char text[512];
+    snprintf(text, sizeof(text),
+             "Notification type: Stream Live Input\nInput ID: %s\nEvent type: %s\nUpdated at: %s",
+             input_uid, event, ts);
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "notification_name", "Stream Live Input",
+                             "input_id", input_uid, "event_type", event, "updated_at", ts);
+    if (err_code)
+        json_object_set_new(data, "live_input_errored",
+                            json_pack("{s:{s:s, s:s}, s:s, s:s}", "error", "code", err_code,
+                                      "message", err_msg ? err_msg : "", "video_codec",
+                                      vcodec ? vcodec : "", "audio_codec", acodec ? acodec : ""));
+    return json_pack("{s:s, s:s, s:o, s:I}", "name", "Streampai relay", "text", text, "data", data,
+                     "ts", (json_int_t)(wall_ms / 1000));
+}
+
 void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, const char *err_code,
                       const char *err_msg)
 {
@@ -392,21 +413,8 @@ void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, co
     const char *url = r->cfg->relay_webhook_url;
     if (!url || !url[0])
         return;
-    char ts[40];
-    sp_time_rfc3339(sp_wall_ms(), ts, sizeof(ts));
-    char text[512];
-    snprintf(text, sizeof(text),
-             "Notification type: Stream Live Input\nInput ID: %s\nEvent type: %s\nUpdated at: %s",
-             in->uid, event, ts);
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "notification_name", "Stream Live Input",
-                             "input_id", in->uid, "event_type", event, "updated_at", ts);
-    if (err_code)
-        json_object_set_new(data, "live_input_errored",
-                            json_pack("{s:{s:s, s:s}, s:s, s:s}", "error", "code", err_code,
-                                      "message", err_msg ? err_msg : "", "video_codec",
-                                      in->st.vcodec, "audio_codec", in->st.acodec));
-    json_t *body = json_pack("{s:s, s:s, s:o, s:I}", "name", "Streampai relay", "text", text,
-                             "data", data, "ts", (json_int_t)(sp_wall_ms() / 1000));
+    json_t *body = sp_relay_webhook_body(in->uid, event, sp_wall_ms(), err_code, err_msg,
+                                         in->st.vcodec, in->st.acodec);
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     char auth[600] = "";

@@ -21,7 +21,7 @@
 #define SP_RELAY_UID_LEN 33  /* 32 hex + NUL */
 #define SP_RELAY_GOP_MAX_BYTES (16u * 1024 * 1024)
 #define SP_RELAY_GOP_MAX_TAGS 4096
-#define SP_RELAY_MAX_OUTPUTS 50
+#define SP_RELAY_MAX_OUTPUTS 128 /* Cloudflare allows 50 */
 
 /* One media message (FLV tag) shared by reference. */
 typedef struct {

@@ -129,3 +129,38 @@ Test(relay_media, key_lookup_is_exact)
     sp_relay_input_delete(&r, b);
     cr_assert_eq(r.n_inputs, 0);
 }
+
+/* The relay's webhook body is what the control plane's Cloudflare webhook parser accepts. */
+#include "sp_cf_webhook.h"
+#include "sp_relay_api.h"
+
+Test(relay_webhook, body_parses_as_cloudflare_notification)
+{
+    const char *uid = "0123456789abcdef0123456789abcdef";
+    const char *events[] = { "live_input.connected", "live_input.disconnected" };
+    const sp_cf_event_type_t types[] = { SP_CF_EVT_CONNECTED, SP_CF_EVT_DISCONNECTED };
+    for (int i = 0; i < 2; i++) {
+        json_t *b = sp_relay_webhook_body(uid, events[i], 1763720000123, NULL, NULL, "h264", "aac");
+        char *s = json_dumps(b, JSON_COMPACT);
+        sp_cf_webhook_event_t ev;
+        cr_assert_eq(sp_cf_webhook_parse((const uint8_t *)s, strlen(s), &ev), 0, "%s", s);
+        cr_assert_eq(ev.type, types[i]);
+        cr_assert_str_eq(ev.input_id, uid);
+        cr_assert_eq(ev.ts, 1763720000);
+        cr_assert_eq(ev.updated_ms, 1763720000123);
+        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "data"),
+                                                           "notification_name")),
+                         "Stream Live Input");
+        free(s);
+        json_decref(b);
+    }
+    json_t *e = sp_relay_webhook_body(uid, "live_input.errored", 1763720000123,
+                                      "ERR_UNSUPPORTED_VIDEO_CODEC", "bad codec", "vp6", "mp3");
+    char *s = json_dumps(e, JSON_COMPACT);
+    sp_cf_webhook_event_t ev;
+    cr_assert_eq(sp_cf_webhook_parse((const uint8_t *)s, strlen(s), &ev), 0);
+    cr_assert_eq(ev.type, SP_CF_EVT_ERRORED);
+    cr_assert_str_eq(ev.error_code, "ERR_UNSUPPORTED_VIDEO_CODEC");
+    free(s);
+    json_decref(e);
+}
