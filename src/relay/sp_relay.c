@@ -345,6 +345,7 @@ static void on_signal(uv_signal_t *s, int signum)
         for (sp_relay_output_t *o = in->outputs; o; o = o->next)
             sp_push_cleanup(o);
     sp_relay_api_stop(r);
+    sp_relay_flush_stop(r);
     uv_close((uv_handle_t *)&p->sig_int, close_free_nothing);
     uv_close((uv_handle_t *)&p->sig_term, close_free_nothing);
     /* outstanding state writes finish before the loop ends */

@@ -15,11 +15,29 @@
 
 #define BASE "/client/v4/accounts/{account}/stream/live_inputs"
 
+typedef struct wh_s wh_t;
+
 typedef struct {
     sp_http_server_t *http;
     sp_router_t *router;
     sp_curlm_t *curlm;
+    wh_t *pending; /* webhooks in flight or waiting to be retried */
+    bool closing;  /* stopped: free when pending empties */
 } api_t;
+
+#define WEBHOOK_ATTEMPTS 5 /* 1 + retries after 1, 2, 4, 8 s */
+
+struct wh_s {
+    sp_relay_t *relay;
+    api_t *api;
+    char *body;
+    char uid[SP_RELAY_UID_LEN];
+    char event[40];
+    int attempt;
+    bool timer_live;
+    uv_timer_t timer;
+    wh_t *next;
+};
 
 /* ---- envelope ---- */
 
@@ -372,15 +390,85 @@ static void h_metrics(sp_http_req_t *req, void *ud)
 
 /* ---- webhooks ---- */
 
+static void wh_unlink_free(wh_t *w)
+{
+    api_t *a = w->api;
+    for (wh_t **pp = &a->pending; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    sp_free(w->body);
+    sp_free(w);
+    if (a->closing && !a->pending)
+        sp_free(a);
+}
+
+static void wh_timer_closed(uv_handle_t *h)
+{
+    wh_unlink_free(h->data);
+}
+
+static void wh_send(wh_t *w);
+
+static void wh_retry(uv_timer_t *t)
+{
+    wh_send(t->data);
+}
+
 static void on_webhook_done(const sp_curlm_response_t *res, void *ud)
 {
-    char *uid = ud;
-    if (res->err || res->status < 200 || res->status >= 300)
-        sp_warn("relay", "webhook failed", "input=%s status=%ld err=\"%s\"", uid, res->status,
-                res->errmsg);
+    wh_t *w = ud;
+    bool ok = res->err == 0 && res->status >= 200 && res->status < 300;
+    bool retryable = !ok && res->err != SP_ECANCELED && !w->relay->stopping &&
+                     (res->err != 0 || res->status >= 500 || res->status == 429) &&
+                     w->attempt < WEBHOOK_ATTEMPTS;
+    if (ok) {
+        sp_debug("relay", "webhook delivered", "input=%s event=%s status=%ld", w->uid, w->event,
+                 res->status);
+    } else {
+        sp_warn("relay", "webhook failed", "input=%s event=%s attempt=%d status=%ld err=\"%s\"%s",
+                w->uid, w->event, w->attempt, res->status, res->errmsg,
+                retryable ? " retry=1" : "");
+    }
+    if (retryable) {
+        if (!w->timer_live) {
+            uv_timer_init(w->relay->loop, &w->timer);
+            w->timer.data = w;
+            w->timer_live = true;
+        }
+        uv_timer_start(&w->timer, wh_retry, 1000ull << (w->attempt - 1), 0);
+        return;
+    }
+    if (w->timer_live)
+        uv_close((uv_handle_t *)&w->timer, wh_timer_closed);
     else
-        sp_debug("relay", "webhook delivered", "input=%s status=%ld", uid, res->status);
-    sp_free(uid);
+        wh_unlink_free(w);
+}
+
+static void wh_send(wh_t *w)
+{
+    sp_relay_t *r = w->relay;
+    char auth[600] = "";
+    const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
+    if (r->cfg->cloudflare_webhook_secret && r->cfg->cloudflare_webhook_secret[0]) {
+        snprintf(auth, sizeof(auth), "cf-webhook-auth: %s", r->cfg->cloudflare_webhook_secret);
+        headers[1] = auth;
+    }
+    sp_curlm_request_t req = { .method = "POST", .url = r->cfg->relay_webhook_url,
+                               .headers = headers, .body = w->body, .body_len = strlen(w->body),
+                               .timeout_ms = 5000, .max_response_bytes = 65536 };
+    w->attempt++;
+    int rc = sp_curlm_request(w->api->curlm, &req, on_webhook_done, w);
+    sodium_memzero(auth, sizeof(auth));
+    if (rc != 0) {
+        sp_warn("relay", "webhook not sent", "input=%s event=%s err=%s", w->uid, w->event,
+                sp_err_name(rc));
+        if (w->timer_live)
+            uv_close((uv_handle_t *)&w->timer, wh_timer_closed);
+        else
+            wh_unlink_free(w);
+    }
 }
 
 json_t *sp_relay_webhook_body(const char *input_uid, const char *event, int64_t wall_ms,
@@ -417,24 +505,17 @@ void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, co
                                          in->st.vcodec, in->st.acodec);
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    char auth[600] = "";
-    const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
-    if (r->cfg->cloudflare_webhook_secret && r->cfg->cloudflare_webhook_secret[0]) {
-        snprintf(auth, sizeof(auth), "cf-webhook-auth: %s", r->cfg->cloudflare_webhook_secret);
-        headers[1] = auth;
-    }
-    sp_curlm_request_t req = { .method = "POST", .url = url, .headers = headers, .body = s,
-                               .body_len = strlen(s), .timeout_ms = 5000,
-                               .max_response_bytes = 65536 };
-    char *uid = sp_strdup(in->uid);
-    if (sp_curlm_request(a->curlm, &req, on_webhook_done, uid) != 0) {
-        sp_warn("relay", "webhook not sent", "input=%s", in->uid);
-        sp_free(uid);
-    } else {
-        sp_info("relay", "webhook", "input=%s event=%s", in->uid, event);
-    }
-    sodium_memzero(auth, sizeof(auth));
+    wh_t *w = sp_calloc(1, sizeof(*w));
+    w->relay = r;
+    w->api = a;
+    w->body = sp_strdup(s);
     free(s);
+    snprintf(w->uid, sizeof(w->uid), "%s", in->uid);
+    snprintf(w->event, sizeof(w->event), "%s", event);
+    w->next = a->pending;
+    a->pending = w;
+    sp_info("relay", "webhook", "input=%s event=%s", in->uid, event);
+    wh_send(w);
 }
 
 /* ---- lifecycle ---- */
@@ -490,7 +571,21 @@ void sp_relay_api_stop(sp_relay_t *r)
     sp_metrics_unregister(render_metrics, r);
     sp_http_server_free(a->http);
     sp_router_free(a->router);
-    sp_curlm_free(a->curlm);
+    /* requests in flight complete with SP_ECANCELED (and free themselves) */
+    sp_curlm_t *m = a->curlm;
+    sp_curlm_free(m);
+    a->curlm = NULL;
+    /* webhooks waiting for a retry: close their timers; memory goes in the close callbacks */
+    for (wh_t *w = a->pending; w; w = w->next)
+        if (w->timer_live && !uv_is_closing((uv_handle_t *)&w->timer))
+            uv_close((uv_handle_t *)&w->timer, wh_timer_closed);
     r->api = NULL;
-    sp_free(a);
+    /* a is freed once the last pending webhook is gone */
+    if (!a->pending) {
+        sp_free(a);
+    } else {
+        a->http = NULL;
+        a->router = NULL;
+        a->closing = true;
+    }
 }

@@ -134,7 +134,17 @@ struct sp_relay_s {
     void *webhook;  /* sp_curlm_t * */
     size_t out_queue_bytes;
     uint32_t out_queue_ms;
+    uv_timer_t *flush_timer; /* coalesces output writes (SP_RELAY_FLUSH_MS) */
+    bool flush_armed;
 };
+
+/* Output writes are coalesced for this long: several media messages per writev per output,
+ * far fewer syscalls, latency well below what any RTMP ingest buffers. */
+#define SP_RELAY_FLUSH_MS 40
+
+/** Arms the coalescing timer (sp_relay_media.c). */
+void sp_relay_schedule_flush(sp_relay_t *r);
+void sp_relay_flush_stop(sp_relay_t *r);
 
 /* ---- tags / queues (sp_relay_media.c) ---- */
 void sp_tag_clear(sp_relay_tag_t *t);

@@ -241,3 +241,43 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
             sp_push_feed(o, &t);
     sp_rbuf_unref(payload);
 }
+
+/* ---- coalesced output flush ---- */
+
+static void on_flush(uv_timer_t *t)
+{
+    sp_relay_t *r = t->data;
+    r->flush_armed = false;
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        if (in->publisher)
+            for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+                if (o->q.n)
+                    sp_push_flush(o);
+}
+
+static void free_timer(uv_handle_t *h)
+{
+    sp_free(h);
+}
+
+void sp_relay_schedule_flush(sp_relay_t *r)
+{
+    if (r->flush_armed || r->stopping || !r->loop)
+        return;
+    if (!r->flush_timer) {
+        r->flush_timer = sp_malloc(sizeof(*r->flush_timer));
+        uv_timer_init(r->loop, r->flush_timer);
+        r->flush_timer->data = r;
+    }
+    r->flush_armed = true;
+    uv_timer_start(r->flush_timer, on_flush, SP_RELAY_FLUSH_MS, 0);
+}
+
+void sp_relay_flush_stop(sp_relay_t *r)
+{
+    if (r->flush_timer) {
+        uv_close((uv_handle_t *)r->flush_timer, free_timer);
+        r->flush_timer = NULL;
+    }
+    r->flush_armed = false;
+}

@@ -55,7 +55,8 @@ struct sp_push_conn_s {
     char *key;
     SSL *ssl;
     BIO *rbio, *wbio;
-    sp_rtmp_hs_t hs;
+    sp_rtmp_hs_t *hs;       /* only during the handshake */
+    bool hs_done;
     sp_rtmp_reader_t rd;
     sp_buf_t in;
     int stage;
@@ -66,8 +67,10 @@ struct sp_push_conn_s {
     size_t inflight;
     uint64_t oldest_write_ms;
     size_t writes;
-    uint8_t rbuf[READ_BUF];
 };
+
+/* One read buffer for every output: reads are consumed synchronously on the loop thread. */
+static uint8_t g_rbuf[READ_BUF];
 
 typedef struct {
     uv_write_t req;
@@ -132,6 +135,7 @@ static void conn_release(sp_push_conn_t *c)
         SSL_free(c->ssl); /* frees the BIOs */
     sp_rtmp_reader_cleanup(&c->rd);
     sp_buf_cleanup(&c->in);
+    sp_free(c->hs);
     sp_free(c->key);
     sp_free(c);
 }
@@ -540,14 +544,20 @@ static void process(sp_push_conn_t *c)
     size_t pos = 0;
     int rc = 0;
     while (!c->closing && pos < c->in.len) {
-        if (!c->hs.done) {
-            rc = sp_rtmp_hs_feed(&c->hs, (uint8_t *)c->in.p + pos, c->in.len - pos);
+        if (!c->hs_done) {
+            if (!c->hs) {
+                rc = SP_EPROTO; /* bytes before we sent C0+C1 */
+                break;
+            }
+            rc = sp_rtmp_hs_feed(c->hs, (uint8_t *)c->in.p + pos, c->in.len - pos);
             if (rc < 0)
                 break;
             pos += (size_t)rc;
-            if (c->hs.done) {
-                send_raw(c, c->hs.out, c->hs.out_len); /* C2 */
-                c->hs.out_len = 0;
+            if (c->hs->done) {
+                c->hs_done = true;
+                send_raw(c, c->hs->out, c->hs->out_len); /* C2 */
+                sp_free(c->hs);
+                c->hs = NULL;
                 if (!c->closing)
                     send_connect(c);
             }
@@ -590,10 +600,12 @@ static void start_rtmp_handshake(sp_push_conn_t *c)
 {
     uint8_t rnd[SP_RTMP_HS_SIZE - 8];
     randombytes_buf(rnd, sizeof(rnd));
-    sp_rtmp_hs_client_init(&c->hs, rnd);
+    c->hs = sp_malloc(sizeof(*c->hs));
+    sp_rtmp_hs_client_init(c->hs, rnd);
     set_stage(c, ST_HS);
-    send_raw(c, c->hs.out, c->hs.out_len);
-    c->hs.out_len = 0;
+    send_raw(c, c->hs->out, c->hs->out_len);
+    if (c->hs)
+        c->hs->out_len = 0;
 }
 
 static void tls_fail(sp_push_conn_t *c)
@@ -624,7 +636,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     sp_push_conn_t *c = h->data;
     (void)suggested;
-    *buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+    (void)c;
+    *buf = uv_buf_init((char *)g_rbuf, sizeof(g_rbuf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -643,10 +656,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (!c->tls) {
-        feed_in(c, c->rbuf, (size_t)nread);
+        feed_in(c, g_rbuf, (size_t)nread);
         return;
     }
-    BIO_write(c->rbio, c->rbuf, (int)nread);
+    BIO_write(c->rbio, g_rbuf, (int)nread);
     if (c->stage == ST_TLS) {
         int r = SSL_do_handshake(c->ssl);
         if (r == 1) {

@@ -53,8 +53,10 @@ struct sp_ingest_conn_s {
     uint64_t started_ms, last_media_ms;
     char peer[64];
     sp_ingest_conn_t *next, *prev;
-    uint8_t rbuf[READ_BUF];
 };
+
+/* One read buffer for every publisher: reads are copied into c->in synchronously. */
+static uint8_t g_rbuf[READ_BUF];
 
 typedef struct {
     uv_write_t req;
@@ -484,10 +486,9 @@ static void process(sp_ingest_conn_t *c)
         rc = 0;
     }
     sp_buf_consume(&c->in, pos);
-    /* everything this read produced goes out to each output in one write */
-    if (c->input)
-        for (sp_relay_output_t *o = c->input->outputs; o; o = o->next)
-            sp_push_flush(o);
+    /* what this read produced goes out with the next coalesced flush */
+    if (c->input && c->input->outputs)
+        sp_relay_schedule_flush(c->relay);
     if (rc < 0 && !c->closing) {
         sp_warn("rtmp", "protocol error from publisher", "peer=%s err=%s", c->peer,
                 sp_err_name(rc));
@@ -509,7 +510,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     sp_ingest_conn_t *c = h->data;
     (void)suggested;
-    *buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+    (void)c;
+    *buf = uv_buf_init((char *)g_rbuf, sizeof(g_rbuf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -523,7 +525,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     /* An incomplete chunk can be at most chunk size (or the message cap) plus headers. */
-    if (sp_buf_append(&c->in, c->rbuf, (size_t)nread) != 0) {
+    if (sp_buf_append(&c->in, g_rbuf, (size_t)nread) != 0) {
         sp_warn("rtmp", "input buffer limit", "peer=%s", c->peer);
         conn_close(c, NULL);
         return;

@@ -379,3 +379,27 @@ test('Enhanced RTMP (HEVC FourCC) passthrough; a late output starts on the cache
     assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
   }
 });
+
+test('webhooks are retried when the control plane answers 5xx', { timeout: 30000 }, async () => {
+  const wh = await startWebhookSink({ failFirst: 2 });
+  const relay = await startRelay({ env: { RELAY_WEBHOOK_URL: wh.url } });
+  try {
+    const input = await relay.createInput();
+    const s = await rawSession(relay.rtmpPort);
+    let rx = Buffer.alloc(0);
+    s.on('data', (d) => { rx = Buffer.concat([rx, d]); });
+    s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('connect'), amf.num(1), amf.obj({ app: 'live' })])));
+    s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('createStream'), amf.num(2), amf.nul()])));
+    s.write(rtmpChunk(8, 20, 1, Buffer.concat([amf.str('publish'), amf.num(3), amf.nul(), amf.str(input.rtmps.streamKey), amf.str('live')])));
+    await waitFor(() => rx.includes('NetStream.Publish.Start'), { what: 'publish start' });
+    await waitFor(() => wh.events.length >= 1, { what: 'connected webhook after retries', timeout: 10000 });
+    s.destroy();
+    await waitFor(() => wh.events.length >= 2, { what: 'disconnected webhook', timeout: 10000 });
+    assert.deepEqual(wh.events.map((e) => e.body.data.event_type), ['live_input.connected', 'live_input.disconnected']);
+    assert.equal(wh.requests(), 4, 'two failed attempts, then one delivery per event');
+    assert.match(relay.logText(), /msg="webhook failed".*status=503.*retry=1/);
+  } finally {
+    wh.close();
+    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+  }
+});

@@ -88,18 +88,22 @@ export function probe(file) {
 }
 
 // Receives the relay's webhooks.
-export async function startWebhookSink() {
+// failFirst: answer that many requests with 503 first (to exercise retries).
+export async function startWebhookSink({ failFirst = 0 } = {}) {
   const events = [];
+  let seen = 0;
   const server = http.createServer((req, res) => {
     let b = '';
     req.on('data', (d) => { b += d; });
     req.on('end', () => {
+      if (seen++ < failFirst) { res.writeHead(503); res.end('busy'); return; }
       try { events.push({ auth: req.headers['cf-webhook-auth'], body: JSON.parse(b) }); } catch { events.push({ bad: b }); }
       res.writeHead(200); res.end('ok');
     });
   });
+  server.requests = () => seen;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { events, url: `http://127.0.0.1:${server.address().port}/webhooks/cloudflare`, close: () => server.close() };
+  return { events, requests: () => seen, url: `http://127.0.0.1:${server.address().port}/webhooks/cloudflare`, close: () => server.close() };
 }
 
 export function makeCert(dir, name) {
