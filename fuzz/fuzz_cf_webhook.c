@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         (void)sp_cf_event_type_name(e.type);
     }
+    (void)sp_cf_webhook_classify(&e, 1764007931658LL, SP_CF_EVT_CONNECTED);
     (void)sp_cf_webhook_auth_ok((const char *)data, size, "fuzz-secret-value");
     int64_t ms;
     (void)sp_cf_webhook_parse_time((const char *)data, size, &ms);

@@ -22,6 +22,10 @@
 
 #include "sp_alloc.h"
 #include "sp_app.h"
+#include "sp_auth.h"
+#include "sp_socket.h"
+#include "sp_seal.h"
+#include "sp_store.h"
 #include "sp_config.h"
 #include "sp_err.h"
 #include "sp_job.h"
@@ -134,6 +138,7 @@ static void finish_shutdown(server_t *s, const char *why)
     sp_info("main", "shutdown complete", "reason=%s ms=%llu", why,
             (unsigned long long)(sp_mono_ms() - s->shutdown_started_ms));
     uv_timer_stop(&s->shutdown_timer);
+    sp_socket_free(app);
     sp_http_server_free(app->http);
     app->http = NULL;
     sp_core_free();
@@ -145,7 +150,7 @@ static void on_shutdown_tick(uv_timer_t *t)
     server_t *s = t->data;
     sp_app_t *app = &s->app;
     uint64_t elapsed = sp_mono_ms() - s->shutdown_started_ms;
-    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0;
+    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 && sp_socket_drained(app);
     if (idle) {
         finish_shutdown(s, "drained");
         return;
@@ -169,6 +174,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     s->shutdown_started_ms = sp_mono_ms();
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
+    sp_socket_shutdown(app); /* close 1001 "going away" on every WebSocket */
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -181,6 +187,17 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     begin_shutdown(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void store_closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+static const char *store_ready(sp_app_t *app, void *ud)
+{
+    (void)ud;
+    return app->store && sp_store_healthy(app->store) ? NULL : "database unreachable";
 }
 
 static int cmd_serve(void)
@@ -209,7 +226,29 @@ static int cmd_serve(void)
     app->router = sp_router_new();
     sp_info("main", "starting", "version=%s env=%s pid=%d", SP_VERSION, s->cfg.env_name, (int)getpid());
 
+    {
+        char serr[512];
+        if (sp_seal_init(&s->cfg, serr, sizeof(serr)) < 0) {
+            sp_error("main", "cannot load the secrets key", "detail=\"%s\"", serr);
+            fprintf(stderr, "streampai: %s\n", serr);
+            rc = EXIT_USAGE;
+            goto loop_out;
+        }
+        if (sp_store_open(app->loop, &s->cfg, &app->store, serr, sizeof(serr)) < 0) {
+            sp_error("main", "cannot open the database", "detail=\"%s\"", serr);
+            rc = EXIT_RUNTIME;
+            goto loop_out;
+        }
+        if (sp_auth_init(app) < 0) {
+            rc = EXIT_USAGE;
+            goto loop_out;
+        }
+        sp_auth_register_routes(app);
+        sp_app_add_ready_check(app, "store", store_ready, NULL);
+    }
     sp_core_register_routes(app);
+    sp_socket_init(app);
+    sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
 
@@ -247,12 +286,22 @@ static int cmd_serve(void)
     uv_run(app->loop, UV_RUN_DEFAULT);
     rc = 0;
 loop_out:
+    sp_socket_free(app);
+    if (app->store) {
+        /* Flush and close storage before the handle sweep (auth-branch wiring). */
+        bool closed = false;
+        sp_store_close(app->store, store_closed, &closed);
+        while (!closed)
+            uv_run(app->loop, UV_RUN_ONCE);
+        app->store = NULL;
+    }
     /* Close every remaining handle and let their callbacks run. */
     uv_walk(app->loop, close_walk, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(app->loop) != 0)
         sp_warn("main", "event loop closed with open handles", "");
     sp_core_free();
+    sp_auth_free(app);
     sp_router_free(app->router);
     sp_app_cleanup(app);
     sp_metrics_reset();
@@ -270,6 +319,28 @@ static const char *env_get(const char *name, void *ud)
 {
     (void)ud;
     return getenv(name);
+}
+
+static int cmd_migrate(void)
+{
+    sp_config_t cfg;
+    int rc = load_config(&cfg);
+    if (rc)
+        return rc;
+    sp_log_open((sp_log_level_t)cfg.log_level, cfg.log_file);
+    char err[512] = "";
+    if (ensure_dir(cfg.data_dir) < 0) {
+        fprintf(stderr, "streampai migrate: cannot create DATA_DIR %s\n", cfg.data_dir);
+        rc = EXIT_RUNTIME;
+    } else if (sp_store_migrate_only(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "streampai migrate: %s\n", err);
+        rc = EXIT_RUNTIME;
+    } else {
+        printf("migrations applied\n");
+    }
+    sp_config_cleanup(&cfg);
+    sp_log_close();
+    return rc;
 }
 
 static int cmd_check_config(int argc, char **argv)
@@ -325,6 +396,8 @@ int main(int argc, char **argv)
         sp_config_cleanup(&cfg);
         return rc;
     }
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_migrate();
     if (strcmp(cmd, "serve") == 0) {
         if (argc > 2) {
             fprintf(stderr, "streampai serve: unexpected argument '%s'\n\n%s", argv[2], usage);

@@ -421,6 +421,14 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
             return rc;
         }
     }
+    /* Cross-variable checks. */
+    if (c->ws_idle_timeout <= c->ws_ping_interval) {
+        int64_t idle = c->ws_idle_timeout, ping = c->ws_ping_interval;
+        sp_config_cleanup(c);
+        return fail(err, errlen,
+                    "WS_IDLE_TIMEOUT: must be greater than WS_PING_INTERVAL (%" PRId64 " <= %" PRId64
+                    " ms would close silent peers before the first ping)", idle, ping);
+    }
     /* Derived defaults. */
     if (c->public_url == NULL) {
         char buf[300];

@@ -226,3 +226,39 @@ const char *sp_cf_event_type_name(sp_cf_event_type_t t)
         return "other";
     }
 }
+
+int64_t sp_cf_webhook_event_ms(const sp_cf_webhook_event_t *e)
+{
+    if (e->updated_ms > 0)
+        return e->updated_ms;
+    if (e->ts > 0 && e->ts < INT64_MAX / 1000)
+        return e->ts * 1000;
+    return 0;
+}
+
+sp_cf_webhook_verdict_t sp_cf_webhook_classify(const sp_cf_webhook_event_t *e, int64_t applied_ms,
+                                               sp_cf_event_type_t applied_type)
+{
+    int64_t t = sp_cf_webhook_event_ms(e);
+    if (t == 0)
+        return e->type == applied_type ? SP_CF_WEBHOOK_DUPLICATE : SP_CF_WEBHOOK_APPLY;
+    if (applied_ms == 0 || t > applied_ms)
+        return SP_CF_WEBHOOK_APPLY;
+    if (t == applied_ms)
+        return e->type == applied_type ? SP_CF_WEBHOOK_DUPLICATE : SP_CF_WEBHOOK_APPLY;
+    return SP_CF_WEBHOOK_STALE;
+}
+
+int sp_cf_webhook_receive(const char *auth_header, size_t auth_len, const uint8_t *body,
+                          size_t len, const char *secret, sp_cf_webhook_event_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!sp_cf_webhook_auth_ok(auth_header, auth_len, secret))
+        return 401;
+    int rc = sp_cf_webhook_parse(body, len, out);
+    if (rc == SP_ETOOBIG)
+        return 413;
+    if (rc != 0)
+        return 400;
+    return 200;
+}

@@ -46,9 +46,30 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
  *  Constant time with respect to the content (sodium_memcmp); only the length can leak. */
 bool sp_cf_webhook_auth_ok(const char *header, size_t header_len, const char *secret);
 
+/** The whole receiver check in the right order, for POST /webhooks/cloudflare. Returns the
+ *  HTTP status to answer: 401 (auth failed: checked first, body not parsed), 413 (body over
+ *  the cap), 400 (malformed), 200 (out filled; out->type may be SP_CF_EVT_OTHER: ignore). */
+int sp_cf_webhook_receive(const char *auth_header, size_t auth_len, const uint8_t *body,
+                          size_t len, const char *secret, sp_cf_webhook_event_t *out);
+
 /** Pure: RFC 3339 timestamp (any fraction length, Z or +hh:mm) to Unix ms; SP_EINVAL if bad. */
 int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms);
 
 const char *sp_cf_event_type_name(sp_cf_event_type_t t);
+
+typedef enum {
+    SP_CF_WEBHOOK_APPLY = 0, /* newer than what we know: apply it */
+    SP_CF_WEBHOOK_DUPLICATE, /* same event as the one applied last: 2xx, no side effect */
+    SP_CF_WEBHOOK_STALE,     /* older than the state we hold: 2xx, ignored */
+} sp_cf_webhook_verdict_t;
+
+/** Pure: compares an event with the last applied one for the same input (applied_ms = its
+ *  updated time in Unix ms, 0 if none; applied_type = its type). Events without a usable
+ *  updated_at fall back to ts (seconds). An event with no time at all is applied only if
+ *  its type differs from applied_type. */
+sp_cf_webhook_verdict_t sp_cf_webhook_classify(const sp_cf_webhook_event_t *e, int64_t applied_ms,
+                                               sp_cf_event_type_t applied_type);
+/** The event's effective time in Unix ms (updated_ms, else ts * 1000, else 0). */
+int64_t sp_cf_webhook_event_ms(const sp_cf_webhook_event_t *e);
 
 #endif

@@ -19,6 +19,7 @@
 #include "sp_curlm.h"
 #include "sp_err.h"
 #include "sp_log.h"
+#include "sp_metrics.h"
 #include "sp_ratelimit.h"
 #include "sp_time.h"
 
@@ -93,6 +94,7 @@ struct sp_cloudflare_s {
     unsigned open_timers;
     bool freeing;
     bool in_free; /* inside sp_cloudflare_free: do not release yet */
+    bool metrics_registered;
     uint64_t counts[OP__COUNT][RES__COUNT];
     uint64_t attempts_total, retries_total;
 };
@@ -353,13 +355,14 @@ static void finish(call_t *c, int err, res_t res, long status, int code, const c
         }
         case OP_LIST_OUTPUTS: {
             sp_cf_output_t *outs = NULL;
-            size_t n = 0;
+            size_t n = 0, alloc = 0;
             if (err == 0) {
                 if (!json_is_array(result) || json_array_size(result) > MAX_OUTPUTS) {
                     r.err = SP_EPROTO;
                 } else {
                     n = json_array_size(result);
-                    outs = sp_calloc(n ? n : 1, sizeof *outs);
+                    alloc = n ? n : 1;
+                    outs = sp_calloc(alloc, sizeof *outs);
                     for (size_t i = 0; i < n && r.err == 0; i++)
                         if (sp_cloudflare_parse_output(json_array_get(result, i), &outs[i]) != 0)
                             r.err = SP_EPROTO;
@@ -373,7 +376,7 @@ static void finish(call_t *c, int err, res_t res, long status, int code, const c
             }
             c->cb.outputs(&r, r.err == 0 ? outs : NULL, n, c->ud);
             if (outs) {
-                sodium_memzero(outs, (n ? n : 1) * sizeof *outs);
+                sodium_memzero(outs, alloc * sizeof *outs);
                 sp_free(outs);
             }
             break;
@@ -430,33 +433,19 @@ static void give_up(call_t *c)
     finish(c, c->last_err, c->last_res, c->last_status, c->last_code, c->last_msg, NULL, 0);
 }
 
-/* Parses the envelope of a non-429, non-5xx answer and finishes the call. */
-static void handle_answer(call_t *c, const sp_curlm_response_t *res)
+int sp_cloudflare_parse_envelope(const char *body, size_t len, long status, bool empty_ok,
+                                 sp_cf_envelope_t *out)
 {
-    sp_cloudflare_t *cf = c->cf;
     json_error_t jerr;
-    json_t *root = NULL;
-    long st = res->status;
-    if (res->body_len > 0)
-        root = json_loadb(res->body, res->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (res->body_len == 0 && st >= 200 && st < 300 &&
-            (c->op == OP_DELETE_INPUT || c->op == OP_DELETE_OUTPUT)) {
-            sp_breaker_success(&cf->breaker);
-            finish(c, 0, RES_OK, st, 0, NULL, NULL, 0);
-            return;
-        }
-        if (st >= 200 && st < 300) {
-            sp_breaker_failure(&cf->breaker, sp_mono_ms());
-            finish(c, SP_EPROTO, RES_MALFORMED, st, 0, "malformed JSON in Cloudflare response",
-                   NULL, 0);
-            return;
-        }
+    memset(out, 0, sizeof *out);
+    bool ok2xx = status >= 200 && status < 300;
+    json_t *root = len > 0 ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!root && ok2xx) {
+        if (len == 0 && empty_ok)
+            return 0;
+        copy_str(out->cf_message, sizeof out->cf_message, "malformed JSON in Cloudflare response");
+        return out->err = SP_EPROTO;
     }
-    sp_breaker_success(&cf->breaker);
-    json_t *succ = root ? json_object_get(root, "success") : NULL;
-    int code = 0;
-    char msg[256] = "";
     json_t *errs = root ? json_object_get(root, "errors") : NULL;
     if (json_is_array(errs) && json_array_size(errs) > 0) {
         json_t *e0 = json_array_get(errs, 0);
@@ -464,36 +453,54 @@ static void handle_answer(call_t *c, const sp_curlm_response_t *res)
         json_t *jm = json_object_get(e0, "message");
         if (json_is_integer(jc) && json_integer_value(jc) > 0 &&
             json_integer_value(jc) < 100000000)
-            code = (int)json_integer_value(jc);
+            out->cf_code = (int)json_integer_value(jc);
         if (json_is_string(jm))
-            copy_str(msg, sizeof msg, json_string_value(jm));
+            copy_str(out->cf_message, sizeof out->cf_message, json_string_value(jm));
     }
-    if (st >= 200 && st < 300 && json_is_true(succ)) {
-        finish(c, 0, RES_OK, st, 0, NULL, json_object_get(root, "result"), 0);
+    if (ok2xx && json_is_object(root) && json_is_true(json_object_get(root, "success"))) {
+        out->root = root;
+        out->result = json_object_get(root, "result");
+        out->cf_code = 0;
+        out->cf_message[0] = '\0';
+        return 0;
+    }
+    if (ok2xx && !json_is_object(root)) {
         json_decref(root);
-        return;
+        copy_str(out->cf_message, sizeof out->cf_message, "unexpected Cloudflare response");
+        return out->err = SP_EPROTO;
     }
-    if (st >= 200 && st < 300 && !json_is_object(root)) {
-        finish(c, SP_EPROTO, RES_MALFORMED, st, 0, "unexpected Cloudflare response", NULL, 0);
-        json_decref(root);
-        return;
-    }
-    int err;
-    res_t r;
-    if (st == 404) {
-        err = SP_ENOTFOUND;
-        r = RES_NOT_FOUND;
-    } else if (st == 401 || st == 403 || code == 6003 || code == 10000) {
-        err = SP_EAUTH;
-        r = RES_AUTH;
-    } else {
-        err = SP_EUPSTREAM;
-        r = RES_CF_ERROR;
-    }
-    if (!msg[0])
-        snprintf(msg, sizeof msg, "Cloudflare answered HTTP %ld", st);
-    finish(c, err, r, st, code, msg, NULL, 0);
     json_decref(root);
+    if (status == 404)
+        out->err = SP_ENOTFOUND;
+    else if (status == 401 || status == 403 || out->cf_code == 6003 || out->cf_code == 10000)
+        out->err = SP_EAUTH;
+    else
+        out->err = SP_EUPSTREAM;
+    if (!out->cf_message[0])
+        snprintf(out->cf_message, sizeof out->cf_message, "Cloudflare answered HTTP %ld", status);
+    return out->err;
+}
+
+/* Parses the envelope of a non-429, non-5xx answer and finishes the call. */
+static void handle_answer(call_t *c, const sp_curlm_response_t *res)
+{
+    sp_cloudflare_t *cf = c->cf;
+    sp_cf_envelope_t env;
+    bool empty_ok = c->op == OP_DELETE_INPUT || c->op == OP_DELETE_OUTPUT;
+    int rc = sp_cloudflare_parse_envelope(res->body, res->body_len, res->status, empty_ok, &env);
+    if (rc == SP_EPROTO) {
+        sp_breaker_failure(&cf->breaker, sp_mono_ms());
+        finish(c, rc, RES_MALFORMED, res->status, 0, env.cf_message, NULL, 0);
+        return;
+    }
+    sp_breaker_success(&cf->breaker); /* the API answered: it is up */
+    if (rc == 0) {
+        finish(c, 0, RES_OK, res->status, 0, NULL, env.result, 0);
+        json_decref(env.root);
+        return;
+    }
+    res_t r = rc == SP_ENOTFOUND ? RES_NOT_FOUND : rc == SP_EAUTH ? RES_AUTH : RES_CF_ERROR;
+    finish(c, rc, r, res->status, env.cf_code, env.cf_message, NULL, 0);
 }
 
 static void on_response(const sp_curlm_response_t *res, void *ud)
@@ -795,6 +802,13 @@ void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t
     out->api_token = cfg->cloudflare_api_token;
     out->timeout_ms = cfg->api_call_timeout > 0 ? (uint64_t)cfg->api_call_timeout : 0;
     out->call_budget = cfg->cloudflare_call_budget;
+    out->budget_exact = true;
+    out->register_metrics = true;
+}
+
+static void render_metrics(sp_buf_t *out, void *ud)
+{
+    sp_cloudflare_metrics(ud, out);
 }
 
 sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *o)
@@ -833,9 +847,13 @@ sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *
     sp_breaker_init(&cf->breaker, o->breaker_threshold ? o->breaker_threshold : 5,
                     o->breaker_open_ms ? o->breaker_open_ms : 30000);
     double budget = o->call_budget > 0 ? (double)o->call_budget : 1200.0;
-    double margin = budget * 0.1 < 1.0 ? 1.0 : budget * 0.1;
+    double margin = o->budget_exact ? 0.0 : budget * 0.1 < 1.0 ? 1.0 : budget * 0.1;
     cf->budget_cap = budget - margin < 1.0 ? 1.0 : budget - margin;
     sp_tbucket_init(&cf->budget, cf->budget_cap / BUDGET_WINDOW_S, cf->budget_cap, sp_mono_ms());
+    if (o->register_metrics) {
+        sp_metrics_register(render_metrics, cf);
+        cf->metrics_registered = true;
+    }
     return cf;
 }
 
@@ -858,6 +876,8 @@ void sp_cloudflare_free(sp_cloudflare_t *cf)
         return;
     cf->freeing = true;
     cf->in_free = true;
+    if (cf->metrics_registered)
+        sp_metrics_unregister(render_metrics, cf);
     /* Calls waiting for a retry timer: cancel now. */
     call_t *c = cf->calls;
     while (c) {

@@ -24,7 +24,8 @@
  *      then lets one half-open probe through. While open, calls fail at once with
  *      SP_EOPEN (returned synchronously). 4xx answers are not failures (the API is up).
  *  - Budget: a token bucket of call_budget calls per 5 minutes minus a 10 % safety
- *      margin (Cloudflare: 1200 / 5 min / account, dashboard included). Every attempt
+ *      margin (Cloudflare: 1200 / 5 min / account, dashboard included); no extra margin
+ *      with budget_exact (CLOUDFLARE_CALL_BUDGET, default 1100, already has it). Every attempt
  *      costs one token. Priorities keep a reserve: POLL calls are refused while less
  *      than 25 % remains, NORMAL while less than 5 %, INTERACTIVE (start/stop) may use
  *      everything. Refusal is SP_ERATELIMIT, returned synchronously.
@@ -62,6 +63,8 @@ typedef struct {
     const char *ca_file;       /* NULL = system store */
     uint64_t timeout_ms;       /* overall deadline per call; 0 = 10000 */
     int64_t call_budget;       /* calls per 5 minutes; 0 = 1200 */
+    bool budget_exact;         /* true: call_budget already has the safety margin (config) */
+    bool register_metrics;     /* true: sp_metrics_register() this client for GET /metrics */
     uint32_t max_retries;      /* 0 = default 3; use SP_CF_NO_RETRY for none */
     uint64_t backoff_base_ms;  /* 0 = 250 */
     uint64_t backoff_max_ms;   /* 0 = 4000 */
@@ -104,7 +107,8 @@ typedef void (*sp_cf_outputs_cb)(const sp_cf_result_t *r, const sp_cf_output_t *
                                  void *ud);
 typedef void (*sp_cf_done_cb)(const sp_cf_result_t *r, void *ud);
 
-/** Options from the configuration (CLOUDFLARE_*, API_CALL_TIMEOUT). */
+/** Options from the configuration (CLOUDFLARE_*, API_CALL_TIMEOUT); sets budget_exact and
+ *  register_metrics. */
 void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t *out);
 /** NULL on invalid options (missing account/token, bad base URL). Strings are copied. */
 sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *opts);
@@ -134,6 +138,19 @@ int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
                                      const char *output_uid, bool enabled, sp_cf_prio_t prio,
                                      sp_cf_output_cb cb, void *ud);
 
+typedef struct {
+    int err;              /* as returned */
+    int cf_code;          /* errors[0].code or 0 */
+    char cf_message[256]; /* errors[0].message or a description */
+    json_t *root;         /* on success: the parsed document (json_decref it), else NULL */
+    json_t *result;       /* on success: borrowed "result" (may be NULL) */
+} sp_cf_envelope_t;
+
+/** Pure: parses a v4 envelope answered with HTTP status (not 429/5xx, handled before).
+ *  0 = success:true on 2xx (or an empty 2xx body when empty_ok); SP_EPROTO = malformed;
+ *  SP_ENOTFOUND / SP_EAUTH / SP_EUPSTREAM = an error answer (cf_code, cf_message set). */
+int sp_cloudflare_parse_envelope(const char *body, size_t len, long status, bool empty_ok,
+                                 sp_cf_envelope_t *out);
 /** Pure: parses a LiveInput JSON object (the envelope's result) into *out. 0 or SP_EPROTO. */
 int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out);
 /** Pure: parses an Output object. 0 or SP_EPROTO. */

@@ -73,6 +73,7 @@ struct sp_http_req_s {
     char *param_values[SP_ROUTE_MAX_PARAMS];
     sp_buf_t res_headers;
     void *data;
+    void (*data_free)(void *);
     char user[64];
     uint64_t start_us;
     int n_content_length;
@@ -99,6 +100,8 @@ struct conn_s {
     bool write_blocked; /* too much queued output: parse no further */
     bool processing;    /* inside conn_process (no recursion) */
     sp_buf_t *mem_out;  /* memory mode (tests, fuzzing): no socket, writes land here */
+    bool lingering;     /* answer sent, write side shut: draining input before close */
+    uv_shutdown_t shutdown_req;
     int pending_writes;
     char ip[64];
     conn_t *prev, *next;
@@ -106,6 +109,7 @@ struct conn_s {
 
 static http_parser_settings parser_settings;
 static void conn_close(conn_t *c);
+static void conn_linger(conn_t *c);
 static void conn_process(conn_t *c);
 static void start_read(conn_t *c);
 static void send_simple(conn_t *c, int status, const char *code, const char *msg);
@@ -221,6 +225,8 @@ static void req_free(sp_http_req_t *r)
 {
     if (r == NULL)
         return;
+    if (r->data_free && r->data)
+        r->data_free(r->data);
     sp_buf_cleanup(&r->raw);
     sp_buf_cleanup(&r->body);
     sp_buf_cleanup(&r->res_headers);
@@ -371,6 +377,11 @@ void sp_http_req_set_data(sp_http_req_t *req, void *data)
     req->data = data;
 }
 
+void sp_http_req_set_data_free(sp_http_req_t *req, void (*fn)(void *))
+{
+    req->data_free = fn;
+}
+
 void *sp_http_req_get_data(const sp_http_req_t *req)
 {
     return req->data;
@@ -416,8 +427,12 @@ static void on_write(uv_write_t *w, int status)
     if (c == NULL)
         return;
     c->pending_writes--;
-    if (status < 0 || (c->close_after_write && c->pending_writes == 0)) {
+    if (status < 0) {
         conn_close(c);
+        return;
+    }
+    if (c->close_after_write && c->pending_writes == 0) {
+        conn_linger(c);
         return;
     }
     if (c->write_blocked && c->tcp && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) < WRITE_QUEUE_CAP / 2) {
@@ -508,7 +523,7 @@ void sp_http_respond(sp_http_req_t *req, int status, const char *content_type, c
     if (!keep) {
         c->close_after_write = true;
         if (c->pending_writes == 0)
-            conn_close(c);
+            conn_linger(c);
         return;
     }
     if (c->tcp && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) >= WRITE_QUEUE_CAP)
@@ -828,6 +843,7 @@ static void conn_close(conn_t *c)
     if (c->closing)
         return;
     c->closing = true;
+    c->shutdown_req.data = NULL;
     sp_http_server_t *s = c->srv;
     conn_unlink(c);
     if (c->req) {
@@ -854,6 +870,40 @@ static void conn_close(conn_t *c)
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
+/*
+ * Lingering close (as nginx does): after an answer that ends the connection,
+ * shut down our write side and drain what the client still sends for a short
+ * while, so unread request bytes do not turn our answer into a TCP reset.
+ */
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (c == NULL || c->closing)
+        return;
+    if (status < 0 || c->tcp == NULL) {
+        conn_close(c);
+        return;
+    }
+    if (!c->reading)
+        start_read(c);
+    uv_timer_start(&c->timer, on_timer, 1000, 0);
+}
+
+static void conn_linger(conn_t *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    if (c->mem_out || c->tcp == NULL) {
+        conn_close(c);
+        return;
+    }
+    c->lingering = true;
+    sp_buf_reset(&c->in);
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)c->tcp, on_shutdown) < 0)
+        conn_close(c);
+}
+
 static const char *parse_error_code(conn_t *c, int *status)
 {
     sp_http_req_t *r = c->req;
@@ -876,7 +926,7 @@ static const char *parse_error_code(conn_t *c, int *status)
 
 static void conn_process(conn_t *c)
 {
-    if (c->processing)
+    if (c->processing || c->lingering)
         return;
     c->processing = true;
     while (!c->closing && !c->dispatched && !c->write_blocked && (c->tcp || c->mem_out)) {
@@ -922,6 +972,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     conn_t *c = h->data;
     (void)suggested;
+    if (c->lingering) {
+        static char sink[16384]; /* loop thread only; contents discarded */
+        buf->base = sink;
+        buf->len = sizeof(sink);
+        return;
+    }
     if (sp_buf_reserve(&c->in, READ_CHUNK) < 0) {
         buf->base = NULL;
         buf->len = 0;
@@ -941,6 +997,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
+    if (c->lingering)
+        return; /* discarded: the answer is out, only waiting for the peer's EOF */
     c->in.len += (size_t)nread;
     c->in.p[c->in.len] = '\0';
     conn_process(c);

@@ -74,6 +74,8 @@ bool sp_http_req_aborted(const sp_http_req_t *req);
 /** Per-request slot for the guard/handler (e.g. the authenticated user). Not freed by the server. */
 void sp_http_req_set_data(sp_http_req_t *req, void *data);
 void *sp_http_req_get_data(const sp_http_req_t *req);
+/** Function that frees the data slot when the request is freed (answered or aborted). */
+void sp_http_req_set_data_free(sp_http_req_t *req, void (*fn)(void *));
 /** User id shown in the access log line (copied). */
 void sp_http_req_set_user(sp_http_req_t *req, const char *user_id);
 /** After an asynchronous guard: run the route handler now. */

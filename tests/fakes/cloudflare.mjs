@@ -12,6 +12,7 @@
 //   cf.url, cf.accountId, cf.token, cf.calls, cf.setInputState(uid, 'connected', {webhook:true}),
 //   cf.injectFault({kind:'500', count:2}), cf.resetCalls(), cf.inputs(), await cf.stop()
 // or standalone: node tests/fakes/cloudflare.mjs --port N [--webhook-url U] [--webhook-secret S]
+//   [--token T] [--account A] [--tls-cert PEM --tls-key PEM]  (HTTPS when both are given)
 //   prints one line: FAKE_CLOUDFLARE_LISTENING port=<P> url=<base>
 //
 // Control over HTTP (no auth, loopback only):
@@ -22,9 +23,12 @@
 //   POST /__control/fault                      {kind, count?, retryAfter?, delayMs?, method?, pathIncludes?}
 //        kind: "500" | "503" | "429" | "hang" | "malformed" | "slow" | "drop" | "envelope"
 //        ("envelope": HTTP 400 + {success:false, errors:[{code, message}]} with code/message from the body)
+//   POST /__control/ratelimit                  {limit, windowMs?} (Cloudflare-like 429s; {} to disable)
 //   POST /__control/faults/clear
 //   POST /__control/reset                      drop all inputs, outputs, calls and faults
 import http from 'node:http';
+import https from 'node:https';
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
@@ -54,6 +58,9 @@ export async function startFakeCloudflare(opts = {}) {
   const hung = new Set();
   const sockets = new Set();
   let webhooksSent = [];
+  // Optional account rate limit like Cloudflare's (1200 per 300 s): {limit, windowMs}.
+  let rateLimit = opts.rateLimit || null;
+  let rlHits = [];
 
   function envelope(result) {
     return { success: true, errors: [], messages: [], result };
@@ -195,6 +202,11 @@ export async function startFakeCloudflare(opts = {}) {
     if (req.method === 'POST' && path === '/__control/fault') { injectFault(body); return send(res, 200, {}); }
     if (req.method === 'POST' && path === '/__control/faults/clear') { faults.length = 0; return send(res, 200, {}); }
     if (req.method === 'POST' && path === '/__control/reset') { reset(); return send(res, 200, {}); }
+    if (req.method === 'POST' && path === '/__control/ratelimit') {
+      rateLimit = body && body.limit ? { limit: body.limit, windowMs: body.windowMs || 300000 } : null;
+      rlHits = [];
+      return send(res, 200, {});
+    }
     const m = path.match(/^\/__control\/inputs\/([0-9a-f]{32})\/state$/);
     if (req.method === 'POST' && m) {
       if (!inputs.has(m[1])) return send(res, 404, { error: 'no such input' });
@@ -304,7 +316,9 @@ export async function startFakeCloudflare(opts = {}) {
     return send(res, 405, failure(10000, 'Method not allowed'));
   }
 
-  const server = http.createServer(async (req, res) => {
+  const tls = opts.tlsCert && opts.tlsKey
+    ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) } : null;
+  const handler = async (req, res) => {
     const url = new URL(req.url, 'http://x');
     const path = url.pathname;
     let raw = '';
@@ -315,6 +329,17 @@ export async function startFakeCloudflare(opts = {}) {
     const call = { method: req.method, path, body: raw || null, at: Date.now(), status: 0 };
     calls.push(call);
     res.on('finish', () => { call.status = res.statusCode; });
+    if (rateLimit) {
+      const now = Date.now();
+      rlHits = rlHits.filter((t) => now - t < rateLimit.windowMs);
+      if (rlHits.length >= rateLimit.limit) {
+        call.fault = 'ratelimit';
+        const ra = Math.ceil((rlHits[0] + rateLimit.windowMs - now) / 1000);
+        return send(res, 429, failure(971, `More than ${rateLimit.limit} requests per ${Math.round(rateLimit.windowMs / 1000)} seconds reached. Please wait and consider throttling your request speed`),
+          { 'retry-after': String(Math.max(1, ra)) });
+      }
+      rlHits.push(now);
+    }
     const f = takeFault(req.method, path);
     if (f) {
       call.fault = f.kind;
@@ -348,7 +373,8 @@ export async function startFakeCloudflare(opts = {}) {
     } catch (e) {
       send(res, 500, failure(10002, 'fake internal error: ' + e.message));
     }
-  });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -358,8 +384,8 @@ export async function startFakeCloudflare(opts = {}) {
 
   return {
     port,
-    url: `http://127.0.0.1:${port}${API_PREFIX}`,
-    controlUrl: `http://127.0.0.1:${port}/__control`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}${API_PREFIX}`,
+    controlUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/__control`,
     accountId,
     token,
     calls,
@@ -369,6 +395,7 @@ export async function startFakeCloudflare(opts = {}) {
     setInputState,
     injectFault,
     clearFaults: () => { faults.length = 0; },
+    setRateLimit: (rl) => { rateLimit = rl; rlHits = []; },
     resetCalls: () => { calls.length = 0; },
     reset,
     // Output-create calls per input uid, for no-duplicate assertions.
@@ -393,6 +420,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     webhookSecret: argVal('--webhook-secret'),
     token: argVal('--token'),
     accountId: argVal('--account'),
+    tlsCert: argVal('--tls-cert'),
+    tlsKey: argVal('--tls-key'),
   });
   process.stdout.write(`FAKE_CLOUDFLARE_LISTENING port=${cf.port} url=${cf.url} account=${cf.accountId}\n`);
   const stop = async () => { await cf.stop(); process.exit(0); };

@@ -63,6 +63,7 @@ Test(config, malformed_values_name_the_variable)
         { "LOG_LEVEL", "loud", "LOG_LEVEL" },
         { "MEDIA_BACKEND", "wowza", "MEDIA_BACKEND: expected one of" },
         { "STREAMPAI_ENV", "staging", "STREAMPAI_ENV" },
+        { "WS_IDLE_TIMEOUT", "20000", "WS_IDLE_TIMEOUT: must be greater than WS_PING_INTERVAL" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         env_t e = { { cases[i].name, cases[i].value, NULL } };

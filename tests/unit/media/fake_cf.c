@@ -37,10 +37,31 @@ static int node_available(void)
     return 0;
 }
 
-int fake_cf_start(fake_cf_t *f)
+static int start(fake_cf_t *f, int tls)
 {
+    char dir[] = "/tmp/sp_fake_cf_XXXXXX";
+    char cert[200] = "", key[200] = "";
     memset(f, 0, sizeof *f);
     f->pid = -1;
+    if (tls) {
+        if (!mkdtemp(dir))
+            return -1;
+        snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+        snprintf(key, sizeof key, "%s/key.pem", dir);
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                 "-keyout %s -out %s -days 1 -subj /CN=127.0.0.1 "
+                 "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1", key, cert);
+        if (system(cmd) != 0) {
+            unlink(key);
+            unlink(cert);
+            rmdir(dir);
+            return -1;
+        }
+        snprintf(f->ca_file, sizeof f->ca_file, "%s", cert);
+        snprintf(f->tmpdir, sizeof f->tmpdir, "%s", dir);
+    }
     const char *script = "tests/fakes/cloudflare.mjs";
     if (!node_available() || access(script, R_OK) != 0)
         return -1;
@@ -52,8 +73,11 @@ int fake_cf_start(fake_cf_t *f)
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     posix_spawn_file_actions_addclose(&fa, fds[1]);
+    /* node must not inherit the test runner's IPC descriptors */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     char *argv[] = { "node", (char *)script, "--port", "0", "--token", FAKE_CF_TOKEN,
-                     "--account", FAKE_CF_ACCOUNT, NULL };
+                     "--account", FAKE_CF_ACCOUNT, tls ? "--tls-cert" : NULL, cert,
+                     "--tls-key", key, NULL };
     pid_t pid;
     int rc = posix_spawnp(&pid, "node", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -87,9 +111,20 @@ int fake_cf_start(fake_cf_t *f)
         fake_cf_stop(f);
         return -1;
     }
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d/client/v4", f->port);
-    snprintf(f->control, sizeof f->control, "http://127.0.0.1:%d/__control", f->port);
+    const char *scheme = tls ? "https" : "http";
+    snprintf(f->base, sizeof f->base, "%s://127.0.0.1:%d/client/v4", scheme, f->port);
+    snprintf(f->control, sizeof f->control, "%s://127.0.0.1:%d/__control", scheme, f->port);
     return 0;
+}
+
+int fake_cf_start(fake_cf_t *f)
+{
+    return start(f, 0);
+}
+
+int fake_cf_start_tls(fake_cf_t *f)
+{
+    return start(f, 1);
 }
 
 void fake_cf_stop(fake_cf_t *f)
@@ -100,6 +135,15 @@ void fake_cf_stop(fake_cf_t *f)
         while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR) {
         }
         f->pid = -1;
+    }
+    if (f->tmpdir[0]) {
+        char p[200];
+        snprintf(p, sizeof p, "%s/cert.pem", f->tmpdir);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/key.pem", f->tmpdir);
+        unlink(p);
+        rmdir(f->tmpdir);
+        f->tmpdir[0] = '\0';
     }
 }
 
@@ -138,6 +182,8 @@ long fake_cf_control(fake_cf_t *f, const char *method, const char *path, const c
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     if (json)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
+    if (f->ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
     long status = -1;
     if (curl_easy_perform(e) == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);

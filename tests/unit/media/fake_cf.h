@@ -17,10 +17,14 @@ typedef struct {
     int port;
     char base[128];    /* http://127.0.0.1:P/client/v4 */
     char control[128]; /* http://127.0.0.1:P/__control */
+    char ca_file[256];  /* with TLS: the self-signed certificate (also the CA) */
+    char tmpdir[64];    /* with TLS: removed by fake_cf_stop */
 } fake_cf_t;
 
 /** 0 on success; -1 when node or the fake is unavailable (caller should cr_skip). */
 int fake_cf_start(fake_cf_t *f);
+/** Same over HTTPS with a fresh self-signed certificate for 127.0.0.1 (needs openssl). */
+int fake_cf_start_tls(fake_cf_t *f);
 void fake_cf_stop(fake_cf_t *f);
 /** Blocking control call; returns HTTP status (or -1); response body (malloc'd) in *out if out. */
 long fake_cf_control(fake_cf_t *f, const char *method, const char *path, const char *json, char **out);

@@ -137,3 +137,47 @@ Test(cf_webhook, auth_uses_constant_time_compare)
     cr_assert_null(strstr(fn, " memcmp("));
     cr_assert_null(strstr(fn, "strcmp("));
 }
+
+Test(cf_webhook, classify_duplicates_and_stale)
+{
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.connected\","
+                       "\"updated_at\":\"2025-11-24T18:12:11.658Z\"},\"ts\":1764007932}", &e), 0);
+    int64_t t = 1764007931658LL;
+    cr_assert_eq(sp_cf_webhook_event_ms(&e), t);
+    cr_assert_eq(sp_cf_webhook_classify(&e, 0, SP_CF_EVT_OTHER), SP_CF_WEBHOOK_APPLY);
+    cr_assert_eq(sp_cf_webhook_classify(&e, t - 1, SP_CF_EVT_DISCONNECTED), SP_CF_WEBHOOK_APPLY);
+    cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_CONNECTED), SP_CF_WEBHOOK_DUPLICATE);
+    cr_assert_eq(sp_cf_webhook_classify(&e, t + 1, SP_CF_EVT_DISCONNECTED), SP_CF_WEBHOOK_STALE,
+                 "an old connected must not undo a newer disconnected");
+    /* no updated_at: ts in seconds is used */
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.disconnected\"},"
+                       "\"ts\":1764007900}", &e), 0);
+    cr_assert_eq(sp_cf_webhook_event_ms(&e), 1764007900000LL);
+    cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_CONNECTED), SP_CF_WEBHOOK_STALE);
+    /* no time at all */
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.disconnected\"}}",
+                       &e), 0);
+    cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_DISCONNECTED), SP_CF_WEBHOOK_DUPLICATE);
+    cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_CONNECTED), SP_CF_WEBHOOK_APPLY);
+}
+
+Test(cf_webhook, receive_order)
+{
+    const char *secret = "whsec-abcdef-123";
+    const char *ok = "{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.connected\"}}";
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)ok, strlen(ok),
+                                       secret, &e), 200);
+    cr_assert_eq(e.type, SP_CF_EVT_CONNECTED);
+    /* wrong secret: 401 even with a malformed or huge body (auth first, nothing parsed) */
+    cr_assert_eq(sp_cf_webhook_receive("nope", 4, (const uint8_t *)"{", 1, secret, &e), 401);
+    cr_assert_eq(e.type, SP_CF_EVT_OTHER);
+    cr_assert_eq(sp_cf_webhook_receive(NULL, 0, (const uint8_t *)ok, strlen(ok), secret, &e), 401);
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)"{", 1, secret, &e),
+                 400);
+    static uint8_t big[SP_CF_WEBHOOK_MAX_BODY + 10];
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), big, sizeof big, secret, &e), 413);
+    cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)ok, strlen(ok), "",
+                                       &e), 401, "no secret configured");
+}

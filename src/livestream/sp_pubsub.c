@@ -1,0 +1,600 @@
+/*
+ * sp_pubsub: in-process topic bus with per-topic seq, a history ring per topic
+ * and resume. See sp_pubsub.h.
+ */
+#include "sp_pubsub.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_alloc.h"
+#include "sp_err.h"
+#include "sp_log.h"
+#include "sp_map.h"
+#include "sp_ws_proto.h"
+
+#define MOD "pubsub"
+#define MAX_TOPICS 200000
+
+typedef struct topic_s topic_t;
+
+struct sp_pubsub_sub_s {
+    topic_t *t;
+    sp_ws_conn_t *conn; /* socket subscriber, or */
+    sp_pubsub_cb cb;    /* callback subscriber */
+    void *ud;
+    sp_pubsub_sub_t *prev, *next; /* topic list */
+    sp_pubsub_sub_t *cnext;       /* the socket's list (via sp_ws_conn ext slot) */
+    bool dead;
+};
+
+typedef struct {
+    uint64_t seq;
+    sp_rbuf_t *frame;
+} hist_t;
+
+struct topic_s {
+    char *name;
+    uint64_t seq;
+    hist_t *ring; /* history_size slots */
+    size_t head;  /* next slot to write */
+    size_t count;
+    sp_pubsub_sub_t *subs;
+    unsigned iterating;
+    bool has_dead;
+};
+
+struct sp_pubsub_s {
+    uv_loop_t *loop;
+    size_t history_size;
+    sp_map_t *topics;
+    sp_ws_hub_t *hub;
+    sp_pubsub_authorize_cb authorize;
+    void *authorize_ud;
+    sp_pubsub_stats_t st;
+};
+
+/* ---- topic names ----------------------------------------------------------------- */
+
+static bool seg_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!(isalnum(c) || c == '_' || c == '-' || c == '.' || c == '@'))
+            return false;
+    }
+    return true;
+}
+
+int sp_pubsub_topic_parse(const char *topic, size_t len, sp_topic_info_t *out)
+{
+    sp_str_t seg[4];
+    size_t n = 0, start = 0;
+    memset(out, 0, sizeof(*out));
+    if (!topic || len == 0 || len > SP_TOPIC_MAX)
+        return SP_EINVAL;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || topic[i] == ':') {
+            if (n == 4)
+                return SP_EINVAL;
+            seg[n].p = topic + start;
+            seg[n].len = i - start;
+            if (!seg_ok(seg[n].p, seg[n].len))
+                return SP_EINVAL;
+            n++;
+            start = i + 1;
+        }
+    }
+    sp_topic_kind_t k = SP_TOPIC_INVALID;
+    sp_str_t user = { "", 0 }, arg = { "", 0 };
+    if (n == 1 && sp_str_eq_cstr(seg[0], "users_presence")) {
+        k = SP_TOPIC_USERS_PRESENCE;
+    } else if (n == 2 && sp_str_eq_cstr(seg[0], "livestream") && sp_str_eq_cstr(seg[1], "global")) {
+        k = SP_TOPIC_LIVESTREAM_GLOBAL;
+    } else if (n == 2) {
+        static const struct {
+            const char *name;
+            sp_topic_kind_t kind;
+        } one[] = { { "user_stream", SP_TOPIC_USER_STREAM },
+                    { "cloudflare_input", SP_TOPIC_CLOUDFLARE_INPUT },
+                    { "stream_lifecycle", SP_TOPIC_STREAM_LIFECYCLE },
+                    { "alertbox", SP_TOPIC_ALERTBOX },
+                    { "chat", SP_TOPIC_CHAT } };
+        for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+            if (sp_str_eq_cstr(seg[0], one[i].name)) {
+                k = one[i].kind;
+                user = seg[1];
+            }
+    } else if (n == 3) {
+        if (sp_str_eq_cstr(seg[0], "user_stream") && sp_str_eq_cstr(seg[2], "statistics")) {
+            k = SP_TOPIC_USER_STREAM_STATS;
+            user = seg[1];
+        } else if (sp_str_eq_cstr(seg[0], "platform")) {
+            k = SP_TOPIC_PLATFORM;
+            arg = seg[1];
+            user = seg[2];
+        } else if (sp_str_eq_cstr(seg[0], "widget_config")) {
+            k = SP_TOPIC_WIDGET_CONFIG;
+            arg = seg[1];
+            user = seg[2];
+        }
+    }
+    if (k == SP_TOPIC_INVALID)
+        return SP_EINVAL;
+    out->kind = k;
+    out->user_id = user;
+    out->arg = arg;
+    return 0;
+}
+
+bool sp_pubsub_default_authorize(const char *user_id, unsigned conn_flags, const char *topic)
+{
+    sp_topic_info_t ti;
+    (void)conn_flags;
+    if (!user_id || !*user_id || !topic)
+        return false;
+    if (sp_pubsub_topic_parse(topic, strlen(topic), &ti) != 0 || ti.user_id.len == 0)
+        return false;
+    return sp_str_eq_cstr(ti.user_id, user_id);
+}
+
+/* ---- topics ---------------------------------------------------------------------- */
+
+static void topic_free(void *v)
+{
+    topic_t *t = v;
+    sp_pubsub_sub_t *s = t->subs;
+    while (s) {
+        sp_pubsub_sub_t *n = s->next;
+        if (s->conn && !s->dead)
+            sp_ws_conn_set_ext(s->conn, NULL);
+        sp_free(s);
+        s = n;
+    }
+    sp_free(t->name);
+    sp_free(t);
+}
+
+static void ring_clear(topic_t *t, size_t cap)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        size_t idx = (t->head + cap - t->count + i) % cap;
+        sp_rbuf_unref(t->ring[idx].frame);
+    }
+    t->count = 0;
+    sp_free(t->ring);
+    t->ring = NULL;
+}
+
+static topic_t *topic_get(sp_pubsub_t *ps, const char *name, bool create, int *err)
+{
+    sp_topic_info_t ti;
+    *err = 0;
+    if (!name || sp_pubsub_topic_parse(name, strlen(name), &ti) != 0) {
+        *err = SP_EINVAL;
+        return NULL;
+    }
+    topic_t *t = sp_map_gets(ps->topics, name);
+    if (t || !create)
+        return t;
+    if (sp_map_count(ps->topics) >= MAX_TOPICS) {
+        *err = SP_ELIMIT;
+        return NULL;
+    }
+    t = sp_calloc(1, sizeof(*t));
+    t->name = sp_strdup(name);
+    if (ps->history_size)
+        t->ring = sp_calloc(ps->history_size, sizeof(hist_t));
+    sp_map_sets(ps->topics, name, t);
+    ps->st.topics = sp_map_count(ps->topics);
+    return t;
+}
+
+static void sub_unlink_topic(topic_t *t, sp_pubsub_sub_t *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        t->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+}
+
+static void topic_sweep(sp_pubsub_t *ps, topic_t *t)
+{
+    (void)ps;
+    if (t->iterating || !t->has_dead)
+        return;
+    sp_pubsub_sub_t *s = t->subs, *n;
+    for (; s; s = n) {
+        n = s->next;
+        if (s->dead) {
+            sub_unlink_topic(t, s);
+            sp_free(s);
+        }
+    }
+    t->has_dead = false;
+}
+
+/* Marks a sub dead; frees it now unless its topic is mid-fan-out. */
+static void sub_kill(sp_pubsub_t *ps, sp_pubsub_sub_t *s)
+{
+    topic_t *t = s->t;
+    if (s->dead)
+        return;
+    s->dead = true;
+    s->conn = NULL;
+    ps->st.subscriptions--;
+    t->has_dead = true;
+    topic_sweep(ps, t);
+}
+
+/* ---- public API ------------------------------------------------------------------ */
+
+sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size)
+{
+    sp_pubsub_t *ps = sp_calloc(1, sizeof(*ps));
+    ps->loop = loop;
+    ps->history_size = history_size;
+    ps->topics = sp_map_new(NULL);
+    return ps;
+}
+
+void sp_pubsub_free(sp_pubsub_t *ps)
+{
+    if (!ps)
+        return;
+    if (ps->hub)
+        sp_ws_hub_set_ext(ps->hub, NULL);
+    size_t it = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (sp_map_next(ps->topics, &it, &k, &kl, &v)) {
+        topic_t *t = v;
+        ring_clear(t, ps->history_size);
+        topic_free(t);
+    }
+    sp_map_free(ps->topics);
+    sp_free(ps);
+}
+
+void sp_pubsub_set_authorize(sp_pubsub_t *ps, sp_pubsub_authorize_cb cb, void *ud)
+{
+    ps->authorize = cb;
+    ps->authorize_ud = ud;
+}
+
+static sp_pubsub_sub_t *sub_add(topic_t *t)
+{
+    sp_pubsub_sub_t *s = sp_calloc(1, sizeof(*s));
+    s->t = t;
+    s->next = t->subs;
+    if (t->subs)
+        t->subs->prev = s;
+    t->subs = s;
+    return s;
+}
+
+sp_pubsub_sub_t *sp_pubsub_subscribe(sp_pubsub_t *ps, const char *topic, sp_pubsub_cb cb, void *ud)
+{
+    int err;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t || !cb)
+        return NULL;
+    sp_pubsub_sub_t *s = sub_add(t);
+    s->cb = cb;
+    s->ud = ud;
+    ps->st.subscriptions++;
+    return s;
+}
+
+int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
+{
+    int err;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t)
+        return err;
+    for (sp_pubsub_sub_t *s = sp_ws_conn_get_ext(c); s; s = s->cnext)
+        if (s->t == t)
+            return 0;
+    sp_pubsub_sub_t *s = sub_add(t);
+    s->conn = c;
+    s->cnext = sp_ws_conn_get_ext(c);
+    sp_ws_conn_set_ext(c, s);
+    ps->st.subscriptions++;
+    return 0;
+}
+
+void sp_pubsub_unsubscribe(sp_pubsub_t *ps, sp_pubsub_sub_t *sub)
+{
+    if (sub && !sub->conn)
+        sub_kill(ps, sub);
+}
+
+int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
+{
+    int err;
+    topic_t *t = topic_get(ps, topic, false, &err);
+    if (!t)
+        return err ? err : SP_ENOTFOUND;
+    sp_pubsub_sub_t *head = sp_ws_conn_get_ext(c), *prev = NULL;
+    for (sp_pubsub_sub_t *s = head; s; prev = s, s = s->cnext) {
+        if (s->t != t)
+            continue;
+        if (prev)
+            prev->cnext = s->cnext;
+        else
+            sp_ws_conn_set_ext(c, s->cnext);
+        sub_kill(ps, s);
+        return 0;
+    }
+    return SP_ENOTFOUND;
+}
+
+void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c)
+{
+    sp_pubsub_sub_t *s = sp_ws_conn_get_ext(c), *n;
+    sp_ws_conn_set_ext(c, NULL);
+    for (; s; s = n) {
+        n = s->cnext;
+        s->cnext = NULL;
+        sub_kill(ps, s);
+    }
+}
+
+int64_t sp_pubsub_publish(sp_pubsub_t *ps, const char *topic, const char *event, json_t *payload)
+{
+    int err;
+    if (!event || !*event)
+        return SP_EINVAL;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t)
+        return err;
+    uint64_t seq = t->seq + 1;
+    json_t *o = json_pack("{s:s,s:s,s:O,s:I}", "topic", t->name, "event", event, "payload",
+                          payload ? payload : json_null(), "seq", (json_int_t)seq);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (!txt) {
+        json_decref(o);
+        return SP_EINVAL;
+    }
+    t->seq = seq;
+    sp_rbuf_t *frame = sp_ws_frame_encode(SP_WS_OP_TEXT, txt, strlen(txt));
+    free(txt);
+    ps->st.published++;
+
+    if (ps->history_size) {
+        hist_t *h = &t->ring[t->head];
+        if (t->count == ps->history_size)
+            sp_rbuf_unref(h->frame);
+        else
+            t->count++;
+        h->seq = seq;
+        h->frame = sp_rbuf_ref(frame);
+        t->head = (t->head + 1) % ps->history_size;
+    }
+
+    t->iterating++;
+    for (sp_pubsub_sub_t *s = t->subs; s; s = s->next) {
+        if (s->dead)
+            continue;
+        if (s->conn) {
+            if (sp_ws_conn_send_frame(s->conn, frame) == 0)
+                ps->st.delivered++;
+            else
+                ps->st.dropped++;
+        } else if (s->cb) {
+            s->cb(t->name, event, json_object_get(o, "payload"), seq, s->ud);
+            ps->st.delivered++;
+        }
+    }
+    t->iterating--;
+    topic_sweep(ps, t);
+    sp_rbuf_unref(frame);
+    json_decref(o);
+    return (int64_t)seq;
+}
+
+uint64_t sp_pubsub_seq(const sp_pubsub_t *ps, const char *topic)
+{
+    topic_t *t = topic ? sp_map_gets(ps->topics, topic) : NULL;
+    return t ? t->seq : 0;
+}
+
+int sp_pubsub_replay(sp_pubsub_t *ps, const char *topic, uint64_t after_seq,
+                     sp_pubsub_replay_cb cb, void *ud, sp_pubsub_replay_t *out)
+{
+    int err;
+    memset(out, 0, sizeof(*out));
+    topic_t *t = topic_get(ps, topic, false, &err);
+    if (err)
+        return err;
+    if (!t)
+        return 0; /* nothing published yet */
+    out->seq = t->seq;
+    if (after_seq > t->seq) {
+        /* the client saw a previous server instance's sequence: everything kept is new */
+        out->gap = true;
+        after_seq = 0;
+    }
+    if (t->count == 0) {
+        out->gap = out->gap || after_seq < t->seq;
+        return 0;
+    }
+    size_t cap = ps->history_size;
+    size_t first = (t->head + cap - t->count) % cap;
+    out->oldest_seq = t->ring[first].seq;
+    if (after_seq + 1 < out->oldest_seq)
+        out->gap = true;
+    for (size_t i = 0; i < t->count; i++) {
+        hist_t *h = &t->ring[(first + i) % cap];
+        if (h->seq <= after_seq)
+            continue;
+        if (cb)
+            cb(h->frame, h->seq, ud);
+        out->replayed++;
+    }
+    ps->st.replayed += out->replayed;
+    if (out->gap)
+        ps->st.gaps++;
+    return 0;
+}
+
+/* ---- socket protocol --------------------------------------------------------------- */
+
+static void send_ctl(sp_ws_conn_t *c, const char *topic, const char *event, json_t *payload)
+{
+    json_t *o = json_pack("{s:s,s:s,s:o,s:n}", "topic", topic, "event", event, "payload",
+                          payload ? payload : json_object(), "seq");
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (txt)
+        sp_ws_conn_send_text(c, txt, strlen(txt));
+    free(txt);
+    json_decref(o);
+}
+
+static void replay_to_conn(sp_rbuf_t *frame, uint64_t seq, void *ud)
+{
+    (void)seq;
+    sp_ws_conn_send_frame(ud, frame);
+}
+
+int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic, uint64_t after_seq,
+                     sp_pubsub_replay_t *out)
+{
+    sp_pubsub_replay_t tmp;
+    if (!out)
+        out = &tmp;
+    /* count first, so the gap notice precedes the replayed frames */
+    int rc = sp_pubsub_replay(ps, topic, after_seq, NULL, NULL, out);
+    if (rc)
+        return rc;
+    ps->st.replayed -= out->replayed;
+    if (out->gap)
+        ps->st.gaps--;
+    if ((rc = sp_pubsub_subscribe_conn(ps, topic, c)) != 0)
+        return rc;
+    if (out->gap) {
+        uint64_t a = after_seq > out->seq ? 0 : after_seq;
+        send_ctl(c, topic, "gap",
+                 json_pack("{s:I,s:I,s:I}", "after_seq", (json_int_t)after_seq, "oldest_seq",
+                           (json_int_t)out->oldest_seq, "missed_from", (json_int_t)(a + 1)));
+    }
+    rc = sp_pubsub_replay(ps, topic, after_seq, replay_to_conn, c, out);
+    send_ctl(c, topic, "resumed",
+             json_pack("{s:I,s:I,s:I,s:b}", "after_seq", (json_int_t)after_seq, "replayed",
+                       (json_int_t)out->replayed, "seq", (json_int_t)out->seq, "gap", out->gap));
+    return rc;
+}
+
+static bool may_join(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic)
+{
+    if (ps->authorize)
+        return ps->authorize(sp_ws_conn_user(c), sp_ws_conn_flags(c), topic, ps->authorize_ud);
+    return sp_pubsub_default_authorize(sp_ws_conn_user(c), sp_ws_conn_flags(c), topic);
+}
+
+static void refuse(sp_ws_conn_t *c, const char *topic, const char *reason)
+{
+    send_ctl(c, topic ? topic : "", "subscribe_error", json_pack("{s:s}", "reason", reason));
+}
+
+static bool ext_message(sp_ws_conn_t *c, const char *type, void *json_obj, void *ud)
+{
+    sp_pubsub_t *ps = ud;
+    json_t *j = json_obj;
+    const char *topic = json_string_value(json_object_get(j, "topic"));
+    sp_topic_info_t ti;
+
+    if (strcmp(type, "subscribe") == 0 || strcmp(type, "resume") == 0) {
+        if (!topic || sp_pubsub_topic_parse(topic, strlen(topic), &ti) != 0) {
+            refuse(c, topic, "invalid topic");
+            return true;
+        }
+        if (!may_join(ps, c, topic)) {
+            sp_ulog(SP_LOG_INFO, MOD, sp_ws_conn_user(c), "subscription refused", "topic=%s",
+                    topic);
+            refuse(c, topic, "forbidden");
+            return true;
+        }
+        if (type[0] == 's') {
+            int rc = sp_pubsub_subscribe_conn(ps, topic, c);
+            if (rc) {
+                refuse(c, topic, sp_err_name(rc));
+                return true;
+            }
+            send_ctl(c, topic, "subscribed",
+                     json_pack("{s:I}", "seq", (json_int_t)sp_pubsub_seq(ps, topic)));
+            return true;
+        }
+        json_t *as = json_object_get(j, "after_seq");
+        if (!json_is_integer(as) || json_integer_value(as) < 0) {
+            refuse(c, topic, "after_seq must be an integer >= 0");
+            return true;
+        }
+        int rc = sp_pubsub_resume(ps, c, topic, (uint64_t)json_integer_value(as), NULL);
+        if (rc)
+            refuse(c, topic, sp_err_name(rc));
+        return true;
+    }
+    if (strcmp(type, "unsubscribe") == 0) {
+        if (topic && sp_pubsub_unsubscribe_conn(ps, topic, c) == 0)
+            send_ctl(c, topic, "unsubscribed", NULL);
+        else
+            refuse(c, topic, "not subscribed");
+        return true;
+    }
+    if (strcmp(type, "publish") == 0 && sp_ws_hub_opts(sp_ws_conn_hub(c))->test_mode) {
+        const char *event = json_string_value(json_object_get(j, "event"));
+        int64_t seq = sp_pubsub_publish(ps, topic, event ? event : "test",
+                                        json_object_get(j, "payload"));
+        if (seq < 0)
+            refuse(c, topic, sp_err_name((int)seq));
+        return true;
+    }
+    return false;
+}
+
+static void ext_close(sp_ws_conn_t *c, void *ud)
+{
+    sp_pubsub_drop_conn(ud, c);
+}
+
+void sp_pubsub_attach(sp_pubsub_t *ps, sp_ws_hub_t *hub)
+{
+    sp_ws_ext_t ext = { .on_message = ext_message, .on_close = ext_close, .ud = ps };
+    ps->hub = hub;
+    sp_ws_hub_set_ext(hub, &ext);
+}
+
+void sp_pubsub_stats(const sp_pubsub_t *ps, sp_pubsub_stats_t *out)
+{
+    *out = ps->st;
+    out->topics = sp_map_count(ps->topics);
+}
+
+void sp_pubsub_write_metrics(const sp_pubsub_t *ps, sp_buf_t *out)
+{
+    const sp_pubsub_stats_t *s = &ps->st;
+    sp_buf_appendf(out,
+                   "# TYPE streampai_pubsub_published_total counter\n"
+                   "streampai_pubsub_published_total %llu\n"
+                   "# TYPE streampai_pubsub_delivered_total counter\n"
+                   "streampai_pubsub_delivered_total %llu\n"
+                   "# TYPE streampai_pubsub_dropped_total counter\n"
+                   "streampai_pubsub_dropped_total %llu\n"
+                   "# TYPE streampai_pubsub_replayed_total counter\n"
+                   "streampai_pubsub_replayed_total %llu\n"
+                   "# TYPE streampai_pubsub_gaps_total counter\nstreampai_pubsub_gaps_total %llu\n"
+                   "# TYPE streampai_pubsub_topics gauge\nstreampai_pubsub_topics %zu\n"
+                   "# TYPE streampai_pubsub_subscriptions gauge\n"
+                   "streampai_pubsub_subscriptions %llu\n",
+                   (unsigned long long)s->published, (unsigned long long)s->delivered,
+                   (unsigned long long)s->dropped, (unsigned long long)s->replayed,
+                   (unsigned long long)s->gaps, sp_map_count(ps->topics),
+                   (unsigned long long)s->subscriptions);
+}

@@ -1,0 +1,135 @@
+/*
+ * sp_pubsub: the in-process topic bus (ARCHITECTURE.md §2.3).
+ *
+ * Topics use the seed's names (see sp_pubsub_topic_parse). publish() gives
+ * the message the topic's next seq (1, 2, ...), encodes
+ * {"topic","event","payload","seq"} ONCE as JSON and ONCE as a WebSocket text
+ * frame (one sp_rbuf_t), and fans that same buffer out to every subscribed
+ * socket (no per-socket copy) and to callback subscribers. The last
+ * history_size (EVENT_HISTORY_SIZE) frames of every topic are kept in a ring,
+ * so a reconnecting client sends {"type":"resume","topic","after_seq"} and
+ * gets exactly what it missed, or a "gap" event first when the ring no
+ * longer holds everything.
+ *
+ * Socket protocol (client -> server, handled through the ws hub's extension hook):
+ *   {"type":"subscribe","topic":T}            -> {"topic":T,"event":"subscribed","payload":{"seq":S},"seq":null}
+ *   {"type":"unsubscribe","topic":T}          -> {"topic":T,"event":"unsubscribed",...}
+ *   {"type":"resume","topic":T,"after_seq":A} -> [gap event] + missed frames + {"event":"resumed",
+ *                                                "payload":{"after_seq":A,"replayed":n,"seq":S}}
+ *   test mode only: {"type":"publish","topic":T,"event":E,"payload":P}
+ * A refused subscribe gets {"topic":T,"event":"subscribe_error","payload":{"reason":...}}.
+ *
+ * Authorisation: a socket may join only the per-user topics of its own user
+ * (the user id comes from the ws auth hook); global topics (livestream:global,
+ * users_presence) and unknown names are refused unless a custom hook says
+ * otherwise (sp_pubsub_set_authorize).
+ *
+ * Multi-node (REDIS_URL) is not implemented: publish() is the single entry
+ * point where a Redis backend would forward to other nodes and where their
+ * messages would come in (sp_pubsub_deliver_remote, future), seq being
+ * assigned by the topic owner.
+ *
+ * Loop thread only.
+ */
+#ifndef SP_PUBSUB_H
+#define SP_PUBSUB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sp_buf.h"
+#include "sp_ws.h"
+
+typedef struct sp_pubsub_s sp_pubsub_t;
+typedef struct sp_pubsub_sub_s sp_pubsub_sub_t;
+
+/* ---- topic names (pure) ---------------------------------------------------------- */
+typedef enum {
+    SP_TOPIC_INVALID = 0,
+    SP_TOPIC_USER_STREAM,       /* user_stream:{user_id} */
+    SP_TOPIC_USER_STREAM_STATS, /* user_stream:{user_id}:statistics */
+    SP_TOPIC_PLATFORM,          /* platform:{platform}:{user_id} */
+    SP_TOPIC_LIVESTREAM_GLOBAL, /* livestream:global */
+    SP_TOPIC_CLOUDFLARE_INPUT,  /* cloudflare_input:{user_id} */
+    SP_TOPIC_STREAM_LIFECYCLE,  /* stream_lifecycle:{user_id} */
+    SP_TOPIC_WIDGET_CONFIG,     /* widget_config:{widget_type}:{user_id} */
+    SP_TOPIC_ALERTBOX,          /* alertbox:{user_id} */
+    SP_TOPIC_CHAT,              /* chat:{user_id} */
+    SP_TOPIC_USERS_PRESENCE,    /* users_presence */
+} sp_topic_kind_t;
+
+#define SP_TOPIC_MAX 160
+
+typedef struct {
+    sp_topic_kind_t kind;
+    sp_str_t user_id; /* empty for global topics */
+    sp_str_t arg;     /* platform or widget_type; else empty */
+} sp_topic_info_t;
+
+/** Pure: classifies a topic name. Returns 0 or SP_EINVAL. Segments are [A-Za-z0-9_.@-]+. */
+int sp_pubsub_topic_parse(const char *topic, size_t len, sp_topic_info_t *out);
+/** Default authorisation: per-user topic whose user equals user_id. */
+bool sp_pubsub_default_authorize(const char *user_id, unsigned conn_flags, const char *topic);
+
+/* ---- bus ------------------------------------------------------------------------- */
+typedef void (*sp_pubsub_cb)(const char *topic, const char *event, json_t *payload, uint64_t seq,
+                             void *ud);
+typedef bool (*sp_pubsub_authorize_cb)(const char *user_id, unsigned conn_flags,
+                                       const char *topic, void *ud);
+
+typedef struct {
+    uint64_t published;
+    uint64_t delivered; /* frames queued on sockets + callbacks run */
+    uint64_t dropped;   /* sockets refused the frame (closing / slow) */
+    uint64_t replayed;
+    uint64_t gaps;
+    uint64_t topics;
+    uint64_t subscriptions;
+} sp_pubsub_stats_t;
+
+sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size);
+void sp_pubsub_free(sp_pubsub_t *ps);
+/** Plugs the socket protocol (subscribe/resume/...) into the hub's extension hook. */
+void sp_pubsub_attach(sp_pubsub_t *ps, sp_ws_hub_t *hub);
+void sp_pubsub_set_authorize(sp_pubsub_t *ps, sp_pubsub_authorize_cb cb, void *ud);
+
+/** Callback subscriber; NULL if the topic name is invalid or too many topics. */
+sp_pubsub_sub_t *sp_pubsub_subscribe(sp_pubsub_t *ps, const char *topic, sp_pubsub_cb cb,
+                                     void *ud);
+/** Socket subscriber (idempotent). Returns 0, SP_EINVAL, SP_ELIMIT. */
+int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c);
+void sp_pubsub_unsubscribe(sp_pubsub_t *ps, sp_pubsub_sub_t *sub);
+int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c);
+/** Drops every subscription of a socket (the hub calls it on close). */
+void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c);
+
+/**
+ * Publishes (payload borrowed; NULL = null). Returns the seq given (> 0), or
+ * SP_EINVAL (bad topic / event), SP_ELIMIT (too many topics).
+ */
+int64_t sp_pubsub_publish(sp_pubsub_t *ps, const char *topic, const char *event, json_t *payload);
+/** Current seq of a topic (0 if none yet). */
+uint64_t sp_pubsub_seq(const sp_pubsub_t *ps, const char *topic);
+
+/** Called for each frame newer than after_seq, oldest first. */
+typedef void (*sp_pubsub_replay_cb)(sp_rbuf_t *frame, uint64_t seq, void *ud);
+typedef struct {
+    size_t replayed;
+    bool gap;            /* some messages after after_seq are no longer kept */
+    uint64_t oldest_seq; /* oldest kept (0 if none) */
+    uint64_t seq;        /* current */
+} sp_pubsub_replay_t;
+/** History walk (pure w.r.t. sockets). Returns 0 or SP_EINVAL. */
+int sp_pubsub_replay(sp_pubsub_t *ps, const char *topic, uint64_t after_seq,
+                     sp_pubsub_replay_cb cb, void *ud, sp_pubsub_replay_t *out);
+/** Subscribes the socket and sends what it missed (gap event first if needed). */
+int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic, uint64_t after_seq,
+                     sp_pubsub_replay_t *out);
+
+void sp_pubsub_stats(const sp_pubsub_t *ps, sp_pubsub_stats_t *out);
+void sp_pubsub_write_metrics(const sp_pubsub_t *ps, sp_buf_t *out);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * sp_ws: the WebSocket server (RFC 6455) on top of sp_http's upgrade and wslay.
+ *
+ * A hub owns every upgraded connection. GET /socket is validated by the pure
+ * sp_ws_handshake_check() (400 bad key/upgrade, 426 bad version, 403 foreign
+ * Origin), then the optional auth hook decides asynchronously (401), then the
+ * hub writes "101 Switching Protocols" on the detached uv_tcp_t and runs wslay.
+ *
+ * Reading: libuv -> one hub-wide read buffer -> sp_ws_proto (wslay) ->
+ * complete messages. wslay handles ping/pong/close and framing errors (1002),
+ * enforces max_message (1009); text is UTF-8 checked here (1007).
+ *
+ * Writing: every connection has ONE ordered outbound queue of refcounted
+ * frames (sp_rbuf_t). Data frames never pass through wslay: a broadcast
+ * encodes its frame once (sp_ws_frame_encode: header + payload in one rbuf)
+ * and the same rbuf is referenced from N queues and handed to uv_write as is
+ * (no per-connection copy). Control frames wslay produces (pong, ping, close)
+ * are copied once into a small rbuf and appended to the same queue, so order
+ * is kept. At most one uv_write is in flight per connection (up to 16 frames);
+ * the rest waits in the queue, where it can still be dropped.
+ *
+ * Slow readers: queued + in-flight bytes are capped (max_queue). Sending past
+ * the cap drops the frames not yet handed to libuv, queues close 1008 and logs
+ * one line; the connection is then closed when the close frame is written and
+ * answered, or after a close timeout. No other connection is affected.
+ *
+ * Liveness: one hub timer pings each connection every ping_interval and closes
+ * (1001 "idle timeout", then TCP) a peer silent for idle_timeout.
+ *
+ * Threading: everything runs on the loop thread.
+ */
+#ifndef SP_WS_H
+#define SP_WS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sp_buf.h"
+#include "sp_http.h"
+#include "sp_ws_proto.h"
+
+struct sp_app_s;
+
+typedef struct sp_ws_hub_s sp_ws_hub_t;
+typedef struct sp_ws_conn_s sp_ws_conn_t;
+typedef struct sp_ws_auth_s sp_ws_auth_t;
+
+typedef struct {
+    size_t max_message;        /* bytes; over -> close 1009 (default 64 KiB) */
+    size_t max_queue;          /* outbound bytes per connection; over -> 1008 (default 1 MiB) */
+    uint64_t ping_interval_ms; /* default 30000 */
+    uint64_t idle_timeout_ms;  /* default 60000 */
+    uint64_t close_timeout_ms; /* wait for the peer's close reply (default 2000) */
+    const char *public_url;    /* origin derived from it */
+    const char *allowed_origins; /* extra origins, comma-separated */
+    bool test_mode;            /* enables the diag "flood"/"publish" helpers and ?test_user= */
+} sp_ws_opts_t;
+
+/* Connection flags set by the auth hook. */
+#define SP_WS_READONLY 1u /* widget socket: any client message -> close 1008 */
+
+typedef struct {
+    /** After the 101 went out. */
+    void (*on_open)(sp_ws_conn_t *c, void *ud);
+    /** A complete text message (UTF-8 valid). Return false if not understood. */
+    bool (*on_text)(sp_ws_conn_t *c, const char *msg, size_t len, void *ud);
+    /** Once, when the connection is gone (code: what we sent or received, 1006 if none). */
+    void (*on_close)(sp_ws_conn_t *c, int code, void *ud);
+} sp_ws_handlers_t;
+
+/**
+ * Auth hook: runs after handshake validation and BEFORE the upgrade. It must
+ * eventually call sp_ws_auth_done(a, ...) exactly once (synchronously or later).
+ */
+typedef void (*sp_ws_auth_cb)(sp_http_req_t *req, sp_ws_auth_t *a, void *ud);
+/** status 0 = accept (user_id may be NULL, flags SP_WS_*), else an HTTP status (401, 403). */
+void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned flags);
+
+/**
+ * Extension hook (pubsub plugs in here): sees every text message first as
+ * parsed JSON ("type" field) and every close. on_message returns true if it
+ * handled the message.
+ */
+typedef struct {
+    bool (*on_message)(sp_ws_conn_t *c, const char *type, void *json_obj, void *ud);
+    void (*on_close)(sp_ws_conn_t *c, void *ud);
+    void *ud;
+} sp_ws_ext_t;
+
+typedef struct {
+    uint64_t open;         /* open sockets now */
+    uint64_t accepted;     /* upgrades done */
+    uint64_t rejected;     /* handshakes refused (4xx) */
+    uint64_t msgs_in;
+    uint64_t msgs_out;     /* data frames queued */
+    uint64_t bytes_out;
+    uint64_t slow_closed;  /* cut for queue overflow */
+    uint64_t closes[16];   /* by code 1000..1015 (index code-1000) */
+    uint64_t closes_other;
+} sp_ws_stats_t;
+
+sp_ws_hub_t *sp_ws_hub_new(uv_loop_t *loop, const sp_ws_opts_t *opts);
+/** Closes every socket at once (no close handshake); memory goes when handles are closed. */
+void sp_ws_hub_free(sp_ws_hub_t *hub);
+void sp_ws_hub_set_auth(sp_ws_hub_t *hub, sp_ws_auth_cb cb, void *ud);
+void sp_ws_hub_set_ext(sp_ws_hub_t *hub, const sp_ws_ext_t *ext);
+/** Graceful: every socket gets close(code, "going away"); then closed on reply or timeout. */
+void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code);
+size_t sp_ws_hub_count(const sp_ws_hub_t *hub);
+void sp_ws_hub_stats(const sp_ws_hub_t *hub, sp_ws_stats_t *out);
+/** Appends Prometheus text lines (streampai_ws_*) to out. */
+void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out);
+/** Queues the same frame on every open connection. */
+void sp_ws_hub_broadcast(sp_ws_hub_t *hub, sp_rbuf_t *frame);
+const sp_ws_opts_t *sp_ws_hub_opts(const sp_ws_hub_t *hub);
+
+/** Handshake + auth + upgrade for a GET route; responds with the error itself. */
+void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_handlers_t *h,
+                          void *conn_ud);
+
+/**
+ * Queues a frame (a new reference is taken). Returns 0, SP_ECLOSED if the
+ * connection is closing, or SP_ETOOBIG after cutting a slow reader (1008).
+ */
+int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame);
+/** Encodes and queues one text message. */
+int sp_ws_conn_send_text(sp_ws_conn_t *c, const char *text, size_t len);
+/** Starts the close handshake. */
+void sp_ws_conn_close(sp_ws_conn_t *c, uint16_t code, const char *reason);
+bool sp_ws_conn_closing(const sp_ws_conn_t *c);
+/** Authenticated user id or NULL. */
+const char *sp_ws_conn_user(const sp_ws_conn_t *c);
+unsigned sp_ws_conn_flags(const sp_ws_conn_t *c);
+uint64_t sp_ws_conn_id(const sp_ws_conn_t *c);
+sp_ws_hub_t *sp_ws_conn_hub(const sp_ws_conn_t *c);
+void *sp_ws_conn_ud(const sp_ws_conn_t *c);
+/** A slot for the extension (pubsub keeps its subscription list here). */
+void sp_ws_conn_set_ext(sp_ws_conn_t *c, void *p);
+void *sp_ws_conn_get_ext(const sp_ws_conn_t *c);
+/** Outbound bytes queued or in flight. */
+size_t sp_ws_conn_queued(const sp_ws_conn_t *c);
+
+/**
+ * Registers GET /socket on app->router (app->ws must be set). Its handlers
+ * implement the diagnostic topic:
+ *   {"type":"echo","payload":X} -> {"topic":"diag","event":"echo","payload":X,"seq":n}
+ *   {"type":"ping"}             -> {"topic":"diag","event":"pong","payload":{},"seq":n}
+ *   test mode only: {"type":"flood","count":N,"size":S} broadcasts N diag
+ *   "flood" messages of S payload bytes to every socket, paced by a timer.
+ * Unknown types get {"topic":"diag","event":"error","payload":{"message":..}}.
+ * Other types (subscribe, resume...) go to the extension hook first.
+ */
+void sp_ws_register_routes(struct sp_app_s *app);
+
+#endif

@@ -1,0 +1,55 @@
+/* sp_socket: hub + pubsub wiring. See sp_socket.h. */
+#include "sp_socket.h"
+
+#include "sp_metrics.h"
+#include "sp_pubsub.h"
+#include "sp_ws.h"
+
+static void render_metrics(sp_buf_t *out, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->ws)
+        sp_ws_hub_write_metrics(app->ws, out);
+    if (app->pubsub)
+        sp_pubsub_write_metrics(app->pubsub, out);
+}
+
+int sp_socket_init(sp_app_t *app)
+{
+    const sp_config_t *cfg = app->cfg;
+    sp_ws_opts_t o = {
+        .max_message = (size_t)cfg->ws_max_message_size,
+        .max_queue = (size_t)cfg->ws_max_queue,
+        .ping_interval_ms = (uint64_t)cfg->ws_ping_interval,
+        .idle_timeout_ms = (uint64_t)cfg->ws_idle_timeout,
+        .public_url = cfg->public_url,
+        .allowed_origins = cfg->allowed_origins,
+        .test_mode = cfg->test_mode,
+    };
+    app->ws = sp_ws_hub_new(app->loop, &o);
+    app->pubsub = sp_pubsub_new(app->loop, (size_t)cfg->event_history_size);
+    sp_pubsub_attach(app->pubsub, app->ws);
+    sp_ws_register_routes(app);
+    sp_metrics_register(render_metrics, app);
+    return 0;
+}
+
+void sp_socket_shutdown(sp_app_t *app)
+{
+    if (app->ws)
+        sp_ws_hub_close_all(app->ws, SP_WS_CLOSE_GOING_AWAY);
+}
+
+bool sp_socket_drained(const sp_app_t *app)
+{
+    return !app->ws || sp_ws_hub_count(app->ws) == 0;
+}
+
+void sp_socket_free(sp_app_t *app)
+{
+    sp_metrics_unregister(render_metrics, app);
+    sp_pubsub_free(app->pubsub);
+    app->pubsub = NULL;
+    sp_ws_hub_free(app->ws);
+    app->ws = NULL;
+}

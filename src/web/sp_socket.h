@@ -1,0 +1,27 @@
+/*
+ * sp_socket: wiring of the WebSocket hub (src/net/sp_ws) and the PubSub bus
+ * (src/livestream/sp_pubsub) into the app: creates both from the config,
+ * attaches the pubsub socket protocol to the hub, registers GET /socket and
+ * the /metrics series, and drives graceful shutdown (close 1001).
+ *
+ * main.c: sp_socket_init(app) after the core routes; sp_socket_shutdown(app)
+ * when shutdown begins; wait for sp_socket_drained(app); sp_socket_free(app)
+ * before stopping the loop.
+ */
+#ifndef SP_SOCKET_H
+#define SP_SOCKET_H
+
+#include <stdbool.h>
+
+#include "sp_app.h"
+
+/** Creates app->ws and app->pubsub, registers GET /socket. Returns 0. */
+int sp_socket_init(sp_app_t *app);
+/** Sends close 1001 "going away" to every socket. */
+void sp_socket_shutdown(sp_app_t *app);
+/** True once no socket is open. */
+bool sp_socket_drained(const sp_app_t *app);
+/** Frees the bus and the hub (remaining sockets are dropped). */
+void sp_socket_free(sp_app_t *app);
+
+#endif

@@ -1,0 +1,114 @@
+// auth.js: the landing, sign-up, log-in and dashboard-shell pages.
+// Each page sets <body data-page="...">; this module wires that page.
+import { ApiError, currentUser, post } from './api.js';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function clearErrors(form) {
+  for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  const fe = $('.form-error', form);
+  if (fe) { fe.textContent = ''; fe.hidden = true; }
+}
+
+// Shows an error under the named field, or for the whole form.
+function showError(form, field, message) {
+  const input = field ? form.elements.namedItem(field) : null;
+  const slot = field ? $(`#${field}-error`, form) : null;
+  if (input && slot) {
+    slot.textContent = message;
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+    return;
+  }
+  const fe = $('.form-error', form);
+  fe.textContent = message;
+  fe.hidden = false;
+}
+
+function errorField(err, page) {
+  if (err.field) return err.field;
+  if (page === 'signup' && err.status === 409) return 'email';
+  return null;
+}
+
+function describe(err) {
+  if (err.status === 429) {
+    const s = err.retryAfter || 60;
+    return `Too many attempts. Try again in ${s} second${s === 1 ? '' : 's'}.`;
+  }
+  if (err.status >= 500) return 'The server is having trouble. Please try again in a moment.';
+  return err.message;
+}
+
+function wireForm(form, page, submit) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const button = $('button[type=submit]', form);
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      await submit(new FormData(form));
+      location.assign('/dashboard');
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showError(form, errorField(err, page), describe(err));
+    } finally {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  });
+}
+
+async function landing() {
+  const user = await currentUser().catch(() => null);
+  if (user) location.replace('/dashboard');
+  else $('#guest').hidden = false;
+}
+
+function signup() {
+  const form = $('#signup-form');
+  wireForm(form, 'signup', async (fd) => {
+    const body = { email: fd.get('email'), password: fd.get('password') };
+    const name = String(fd.get('display_name') || '').trim();
+    if (name) body.display_name = name;
+    if (String(body.password).length < 8) {
+      throw new ApiError(422, 'invalid_password', 'Password must be at least 8 characters', 'password');
+    }
+    await post('/api/auth/register', body);
+  });
+}
+
+function login() {
+  const form = $('#login-form');
+  wireForm(form, 'login', async (fd) => {
+    await post('/api/auth/login', { email: fd.get('email'), password: fd.get('password') });
+  });
+}
+
+async function dashboard() {
+  let user;
+  try {
+    user = await currentUser();
+  } catch {
+    $('#status').textContent = 'The server is having trouble. Reload to try again.';
+    return;
+  }
+  if (!user) { location.replace('/login'); return; }
+  $('#user-name').textContent = user.display_name || user.email;
+  $('#user-email').textContent = user.email;
+  document.body.dataset.userId = user.id;
+  $('#shell').hidden = false;
+  $('#logout').addEventListener('click', async () => {
+    try { await post('/api/auth/logout'); } catch { /* the session is gone either way */ }
+    location.assign('/login');
+  });
+  // Other dashboard modules (the stream page) wait for this.
+  window.spUser = user;
+  document.dispatchEvent(new CustomEvent('sp:user', { detail: user }));
+}
+
+const pages = { landing, signup, login, dashboard };
+const page = document.body.dataset.page;
+if (pages[page]) pages[page]();
