@@ -30,6 +30,7 @@
 #define OUT_CHUNK 4096
 #define CONNECT_TIMEOUT_MS 10000
 #define WRITE_STALL_MS 30000
+#define DRAIN_TIMEOUT_MS 5000
 #define INFLIGHT_MAX (256u * 1024)
 #define READ_BUF 16384
 #define SNDBUF (512 * 1024)
@@ -67,6 +68,8 @@ struct sp_push_conn_s {
     size_t inflight;
     uint64_t oldest_write_ms;
     size_t writes;
+    bool draining;        /* detached, ending the stream gracefully */
+    uint64_t drain_since;
 };
 
 /* One read buffer for every output: reads are consumed synchronously on the loop thread. */
@@ -298,7 +301,7 @@ static void pump(sp_push_conn_t *c)
     sp_relay_output_t *o = c->out;
     if (!o || c->stage != ST_FWD || c->closing)
         return;
-    while (c->inflight < INFLIGHT_MAX && o->q.n > 0 && !c->closing) {
+    while ((c->inflight < INFLIGHT_MAX || c->draining) && o->q.n > 0 && !c->closing) {
         size_t ntags = o->q.n < BATCH_TAGS ? o->q.n : BATCH_TAGS;
         size_t hbound = 0, nchunks = 0;
         for (size_t i = 0; i < ntags; i++) {
@@ -771,6 +774,11 @@ static void on_timer(uv_timer_t *t)
     uint64_t now = sp_mono_ms();
     if (c->closing)
         return;
+    if (c->draining) {
+        if (now - c->drain_since > DRAIN_TIMEOUT_MS)
+            conn_close(c); /* the destination does not take the tail: give up */
+        return;
+    }
     if (c->stage != ST_FWD && now - c->stage_since > CONNECT_TIMEOUT_MS) {
         out_fail(c, "timeout during %s", stage_names[c->stage]);
         return;
@@ -922,6 +930,64 @@ void sp_push_start(sp_relay_output_t *o)
     }
 }
 
+static void on_drained(uv_shutdown_t *req, int status)
+{
+    sp_push_conn_t *c = req->data;
+    (void)status;
+    sp_free(req);
+    conn_close(c);
+    conn_release(c);
+}
+
+/*
+ * Ends a forwarding connection gracefully: writes what is queued, FCUnpublish +
+ * deleteStream, TLS close_notify, then a TCP shutdown once everything is sent
+ * (or a close after DRAIN_TIMEOUT_MS). Detaches c from its output at once.
+ */
+static void conn_drain(sp_push_conn_t *c)
+{
+    sp_relay_output_t *o = c->out;
+    if (c->closing)
+        return;
+    if (c->stage != ST_FWD || !o) {
+        conn_close(c);
+        return;
+    }
+    c->draining = true;
+    c->drain_since = sp_mono_ms();
+    pump(c);
+    sp_buf_t b;
+    sp_buf_init(&b, 0);
+    sp_amf0_put_cstr(&b, "FCUnpublish");
+    sp_amf0_put_number(&b, 6);
+    sp_amf0_put_null(&b);
+    sp_amf0_put_cstr(&b, c->key);
+    send_cmd(c, 0, &b);
+    sp_amf0_put_cstr(&b, "deleteStream");
+    sp_amf0_put_number(&b, 7);
+    sp_amf0_put_null(&b);
+    sp_amf0_put_number(&b, c->stream_id);
+    send_cmd(c, 0, &b);
+    sp_buf_cleanup(&b);
+    if (c->closing)
+        return;
+    if (c->tls) {
+        SSL_shutdown(c->ssl);
+        flush_tls(c);
+    }
+    o->conn = NULL;
+    c->out = NULL;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_shutdown_t *req = sp_malloc(sizeof(*req));
+    req->data = c;
+    c->pending++;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_drained) != 0) {
+        c->pending--;
+        sp_free(req);
+        conn_close(c);
+    }
+}
+
 void sp_push_stop(sp_relay_output_t *o, const char *why)
 {
     if (o->retry)
@@ -929,7 +995,9 @@ void sp_push_stop(sp_relay_output_t *o, const char *why)
     if (o->conn) {
         sp_info("relay", "output stopped", "output=%s reason=\"%s\" bytes=%llu", o->uid, why,
                 (unsigned long long)o->bytes);
-        conn_close(o->conn);
+        conn_drain(o->conn);
+        if (o->conn)
+            conn_close(o->conn);
     }
     sp_tagq_clear(&o->q);
     o->state = SP_OUT_IDLE;
@@ -975,6 +1043,8 @@ static void free_handle(uv_handle_t *h)
 
 void sp_push_cleanup(sp_relay_output_t *o)
 {
+    if (o->conn)
+        conn_drain(o->conn);
     if (o->conn)
         conn_close(o->conn);
     if (o->retry) {

@@ -1,13 +1,15 @@
 // The built-in RTMP relay (`streampai relay`) with real ffmpeg publishers and
 // `ffmpeg -listen 1` destinations: fan-out, isolation, reconnect, RTMPS,
 // bad input, persistence, webhooks. Each test streams 5-10 s of media.
-import { test } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import {
   startRelay, startSink, publish, probe, startWebhookSink, makeCert, startTlsProxy,
-  tmpDir, freePort, waitFor, sleep, WEBHOOK_SECRET, TOKEN, startJsSink, rtmpChunk, amf,
+  tmpDir, freePort, waitFor, sleep, WEBHOOK_SECRET, TOKEN, startJsSink, rtmpChunk, amf, killAll,
 } from './relay_lib.mjs';
+
+afterEach(() => killAll());
 
 const FPS = 30;
 const GOP = 30; // -g 30: one keyframe per second
@@ -401,5 +403,77 @@ test('webhooks are retried when the control plane answers 5xx', { timeout: 30000
   } finally {
     wh.close();
     assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+  }
+});
+
+// Publishes over a raw RTMP session (no encoder): returns {sock, rx(), video(ts, key, n)}.
+async function rawPublisher(relay, streamKey) {
+  const s = await rawSession(relay.rtmpPort);
+  let rx = Buffer.alloc(0);
+  s.on('data', (d) => { rx = Buffer.concat([rx, d]); });
+  s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('connect'), amf.num(1), amf.obj({ app: 'live' })])));
+  s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('createStream'), amf.num(2), amf.nul()])));
+  s.write(rtmpChunk(8, 20, 1, Buffer.concat([amf.str('publish'), amf.num(3), amf.nul(), amf.str(streamKey), amf.str('live')])));
+  await waitFor(() => rx.includes('NetStream.Publish.Start'), { what: 'publish start' });
+  return {
+    sock: s,
+    rx: () => rx,
+    avcSeq: () => s.write(rtmpChunk(6, 9, 1, Buffer.from([0x17, 0, 0, 0, 0, 1, 0x42, 0xc0, 0x1e]), 0)),
+    video: (ts, key, n) => s.write(rtmpChunk(6, 9, 1, Buffer.concat([Buffer.from([key ? 0x17 : 0x27, 1, 0, 0, 0]), Buffer.alloc(300, n & 0xff)]), ts)),
+  };
+}
+
+test('disabling, re-enabling and deleting an output closes and reopens its connection', { timeout: 30000 }, async () => {
+  const relay = await startRelay();
+  const sink = await startJsSink();
+  try {
+    const input = await relay.createInput();
+    const out = await relay.addOutput(input.uid, `rtmp://127.0.0.1:${sink.port}/live`, 'K');
+    const pub = await rawPublisher(relay, input.rtmps.streamKey);
+    pub.avcSeq();
+    let ts = 0;
+    for (let i = 0; i < 5; i++, ts += 33) pub.video(ts, i === 0, i);
+    await waitFor(() => sink.messages.filter((m) => m.type === 9).length >= 6, { what: 'forwarded' });
+    const put = await relay.api('PUT', `/${input.uid}/outputs/${out.uid}`, { enabled: false });
+    assert.equal(put.json.result.enabled, false);
+    assert.equal(put.json.result.status, 'idle');
+    await waitFor(() => sink.open === 0, { what: 'destination connection closed on disable' });
+    for (let i = 5; i < 8; i++, ts += 33) pub.video(ts, false, i);
+    await sleep(200);
+    assert.equal(sink.conns, 1, 'no reconnect while disabled');
+    await relay.api('PUT', `/${input.uid}/outputs/${out.uid}`, { enabled: true });
+    await waitFor(() => sink.conns === 2 && sink.open === 1, { what: 'reconnected on enable' });
+    await waitFor(async () => (await relay.outputs(input.uid))[0].status === 'forwarding', { what: 'forwarding again' });
+    // the second connection starts with the sequence header and the cached GOP from its keyframe
+    await waitFor(() => sink.messages.filter((m) => m.type === 9).length >= 6 + 1 + 8, { what: 'replay' });
+    const second = sink.messages.filter((m) => m.type === 9).slice(6);
+    assert.deepEqual([second[0].payload[0], second[0].payload[1]], [0x17, 0], 'sequence header first');
+    assert.deepEqual([second[1].payload[0], second[1].payload[1]], [0x17, 1], 'then the keyframe');
+    assert.equal(second[1].ts, 0, 'rebased');
+    const del = await relay.api('DELETE', `/${input.uid}/outputs/${out.uid}`);
+    assert.equal(del.json.success, true);
+    await waitFor(() => sink.open === 0, { what: 'destination connection closed on delete' });
+    assert.deepEqual(await relay.outputs(input.uid), []);
+    pub.sock.destroy();
+  } finally {
+    await sink.close();
+    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+  }
+});
+
+test('a client that never completes the handshake is dropped after 10 s', { timeout: 30000 }, async () => {
+  const relay = await startRelay();
+  try {
+    const s = net.connect(relay.rtmpPort, '127.0.0.1');
+    s.on('error', () => {});
+    await new Promise((r) => s.on('connect', r));
+    s.write(Buffer.from([3, 0, 0])); // C0 and a sliver of C1, then silence
+    const t0 = Date.now();
+    assert.ok(await closed(s, 15000), 'closed');
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 9000 && ms <= 12500, `dropped after ${ms} ms`);
+    assert.match(relay.logText(), /msg="handshake timeout"/);
+  } finally {
+    assert.equal((await relay.stop()).code, 0);
   }
 });

@@ -8,6 +8,17 @@ import net from 'node:net';
 import { startServer, tmpDir, freePort, waitFor, sleep } from '../lib/harness.mjs';
 
 export { tmpDir, freePort, waitFor, sleep };
+
+// Every helper process, so a failed test cannot leave one running (afterEach -> killAll).
+const procs = new Set();
+function track(p) {
+  procs.add(p);
+  p.on('exit', () => procs.delete(p));
+  return p;
+}
+export function killAll() {
+  for (const p of procs) { try { p.kill('SIGKILL'); } catch {} }
+}
 export const TOKEN = 'relay-test-token-0123456789';
 export const WEBHOOK_SECRET = 'wh-secret-abcdef-0123';
 
@@ -42,9 +53,9 @@ export async function startRelay({ env = {}, dataDir } = {}) {
 export async function startSink(dir, name, port, key = 'SINKKEY') {
   const out = path.join(dir, `${name}.flv`);
   const log = [];
-  const proc = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-listen', '1',
+  const proc = track(spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-listen', '1',
     '-i', `rtmp://127.0.0.1:${port}/live/${key}`, '-c', 'copy', '-f', 'flv', '-y', out],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
+  { stdio: ['ignore', 'ignore', 'pipe'] }));
   proc.stderr.on('data', (d) => log.push(d.toString()));
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   // -listen 1 closes its listener after the first accept: a connection also counts
@@ -68,10 +79,10 @@ export function listening(port, state = '0A') {
 // ffmpeg publisher (testsrc + sine, x264 yuv420p + aac, GOP 30 = 1 s).
 export function publish(url, seconds, { extra = [] } = {}) {
   const log = [];
-  const proc = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
+  const proc = track(spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
     '-f', 'lavfi', '-i', 'testsrc=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine',
     '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30',
-    '-c:a', 'aac', '-t', String(seconds), ...extra, '-f', 'flv', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '-c:a', 'aac', '-t', String(seconds), ...extra, '-f', 'flv', url], { stdio: ['ignore', 'ignore', 'pipe'] }));
   proc.stderr.on('data', (d) => log.push(d.toString()));
   const t0 = Date.now();
   const exited = new Promise((r) => proc.on('exit', (code) => r({ code, ms: Date.now() - t0 })));
@@ -117,8 +128,8 @@ export function makeCert(dir, name) {
 
 // socat TLS terminator in front of a plain RTMP sink (one connection).
 export async function startTlsProxy(port, certBoth, targetPort) {
-  const proc = spawn('socat', [`openssl-listen:${port},bind=127.0.0.1,reuseaddr,cert=${certBoth},verify=0`,
-    `tcp:127.0.0.1:${targetPort}`], { stdio: 'ignore' });
+  const proc = track(spawn('socat', [`openssl-listen:${port},bind=127.0.0.1,reuseaddr,cert=${certBoth},verify=0`,
+    `tcp:127.0.0.1:${targetPort}`], { stdio: 'ignore' }));
   await waitFor(() => listening(port), { what: 'socat listening' });
   return { proc, kill: () => { try { proc.kill('SIGKILL'); } catch {} } };
 }
@@ -160,9 +171,13 @@ function readAmfHead(p) {
 }
 
 export async function startJsSink() {
-  const sink = { messages: [], commands: [], conns: 0 };
+  const sink = { messages: [], commands: [], conns: 0, open: 0 };
+  const socks = new Set();
   const server = net.createServer((sock) => {
     sink.conns++;
+    sink.open++;
+    socks.add(sock);
+    sock.on('close', () => { sink.open--; socks.delete(sock); });
     let buf = Buffer.alloc(0), stage = 0, chunkSize = 128;
     const cs = new Map();
     sock.on('error', () => {});
@@ -211,7 +226,7 @@ export async function startJsSink() {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   sink.port = server.address().port;
-  sink.close = () => new Promise((r) => server.close(r));
+  sink.close = () => new Promise((r) => { for (const k of socks) k.destroy(); server.close(r); });
   sink.server = server;
   return sink;
 }
