@@ -34,6 +34,7 @@
 #include "sp_job.h"
 #include "sp_log.h"
 #include "sp_metrics.h"
+#include "sp_relay.h"
 #include "sp_time.h"
 
 #ifndef SP_VERSION
@@ -424,6 +425,15 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc, argv);
+    if (strcmp(cmd, "relay") == 0) { /* TEMP (relay branch): the lead wires this in main */
+        sp_config_t cfg;
+        int rc = load_config(&cfg);
+        if (rc)
+            return rc;
+        rc = sp_relay_main(&cfg);
+        sp_config_cleanup(&cfg);
+        return rc;
+    }
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate();
     if (strcmp(cmd, "debug") == 0) { /* live-branch wiring */

@@ -1,0 +1,199 @@
+/*
+ * sp_relay_int: internal model of the relay shared by its modules (ingest,
+ * push, API, store). Not a public API: only src/relay includes it.
+ *
+ * A live input (uid, stream key, outputs) is configuration; while a publisher
+ * is connected it also holds the media cache: metadata, sequence headers and
+ * the GOP from the last keyframe, as refcounted tags shared by every output.
+ */
+#ifndef SP_RELAY_INT_H
+#define SP_RELAY_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sp_backoff.h"
+#include "sp_buf.h"
+#include "sp_config.h"
+
+#define SP_RELAY_UID_LEN 33  /* 32 hex + NUL */
+#define SP_RELAY_GOP_MAX_BYTES (16u * 1024 * 1024)
+#define SP_RELAY_GOP_MAX_TAGS 4096
+#define SP_RELAY_MAX_OUTPUTS 128 /* Cloudflare allows 50 */
+
+/* One media message (FLV tag) shared by reference. */
+typedef struct {
+    uint8_t type;        /* 8 audio, 9 video, 18 data */
+    uint8_t flags;       /* SP_TAG_* */
+    uint32_t ts;         /* publisher timestamp (ms) */
+    sp_rbuf_t *data;     /* payload */
+} sp_relay_tag_t;
+
+#define SP_TAG_KEY 1u
+#define SP_TAG_SEQ 2u
+#define SP_TAG_FRAME 4u
+
+typedef enum { SP_OUT_IDLE = 0, SP_OUT_CONNECTING, SP_OUT_FORWARDING, SP_OUT_ERROR } sp_out_state_t;
+
+typedef struct sp_relay_s sp_relay_t;
+typedef struct sp_relay_input_s sp_relay_input_t;
+typedef struct sp_relay_output_s sp_relay_output_t;
+typedef struct sp_push_conn_s sp_push_conn_t;
+typedef struct sp_ingest_conn_s sp_ingest_conn_t;
+
+/* A bounded FIFO of tags (ring). */
+typedef struct {
+    sp_relay_tag_t *v;
+    size_t cap, head, n;
+    size_t bytes;
+} sp_tagq_t;
+
+struct sp_relay_output_s {
+    char uid[SP_RELAY_UID_LEN];
+    char *url;
+    char *stream_key;
+    bool enabled;
+    sp_relay_input_t *input;
+    sp_relay_output_t *next;
+    /* health */
+    sp_out_state_t state;
+    char last_error[256];
+    uint64_t bytes;
+    uint64_t reconnects;
+    uint64_t dropped_gops;
+    uint64_t dropped_tags;
+    uint64_t attempts;
+    /* connection */
+    sp_push_conn_t *conn;
+    uv_timer_t *retry;     /* reconnect timer (heap, closed on free) */
+    sp_backoff_t backoff;
+    sp_tagq_t q;           /* tags waiting to be written */
+    bool need_key;         /* skip until the next video keyframe */
+    bool have_base;
+    uint32_t ts_base;
+    uint32_t last_out_ts;
+    uint64_t forwarding_since;
+};
+
+typedef struct {
+    uint64_t bytes_in;
+    uint64_t video_frames, audio_frames;
+    uint64_t keyframes;
+    uint32_t last_key_ts;
+    uint32_t key_interval_ms;
+    uint32_t first_ts, last_ts;
+    bool have_ts;
+    /* windowed rate */
+    uint64_t win_start_ms, win_bytes, win_frames;
+    double bitrate_kbps, fps;
+    char vcodec[16], acodec[16];
+    int width, height;
+    double meta_fps;
+    uint64_t connected_at_ms;
+} sp_input_stats_t;
+
+struct sp_relay_input_s {
+    char uid[SP_RELAY_UID_LEN];
+    char key[80];
+    json_t *meta;          /* free-form, as Cloudflare */
+    bool enabled;
+    char created[40], modified[40];
+    int state;             /* 0 never connected, 1 connected, 2 disconnected, 3 errored */
+    char reason[32];
+    int64_t state_since_ms; /* wall */
+    sp_relay_output_t *outputs;
+    size_t n_outputs;
+    sp_relay_input_t *next;
+    sp_relay_t *relay;
+    /* live */
+    sp_ingest_conn_t *publisher;
+    sp_relay_tag_t meta_tag;     /* "@setDataFrame" "onMetaData" {...} ready to send */
+    sp_relay_tag_t vseq, aseq;
+    sp_tagq_t gop;               /* from the last keyframe */
+    bool gop_valid;
+    bool has_video;
+    sp_input_stats_t st;
+};
+
+struct sp_relay_s {
+    uv_loop_t *loop;
+    const sp_config_t *cfg;
+    sp_relay_input_t *inputs;
+    size_t n_inputs;
+    char store_path[1024];
+    bool store_busy, store_dirty;
+    bool stopping;
+    /* counters */
+    uint64_t bytes_in, bytes_out, dropped_gops, dropped_tags, reconnects;
+    uint64_t ingest_rejected;
+    void *ingest;   /* sp_rtmp_server_t */
+    void *api;      /* sp_relay_api_t */
+    void *tls_ctx;  /* SSL_CTX * for outputs */
+    void *webhook;  /* sp_curlm_t * */
+    size_t out_queue_bytes;
+    uint32_t out_queue_ms;
+    uv_timer_t *flush_timer; /* coalesces output writes (SP_RELAY_FLUSH_MS) */
+    bool flush_armed;
+};
+
+/* Output writes are coalesced for this long: several media messages per writev per output,
+ * far fewer syscalls, latency well below what any RTMP ingest buffers. */
+#define SP_RELAY_FLUSH_MS 40
+
+/** Arms the coalescing timer (sp_relay_media.c). */
+void sp_relay_schedule_flush(sp_relay_t *r);
+void sp_relay_flush_stop(sp_relay_t *r);
+
+/* ---- tags / queues (sp_relay_media.c) ---- */
+void sp_tag_clear(sp_relay_tag_t *t);
+void sp_tag_set(sp_relay_tag_t *dst, const sp_relay_tag_t *src); /* takes a new ref */
+void sp_tagq_init(sp_tagq_t *q);
+void sp_tagq_cleanup(sp_tagq_t *q);
+void sp_tagq_push(sp_tagq_t *q, const sp_relay_tag_t *t); /* takes a ref */
+bool sp_tagq_pop(sp_tagq_t *q, sp_relay_tag_t *out);   /* caller owns the ref */
+sp_relay_tag_t *sp_tagq_at(sp_tagq_t *q, size_t i);
+void sp_tagq_clear(sp_tagq_t *q);
+
+/* ---- model (sp_relay.c) ---- */
+sp_relay_input_t *sp_relay_find_input(sp_relay_t *r, const char *uid);
+/** Constant-time stream-key lookup over all inputs. */
+sp_relay_input_t *sp_relay_find_by_key(sp_relay_t *r, const char *key, size_t len);
+sp_relay_input_t *sp_relay_input_create(sp_relay_t *r, json_t *meta, bool enabled);
+void sp_relay_input_delete(sp_relay_t *r, sp_relay_input_t *in);
+sp_relay_output_t *sp_relay_output_add(sp_relay_input_t *in, const char *url, const char *key,
+                                       bool enabled, const char *uid);
+void sp_relay_output_delete(sp_relay_output_t *o);
+void sp_relay_output_set_enabled(sp_relay_output_t *o, bool enabled);
+void sp_relay_save(sp_relay_t *r);
+void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, const char *err_code,
+                      const char *err_msg);
+const char *sp_out_state_name(sp_out_state_t s);
+
+/* ---- media path (sp_relay_media.c) ---- */
+/** A publisher started on in (from ingest). */
+void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub);
+/** The publisher went away. */
+void sp_relay_input_gone(sp_relay_input_t *in, const char *reason);
+/** A media/data message from the publisher. payload ref is taken. */
+void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rbuf_t *payload);
+/** Stored metadata (AMF "onMetaData" + object, without "@setDataFrame"). */
+void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len);
+void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms);
+
+/* ---- outputs (sp_rtmp_push.c) ---- */
+void sp_push_start(sp_relay_output_t *o);         /* input live + enabled: connect */
+void sp_push_stop(sp_relay_output_t *o, const char *why); /* close, state idle */
+void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t); /* queue only */
+void sp_push_flush(sp_relay_output_t *o);         /* write what is queued */
+void sp_push_cleanup(sp_relay_output_t *o);       /* before freeing o */
+int sp_push_tls_init(sp_relay_t *r);
+void sp_push_tls_free(sp_relay_t *r);
+
+/* ---- ingest (sp_rtmp_server.c) ---- */
+int sp_rtmp_server_start(sp_relay_t *r, const char *listen, int *port_out);
+void sp_rtmp_server_stop(sp_relay_t *r);
+void sp_ingest_kick(sp_ingest_conn_t *c, const char *why);
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * sp_relay_media: the media path of a live input. Publisher messages become
+ * refcounted tags; sequence headers, metadata and the GOP since the last
+ * keyframe are cached so a new or reconnecting output starts on a keyframe at
+ * once; every tag is handed to each forwarding output by reference.
+ */
+#include "sp_relay_int.h"
+
+#include <string.h>
+
+#include "sp_alloc.h"
+#include "sp_amf0.h"
+#include "sp_flv.h"
+#include "sp_log.h"
+#include "sp_time.h"
+
+/* ---- tags and queues ---- */
+
+void sp_tag_clear(sp_relay_tag_t *t)
+{
+    sp_rbuf_unref(t->data);
+    memset(t, 0, sizeof(*t));
+}
+
+void sp_tag_set(sp_relay_tag_t *dst, const sp_relay_tag_t *src)
+{
+    sp_relay_tag_t tmp = *src;
+    if (tmp.data)
+        sp_rbuf_ref(tmp.data);
+    sp_tag_clear(dst);
+    *dst = tmp;
+}
+
+void sp_tagq_init(sp_tagq_t *q)
+{
+    memset(q, 0, sizeof(*q));
+}
+
+void sp_tagq_clear(sp_tagq_t *q)
+{
+    sp_relay_tag_t t;
+    while (sp_tagq_pop(q, &t))
+        sp_tag_clear(&t);
+    q->head = 0;
+}
+
+void sp_tagq_cleanup(sp_tagq_t *q)
+{
+    sp_tagq_clear(q);
+    sp_free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+void sp_tagq_push(sp_tagq_t *q, const sp_relay_tag_t *t)
+{
+    if (q->n == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 64;
+        sp_relay_tag_t *nv = sp_malloc(ncap * sizeof(*nv));
+        for (size_t i = 0; i < q->n; i++)
+            nv[i] = q->v[(q->head + i) % q->cap];
+        sp_free(q->v);
+        q->v = nv;
+        q->cap = ncap;
+        q->head = 0;
+    }
+    sp_relay_tag_t *slot = &q->v[(q->head + q->n) % q->cap];
+    *slot = *t;
+    sp_rbuf_ref(slot->data);
+    q->n++;
+    q->bytes += t->data->len;
+}
+
+bool sp_tagq_pop(sp_tagq_t *q, sp_relay_tag_t *out)
+{
+    if (q->n == 0)
+        return false;
+    *out = q->v[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->n--;
+    q->bytes -= out->data->len;
+    return true;
+}
+
+sp_relay_tag_t *sp_tagq_at(sp_tagq_t *q, size_t i)
+{
+    return i < q->n ? &q->v[(q->head + i) % q->cap] : NULL;
+}
+
+/* ---- live input ---- */
+
+static void reset_media(sp_relay_input_t *in)
+{
+    sp_tag_clear(&in->meta_tag);
+    sp_tag_clear(&in->vseq);
+    sp_tag_clear(&in->aseq);
+    sp_tagq_cleanup(&in->gop);
+    in->gop_valid = false;
+    in->has_video = false;
+    memset(&in->st, 0, sizeof(in->st));
+}
+
+void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub)
+{
+    reset_media(in);
+    in->publisher = pub;
+    in->state = 1;
+    snprintf(in->reason, sizeof(in->reason), "connected");
+    in->state_since_ms = sp_wall_ms();
+    in->st.connected_at_ms = sp_mono_ms();
+    sp_info("relay", "input connected", "input=%s", in->uid);
+    sp_relay_webhook(in->relay, in, "live_input.connected", NULL, NULL);
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        if (o->enabled)
+            sp_push_start(o);
+}
+
+void sp_relay_input_gone(sp_relay_input_t *in, const char *reason)
+{
+    if (!in->publisher)
+        return;
+    in->publisher = NULL;
+    in->state = 2;
+    snprintf(in->reason, sizeof(in->reason), "%s", reason);
+    in->state_since_ms = sp_wall_ms();
+    sp_info("relay", "input disconnected", "input=%s reason=%s bytes_in=%llu", in->uid, reason,
+            (unsigned long long)in->st.bytes_in);
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        sp_push_stop(o, "input disconnected");
+    reset_media(in);
+    sp_relay_webhook(in->relay, in, "live_input.disconnected", NULL, NULL);
+}
+
+void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len)
+{
+    /* Keep "@setDataFrame" + the given "onMetaData" {...} ready for outputs. */
+    sp_buf_t b;
+    sp_buf_init(&b, 0);
+    sp_amf0_put_cstr(&b, "@setDataFrame");
+    sp_buf_append(&b, p, len);
+    sp_relay_tag_t t = { .type = SP_FLV_TAG_DATA, .ts = 0 };
+    t.data = sp_rbuf_new(b.p, b.len);
+    sp_buf_cleanup(&b);
+    sp_tag_clear(&in->meta_tag);
+    in->meta_tag = t;
+
+    /* stats: width, height, framerate */
+    sp_amf0_val_t **v = NULL;
+    size_t n = 0;
+    if (sp_amf0_decode_all(p, len, NULL, &v, &n, 4) == 0 && n >= 2) {
+        double d;
+        if (sp_amf0_as_num(sp_amf0_get(v[1], "width"), &d) && d > 0 && d < 100000)
+            in->st.width = (int)d;
+        if (sp_amf0_as_num(sp_amf0_get(v[1], "height"), &d) && d > 0 && d < 100000)
+            in->st.height = (int)d;
+        if (sp_amf0_as_num(sp_amf0_get(v[1], "framerate"), &d) && d > 0 && d < 1000)
+            in->st.meta_fps = d;
+    }
+    sp_amf0_free_all(v, n);
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        if (o->conn)
+            sp_push_feed(o, &in->meta_tag);
+}
+
+void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms)
+{
+    sp_input_stats_t *s = &in->st;
+    if (s->win_start_ms == 0) {
+        s->win_start_ms = now_ms;
+        return;
+    }
+    uint64_t dt = now_ms - s->win_start_ms;
+    if (dt < 2000)
+        return;
+    s->bitrate_kbps = (double)s->win_bytes * 8.0 / (double)dt;
+    s->fps = (double)s->win_frames * 1000.0 / (double)dt;
+    s->win_bytes = s->win_frames = 0;
+    s->win_start_ms = now_ms;
+}
+
+void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rbuf_t *payload)
+{
+    sp_flv_info_t info;
+    sp_relay_tag_t t = { .type = type, .ts = ts, .data = payload };
+    in->st.bytes_in += payload->len;
+    in->st.win_bytes += payload->len;
+    in->relay->bytes_in += payload->len;
+    if (sp_flv_classify(type, payload->data, payload->len, &info) != 0) {
+        sp_rbuf_unref(payload);
+        return; /* empty media message: nothing to forward */
+    }
+    if (info.seq_header)
+        t.flags |= SP_TAG_SEQ;
+    if (info.is_frame)
+        t.flags |= SP_TAG_FRAME;
+    if (info.keyframe && type == SP_FLV_TAG_VIDEO)
+        t.flags |= SP_TAG_KEY;
+
+    if (type == SP_FLV_TAG_VIDEO) {
+        snprintf(in->st.vcodec, sizeof(in->st.vcodec), "%s", sp_flv_codec_name(type, info.codec));
+        if (info.seq_header) {
+            sp_tag_set(&in->vseq, &t);
+            in->has_video = true;
+        }
+        if (info.is_frame) {
+            in->has_video = true;
+            in->st.video_frames++;
+            in->st.win_frames++;
+        }
+        if (t.flags & SP_TAG_KEY) {
+            if (in->st.keyframes > 0)
+                in->st.key_interval_ms = ts - in->st.last_key_ts;
+            in->st.keyframes++;
+            in->st.last_key_ts = ts;
+            sp_tagq_clear(&in->gop);
+            in->gop_valid = true;
+        }
+    } else if (type == SP_FLV_TAG_AUDIO) {
+        snprintf(in->st.acodec, sizeof(in->st.acodec), "%s", sp_flv_codec_name(type, info.codec));
+        if (info.seq_header)
+            sp_tag_set(&in->aseq, &t);
+        if (info.is_frame)
+            in->st.audio_frames++;
+    }
+    in->st.last_ts = ts;
+    if (!in->st.have_ts) {
+        in->st.first_ts = ts;
+        in->st.have_ts = true;
+    }
+    /* GOP cache: frames since the last keyframe (audio-only inputs: none) */
+    if (in->gop_valid && (t.flags & SP_TAG_FRAME)) {
+        if (in->gop.bytes + payload->len > SP_RELAY_GOP_MAX_BYTES ||
+            in->gop.n >= SP_RELAY_GOP_MAX_TAGS) {
+            sp_tagq_clear(&in->gop);
+            in->gop_valid = false; /* wait for the next keyframe */
+        } else {
+            sp_tagq_push(&in->gop, &t);
+        }
+    }
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        if (o->conn)
+            sp_push_feed(o, &t);
+    sp_rbuf_unref(payload);
+}
+
+/* ---- coalesced output flush ---- */
+
+static void on_flush(uv_timer_t *t)
+{
+    sp_relay_t *r = t->data;
+    r->flush_armed = false;
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        if (in->publisher)
+            for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+                if (o->q.n)
+                    sp_push_flush(o);
+}
+
+static void free_timer(uv_handle_t *h)
+{
+    sp_free(h);
+}
+
+void sp_relay_schedule_flush(sp_relay_t *r)
+{
+    if (r->flush_armed || r->stopping || !r->loop)
+        return;
+    if (!r->flush_timer) {
+        r->flush_timer = sp_malloc(sizeof(*r->flush_timer));
+        uv_timer_init(r->loop, r->flush_timer);
+        r->flush_timer->data = r;
+    }
+    r->flush_armed = true;
+    uv_timer_start(r->flush_timer, on_flush, SP_RELAY_FLUSH_MS, 0);
+}
+
+void sp_relay_flush_stop(sp_relay_t *r)
+{
+    if (r->flush_timer) {
+        uv_close((uv_handle_t *)r->flush_timer, free_timer);
+        r->flush_timer = NULL;
+    }
+    r->flush_armed = false;
+}

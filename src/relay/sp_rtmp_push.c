@@ -1,0 +1,1056 @@
+/*
+ * sp_rtmp_push: one output of a live input, pushed to an rtmp:// or rtmps://
+ * destination. Each output is its own state machine (idle, connecting,
+ * forwarding, error) with last_error, bytes sent and reconnect count. TLS is
+ * OpenSSL over memory BIOs so it runs non-blocking on the loop, with SNI and
+ * verification against the system store or RELAY_CA_FILE. Forwarding starts
+ * with metadata, sequence headers and the cached GOP (a keyframe), with
+ * timestamps rebased. The per-output queue is bounded by bytes and duration;
+ * over the bound whole GOPs are dropped up to the next keyframe. Nothing here
+ * ever waits on a destination: the input and other outputs never block.
+ */
+#include "sp_relay_int.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "sp_alloc.h"
+#include "sp_amf0.h"
+#include "sp_err.h"
+#include "sp_flv.h"
+#include "sp_log.h"
+#include "sp_rtmp_chunk.h"
+#include "sp_rtmp_handshake.h"
+#include "sp_time.h"
+
+#define OUT_CHUNK 4096
+#define CONNECT_TIMEOUT_MS 10000
+#define WRITE_STALL_MS 30000
+#define DRAIN_TIMEOUT_MS 5000
+#define INFLIGHT_MAX (256u * 1024)
+#define READ_BUF 16384
+#define SNDBUF (512 * 1024)
+
+enum { ST_DNS, ST_TCP, ST_TLS, ST_HS, ST_CONNECT, ST_CREATE, ST_PUBLISH, ST_FWD };
+static const char *const stage_names[] = { "dns", "tcp connect", "tls handshake", "rtmp handshake",
+                                           "connect", "createStream", "publish", "forwarding" };
+
+struct sp_push_conn_s {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+    sp_relay_output_t *out; /* NULL once detached */
+    sp_relay_t *relay;
+    int pending;            /* open handles + pending requests */
+    bool closing, tcp_open;
+    char host[256];
+    int port;
+    bool tls;
+    char app[512];
+    char tcurl[1024];
+    char *key;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    sp_rtmp_hs_t *hs;       /* only during the handshake */
+    bool hs_done;
+    sp_rtmp_reader_t rd;
+    sp_buf_t in;
+    int stage;
+    uint64_t stage_since;
+    uint32_t stream_id;
+    uint32_t peer_window;
+    uint64_t acked;
+    size_t inflight;
+    uint64_t oldest_write_ms;
+    size_t writes;
+    bool draining;        /* detached, ending the stream gracefully */
+    uint64_t drain_since;
+};
+
+/* One read buffer for every output: reads are consumed synchronously on the loop thread. */
+static uint8_t g_rbuf[READ_BUF];
+
+typedef struct {
+    uv_write_t req;
+    sp_push_conn_t *c;
+    size_t bytes;
+    char *copy;          /* owned contiguous buffer (TLS, control) */
+    sp_rbuf_t **refs;    /* shared payloads (plain) */
+    size_t nrefs;
+    uint8_t *hdr;        /* chunk headers (plain) */
+    uv_buf_t *iov;
+} pw_t;
+
+#define BATCH_TAGS 64    /* tags per writev */
+
+const char *sp_out_state_name(sp_out_state_t s)
+{
+    switch (s) {
+    case SP_OUT_CONNECTING: return "connecting";
+    case SP_OUT_FORWARDING: return "forwarding";
+    case SP_OUT_ERROR: return "error";
+    default: return "idle";
+    }
+}
+
+/* ---- TLS context ---- */
+
+int sp_push_tls_init(sp_relay_t *r)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return SP_ECRYPTO;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    const char *ca = r->cfg && r->cfg->relay_ca_file && r->cfg->relay_ca_file[0]
+                         ? r->cfg->relay_ca_file : NULL;
+    if (ca) {
+        if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+            sp_error("relay", "cannot load RELAY_CA_FILE", "path=%s", ca);
+            SSL_CTX_free(ctx);
+            return SP_ECONFIG;
+        }
+    } else {
+        SSL_CTX_set_default_verify_paths(ctx);
+    }
+    r->tls_ctx = ctx;
+    return 0;
+}
+
+void sp_push_tls_free(sp_relay_t *r)
+{
+    SSL_CTX_free(r->tls_ctx);
+    r->tls_ctx = NULL;
+}
+
+/* ---- connection lifetime ---- */
+
+static void conn_release(sp_push_conn_t *c)
+{
+    if (--c->pending > 0)
+        return;
+    if (c->ssl)
+        SSL_free(c->ssl); /* frees the BIOs */
+    sp_rtmp_reader_cleanup(&c->rd);
+    sp_buf_cleanup(&c->in);
+    sp_free(c->hs);
+    sp_free(c->key);
+    sp_free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_release(h->data);
+}
+
+static void schedule_retry(sp_relay_output_t *o);
+
+/* Detaches c from its output and closes it. */
+static void conn_close(sp_push_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->out) {
+        c->out->conn = NULL;
+        c->out = NULL;
+    }
+    if (c->stage == ST_DNS)
+        uv_cancel((uv_req_t *)&c->gai);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void out_fail(sp_push_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_fail(sp_push_conn_t *c, const char *fmt, ...)
+{
+    sp_relay_output_t *o = c->out;
+    if (!o) {
+        conn_close(c);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->last_error, sizeof(o->last_error), fmt, ap);
+    va_end(ap);
+    o->state = SP_OUT_ERROR;
+    sp_warn("relay", "output error", "output=%s input=%s host=%s error=\"%s\"", o->uid,
+            o->input->uid, c->host, o->last_error);
+    sp_tagq_clear(&o->q);
+    conn_close(c);
+    schedule_retry(o);
+}
+
+static void set_stage(sp_push_conn_t *c, int st)
+{
+    c->stage = st;
+    c->stage_since = sp_mono_ms();
+}
+
+/* ---- writing ---- */
+
+static void pump(sp_push_conn_t *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    pw_t *w = (pw_t *)req;
+    sp_push_conn_t *c = w->c;
+    c->inflight -= w->bytes;
+    c->writes--;
+    c->oldest_write_ms = c->writes ? sp_mono_ms() : 0;
+    if (status == 0 && c->out) {
+        c->out->bytes += w->bytes;
+        c->relay->bytes_out += w->bytes;
+    }
+    sp_free(w->copy);
+    sp_free(w->hdr);
+    sp_free(w->iov);
+    for (size_t i = 0; i < w->nrefs; i++)
+        sp_rbuf_unref(w->refs[i]);
+    sp_free(w->refs);
+    sp_free(w);
+    if (status < 0 && status != UV_ECANCELED && !c->closing) {
+        out_fail(c, "write failed: %s", uv_strerror(status));
+    } else if (!c->closing) {
+        pump(c);
+    }
+    conn_release(c);
+}
+
+static void submit(sp_push_conn_t *c, pw_t *w, uv_buf_t *bufs, unsigned n)
+{
+    w->c = c;
+    c->inflight += w->bytes;
+    if (c->writes++ == 0)
+        c->oldest_write_ms = sp_mono_ms();
+    c->pending++;
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    if (rc != 0) {
+        w->req.data = NULL;
+        on_write(&w->req, rc);
+    }
+}
+
+/* Flushes TLS output records to the socket. */
+static void flush_tls(sp_push_conn_t *c)
+{
+    size_t n = BIO_ctrl_pending(c->wbio);
+    if (n == 0)
+        return;
+    pw_t *w = sp_calloc(1, sizeof(*w));
+    w->copy = sp_malloc(n);
+    int got = BIO_read(c->wbio, w->copy, (int)n);
+    if (got <= 0) {
+        sp_free(w->copy);
+        sp_free(w);
+        return;
+    }
+    w->bytes = (size_t)got;
+    uv_buf_t b = uv_buf_init(w->copy, (unsigned)got);
+    submit(c, w, &b, 1);
+}
+
+static void send_raw(sp_push_conn_t *c, const void *p, size_t len)
+{
+    if (c->closing || len == 0)
+        return;
+    if (c->tls) {
+        if (SSL_write(c->ssl, p, (int)len) <= 0) {
+            out_fail(c, "TLS write failed");
+            return;
+        }
+        flush_tls(c);
+        return;
+    }
+    pw_t *w = sp_calloc(1, sizeof(*w));
+    w->copy = sp_malloc(len);
+    memcpy(w->copy, p, len);
+    w->bytes = len;
+    uv_buf_t b = uv_buf_init(w->copy, (unsigned)len);
+    submit(c, w, &b, 1);
+}
+
+static void send_buf(sp_push_conn_t *c, sp_buf_t *b)
+{
+    send_raw(c, b->p, b->len);
+    sp_buf_reset(b);
+}
+
+static uint32_t rebase(sp_relay_output_t *o, uint32_t ts)
+{
+    if (!o->have_base) {
+        o->ts_base = ts;
+        o->have_base = true;
+    }
+    int32_t d = (int32_t)(ts - o->ts_base);
+    return d < 0 ? 0 : (uint32_t)d;
+}
+
+/*
+ * Writes queued tags as chunks, several tags per writev. On plain TCP the
+ * payloads are not copied: the iovecs point into the shared buffers, which
+ * stay referenced until the write completes. TLS encrypts into the write BIO.
+ */
+static void pump(sp_push_conn_t *c)
+{
+    sp_relay_output_t *o = c->out;
+    if (!o || c->stage != ST_FWD || c->closing)
+        return;
+    while ((c->inflight < INFLIGHT_MAX || c->draining) && o->q.n > 0 && !c->closing) {
+        size_t ntags = o->q.n < BATCH_TAGS ? o->q.n : BATCH_TAGS;
+        size_t hbound = 0, nchunks = 0;
+        for (size_t i = 0; i < ntags; i++) {
+            uint32_t len = (uint32_t)sp_tagq_at(&o->q, i)->data->len;
+            hbound += sp_rtmp_chunk_hdr_bound(len, OUT_CHUNK);
+            nchunks += len == 0 ? 1 : (len + OUT_CHUNK - 1) / OUT_CHUNK;
+        }
+        pw_t *w = sp_calloc(1, sizeof(*w));
+        w->hdr = sp_malloc(hbound);
+        w->iov = sp_malloc(2 * nchunks * sizeof(*w->iov));
+        w->refs = sp_malloc(ntags * sizeof(*w->refs));
+        uint16_t *hl = sp_malloc(nchunks * sizeof(*hl));
+        size_t hoff = 0, k = 0, total = 0;
+        for (size_t i = 0; i < ntags; i++) {
+            sp_relay_tag_t t;
+            sp_tagq_pop(&o->q, &t);
+            uint32_t ts = t.type == SP_FLV_TAG_DATA ? o->last_out_ts : rebase(o, t.ts);
+            o->last_out_ts = ts;
+            uint32_t len = (uint32_t)t.data->len;
+            uint32_t csid = t.type == SP_FLV_TAG_AUDIO ? 4 : t.type == SP_FLV_TAG_VIDEO ? 6 : 5;
+            size_t n = sp_rtmp_chunk_headers(w->hdr + hoff, hl, OUT_CHUNK, csid, t.type, ts,
+                                             c->stream_id, len);
+            uint32_t sent = 0;
+            for (size_t ci = 0; ci < n; ci++) {
+                w->iov[k++] = uv_buf_init((char *)w->hdr + hoff, hl[ci]);
+                hoff += hl[ci];
+                uint32_t take = len - sent < OUT_CHUNK ? len - sent : OUT_CHUNK;
+                if (take)
+                    w->iov[k++] = uv_buf_init((char *)t.data->data + sent, take);
+                sent += take;
+            }
+            total += len;
+            w->refs[w->nrefs++] = t.data; /* the popped reference moves into the write */
+        }
+        sp_free(hl);
+        total += hoff;
+        if (c->tls) {
+            bool ok = true;
+            for (size_t i = 0; ok && i < k; i++)
+                ok = SSL_write(c->ssl, w->iov[i].base, (int)w->iov[i].len) > 0;
+            for (size_t i = 0; i < w->nrefs; i++)
+                sp_rbuf_unref(w->refs[i]);
+            sp_free(w->refs);
+            sp_free(w->hdr);
+            sp_free(w->iov);
+            sp_free(w);
+            if (!ok) {
+                out_fail(c, "TLS write failed");
+                return;
+            }
+            flush_tls(c);
+            continue;
+        }
+        w->bytes = total;
+        submit(c, w, w->iov, (unsigned)k);
+    }
+}
+
+static void drop_queue(sp_relay_output_t *o, const char *why);
+
+/* Writes what the socket accepts; what is left over the bounds is dropped (whole GOPs). */
+void sp_push_flush(sp_relay_output_t *o)
+{
+    if (!o->conn)
+        return;
+    pump(o->conn);
+    if (!o->conn || o->q.n == 0)
+        return;
+    sp_relay_t *r = o->input->relay;
+    uint32_t span = sp_tagq_at(&o->q, o->q.n - 1)->ts - sp_tagq_at(&o->q, 0)->ts;
+    if (o->q.bytes > r->out_queue_bytes)
+        drop_queue(o, "bytes");
+    else if (span < 0x80000000u && span > r->out_queue_ms)
+        drop_queue(o, "duration");
+}
+
+/* ---- commands ---- */
+
+static void send_cmd(sp_push_conn_t *c, uint32_t msid, sp_buf_t *amf)
+{
+    sp_buf_t out;
+    sp_buf_init(&out, 0);
+    sp_rtmp_write_msg(&out, OUT_CHUNK, msid ? 8 : 3, SP_RTMP_MSG_CMD_AMF0, 0, msid,
+                      (uint8_t *)amf->p, (uint32_t)amf->len);
+    send_buf(c, &out);
+    sp_buf_cleanup(&out);
+    sp_buf_reset(amf);
+}
+
+static void send_connect(sp_push_conn_t *c)
+{
+    sp_buf_t b;
+    sp_buf_init(&b, 0);
+    sp_rtmp_write_u32_ctrl(&b, SP_RTMP_MSG_SET_CHUNK_SIZE, OUT_CHUNK);
+    send_buf(c, &b);
+    sp_amf0_put_cstr(&b, "connect");
+    sp_amf0_put_number(&b, 1);
+    sp_amf0_put_object_begin(&b);
+    sp_amf0_put_key(&b, "app");
+    sp_amf0_put_cstr(&b, c->app);
+    sp_amf0_put_key(&b, "type");
+    sp_amf0_put_cstr(&b, "nonprivate");
+    sp_amf0_put_key(&b, "flashVer");
+    sp_amf0_put_cstr(&b, "FMLE/3.0 (compatible; streampai)");
+    sp_amf0_put_key(&b, "tcUrl");
+    sp_amf0_put_cstr(&b, c->tcurl);
+    sp_amf0_put_object_end(&b);
+    send_cmd(c, 0, &b);
+    sp_buf_cleanup(&b);
+    set_stage(c, ST_CONNECT);
+}
+
+static void start_forwarding(sp_push_conn_t *c)
+{
+    sp_relay_output_t *o = c->out;
+    sp_relay_input_t *in = o->input;
+    set_stage(c, ST_FWD);
+    o->state = SP_OUT_FORWARDING;
+    o->last_error[0] = 0;
+    o->forwarding_since = sp_mono_ms();
+    o->have_base = false;
+    o->last_out_ts = 0;
+    sp_tagq_clear(&o->q);
+    sp_info("relay", "output forwarding", "output=%s input=%s host=%s gop_tags=%zu", o->uid,
+            in->uid, c->host, in->gop_valid ? in->gop.n : (size_t)0);
+    /* metadata and sequence headers first, then the GOP from its keyframe */
+    if (in->meta_tag.data)
+        sp_tagq_push(&o->q, &in->meta_tag);
+    if (in->vseq.data)
+        sp_tagq_push(&o->q, &in->vseq);
+    if (in->aseq.data)
+        sp_tagq_push(&o->q, &in->aseq);
+    if (in->gop_valid && in->gop.n > 0) {
+        o->have_base = true;
+        o->ts_base = sp_tagq_at(&in->gop, 0)->ts;
+        for (size_t i = 0; i < in->gop.n; i++)
+            sp_tagq_push(&o->q, sp_tagq_at(&in->gop, i));
+        o->need_key = false;
+    } else {
+        o->need_key = in->has_video;
+    }
+    /* sequence headers/metadata carry timestamp 0 */
+    pump(c);
+}
+
+static void handle_cmd(sp_push_conn_t *c, sp_rbuf_t *payload)
+{
+    sp_amf0_val_t **v = NULL;
+    size_t n = 0;
+    if (sp_amf0_decode_all(payload->data, payload->len, NULL, &v, &n, 16) != 0 || n < 2) {
+        sp_amf0_free_all(v, n);
+        return;
+    }
+    sp_str_t name = { 0 };
+    double txn = 0;
+    sp_amf0_as_str(v[0], &name);
+    sp_amf0_as_num(v[1], &txn);
+    sp_buf_t b;
+    sp_buf_init(&b, 0);
+    if (sp_str_eq_cstr(name, "_result") && c->stage == ST_CONNECT && txn == 1) {
+        sp_amf0_put_cstr(&b, "releaseStream");
+        sp_amf0_put_number(&b, 2);
+        sp_amf0_put_null(&b);
+        sp_amf0_put_cstr(&b, c->key);
+        send_cmd(c, 0, &b);
+        sp_amf0_put_cstr(&b, "FCPublish");
+        sp_amf0_put_number(&b, 3);
+        sp_amf0_put_null(&b);
+        sp_amf0_put_cstr(&b, c->key);
+        send_cmd(c, 0, &b);
+        sp_amf0_put_cstr(&b, "createStream");
+        sp_amf0_put_number(&b, 4);
+        sp_amf0_put_null(&b);
+        send_cmd(c, 0, &b);
+        set_stage(c, ST_CREATE);
+    } else if (sp_str_eq_cstr(name, "_result") && c->stage == ST_CREATE && txn == 4) {
+        double sid = 1;
+        if (n >= 4)
+            sp_amf0_as_num(v[3], &sid);
+        c->stream_id = sid >= 0 && sid < 1e6 ? (uint32_t)sid : 1;
+        sp_amf0_put_cstr(&b, "publish");
+        sp_amf0_put_number(&b, 5);
+        sp_amf0_put_null(&b);
+        sp_amf0_put_cstr(&b, c->key);
+        sp_amf0_put_cstr(&b, "live");
+        send_cmd(c, c->stream_id, &b);
+        set_stage(c, ST_PUBLISH);
+    } else if (sp_str_eq_cstr(name, "_error")) {
+        sp_str_t code = { 0 }, desc = { 0 };
+        const sp_amf0_val_t *info = n >= 4 ? v[3] : NULL;
+        sp_amf0_as_str(sp_amf0_get(info, "code"), &code);
+        sp_amf0_as_str(sp_amf0_get(info, "description"), &desc);
+        out_fail(c, "destination refused: %.*s %.*s", (int)code.len, code.p, (int)desc.len,
+                 desc.p);
+    } else if (sp_str_eq_cstr(name, "onStatus")) {
+        sp_str_t code = { 0 }, level = { 0 }, desc = { 0 };
+        const sp_amf0_val_t *info = n >= 4 ? v[3] : NULL;
+        sp_amf0_as_str(sp_amf0_get(info, "code"), &code);
+        sp_amf0_as_str(sp_amf0_get(info, "level"), &level);
+        sp_amf0_as_str(sp_amf0_get(info, "description"), &desc);
+        if (sp_str_eq_cstr(code, "NetStream.Publish.Start") && c->stage == ST_PUBLISH) {
+            start_forwarding(c);
+        } else if (sp_str_eq_cstr(level, "error")) {
+            out_fail(c, "destination refused: %.*s %.*s", (int)code.len, code.p,
+                     (int)desc.len, desc.p);
+        }
+    } else if (sp_str_eq_cstr(name, "onBWDone") || sp_str_eq_cstr(name, "onFCPublish")) {
+        /* informational */
+    }
+    sp_buf_cleanup(&b);
+    sp_amf0_free_all(v, n);
+}
+
+static void handle_msg(sp_push_conn_t *c, sp_rtmp_msg_t *m)
+{
+    const uint8_t *p = m->payload->data;
+    switch (m->type) {
+    case SP_RTMP_MSG_WINDOW_ACK:
+        if (m->payload->len >= 4)
+            c->peer_window = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                             ((uint32_t)p[2] << 8) | p[3];
+        break;
+    case SP_RTMP_MSG_USER_CONTROL:
+        if (m->payload->len >= 6 && p[1] == 6) {
+            sp_buf_t out;
+            sp_buf_init(&out, 0);
+            sp_rtmp_write_user_ctrl(&out, 7, ((uint32_t)p[2] << 24) | ((uint32_t)p[3] << 16) |
+                                                 ((uint32_t)p[4] << 8) | p[5]);
+            send_buf(c, &out);
+            sp_buf_cleanup(&out);
+        }
+        break;
+    case SP_RTMP_MSG_CMD_AMF0:
+        handle_cmd(c, m->payload);
+        break;
+    default:
+        break;
+    }
+}
+
+static void process(sp_push_conn_t *c)
+{
+    size_t pos = 0;
+    int rc = 0;
+    while (!c->closing && pos < c->in.len) {
+        if (!c->hs_done) {
+            if (!c->hs) {
+                rc = SP_EPROTO; /* bytes before we sent C0+C1 */
+                break;
+            }
+            rc = sp_rtmp_hs_feed(c->hs, (uint8_t *)c->in.p + pos, c->in.len - pos);
+            if (rc < 0)
+                break;
+            pos += (size_t)rc;
+            if (c->hs->done) {
+                c->hs_done = true;
+                send_raw(c, c->hs->out, c->hs->out_len); /* C2 */
+                sp_free(c->hs);
+                c->hs = NULL;
+                if (!c->closing)
+                    send_connect(c);
+            }
+            continue;
+        }
+        sp_rtmp_msg_t m;
+        bool have = false;
+        rc = sp_rtmp_reader_feed(&c->rd, (uint8_t *)c->in.p + pos, c->in.len - pos, &m, &have);
+        if (rc == SP_EAGAIN) {
+            rc = 0;
+            break;
+        }
+        if (rc < 0)
+            break;
+        pos += (size_t)rc;
+        if (have) {
+            handle_msg(c, &m);
+            sp_rbuf_unref(m.payload);
+        }
+        rc = 0;
+    }
+    if (c->closing)
+        return;
+    sp_buf_consume(&c->in, pos);
+    if (rc < 0) {
+        out_fail(c, "protocol error from destination: %s", sp_strerror(rc));
+        return;
+    }
+    if (c->peer_window && c->rd.bytes_in - c->acked >= c->peer_window) {
+        c->acked = c->rd.bytes_in;
+        sp_buf_t out;
+        sp_buf_init(&out, 0);
+        sp_rtmp_write_u32_ctrl(&out, SP_RTMP_MSG_ACK, (uint32_t)c->rd.bytes_in);
+        send_buf(c, &out);
+        sp_buf_cleanup(&out);
+    }
+}
+
+static void start_rtmp_handshake(sp_push_conn_t *c)
+{
+    uint8_t rnd[SP_RTMP_HS_SIZE - 8];
+    randombytes_buf(rnd, sizeof(rnd));
+    c->hs = sp_malloc(sizeof(*c->hs));
+    sp_rtmp_hs_client_init(c->hs, rnd);
+    set_stage(c, ST_HS);
+    send_raw(c, c->hs->out, c->hs->out_len);
+    if (c->hs)
+        c->hs->out_len = 0;
+}
+
+static void tls_fail(sp_push_conn_t *c)
+{
+    long vr = SSL_get_verify_result(c->ssl);
+    if (vr != X509_V_OK) {
+        out_fail(c, "TLS certificate verification failed: %s", X509_verify_cert_error_string(vr));
+        return;
+    }
+    unsigned long e = ERR_get_error();
+    char buf[160] = "handshake failed";
+    if (e)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    out_fail(c, "TLS error: %s", buf);
+}
+
+static void feed_in(sp_push_conn_t *c, const uint8_t *p, size_t len)
+{
+    if (sp_buf_append(&c->in, p, len) != 0) {
+        out_fail(c, "destination sent too much data");
+        return;
+    }
+    process(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    sp_push_conn_t *c = h->data;
+    (void)suggested;
+    (void)c;
+    *buf = uv_buf_init((char *)g_rbuf, sizeof(g_rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    sp_push_conn_t *c = s->data;
+    (void)buf;
+    if (c->closing)
+        return;
+    if (nread < 0) {
+        if (c->tls && c->stage == ST_TLS)
+            tls_fail(c);
+        else
+            out_fail(c, "destination closed the connection during %s%s%s",
+                     stage_names[c->stage], nread == UV_EOF ? "" : ": ",
+                     nread == UV_EOF ? "" : uv_strerror((int)nread));
+        return;
+    }
+    if (!c->tls) {
+        feed_in(c, g_rbuf, (size_t)nread);
+        return;
+    }
+    BIO_write(c->rbio, g_rbuf, (int)nread);
+    if (c->stage == ST_TLS) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r == 1) {
+            flush_tls(c);
+            sp_debug("relay", "tls established", "host=%s version=%s", c->host,
+                     SSL_get_version(c->ssl));
+            start_rtmp_handshake(c);
+        } else {
+            int e = SSL_get_error(c->ssl, r);
+            flush_tls(c);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                tls_fail(c);
+                return;
+            }
+            return;
+        }
+    }
+    uint8_t tmp[16384];
+    for (;;) {
+        if (c->closing)
+            return;
+        int r = SSL_read(c->ssl, tmp, sizeof(tmp));
+        if (r > 0) {
+            feed_in(c, tmp, (size_t)r);
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN)
+            out_fail(c, "destination closed the TLS connection");
+        else
+            tls_fail(c);
+        return;
+    }
+    flush_tls(c);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    sp_push_conn_t *c = req->data;
+    if (c->closing || status == UV_ECANCELED) {
+        conn_release(c);
+        return;
+    }
+    if (status < 0) {
+        out_fail(c, "connect to %s:%d failed: %s", c->host, c->port, uv_strerror(status));
+        conn_release(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    /* A fixed send buffer (enough for 20 Mbit/s at 200 ms RTT) keeps a stalled
+     * destination from hiding megabytes in the kernel: the queue sees the stall. */
+    int sndbuf = SNDBUF;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (c->tls) {
+        c->ssl = SSL_new(c->relay->tls_ctx);
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_connect_state(c->ssl);
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (inet_pton(AF_INET, c->host, &a4) == 1 || inet_pton(AF_INET6, c->host, &a6) == 1) {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host);
+        } else {
+            SSL_set_tlsext_host_name(c->ssl, c->host);
+            SSL_set1_host(c->ssl, c->host);
+        }
+        set_stage(c, ST_TLS);
+        SSL_do_handshake(c->ssl);
+        flush_tls(c);
+    } else {
+        start_rtmp_handshake(c);
+    }
+    conn_release(c);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    sp_push_conn_t *c = req->data;
+    if (c->closing || status == UV_ECANCELED) {
+        uv_freeaddrinfo(res);
+        conn_release(c);
+        return;
+    }
+    if (status < 0 || !res) {
+        out_fail(c, "cannot resolve %s: %s", c->host, uv_strerror(status));
+        uv_freeaddrinfo(res);
+        conn_release(c);
+        return;
+    }
+    set_stage(c, ST_TCP);
+    c->creq.data = c;
+    c->pending++;
+    int rc = uv_tcp_connect(&c->creq, &c->tcp, res->ai_addr, on_connected);
+    uv_freeaddrinfo(res);
+    if (rc != 0) {
+        c->pending--;
+        out_fail(c, "connect to %s:%d failed: %s", c->host, c->port, uv_strerror(rc));
+    }
+    conn_release(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    sp_push_conn_t *c = t->data;
+    uint64_t now = sp_mono_ms();
+    if (c->closing)
+        return;
+    if (c->draining) {
+        if (now - c->drain_since > DRAIN_TIMEOUT_MS)
+            conn_close(c); /* the destination does not take the tail: give up */
+        return;
+    }
+    if (c->stage != ST_FWD && now - c->stage_since > CONNECT_TIMEOUT_MS) {
+        out_fail(c, "timeout during %s", stage_names[c->stage]);
+        return;
+    }
+    if (c->stage == ST_FWD && c->writes && now - c->oldest_write_ms > WRITE_STALL_MS)
+        out_fail(c, "destination stalled: no data accepted for %d s", WRITE_STALL_MS / 1000);
+}
+
+/* Splits rtmp[s]://host[:port]/app[/...] into parts; key may complete it. */
+static int parse_url(sp_push_conn_t *c, const char *url, const char *key)
+{
+    const char *p;
+    if (strncmp(url, "rtmp://", 7) == 0) {
+        p = url + 7;
+        c->port = 1935;
+    } else if (strncmp(url, "rtmps://", 8) == 0) {
+        p = url + 8;
+        c->port = 443;
+        c->tls = true;
+    } else {
+        return SP_EINVAL;
+    }
+    const char *slash = strchr(p, '/');
+    const char *hend = slash ? slash : p + strlen(p);
+    const char *hstart = p, *colon = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(hend - p));
+        if (!rb)
+            return SP_EINVAL;
+        hstart = p + 1;
+        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
+        hend = rb;
+    } else {
+        colon = memchr(p, ':', (size_t)(hend - p));
+    }
+    const char *host_end = colon && colon < hend ? colon : hend;
+    size_t hl = (size_t)(host_end - hstart);
+    if (hl == 0 || hl >= sizeof(c->host))
+        return SP_EINVAL;
+    memcpy(c->host, hstart, hl);
+    c->host[hl] = 0;
+    if (colon) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (port <= 0 || port > 65535)
+            return SP_EINVAL;
+        c->port = (int)port;
+    }
+    const char *app = slash ? slash + 1 : "";
+    size_t al = strlen(app);
+    while (al > 0 && app[al - 1] == '/')
+        al--;
+    if (al >= sizeof(c->app))
+        return SP_EINVAL;
+    memcpy(c->app, app, al);
+    c->app[al] = 0;
+    if (key && key[0]) {
+        c->key = sp_strdup(key);
+    } else {
+        char *ls = strrchr(c->app, '/');
+        if (!ls)
+            return SP_EINVAL;
+        c->key = sp_strdup(ls + 1);
+        *ls = 0;
+    }
+    if (!c->app[0])
+        return SP_EINVAL;
+    snprintf(c->tcurl, sizeof(c->tcurl), "%s://%s%s%s:%d/%s", c->tls ? "rtmps" : "rtmp",
+             strchr(c->host, ':') ? "[" : "", c->host, strchr(c->host, ':') ? "]" : "", c->port,
+             c->app);
+    return 0;
+}
+
+/* ---- output state machine ---- */
+
+static void on_retry(uv_timer_t *t)
+{
+    sp_relay_output_t *o = t->data;
+    if (o->input->publisher && o->enabled && !o->conn)
+        sp_push_start(o);
+}
+
+static void schedule_retry(sp_relay_output_t *o)
+{
+    if (!o->input->publisher || !o->enabled || o->input->relay->stopping)
+        return;
+    /* a connection that forwarded for a while resets the backoff */
+    if (o->forwarding_since && sp_mono_ms() - o->forwarding_since > 30000)
+        sp_backoff_reset(&o->backoff);
+    o->forwarding_since = 0;
+    if (!o->retry) {
+        o->retry = sp_malloc(sizeof(*o->retry));
+        uv_timer_init(o->input->relay->loop, o->retry);
+        o->retry->data = o;
+    }
+    uint64_t d = sp_backoff_next(&o->backoff);
+    sp_debug("relay", "output retry scheduled", "output=%s delay_ms=%llu", o->uid,
+             (unsigned long long)d);
+    uv_timer_start(o->retry, on_retry, d, 0);
+}
+
+void sp_push_start(sp_relay_output_t *o)
+{
+    sp_relay_t *r = o->input->relay;
+    if (o->conn || r->stopping)
+        return;
+    if (o->retry)
+        uv_timer_stop(o->retry);
+    if (o->attempts > 0 && o->state == SP_OUT_ERROR) {
+        o->reconnects++;
+        r->reconnects++;
+    }
+    o->attempts++;
+    sp_push_conn_t *c = sp_calloc(1, sizeof(*c));
+    c->relay = r;
+    c->out = o;
+    sp_rtmp_reader_init(&c->rd, 1u << 20, 16);
+    sp_buf_init(&c->in, (1u << 20) + 64);
+    uv_tcp_init(r->loop, &c->tcp);
+    uv_timer_init(r->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->pending = 2;
+    c->stage = ST_TCP; /* no resolver request outstanding yet */
+    o->conn = c;
+    o->state = SP_OUT_CONNECTING;
+    sp_tagq_clear(&o->q);
+    uv_timer_start(&c->timer, on_timer, 1000, 1000);
+    if (parse_url(c, o->url, o->stream_key) != 0) {
+        out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app)");
+        return;
+    }
+    if (c->tls && !r->tls_ctx) {
+        out_fail(c, "TLS is not available");
+        return;
+    }
+    sp_info("relay", "output connecting", "output=%s input=%s host=%s port=%d tls=%d", o->uid,
+            o->input->uid, c->host, c->port, c->tls ? 1 : 0);
+    set_stage(c, ST_DNS);
+    c->gai.data = c;
+    c->pending++;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    char port[8];
+    snprintf(port, sizeof(port), "%d", c->port);
+    int rc = uv_getaddrinfo(r->loop, &c->gai, on_resolved, c->host, port, &hints);
+    if (rc != 0) {
+        c->pending--;
+        c->stage = ST_TCP;
+        out_fail(c, "cannot resolve %s: %s", c->host, uv_strerror(rc));
+    }
+}
+
+static void on_drained(uv_shutdown_t *req, int status)
+{
+    sp_push_conn_t *c = req->data;
+    (void)status;
+    sp_free(req);
+    conn_close(c);
+    conn_release(c);
+}
+
+/*
+ * Ends a forwarding connection gracefully: writes what is queued, FCUnpublish +
+ * deleteStream, TLS close_notify, then a TCP shutdown once everything is sent
+ * (or a close after DRAIN_TIMEOUT_MS). Detaches c from its output at once.
+ */
+static void conn_drain(sp_push_conn_t *c)
+{
+    sp_relay_output_t *o = c->out;
+    if (c->closing)
+        return;
+    if (c->stage != ST_FWD || !o) {
+        conn_close(c);
+        return;
+    }
+    c->draining = true;
+    c->drain_since = sp_mono_ms();
+    pump(c);
+    sp_buf_t b;
+    sp_buf_init(&b, 0);
+    sp_amf0_put_cstr(&b, "FCUnpublish");
+    sp_amf0_put_number(&b, 6);
+    sp_amf0_put_null(&b);
+    sp_amf0_put_cstr(&b, c->key);
+    send_cmd(c, 0, &b);
+    sp_amf0_put_cstr(&b, "deleteStream");
+    sp_amf0_put_number(&b, 7);
+    sp_amf0_put_null(&b);
+    sp_amf0_put_number(&b, c->stream_id);
+    send_cmd(c, 0, &b);
+    sp_buf_cleanup(&b);
+    if (c->closing)
+        return;
+    if (c->tls) {
+        SSL_shutdown(c->ssl);
+        flush_tls(c);
+    }
+    o->conn = NULL;
+    c->out = NULL;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_shutdown_t *req = sp_malloc(sizeof(*req));
+    req->data = c;
+    c->pending++;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_drained) != 0) {
+        c->pending--;
+        sp_free(req);
+        conn_close(c);
+    }
+}
+
+void sp_push_stop(sp_relay_output_t *o, const char *why)
+{
+    if (o->retry)
+        uv_timer_stop(o->retry);
+    if (o->conn) {
+        sp_info("relay", "output stopped", "output=%s reason=\"%s\" bytes=%llu", o->uid, why,
+                (unsigned long long)o->bytes);
+        conn_drain(o->conn);
+        if (o->conn)
+            conn_close(o->conn);
+    }
+    sp_tagq_clear(&o->q);
+    o->state = SP_OUT_IDLE;
+    o->attempts = 0;
+    o->forwarding_since = 0;
+    sp_backoff_reset(&o->backoff);
+}
+
+static void drop_queue(sp_relay_output_t *o, const char *why)
+{
+    o->dropped_tags += o->q.n;
+    o->input->relay->dropped_tags += o->q.n;
+    o->dropped_gops++;
+    o->input->relay->dropped_gops++;
+    sp_warn("relay", "output queue over limit, dropping to next keyframe",
+            "output=%s reason=%s tags=%zu bytes=%zu", o->uid, why, o->q.n, o->q.bytes);
+    sp_tagq_clear(&o->q);
+    o->need_key = o->input->has_video;
+}
+
+void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t)
+{
+    sp_push_conn_t *c = o->conn;
+    if (!c || c->stage != ST_FWD)
+        return;
+    bool is_media = (t->flags & SP_TAG_FRAME) != 0;
+    if (o->need_key && is_media) {
+        if (t->type == SP_FLV_TAG_VIDEO && (t->flags & SP_TAG_KEY))
+            o->need_key = false;
+        else {
+            o->dropped_tags++;
+            return;
+        }
+    }
+    sp_tagq_push(&o->q, t);
+    /* written by sp_push_flush once the publisher's read has been processed (batching) */
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    sp_free(h);
+}
+
+void sp_push_cleanup(sp_relay_output_t *o)
+{
+    if (o->conn)
+        conn_drain(o->conn);
+    if (o->conn)
+        conn_close(o->conn);
+    if (o->retry) {
+        uv_timer_stop(o->retry);
+        uv_close((uv_handle_t *)o->retry, free_handle);
+        o->retry = NULL;
+    }
+    sp_tagq_cleanup(&o->q);
+}
