@@ -8,4 +8,6 @@ for b in bench/*.sh; do
   bash "$b" || rc=1
   echo
 done
+echo "=== bench/relay/bench.mjs"
+node bench/relay/bench.mjs || rc=1
 exit $rc

@@ -425,7 +425,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check-config") == 0)
         return cmd_check_config(argc, argv);
-    if (strcmp(cmd, "relay") == 0) { /* TEMP (relay branch): the lead wires this in main */
+    if (strcmp(cmd, "relay") == 0) {
         sp_config_t cfg;
         int rc = load_config(&cfg);
         if (rc)
@@ -436,7 +436,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate();
-    if (strcmp(cmd, "debug") == 0) { /* live-branch wiring */
+    if (strcmp(cmd, "debug") == 0) {
         sp_config_t cfg;
         int rc = load_config(&cfg);
         if (rc)
