@@ -126,7 +126,7 @@ static json_t *output_json(const sp_relay_output_t *o)
 {
     return json_pack("{s:s, s:s, s:s, s:b, s:s, s:s*, s:I, s:I, s:I, s:I}", "uid", o->uid, "url",
                      o->url, "streamKey", o->stream_key, "enabled", o->enabled, "status",
-                     sp_out_state_name(o->state), "last_error",
+                     sp_relay_out_state_name(o->state), "last_error",
                      o->last_error[0] ? o->last_error : NULL, "bytes", (json_int_t)o->bytes,
                      "reconnects", (json_int_t)o->reconnects, "dropped_gops",
                      (json_int_t)o->dropped_gops, "dropped_frames", (json_int_t)o->dropped_tags);
@@ -365,7 +365,7 @@ static void render_metrics(sp_buf_t *b, void *ud)
     sp_buf_appendf(b, "# TYPE streampai_relay_outputs gauge\n");
     for (int s = 0; s < 4; s++)
         sp_buf_appendf(b, "streampai_relay_outputs{state=\"%s\"} %zu\n",
-                       sp_out_state_name((sp_out_state_t)s), by_state[s]);
+                       sp_relay_out_state_name((sp_relay_out_state_t)s), by_state[s]);
     sp_buf_appendf(b,
                    "# TYPE streampai_relay_bytes_in_total counter\nstreampai_relay_bytes_in_total %llu\n"
                    "# TYPE streampai_relay_bytes_out_total counter\nstreampai_relay_bytes_out_total %llu\n"

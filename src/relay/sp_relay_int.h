@@ -35,7 +35,7 @@ typedef struct {
 #define SP_TAG_SEQ 2u
 #define SP_TAG_FRAME 4u
 
-typedef enum { SP_OUT_IDLE = 0, SP_OUT_CONNECTING, SP_OUT_FORWARDING, SP_OUT_ERROR } sp_out_state_t;
+typedef enum { SP_RELAY_OUT_IDLE = 0, SP_RELAY_OUT_CONNECTING, SP_RELAY_OUT_FORWARDING, SP_RELAY_OUT_ERROR } sp_relay_out_state_t;
 
 typedef struct sp_relay_s sp_relay_t;
 typedef struct sp_relay_input_s sp_relay_input_t;
@@ -58,7 +58,7 @@ struct sp_relay_output_s {
     sp_relay_input_t *input;
     sp_relay_output_t *next;
     /* health */
-    sp_out_state_t state;
+    sp_relay_out_state_t state;
     char last_error[256];
     uint64_t bytes;
     uint64_t reconnects;
@@ -169,7 +169,7 @@ void sp_relay_output_set_enabled(sp_relay_output_t *o, bool enabled);
 void sp_relay_save(sp_relay_t *r);
 void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, const char *err_code,
                       const char *err_msg);
-const char *sp_out_state_name(sp_out_state_t s);
+const char *sp_relay_out_state_name(sp_relay_out_state_t s);
 
 /* ---- media path (sp_relay_media.c) ---- */
 /** A publisher started on in (from ingest). */

@@ -88,12 +88,12 @@ typedef struct {
 
 #define BATCH_TAGS 64    /* tags per writev */
 
-const char *sp_out_state_name(sp_out_state_t s)
+const char *sp_relay_out_state_name(sp_relay_out_state_t s)
 {
     switch (s) {
-    case SP_OUT_CONNECTING: return "connecting";
-    case SP_OUT_FORWARDING: return "forwarding";
-    case SP_OUT_ERROR: return "error";
+    case SP_RELAY_OUT_CONNECTING: return "connecting";
+    case SP_RELAY_OUT_FORWARDING: return "forwarding";
+    case SP_RELAY_OUT_ERROR: return "error";
     default: return "idle";
     }
 }
@@ -178,7 +178,7 @@ static void out_fail(sp_push_conn_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(o->last_error, sizeof(o->last_error), fmt, ap);
     va_end(ap);
-    o->state = SP_OUT_ERROR;
+    o->state = SP_RELAY_OUT_ERROR;
     sp_warn("relay", "output error", "output=%s input=%s host=%s error=\"%s\"", o->uid,
             o->input->uid, c->host, o->last_error);
     sp_tagq_clear(&o->q);
@@ -419,7 +419,7 @@ static void start_forwarding(sp_push_conn_t *c)
     sp_relay_output_t *o = c->out;
     sp_relay_input_t *in = o->input;
     set_stage(c, ST_FWD);
-    o->state = SP_OUT_FORWARDING;
+    o->state = SP_RELAY_OUT_FORWARDING;
     o->last_error[0] = 0;
     o->forwarding_since = sp_mono_ms();
     o->have_base = false;
@@ -887,7 +887,7 @@ void sp_push_start(sp_relay_output_t *o)
         return;
     if (o->retry)
         uv_timer_stop(o->retry);
-    if (o->attempts > 0 && o->state == SP_OUT_ERROR) {
+    if (o->attempts > 0 && o->state == SP_RELAY_OUT_ERROR) {
         o->reconnects++;
         r->reconnects++;
     }
@@ -903,7 +903,7 @@ void sp_push_start(sp_relay_output_t *o)
     c->pending = 2;
     c->stage = ST_TCP; /* no resolver request outstanding yet */
     o->conn = c;
-    o->state = SP_OUT_CONNECTING;
+    o->state = SP_RELAY_OUT_CONNECTING;
     sp_tagq_clear(&o->q);
     uv_timer_start(&c->timer, on_timer, 1000, 1000);
     if (parse_url(c, o->url, o->stream_key) != 0) {
@@ -1000,7 +1000,7 @@ void sp_push_stop(sp_relay_output_t *o, const char *why)
             conn_close(o->conn);
     }
     sp_tagq_clear(&o->q);
-    o->state = SP_OUT_IDLE;
+    o->state = SP_RELAY_OUT_IDLE;
     o->attempts = 0;
     o->forwarding_since = 0;
     sp_backoff_reset(&o->backoff);
