@@ -51,7 +51,7 @@ static void check_rec(const uint8_t *d, size_t n)
     for (size_t i = 0; i < nr; i++, p++) {
         uint8_t b = p < n ? d[p] : 0;
         rows[i] = (sp_rec_row_t){ "r", uids[b & 3], urls[(b >> 2) & 1], keys[(b >> 3) & 1],
-                                  (sp_relay_out_state_t)((b >> 4) % 5) };
+                                  (sp_out_state_t)((b >> 4) % 5) };
     }
     for (size_t j = 0; j < nm; j++, p++) {
         uint8_t b = p < n ? d[p] : 0;
