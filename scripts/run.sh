@@ -29,8 +29,15 @@ url="http://${HTTP_LISTEN}"
 relay_pid=""
 cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
-if [ "$backend" = local ] && "$BIN" relay --help >/dev/null 2>&1; then
-  "$BIN" relay >>"$DATA_DIR/relay.log" 2>&1 &
+if [ "$backend" = local ]; then
+  # The relay is its own process (a control-plane restart never interrupts media);
+  # in dev this loop restarts it if it dies. Production: deploy/streampai-relay.service.
+  ( trap 'kill $child 2>/dev/null; exit 0' TERM INT
+    while :; do
+      "$BIN" relay >>"$DATA_DIR/relay.log" 2>&1 & child=$!
+      wait $child; rc=$?
+      echo "relay exited ($rc); restarting in 1 s" >>"$DATA_DIR/relay.log"; sleep 1
+    done ) &
   relay_pid=$!
 fi
 cat <<MSG

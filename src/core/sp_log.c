@@ -141,6 +141,16 @@ static bool key_is_sensitive(const char *k, size_t n)
     for (size_t i = 0; i < n; i++)
         low[i] = (char)tolower((unsigned char)k[i]);
     low[n] = '\0';
+    /* Descriptive keys about secrets, not secrets: session_name=, key_count=, keyframe... */
+    static const char *harmless_suffix[] = { "_name", "_count", "_interval", "_ms", "_len", "_bytes",
+                                             "_at", "_mib", "_t", NULL };
+    for (int i = 0; harmless_suffix[i]; i++) {
+        size_t sl = strlen(harmless_suffix[i]);
+        if (n > sl && strcmp(low + n - sl, harmless_suffix[i]) == 0)
+            return false;
+    }
+    if (strstr(low, "keyframe"))
+        return false;
     for (int i = 0; sensitive_words[i]; i++)
         if (strstr(low, sensitive_words[i]))
             return true;

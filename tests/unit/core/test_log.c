@@ -44,6 +44,14 @@ Test(redact, keeps_harmless_fields)
     cr_assert_str_eq(out, in);
 }
 
+Test(redact, descriptive_keys_are_not_redacted)
+{
+    char out[256];
+    const char *in = "session_name=sp_session keyframe_interval=2.0 token_expires_at=123 key_count=3";
+    sp_redact(in, strlen(in), out, sizeof(out));
+    cr_assert_str_eq(out, in);
+}
+
 Test(redact, registered_secret_values_are_hidden_anywhere)
 {
     sp_log_add_secret("registered-" CANARY);
