@@ -98,6 +98,8 @@ void ls_out_free(ls_output_t *o)
     wipe_free(o->key);
     sp_free(o->output_uid);
     sp_free(o->last_error);
+    sp_free(o->h_status);
+    sp_free(o->h_error);
     sp_free(o);
 }
 

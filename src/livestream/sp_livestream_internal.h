@@ -41,6 +41,10 @@ typedef struct ls_output_s {
     uint64_t next_at_mono; /* retry time (0 = now / none) */
     int delete_attempts;
     sp_sup_t sup;
+    /* health from the media backend (periodic list while streaming); NULL = unknown */
+    char *h_status;
+    char *h_error;
+    int64_t h_bytes, h_reconnects;
 } ls_output_t;
 
 typedef struct ls_waiter_s {
@@ -95,6 +99,11 @@ struct ls_manager_s {
     uint64_t reconcile_retry_mono;
     int orphan_deletes;
     bool cleanup_started;
+    /* periodic output refresh while streaming (health + lost outputs) */
+    bool out_polling;
+    uint64_t next_out_poll_mono;
+    uint64_t out_gen; /* bumped by every output create/delete/reconcile: a list issued
+                         before a change is not used to reconcile */
 };
 
 typedef struct {
@@ -104,7 +113,7 @@ typedef struct {
         webhooks_duplicate, webhooks_unknown_input, webhooks_bad;
     uint64_t polls, poll_errors, poll_skipped_budget;
     uint64_t outputs_created, outputs_failed, outputs_deleted, outputs_adopted,
-        orphans_deleted, reconciles;
+        orphans_deleted, reconciles, output_polls, outputs_lost;
     uint64_t inputs_created, input_errors;
     uint64_t streams_started, streams_ended;
     uint64_t call_count, call_us_total; /* StreamStateServer call duration */

@@ -63,11 +63,18 @@ json_t *ls_outputs_json(ls_manager_t *m)
         const char *st = sp_out_state_name(o->state);
         if (o->state == SP_OUT_FAILED) st = "retrying";
         if (o->state == SP_OUT_FAILED && o->sup.degraded) st = "failed";
-        json_array_append_new(arr, json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?, s:s?}", "id",
-                                             o->row_id, "destination_id", o->destination_id,
-                                             "name", o->name, "platform", o->platform, "status",
-                                             st, "output_uid", o->output_uid, "error",
-                                             o->last_error));
+        json_t *j = json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s?, s:s?}", "id", o->row_id,
+                              "destination_id", o->destination_id, "name", o->name, "platform",
+                              o->platform, "status", st, "state", sp_out_state_name(o->state),
+                              "output_uid", o->output_uid, "error", o->last_error);
+        if (j && o->h_status && o->state == SP_OUT_ACTIVE) {
+            json_t *h = json_pack("{s:s, s:s?}", "status", o->h_status, "last_error", o->h_error);
+            if (h && o->h_bytes >= 0) json_object_set_new(h, "bytes", json_integer(o->h_bytes));
+            if (h && o->h_reconnects >= 0)
+                json_object_set_new(h, "reconnects", json_integer(o->h_reconnects));
+            if (h) json_object_set_new(j, "health", h);
+        }
+        if (j) json_array_append_new(arr, j);
     }
     return arr;
 }
@@ -324,12 +331,22 @@ int ls_apply_input(ls_manager_t *m, sp_input_status_t st, int64_t event_at, cons
 /* ------------------------------------------------------------------------- */
 /* CloudflareOutputManager                                                    */
 
+static void clear_health(ls_output_t *o)
+{
+    set_s(&o->h_status, NULL);
+    set_s(&o->h_error, NULL);
+    o->h_bytes = -1;
+    o->h_reconnects = -1;
+}
+
 static void on_created(int err, const char *errmsg, const sp_ls_output_t *out, void *ud)
 {
     ls_output_t *o = ud;
     ls_manager_t *m = o->m;
     sp_livestream_t *ls = m->ls;
     o->inflight = false;
+    m->out_gen++;
+    clear_health(o);
     if (err == 0 && out && out->uid) {
         set_s(&o->output_uid, out->uid);
         if (o->state == SP_OUT_DELETING) {
@@ -376,6 +393,7 @@ static void start_create(ls_output_t *o)
     sp_livestream_t *ls = m->ls;
     o->inflight = true;
     o->attempted = true;
+    m->out_gen++;
     ls_ref(m);
     int rc = SP_EUNAVAIL;
     if (ls->has_media && o->url && o->key)
@@ -394,6 +412,7 @@ static void on_deleted(int err, const char *errmsg, void *ud)
     ls_manager_t *m = o->m;
     sp_livestream_t *ls = m->ls;
     o->inflight = false;
+    m->out_gen++;
     if (err == 0 || err == SP_ENOTFOUND) {
         o->state = SP_OUT_CLOSED;
         ls->counters.outputs_deleted++;
@@ -421,6 +440,7 @@ static void start_delete(ls_output_t *o)
     ls_manager_t *m = o->m;
     sp_livestream_t *ls = m->ls;
     o->inflight = true;
+    m->out_gen++;
     ls_ref(m);
     int rc = SP_EUNAVAIL;
     if (ls->has_media && m->input_uid)
@@ -512,6 +532,7 @@ static void on_orphan_deleted(int err, const char *errmsg, void *ud)
     (void)errmsg;
     ls_manager_t *m = ud;
     m->orphan_deletes--;
+    m->out_gen++;
     if (err == 0 || err == SP_ENOTFOUND) {
         m->ls->counters.orphans_deleted++;
     } else {
@@ -524,9 +545,14 @@ static void on_orphan_deleted(int err, const char *errmsg, void *ud)
     ls_unref(m);
 }
 
-static void reconcile_apply(ls_manager_t *m, const sp_ls_output_t *remotes, size_t nremotes)
+/* periodic: the check made while streaming (ls_outputs_refresh): only outputs that were
+   active and vanished from the media service are recreated (failed/creating ones are on
+   their own retry schedule), and agreeing rows are not logged. */
+static void reconcile_apply(ls_manager_t *m, const sp_ls_output_t *remotes, size_t nremotes,
+                            bool periodic)
 {
     sp_livestream_t *ls = m->ls;
+    m->out_gen++;
     size_t nrows = 0;
     ls_output_t **idx = sp_calloc(m->n_outs + 1, sizeof(*idx));
     sp_rec_row_t *rows = sp_calloc(m->n_outs + 1, sizeof(*rows));
@@ -548,6 +574,16 @@ static void reconcile_apply(ls_manager_t *m, const sp_ls_output_t *remotes, size
         sp_rec_action_t *a = &acts[k];
         ls_output_t *o = a->row >= 0 ? idx[a->row] : NULL;
         const char *ruid = a->remote >= 0 ? remotes[a->remote].uid : NULL;
+        if (periodic && a->op == SP_REC_KEEP && o->state == SP_OUT_ACTIVE) continue;
+        if (periodic && a->op == SP_REC_RECREATE && o->state != SP_OUT_ACTIVE) continue;
+        if (periodic && a->op == SP_REC_RECREATE) {
+            ls->counters.outputs_lost++;
+            sp_ulog(SP_LOG_WARN, "livestream", m->user_id, "output lost by the media service",
+                    "stream_id=%s destination=%s output=%s action=recreate", m->stream_id,
+                    o->destination_id ? o->destination_id : "",
+                    o->output_uid ? o->output_uid : "");
+            clear_health(o);
+        }
         sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "reconcile", "op=%s row=%s remote=%s",
                 sp_rec_op_name(a->op), o ? o->row_id : "-", ruid ? ruid : "-");
         switch (a->op) {
@@ -619,7 +655,7 @@ static void on_listed(int err, const char *errmsg, const sp_ls_output_t *outs, s
         ls_mgr_arm_timer(m);
         goto out;
     }
-    reconcile_apply(m, outs, n);
+    reconcile_apply(m, outs, n, false);
     ls_publish_state(m, "reconciled");
     ls_outputs_pump(m);
     ls_mgr_arm_timer(m);
@@ -816,6 +852,109 @@ static bool poll_one(ls_manager_t *m)
     return true;
 }
 
+/* ------------------------------------------------------------------------- */
+/* output refresh while streaming: health + outputs the media service lost     */
+
+typedef struct {
+    ls_manager_t *m;
+    uint64_t gen;
+} outpoll_ctx_t;
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t *outs, size_t n,
+                              void *ud)
+{
+    outpoll_ctx_t *c = ud;
+    ls_manager_t *m = c->m;
+    sp_livestream_t *ls = m->ls;
+    m->out_polling = false;
+    if (m->stopped) goto out;
+    m->next_out_poll_mono = sp_mono_ms() + poll_interval(m, true);
+    if (err != 0) {
+        /* health unknown for now; never a reason to touch the stream or its outputs */
+        sp_ulog(SP_LOG_DEBUG, "livestream", m->user_id, "output refresh failed",
+                "err=%s msg=\"%s\"", sp_err_name(err), errmsg ? errmsg : "");
+        goto out;
+    }
+    bool changed = false;
+    for (size_t i = 0; i < m->n_outs; i++) {
+        ls_output_t *o = m->outs[i];
+        const sp_ls_output_t *r = NULL;
+        for (size_t j = 0; o->output_uid && j < n; j++)
+            if (outs[j].uid && strcmp(outs[j].uid, o->output_uid) == 0) r = &outs[j];
+        const char *st = r ? r->status : NULL;
+        const char *le = r && r->status ? r->last_error : NULL;
+        if (!str_eq(st, o->h_status) || !str_eq(le, o->h_error)) {
+            if (o->state == SP_OUT_ACTIVE && st != NULL)
+                sp_ulog(strcmp(st, "error") == 0 ? SP_LOG_WARN : SP_LOG_INFO, "livestream",
+                        m->user_id, "output health", "destination=%s output=%s status=%s "
+                        "error=\"%s\"", o->destination_id ? o->destination_id : "",
+                        o->output_uid ? o->output_uid : "", st, le ? le : "");
+            if (o->state == SP_OUT_ACTIVE && (st != NULL || o->h_status != NULL)) changed = true;
+            set_s(&o->h_status, st);
+            set_s(&o->h_error, le);
+        }
+        o->h_bytes = r && r->status ? r->bytes : -1;
+        o->h_reconnects = r && r->status ? r->reconnects : -1;
+    }
+    /* outputs the media service no longer has (e.g. the relay lost its state): recreate.
+       Only on a quiet list: nothing changed on our side since it was issued. */
+    bool quiet = c->gen == m->out_gen && !m->reconciling && !m->needs_reconcile &&
+                 m->ss.state == SP_SS_STREAMING && !m->ss.starting;
+    for (size_t i = 0; quiet && i < m->n_outs; i++)
+        if (m->outs[i]->inflight) quiet = false;
+    if (quiet) {
+        uint64_t lost = ls->counters.outputs_lost;
+        reconcile_apply(m, outs, n, true);
+        if (ls->counters.outputs_lost != lost) changed = true;
+        ls_outputs_pump(m);
+        ls_mgr_arm_timer(m);
+    }
+    if (changed) ls_publish_state(m, "output_health");
+out:
+    ls_unref(m);
+    sp_free(c);
+}
+
+static bool outputs_refresh_due(ls_manager_t *m, uint64_t now)
+{
+    if (m->ss.state != SP_SS_STREAMING || m->out_polling || m->reconciling ||
+        m->needs_reconcile || now < m->next_out_poll_mono)
+        return false;
+    for (size_t i = 0; i < m->n_outs; i++)
+        if (m->outs[i]->state == SP_OUT_ACTIVE) return true;
+    return false;
+}
+
+static bool outputs_refresh(ls_manager_t *m)
+{
+    sp_livestream_t *ls = m->ls;
+    int (*list)(void *, const char *, sp_ls_list_cb, void *) =
+        ls->media.ops->list_outputs_poll ? ls->media.ops->list_outputs_poll
+                                         : ls->media.ops->list_outputs;
+    outpoll_ctx_t *c = sp_calloc(1, sizeof(*c));
+    c->m = m;
+    c->gen = m->out_gen;
+    m->out_polling = true;
+    ls->counters.output_polls++;
+    ls_ref(m);
+    int rc = list(ls->media.ctx, m->input_uid, on_outputs_polled, c);
+    if (rc != 0) {
+        ls->counters.output_polls--;
+        m->out_polling = false;
+        m->next_out_poll_mono = sp_mono_ms() + poll_interval(m, true);
+        sp_free(c);
+        ls_unref(m);
+        if (rc == SP_ERATELIMIT) ls->counters.poll_skipped_budget++;
+        return rc != SP_ERATELIMIT;
+    }
+    return true;
+}
+
 void ls_poll_tick(sp_livestream_t *ls)
 {
     if (!ls->has_media || ls->shutting_down) return;
@@ -826,9 +965,10 @@ void ls_poll_tick(sp_livestream_t *ls)
         void *v;
         while (sp_registry_next(ls->reg, SP_REG_USER_STREAM_MANAGER, &it, NULL, NULL, &v)) {
             ls_manager_t *m = v;
-            if (m->stopped || !m->loaded || m->input_uid == NULL || m->polling) continue;
-            if (now < m->next_poll_mono) continue;
+            if (m->stopped || !m->loaded || m->input_uid == NULL) continue;
             if (poll_prio(m) != (pass == 0)) continue;
+            if (pass == 0 && outputs_refresh_due(m, now) && !outputs_refresh(m)) return;
+            if (m->polling || now < m->next_poll_mono) continue;
             if (!poll_one(m)) return; /* out of budget: the rest waits */
         }
     }

@@ -36,6 +36,11 @@ typedef struct {
     const char *uid;
     const char *url;
     const char *stream_key;
+    /* health, when the backend reports it (the built-in relay): status NULL = unknown */
+    const char *status;     /* idle | connecting | forwarding | error */
+    const char *last_error; /* NULL when none */
+    int64_t bytes;          /* -1 = unknown */
+    int64_t reconnects;     /* -1 = unknown */
 } sp_ls_output_t;
 
 /* errmsg: a short human message (e.g. Cloudflare's "code: message"), never NULL. */
@@ -52,6 +57,8 @@ typedef struct {
     int (*create_output)(void *ctx, const char *input_uid, const char *url, const char *key,
                          sp_ls_output_cb cb, void *ud);
     int (*list_outputs)(void *ctx, const char *input_uid, sp_ls_list_cb cb, void *ud);
+    /* the same at background (poll) priority, for the periodic health refresh; optional */
+    int (*list_outputs_poll)(void *ctx, const char *input_uid, sp_ls_list_cb cb, void *ud);
     int (*delete_output)(void *ctx, const char *input_uid, const char *output_uid,
                          sp_ls_done_cb cb, void *ud);
     /* true if a background (poll) call fits in the global budget now */

@@ -94,7 +94,7 @@ static void on_output(const sp_cf_result_t *r, const sp_cf_output_t *out, void *
     char msg[320];
     errmsg(r, msg, sizeof(msg));
     if (r->err == 0 && out != NULL) {
-        sp_ls_output_t o = { out->uid, out->url, out->stream_key };
+        sp_ls_output_t o = { out->uid, out->url, out->stream_key, NULL, NULL, -1, -1 };
         cb(0, msg, &o, c->ud);
     } else {
         cb(r->err ? r->err : SP_EPROTO, msg, NULL, c->ud);
@@ -123,7 +123,12 @@ static void on_list(const sp_cf_result_t *r, const sp_cf_output_t *outs, size_t 
     } else {
         sp_ls_output_t *v = sp_calloc(n + 1, sizeof(*v));
         for (size_t i = 0; i < n; i++)
-            v[i] = (sp_ls_output_t){ outs[i].uid, outs[i].url, outs[i].stream_key };
+            v[i] = (sp_ls_output_t){
+                outs[i].uid, outs[i].url, outs[i].stream_key,
+                outs[i].has_health ? outs[i].status : NULL,
+                outs[i].has_health && outs[i].last_error[0] ? outs[i].last_error : NULL,
+                outs[i].bytes, outs[i].reconnects,
+            };
         cb(0, msg, v, n, c->ud);
         sp_free(v);
     }
@@ -134,6 +139,14 @@ static int list_outputs(void *ctx, const char *input_uid, sp_ls_list_cb cb, void
 {
     call_t *c = call_new((void *)cb, ud);
     int rc = sp_cloudflare_list_outputs(ctx, input_uid, SP_CF_PRIO_NORMAL, on_list, c);
+    if (rc != 0) sp_free(c);
+    return rc;
+}
+
+static int list_outputs_poll(void *ctx, const char *input_uid, sp_ls_list_cb cb, void *ud)
+{
+    call_t *c = call_new((void *)cb, ud);
+    int rc = sp_cloudflare_list_outputs(ctx, input_uid, SP_CF_PRIO_POLL, on_list, c);
     if (rc != 0) sp_free(c);
     return rc;
 }
@@ -175,6 +188,7 @@ static const sp_ls_media_ops_t cf_ops = {
     .get_input = get_input,
     .create_output = create_output,
     .list_outputs = list_outputs,
+    .list_outputs_poll = list_outputs_poll,
     .delete_output = delete_output,
     .poll_allowed = poll_allowed,
     .degraded = degraded,

@@ -960,6 +960,10 @@ void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out)
     C("cloudflare_output_adopted_total", "outputs adopted by reconciliation", c->outputs_adopted);
     C("cloudflare_orphans_deleted_total", "orphan outputs deleted", c->orphans_deleted);
     C("reconciliations_total", "output reconciliations", c->reconciles);
+    C("output_polls_total", "output health refreshes (list outputs while streaming)",
+      c->output_polls);
+    C("cloudflare_outputs_lost_total", "active outputs the media service no longer had (recreated)",
+      c->outputs_lost);
     C("cloudflare_inputs_created_total", "live inputs created", c->inputs_created);
 #undef C
 #undef G

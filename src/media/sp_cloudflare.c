@@ -239,6 +239,39 @@ int sp_cloudflare_parse_output(const json_t *obj, sp_cf_output_t *out)
         return SP_EPROTO;
     json_t *en = json_object_get(obj, "enabled");
     out->enabled = en ? !json_is_false(en) : true;
+    /* optional health (built-in relay): a malformed field is ignored, never an error */
+    out->bytes = -1;
+    out->reconnects = -1;
+    json_t *st = json_object_get(obj, "status");
+    if (json_is_string(st)) {
+        const char *v = json_string_value(st);
+        static const char *const known[] = { "idle", "connecting", "forwarding", "error" };
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strcmp(v, known[i]) == 0) {
+                snprintf(out->status, sizeof out->status, "%s", v);
+                out->has_health = true;
+            }
+    }
+    json_t *le = json_object_get(obj, "last_error");
+    if (out->has_health && json_is_string(le)) {
+        /* truncated to the buffer; control characters replaced (shown in the UI and logs) */
+        size_t n = json_string_length(le);
+        if (n >= sizeof out->last_error) {
+            n = sizeof out->last_error - 1;
+            const unsigned char *v = (const unsigned char *)json_string_value(le);
+            while (n > 0 && (v[n] & 0xC0) == 0x80) n--; /* cut on a UTF-8 boundary */
+        }
+        memcpy(out->last_error, json_string_value(le), n);
+        out->last_error[n] = '\0';
+        for (char *c = out->last_error; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
+    }
+    json_t *b = json_object_get(obj, "bytes");
+    if (out->has_health && json_is_integer(b) && json_integer_value(b) >= 0)
+        out->bytes = (int64_t)json_integer_value(b);
+    json_t *rc = json_object_get(obj, "reconnects");
+    if (out->has_health && json_is_integer(rc) && json_integer_value(rc) >= 0)
+        out->reconnects = (int64_t)json_integer_value(rc);
     return 0;
 }
 

@@ -99,6 +99,14 @@ typedef struct {
     char url[1024];
     char stream_key[512];    /* secret: never log */
     bool enabled;
+    /* Optional health fields (the built-in relay has them, Cloudflare does not):
+       has_health is true when "status" was a known string; the others are kept
+       when present and well-formed (bytes/reconnects -1 when absent). */
+    bool has_health;
+    char status[16];         /* idle | connecting | forwarding | error */
+    char last_error[256];    /* "" when none (truncated if longer) */
+    int64_t bytes;
+    int64_t reconnects;
 } sp_cf_output_t;
 
 typedef void (*sp_cf_input_cb)(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud);

@@ -492,8 +492,70 @@ Test(cloudflare_parse, output)
     cr_assert(o.enabled, "missing enabled defaults to true");
     cr_assert_str_eq(o.url, "rtmp://a/live2");
     json_decref(j);
+    cr_assert(!o.has_health, "Cloudflare outputs carry no health");
+    cr_assert_eq(o.bytes, -1);
+    cr_assert_eq(o.reconnects, -1);
+    json_decref(j);
     j = json_loads("{\"uid\":1}", 0, NULL);
     cr_assert_eq(sp_cloudflare_parse_output(j, &o), SP_EPROTO);
+    json_decref(j);
+}
+
+Test(cloudflare_parse, output_health)
+{
+    /* the built-in relay's health fields are kept */
+    json_t *j = json_loads("{\"uid\":\"ab\",\"url\":\"rtmp://a/x\",\"streamKey\":\"k\","
+                           "\"enabled\":true,\"status\":\"error\",\"last_error\":"
+                           "\"connect: connection refused\\nnext\",\"bytes\":1234,"
+                           "\"reconnects\":3}", 0, NULL);
+    sp_cf_output_t o;
+    cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
+    cr_assert(o.has_health);
+    cr_assert_str_eq(o.status, "error");
+    cr_assert_str_eq(o.last_error, "connect: connection refused next", "control chars replaced");
+    cr_assert_eq(o.bytes, 1234);
+    cr_assert_eq(o.reconnects, 3);
+    json_decref(j);
+    /* forwarding without last_error */
+    j = json_loads("{\"uid\":\"ab\",\"url\":\"rtmp://a/x\",\"streamKey\":\"k\","
+                   "\"status\":\"forwarding\",\"bytes\":5}", 0, NULL);
+    cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
+    cr_assert_str_eq(o.status, "forwarding");
+    cr_assert_str_eq(o.last_error, "");
+    cr_assert_eq(o.bytes, 5);
+    cr_assert_eq(o.reconnects, -1);
+    json_decref(j);
+    /* unknown status or malformed fields: no health, still a valid output */
+    j = json_loads("{\"uid\":\"ab\",\"url\":\"rtmp://a/x\",\"streamKey\":\"k\","
+                   "\"status\":\"weird\",\"bytes\":-4,\"last_error\":\"x\"}", 0, NULL);
+    cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
+    cr_assert(!o.has_health);
+    cr_assert_str_eq(o.last_error, "");
+    cr_assert_eq(o.bytes, -1);
+    json_decref(j);
+    j = json_loads("{\"uid\":\"ab\",\"url\":\"rtmp://a/x\",\"streamKey\":\"k\","
+                   "\"status\":\"idle\",\"bytes\":\"12\",\"reconnects\":1.5,"
+                   "\"last_error\":7}", 0, NULL);
+    cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
+    cr_assert(o.has_health);
+    cr_assert_str_eq(o.status, "idle");
+    cr_assert_eq(o.bytes, -1);
+    cr_assert_eq(o.reconnects, -1);
+    cr_assert_str_eq(o.last_error, "");
+    json_decref(j);
+    /* an over-long last_error is cut on a UTF-8 boundary (stays valid for json_string) */
+    char body[1200];
+    int n = snprintf(body, sizeof body, "{\"uid\":\"ab\",\"url\":\"rtmp://a/x\",\"streamKey\":"
+                     "\"k\",\"status\":\"error\",\"last_error\":\"");
+    for (int i = 0; i < 300; i++) n += snprintf(body + n, sizeof body - (size_t)n, "\u00e9");
+    snprintf(body + n, sizeof body - (size_t)n, "\"}");
+    j = json_loads(body, 0, NULL);
+    cr_assert_not_null(j);
+    cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
+    cr_assert_eq(strlen(o.last_error), 254, "127 two-byte characters");
+    json_t *s = json_string(o.last_error);
+    cr_assert_not_null(s, "valid UTF-8 after truncation");
+    json_decref(s);
     json_decref(j);
 }
 
