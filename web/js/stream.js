@@ -153,6 +153,29 @@ function outputFor(destId) {
   return outs.find((o) => o.destination_id === destId);
 }
 
+// Bytes as a short human string (1.2 MB).
+export function formatBytes(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return '';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+const HEALTH_LABEL = { forwarding: 'Forwarding', connecting: 'Connecting', error: 'Error', idle: 'Idle' };
+
+// Per-destination health reported by the media service (the built-in relay):
+// a pill (forwarding / connecting / error), the last error as text, bytes sent.
+function healthNode(out) {
+  const h = out && out.health;
+  if (!h || !h.status) return el('span', { class: 'out-health', hidden: true });
+  const parts = [el('span', { class: 'pill health-pill', 'data-health': h.status, text: HEALTH_LABEL[h.status] || h.status })];
+  if (typeof h.bytes === 'number') parts.push(el('span', { class: 'health-bytes', text: `${formatBytes(h.bytes)} sent` }));
+  if (h.status === 'error' && h.last_error) parts.push(el('span', { class: 'health-error', role: 'status', text: h.last_error }));
+  else if (h.last_error) parts.push(el('span', { class: 'health-error muted', text: `last error: ${h.last_error}` }));
+  return el('span', { class: 'out-health', 'data-health': h.status }, ...parts);
+}
+
 function renderDestinations() {
   const list = $('#destinations');
   list.replaceChildren();
@@ -169,7 +192,7 @@ function renderDestinations() {
     rm.addEventListener('click', () => removeDestination(d));
     list.append(el('li', { 'data-id': d.id },
       cb, el('label', { for: `dest-${d.id}`, text: `${d.name}` }),
-      el('span', { class: 'dest-url', text: d.url }), status, rm));
+      el('span', { class: 'dest-url', text: d.url }), status, healthNode(out), rm));
   }
 }
 
@@ -193,6 +216,14 @@ async function loadHistory() {
 
 // ---- data -----------------------------------------------------------------
 
+// While live, GET /api/stream every few seconds for the byte counters (health status
+// changes themselves arrive over the socket).
+function healthRefresh() {
+  const live = page.status && page.status.state === 'streaming';
+  if (live && !page.healthTimer) page.healthTimer = setInterval(() => { if (!document.hidden) refresh(); }, 5000);
+  if (!live && page.healthTimer) { clearInterval(page.healthTimer); page.healthTimer = null; }
+}
+
 function applyStatus(s, source) {
   if (typeof s.server_time === 'number') page.clockSkew = s.server_time - Date.now();
   const prev = page.status;
@@ -204,7 +235,16 @@ function applyStatus(s, source) {
     addFeed(`State: ${STATE_LABEL[prev.state] || prev.state} → ${STATE_LABEL[s.state] || s.state}${s.reason ? ` (${s.reason})` : ''}`);
     if (s.state === 'offline' || s.state === 'ready') loadHistory();
   }
+  if (source === 'ws' && s.reason === 'output_health') {
+    for (const o of s.outputs || []) {
+      const before = ((prev && prev.outputs) || []).find((x) => x.id === o.id);
+      const a = before && before.health ? before.health.status : null;
+      const b = o.health ? o.health.status : null;
+      if (a !== b && b) addFeed(`${o.name || 'Destination'}: ${HEALTH_LABEL[b] || b}${o.health.last_error && b === 'error' ? ` (${o.health.last_error})` : ''}`);
+    }
+  }
   render();
+  healthRefresh();
 }
 
 async function refresh() {

@@ -491,7 +491,6 @@ Test(cloudflare_parse, output)
     cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
     cr_assert(o.enabled, "missing enabled defaults to true");
     cr_assert_str_eq(o.url, "rtmp://a/live2");
-    json_decref(j);
     cr_assert(!o.has_health, "Cloudflare outputs carry no health");
     cr_assert_eq(o.bytes, -1);
     cr_assert_eq(o.reconnects, -1);
