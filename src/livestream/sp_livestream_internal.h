@@ -86,6 +86,7 @@ struct ls_manager_s {
     uint64_t input_retry_mono;
     ls_done_fn input_waiter;
     bool polling;
+    bool input_restoring;
     uint64_t next_poll_mono;
     sp_sup_t input_sup;
     sp_backoff_t poll_bo;
@@ -113,7 +114,7 @@ typedef struct {
         webhooks_duplicate, webhooks_unknown_input, webhooks_bad;
     uint64_t polls, poll_errors, poll_skipped_budget;
     uint64_t outputs_created, outputs_failed, outputs_deleted, outputs_adopted,
-        orphans_deleted, reconciles, output_polls, outputs_lost;
+        orphans_deleted, reconciles, output_polls, outputs_lost, inputs_restored;
     uint64_t inputs_created, input_errors;
     uint64_t streams_started, streams_ended;
     uint64_t call_count, call_us_total; /* StreamStateServer call duration */

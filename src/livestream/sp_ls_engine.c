@@ -784,6 +784,40 @@ static bool poll_prio(ls_manager_t *m)
            (m->ls->presence && sp_presence_sessions(m->ls->presence, m->user_id) > 0);
 }
 
+static void on_input_restored(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
+{
+    ls_manager_t *m = ud;
+    m->input_restoring = false;
+    if (m->stopped) goto out;
+    if (err != 0 || in == NULL || in->uid == NULL || m->input_uid == NULL ||
+        strcmp(in->uid, m->input_uid) != 0) {
+        sp_ulog(SP_LOG_WARN, "livestream", m->user_id, "live input restore failed",
+                "err=%s msg=\"%s\"", sp_err_name(err ? err : SP_EPROTO), errmsg ? errmsg : "");
+        goto out;
+    }
+    m->ls->counters.inputs_restored++;
+    sp_ulog(SP_LOG_WARN, "livestream", m->user_id, "live input restored on the media service",
+            "input=%s state=%s", in->uid, sp_ss_state_name(m->ss.state));
+    m->next_poll_mono = 0;
+    m->next_out_poll_mono = 0; /* its outputs are gone too: the refresh recreates them */
+out:
+    ls_unref(m);
+}
+
+/* The built-in relay lost the input (started without its state file): put it back with the
+   same uid and key, so the encoder reconnects with its settings unchanged. */
+static void input_restore(ls_manager_t *m)
+{
+    sp_livestream_t *ls = m->ls;
+    if (m->input_restoring || !ls->media.ops->restore_input || !m->input_uid || !m->stream_key)
+        return;
+    m->input_restoring = true;
+    ls_ref(m);
+    int rc = ls->media.ops->restore_input(ls->media.ctx, m->user_id, m->input_uid, m->stream_key,
+                                          on_input_restored, m);
+    if (rc != 0) on_input_restored(rc, sp_strerror(rc), NULL, m);
+}
+
 static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
 {
     poll_ctx_t *c = ud;
@@ -806,6 +840,7 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
             publish_input(m);
             ls_publish_state(m, "input_unknown");
         }
+        if (err == SP_ENOTFOUND) input_restore(m);
         goto out;
     }
     sp_backoff_reset(&m->poll_bo);
@@ -878,6 +913,12 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
         /* health unknown for now; never a reason to touch the stream or its outputs */
         sp_ulog(SP_LOG_DEBUG, "livestream", m->user_id, "output refresh failed",
                 "err=%s msg=\"%s\"", sp_err_name(err), errmsg ? errmsg : "");
+        bool known = false;
+        for (size_t i = 0; i < m->n_outs; i++) {
+            if (m->outs[i]->h_status && m->outs[i]->state == SP_OUT_ACTIVE) known = true;
+            clear_health(m->outs[i]);
+        }
+        if (known) ls_publish_state(m, "output_health");
         goto out;
     }
     bool changed = false;

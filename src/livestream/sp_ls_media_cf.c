@@ -79,6 +79,18 @@ static int create_input(void *ctx, const char *user_id, sp_ls_input_cb cb, void 
     return rc;
 }
 
+static int restore_input(void *ctx, const char *user_id, const char *uid, const char *key,
+                         sp_ls_input_cb cb, void *ud)
+{
+    call_t *c = call_new((void *)cb, ud);
+    char name[96];
+    snprintf(name, sizeof(name), "streampai:%s", user_id);
+    int rc = sp_cloudflare_restore_input(ctx, name, user_id, uid, key, SP_CF_PRIO_NORMAL,
+                                         on_input, c);
+    if (rc != 0) sp_free(c);
+    return rc;
+}
+
 static int get_input(void *ctx, const char *uid, sp_ls_input_cb cb, void *ud)
 {
     call_t *c = call_new((void *)cb, ud);
@@ -194,8 +206,28 @@ static const sp_ls_media_ops_t cf_ops = {
     .degraded = degraded,
 };
 
+/* the same client against the built-in relay (MEDIA_BACKEND=local): lost inputs restorable */
+static const sp_ls_media_ops_t relay_ops = {
+    .provider = "cloudflare",
+    .create_input = create_input,
+    .restore_input = restore_input,
+    .get_input = get_input,
+    .create_output = create_output,
+    .list_outputs = list_outputs,
+    .list_outputs_poll = list_outputs_poll,
+    .delete_output = delete_output,
+    .poll_allowed = poll_allowed,
+    .degraded = degraded,
+};
+
 void sp_ls_media_cloudflare(sp_cloudflare_t *cf, sp_ls_media_t *out)
 {
     out->ops = &cf_ops;
+    out->ctx = cf;
+}
+
+void sp_ls_media_relay(sp_cloudflare_t *cf, sp_ls_media_t *out)
+{
+    out->ops = &relay_ops;
     out->ctx = cf;
 }

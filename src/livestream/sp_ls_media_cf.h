@@ -6,5 +6,7 @@
 #include "sp_ls_media.h"
 
 void sp_ls_media_cloudflare(sp_cloudflare_t *cf, sp_ls_media_t *out);
+/** The same over the built-in relay's compatible API: adds restore_input. */
+void sp_ls_media_relay(sp_cloudflare_t *cf, sp_ls_media_t *out);
 
 #endif

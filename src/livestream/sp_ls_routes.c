@@ -962,6 +962,8 @@ void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out)
     C("reconciliations_total", "output reconciliations", c->reconciles);
     C("output_polls_total", "output health refreshes (list outputs while streaming)",
       c->output_polls);
+    C("inputs_restored_total", "live inputs re-created on the built-in relay after it lost them",
+      c->inputs_restored);
     C("cloudflare_outputs_lost_total", "active outputs the media service no longer had (recreated)",
       c->outputs_lost);
     C("cloudflare_inputs_created_total", "live inputs created", c->inputs_created);
@@ -1028,7 +1030,10 @@ int sp_livestream_init(sp_app_t *app)
     sp_presence_hooks_t hooks = { ls_hook_start, ls_hook_stop, ls_hook_can_stop };
     ls->presence = sp_presence_new(app->loop, app->cfg->presence_cleanup_timeout, &hooks, ls);
     if (app->cloudflare) {
-        sp_ls_media_cloudflare(app->cloudflare, &ls->media);
+        if (app->cfg->media_backend && strcmp(app->cfg->media_backend, "local") == 0)
+            sp_ls_media_relay(app->cloudflare, &ls->media);
+        else
+            sp_ls_media_cloudflare(app->cloudflare, &ls->media);
         ls->has_media = true;
     }
     uv_timer_init(app->loop, &ls->poll_timer);

@@ -130,6 +130,11 @@ size_t sp_cloudflare_forget(sp_cloudflare_t *cf, void *ud);
  * SP_EINVAL, SP_EOPEN (breaker open), SP_ERATELIMIT (budget or 429 pause), SP_ECLOSED. */
 int sp_cloudflare_create_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
                                sp_cf_prio_t prio, sp_cf_input_cb cb, void *ud);
+/* Built-in relay only: re-creates a live input the relay lost, with the same uid and stream
+   key (body fields uid, streamKey; Cloudflare would ignore them and create a new input). */
+int sp_cloudflare_restore_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
+                                const char *input_uid, const char *stream_key, sp_cf_prio_t prio,
+                                sp_cf_input_cb cb, void *ud);
 int sp_cloudflare_get_input(sp_cloudflare_t *cf, const char *input_uid, sp_cf_prio_t prio,
                             sp_cf_input_cb cb, void *ud);
 int sp_cloudflare_delete_input(sp_cloudflare_t *cf, const char *input_uid, sp_cf_prio_t prio,

@@ -78,6 +78,20 @@ sp_relay_input_t *sp_relay_input_create(sp_relay_t *r, json_t *meta, bool enable
     return in;
 }
 
+bool sp_relay_restore_ids_ok(const char *uid, const char *key)
+{
+    if (uid == NULL || key == NULL || strlen(uid) != SP_RELAY_UID_LEN - 1) return false;
+    for (const char *p = uid; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return false;
+    size_t n = strlen(key);
+    if (n < 16 || n >= sizeof(((sp_relay_input_t *)0)->key)) return false;
+    for (const char *p = key; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
 static void output_free(sp_relay_output_t *o)
 {
     sp_push_cleanup(o);

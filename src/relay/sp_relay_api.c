@@ -185,12 +185,38 @@ static void h_input_create(sp_http_req_t *req, void *ud)
         respond_err(req, 429, 10011, "Live input limit reached");
         return;
     }
+    /* relay extension: {uid, streamKey} restores an input the relay lost (its state file was
+       gone at start), so the encoder's key keeps working; Cloudflare ignores these fields */
+    json_t *juid = json_object_get(body, "uid");
+    json_t *jkey = json_object_get(body, "streamKey");
+    const char *ruid = json_string_value(juid);
+    const char *rkey = json_string_value(jkey);
+    if ((juid || jkey) && !sp_relay_restore_ids_ok(ruid, rkey)) {
+        json_decref(body);
+        respond_err(req, 400, 10005, "uid (32 hex) and streamKey (16-79 of A-Za-z0-9_-) "
+                                     "are required together to restore a live input");
+        return;
+    }
+    if (ruid) {
+        bool clash = sp_relay_find_input(r, ruid) != NULL;
+        for (sp_relay_input_t *x = r->inputs; x && !clash; x = x->next)
+            if (strcmp(x->key, rkey) == 0) clash = true;
+        if (clash) {
+            json_decref(body);
+            respond_err(req, 409, 10013, "a live input with this uid or stream key exists");
+            return;
+        }
+    }
     json_t *meta = json_object_get(body, "meta");
     json_t *en = json_object_get(body, "enabled");
     sp_relay_input_t *in = sp_relay_input_create(r, json_is_object(meta) ? meta : NULL,
                                                  en ? json_is_true(en) : true);
+    if (ruid) {
+        snprintf(in->uid, sizeof(in->uid), "%s", ruid);
+        snprintf(in->key, sizeof(in->key), "%s", rkey);
+    }
     json_decref(body);
-    sp_info("relay", "live input created", "input=%s", in->uid);
+    sp_info("relay", ruid ? "live input restored" : "live input created", "input=%s", in->uid);
     sp_relay_save(r);
     respond_ok(req, 200, input_json(r, in, true));
 }

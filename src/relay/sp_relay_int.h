@@ -161,6 +161,9 @@ sp_relay_input_t *sp_relay_find_input(sp_relay_t *r, const char *uid);
 /** Constant-time stream-key lookup over all inputs. */
 sp_relay_input_t *sp_relay_find_by_key(sp_relay_t *r, const char *key, size_t len);
 sp_relay_input_t *sp_relay_input_create(sp_relay_t *r, json_t *meta, bool enabled);
+/* Pure: the identity a control plane may ask to restore (POST /live_inputs {uid, streamKey},
+   after the relay lost its state): uid = 32 lowercase hex, key = 16..79 of [A-Za-z0-9_-]. */
+bool sp_relay_restore_ids_ok(const char *uid, const char *key);
 void sp_relay_input_delete(sp_relay_t *r, sp_relay_input_t *in);
 sp_relay_output_t *sp_relay_output_add(sp_relay_input_t *in, const char *url, const char *key,
                                        bool enabled, const char *uid);

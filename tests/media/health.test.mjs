@@ -83,3 +83,114 @@ test('output health: error with last_error while the destination is down, forwar
     await ctx.stop();
   }
 });
+
+// Streams with one destination and waits until it forwards; returns what the restart tests need.
+async function streaming(ctx, dir) {
+  const { u, st, url } = await liveUser(ctx);
+  const sinkPort = await freePort();
+  const d = await u.addDest('dest', `rtmp://127.0.0.1:${sinkPort}/live`, 'DESTKEY');
+  const sinks = sinkLoop(dir, sinkPort, 'DESTKEY');
+  await sinks.ready;
+  const pub = publishLoop(url);
+  await waitState(u, 'ready', { timeout: 15000 });
+  const start = await u.api('POST', '/api/stream/start', { destinations: [d.id] });
+  assert.equal(start.status, 200, start.text);
+  await waitFor(async () => outputOf(await u.stream(), d.id)?.health?.status === 'forwarding',
+    { timeout: 15000, what: 'forwarding' });
+  return { u, st, d, sinks, pub, streamId: start.json.stream_id, inputUid: st.input.input_uid };
+}
+
+// After a relay restart: the stream is still the same, the output forwards again and a
+// destination connection made after the restart receives real media.
+async function assertRecovered(ctx, s, sinksBefore, t0) {
+  const { u, d } = s;
+  // the restarted relay itself: the input is live again and its one output forwards
+  const outs = await waitFor(async () => {
+    const cur = await u.stream();
+    assert.equal(cur.state, 'streaming', 'the stream never left streaming');
+    assert.equal(cur.stream_id, s.streamId, 'same stream id');
+    const list = await ctx.relay.outputs(s.inputUid);
+    return list && list.length >= 1 && list.every((x) => x.status === 'forwarding') && list;
+  }, { timeout: 25000, what: 'relay output forwarding after the restart' });
+  assert.equal(outs.length, 1, 'exactly one output on the relay (no duplicate)');
+  assert.equal((await ctx.relay.input(s.inputUid)).status.current.state, 'connected');
+  // and the control plane shows that output as forwarding, with the input connected
+  const o = await waitFor(async () => {
+    const cur = await u.stream();
+    assert.equal(cur.state, 'streaming', 'the stream never left streaming');
+    assert.equal(cur.stream_id, s.streamId, 'same stream id');
+    const out = outputOf(cur, d.id);
+    return out?.output_uid === outs[0].uid && out.health?.status === 'forwarding' &&
+      cur.input.status === 'connected' && out;
+  }, { timeout: 10000, what: 'control plane sees the output forwarding' });
+  assert.equal(o.state, 'active');
+  assert.equal((await ctx.relay.outputs(s.inputUid)).length, 1, 'still no duplicate');
+  // a destination connection opened after the restart gets media (keyframe first)
+  await waitFor(() => s.sinks.sinks.length > sinksBefore, { timeout: 10000, what: 'destination reconnected' });
+  const sink = s.sinks.sinks[s.sinks.sinks.length - 1];
+  await sleep(3000);
+  const stop = await u.api('POST', '/api/stream/stop');
+  assert.equal(stop.status, 200, stop.text);
+  await Promise.race([sink.exited, sleep(8000)]);
+  const p = probe(sink.out);
+  assert.ok(p.video >= 45, `destination got ${p.video} video packets after the restart`);
+  assert.equal(p.firstVideoKey, true, 'starts on a keyframe');
+  const ended = await waitFor(async () => { const c = await u.stream(); return ['offline', 'ready'].includes(c.state) && c; }, { what: 'ended' });
+  const hist = (await u.api('GET', `/api/streams/${s.streamId}`)).json;
+  assert.notEqual(hist.end_reason, 'disconnect_timeout', 'not ended by the grace window');
+  assert.ok(Date.now() - t0 < 40000, 'recovery well within the time budget');
+  return ended;
+}
+
+test('relay kill -9 and restart on the same DATA_DIR: same stream, media flows again', { timeout: 90000 }, async () => {
+  const ctx = await bootStack({ disconnectTimeout: 15000 });
+  const dir = tmpDir('sp-health-media-');
+  let s = null;
+  try {
+    s = await streaming(ctx, dir);
+    assert.ok(fs.existsSync(path.join(ctx.relayDir, 'relay.json')));
+    const sinksBefore = s.sinks.sinks.length;
+    const runsBefore = s.pub.runs;
+    await ctx.relay.kill9();
+    const t0 = Date.now();
+    await sleep(1500); // the publisher fails and retries meanwhile
+    await ctx.restartRelay();
+    await waitFor(() => s.pub.runs > runsBefore, { what: 'publisher restarted' });
+    await assertRecovered(ctx, s, sinksBefore, t0);
+    assert.match(ctx.relay.logText(), /msg="state loaded" inputs=1/);
+  } finally {
+    if (s) { s.pub.stop(); s.sinks.stop(); }
+    await ctx.stop();
+  }
+});
+
+test('relay restarted without its state: the input is restored and the missing output recreated', { timeout: 90000 }, async () => {
+  const ctx = await bootStack({ disconnectTimeout: 15000 });
+  const dir = tmpDir('sp-health-media-');
+  let s = null;
+  try {
+    s = await streaming(ctx, dir);
+    const before = outputOf(await s.u.stream(), s.d.id);
+    const sinksBefore = s.sinks.sinks.length;
+    await ctx.relay.kill9();
+    const t0 = Date.now();
+    fs.rmSync(path.join(ctx.relayDir, 'relay.json'));
+    await sleep(1000);
+    await ctx.restartRelay();
+    assert.doesNotMatch(ctx.relay.logText(), /msg="state loaded" inputs=1/);
+    const ended = await assertRecovered(ctx, s, sinksBefore, t0);
+    assert.ok(ended);
+    // the control plane put the input back with the same identity and made a new output
+    const cp = ctx.srv.logText();
+    assert.match(cp, /msg="live input restored on the media service" input=/);
+    assert.match(cp, /msg="output lost by the media service"/);
+    assert.match(ctx.relay.logText(), new RegExp(`msg="live input restored" input=${s.inputUid}`));
+    const hist = (await s.u.api('GET', `/api/streams/${s.streamId}`)).json;
+    assert.equal(hist.id ?? s.streamId, s.streamId);
+    assert.ok(before.output_uid, 'had an output before');
+    for (const l of [...ctx.srv.logs, ...ctx.relay.logs]) assert.ok(!l.includes(s.st.input.stream_key), 'stream key in a log line');
+  } finally {
+    if (s) { s.pub.stop(); s.sinks.stop(); }
+    await ctx.stop();
+  }
+});
