@@ -230,6 +230,24 @@ async function fanClient(port, p, n, sub, match) {
   };
 }
 
+// Fan-out through a peer server: FAN receiver sockets, ROUNDS HTTP triggers carrying payload.
+async function measurePeer(wsPort, trigPort, payload) {
+  const pc = await fanClient(wsPort, '/', FAN, null, '"state_changed"');
+  const r0 = { fromPost: [], spread: [], postRtt: [], n: pc.n };
+  for (let round = 0; round < ROUNDS + 1; round++) {
+    await sleep(20);
+    const raw = `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`;
+    const r = await pc.trigger(trigPort, raw);
+    if (r.n !== pc.n) throw new Error(`peer round ${round}: ${r.n}/${pc.n}`);
+    if (round === 0) continue;
+    const first = Math.min(...r.lat);
+    for (const x of r.lat) { r0.fromPost.push(x); r0.spread.push(x - first); }
+    r0.postRtt.push(r.resp);
+  }
+  pc.close();
+  return r0;
+}
+
 // ---- main ----------------------------------------------------------------------------------
 async function main() {
   const t00 = Date.now();
@@ -358,6 +376,9 @@ async function main() {
     }
     await rq(cfPort, 'POST', '/__control/calls/reset');
     const lat = [];
+    const sched = () => fs.readFileSync(`/proc/${srv.pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    const sch0 = sched();
+    const tS0 = performance.now();
     for (const u of samples) {
       const s = byUser.get(u.id);
       const from = s.msgs.length;
@@ -369,6 +390,8 @@ async function main() {
       if (res.status !== 200 || res.json.partial_failure) throw new Error(`start ${res.status} ${res.text}`);
       lat.push({ u, first: a.t - t0, confirmed: b.t - t0, http: res.t - t0, firstStarting: a.m.payload.starting });
     }
+    const sch1 = sched();
+    results.sched = { wallMs: performance.now() - tS0, runMs: (sch1[0] - sch0[0]) / 1e6, waitMs: (sch1[1] - sch0[1]) / 1e6, slices: sch1[2] - sch0[2] };
     const calls = (await rq(cfPort, 'GET', '/__control/calls')).json;
     const fakeDur = new Map();
     for (const c of calls) {
@@ -386,6 +409,7 @@ async function main() {
       firstStarting: lat.filter((l) => l.firstStarting).length,
       missing,
     };
+    log(`start worst first: ${[...results.start.first].sort((a, b) => b - a).slice(0, 6).map((x) => x.toFixed(2)).join(' ')}`);
 
     // 7. fan-out: FAN more sockets of one (idle, offline) user, held by the C receiver (kernel
     //    receive timestamps); each round flips the fake input and POSTs the webhook
@@ -429,20 +453,32 @@ async function main() {
           for (const c of wss.clients) c.send(msg); res.end('ok'); });
       }).listen(${hPort}, '127.0.0.1', () => console.log('ready'));`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((r) => peer.stdout.once('data', r));
-    const pc = await fanClient(pPort, '/', FAN, null, '"state_changed"');
-    const theirs = { fromPost: [], spread: [], postRtt: [], n: pc.n };
-    for (let round = 0; round < ROUNDS + 1; round++) {
-      await sleep(20);
-      const raw = `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(payloadRaw)}\r\nConnection: close\r\n\r\n${payloadRaw}`;
-      const r = await pc.trigger(hPort, raw);
-      if (r.n !== pc.n) throw new Error(`peer round ${round}: ${r.n}/${pc.n}`);
-      if (round === 0) continue;
-      const first = Math.min(...r.lat);
-      for (const x of r.lat) { theirs.fromPost.push(x); theirs.spread.push(x - first); }
-      theirs.postRtt.push(r.resp);
-    }
-    pc.close();
-    results.fan = { ours, theirs, bytes: Buffer.byteLength(payloadRaw), n: ours.n };
+    const theirs = await measurePeer(pPort, hPort, payloadRaw);
+    peer.kill('SIGTERM');
+    // 9. the floor: a bare send() loop over the same sockets (bench/fanout_floor.py)
+    const fPort = await freePort();
+    const fhPort = await freePort();
+    peer = spawn('taskset', ['-c', SERVER_CPU, 'python3', path.join(ROOT, 'bench/fanout_floor.py'), String(fPort), String(fhPort), String(FAN)],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => peer.stdout.once('data', r));
+    const floor = await measurePeer(fPort, fhPort, payloadRaw);
+    peer.kill('SIGTERM');
+    peer = null;
+    // 10. the storage floor of a start: one durable SQLite commit (WAL, synchronous=FULL, as
+    //     the server) of three small rows, in the same directory
+    const fsyncOut = execFileSync('python3', ['-c', `
+import sqlite3, time, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute('PRAGMA journal_mode=WAL'); db.execute('PRAGMA synchronous=FULL')
+db.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)')
+out = []
+for i in range(${SAMPLES}):
+    t0 = time.perf_counter(); db.execute('BEGIN')
+    for k in range(3): db.execute('INSERT INTO t (v) VALUES (?)', ('x' * 200,))
+    db.execute('COMMIT'); out.append((time.perf_counter() - t0) * 1000)
+print(' '.join('%.4f' % x for x in out))`, path.join(dataDir, 'fsync_probe.db')], { encoding: 'utf8' });
+    results.commit = fsyncOut.trim().split(/\s+/).map(Number);
+    results.fan = { ours, theirs, floor, bytes: Buffer.byteLength(payloadRaw), n: ours.n };
     await closeAll(socks);
   } finally {
     if (peer) peer.kill('SIGTERM');
@@ -465,6 +501,9 @@ async function main() {
   const f2 = (x) => x.toFixed(2);
   p(`  start -> 'streaming' on the socket (${s.n} starts, 1 destination): p50 ${f2(pct(s.first, 50))} ms p99 ${f2(pct(s.first, 99))} ms (target p99 <= 5 ms) ${verdict(pct(s.first, 99) <= 5)}`);
   p(`    (${s.firstStarting}/${s.n} first messages had starting:true, published before any API call)`);
+  p(`    (storage floor in the same run: one durable SQLite commit, WAL + synchronous=FULL: p50 ${f2(pct(results.commit, 50))} ms p99 ${f2(pct(results.commit, 99))} ms; the start commits its intent before the message)`);
+  const sc = results.sched;
+  p(`    (server event-loop thread during the ${s.n} starts: ${f2(sc.runMs)} ms on cpu, ${f2(sc.waitMs)} ms waiting for a cpu (run queue) over ${sc.wallMs.toFixed(0)} ms, ${sc.slices} slices)`);
   p(`  start -> outputs confirmed minus the fake's handling time: p50 ${f2(pct(s.confirmedNet, 50))} ms p99 ${f2(pct(s.confirmedNet, 99))} ms (target p99 <= 5 ms) ${verdict(pct(s.confirmedNet, 99) <= 5)}`);
   p(`    (raw p50 ${f2(pct(s.confirmed, 50))} / p99 ${f2(pct(s.confirmed, 99))} ms; fake handling p50 ${f2(pct(s.fake, 50))} / p99 ${f2(pct(s.fake, 99))} ms; HTTP 200 p50 ${f2(pct(s.http, 50))} / p99 ${f2(pct(s.http, 99))} ms${s.missing ? `; ${s.missing} without a matched fake call` : ''})`);
   const fo = results.fan.ours, ft = results.fan.theirs;
@@ -473,6 +512,9 @@ async function main() {
   p(`    node-ws   HTTP trigger -> receipt: p50 ${f2(pct(ft.fromPost, 50))} ms p99 ${f2(pct(ft.fromPost, 99))} ms`);
   p(`    streampai first receipt -> receipt: p50 ${f2(pct(fo.spread, 50))} ms p99 ${f2(pct(fo.spread, 99))} ms`);
   p(`    node-ws   first receipt -> receipt: p50 ${f2(pct(ft.spread, 50))} ms p99 ${f2(pct(ft.spread, 99))} ms`);
+  const fl = results.fan.floor;
+  p(`    floor (bare send() loop) trigger -> receipt: p50 ${f2(pct(fl.fromPost, 50))} ms p99 ${f2(pct(fl.fromPost, 99))} ms; first receipt -> receipt: p50 ${f2(pct(fl.spread, 50))} ms p99 ${f2(pct(fl.spread, 99))} ms`);
+  p(`    ratio streampai/floor p99 (first receipt -> receipt): ${(pct(fo.spread, 99) / pct(fl.spread, 99)).toFixed(2)}x`);
   p(`    ratio streampai/node-ws p99 (trigger -> receipt): ${(pct(fo.fromPost, 99) / pct(ft.fromPost, 99)).toFixed(2)}x`);
   p(`    ratio streampai/node-ws p99 (first receipt -> receipt): ${(pct(fo.spread, 99) / pct(ft.spread, 99)).toFixed(2)}x`);
   p(`  fan-out p99 delivery from the publish (~ first socket's receipt) ${f2(pct(fo.spread, 99))} ms (target <= 2 ms) ${verdict(pct(fo.spread, 99) <= 2)}`);
