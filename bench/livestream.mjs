@@ -230,24 +230,6 @@ async function fanClient(port, p, n, sub, match) {
   };
 }
 
-// Fan-out through a peer server: FAN receiver sockets, ROUNDS HTTP triggers carrying payload.
-async function measurePeer(wsPort, trigPort, payload) {
-  const pc = await fanClient(wsPort, '/', FAN, null, '"state_changed"');
-  const r0 = { fromPost: [], spread: [], postRtt: [], n: pc.n };
-  for (let round = 0; round < ROUNDS + 1; round++) {
-    await sleep(20);
-    const raw = `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`;
-    const r = await pc.trigger(trigPort, raw);
-    if (r.n !== pc.n) throw new Error(`peer round ${round}: ${r.n}/${pc.n}`);
-    if (round === 0) continue;
-    const first = Math.min(...r.lat);
-    for (const x of r.lat) { r0.fromPost.push(x); r0.spread.push(x - first); }
-    r0.postRtt.push(r.resp);
-  }
-  pc.close();
-  return r0;
-}
-
 // ---- main ----------------------------------------------------------------------------------
 async function main() {
   const t00 = Date.now();
@@ -275,6 +257,7 @@ async function main() {
   const results = {};
   let srv = null;
   let peer = null;
+  let floorProc = null;
   try {
     // 1. create the database and dev keys
     srv = startServer(env);
@@ -411,36 +394,18 @@ async function main() {
     };
     log(`start worst first: ${[...results.start.first].sort((a, b) => b - a).slice(0, 6).map((x) => x.toFixed(2)).join(' ')}`);
 
-    // 7. fan-out: FAN more sockets of one (idle, offline) user, held by the C receiver (kernel
-    //    receive timestamps); each round flips the fake input and POSTs the webhook
+    // 7. fan-out to FAN sockets, three servers measured in interleaved rounds (so the noise of
+    //    this shared machine hits all three alike), each with its own C receiver (kernel receive
+    //    timestamps):
+    //    - streampai: FAN more sockets of one (idle, offline) user; a round flips the fake input
+    //      and POSTs the webhook (a real state change: state written, then published);
+    //    - node-ws: a Node `ws` server (own process, same core as ours) broadcasting the same
+    //      bytes to its FAN sockets when an HTTP POST arrives;
+    //    - floor: bench/fanout_floor.py, a bare send() loop over FAN sockets (same core).
     const fu = users[SAMPLES];
     const mainSock = byUser.get(fu.id);
     const rc = await fanClient(port, `/socket?token=${fu.token}`, FAN,
       JSON.stringify({ type: 'subscribe', topic: `user_stream:${fu.id}` }), '"state_changed"');
-    const ours = { fromPost: [], spread: [], postRtt: [], n: rc.n };
-    let wantConnected = true;
-    for (let round = 0; round < ROUNDS + 1; round++) {
-      const state = wantConnected ? 'connected' : 'disconnected';
-      wantConnected = !wantConnected;
-      await rq(cfPort, 'POST', `/__control/inputs/${fu.uid}/state`, { state, webhook: false });
-      await sleep(20);
-      const iso = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
-      const body = JSON.stringify({ name: 'bench', text: 'bench', ts: Math.floor(Date.now() / 1000),
-        data: { notification_name: 'Stream Live Input', input_id: fu.uid, event_type: `live_input.${state}`, updated_at: iso } });
-      const raw = `POST /webhooks/cloudflare HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
-        `cf-webhook-auth: ${WEBHOOK_SECRET}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-      const r = await rc.trigger(port, raw);
-      if (r.n !== rc.n) throw new Error(`fan-out round ${round}: ${r.n}/${rc.n} sockets got the state change`);
-      if (round === 0) continue; // warm-up
-      const first = Math.min(...r.lat);
-      for (const x of r.lat) { ours.fromPost.push(x); ours.spread.push(x - first); }
-      ours.postRtt.push(r.resp);
-    }
-    rc.close();
-    const payloadRaw = [...mainSock.msgs].reverse().find((m) => m.raw.includes('"state_changed"')).raw;
-
-    // 8. the peer: a Node ws server (own process, same core as ours) broadcasting the same bytes
-    //    to FAN sockets when an HTTP POST arrives (the same C receiver measures it)
     const pPort = await freePort();
     const hPort = await freePort();
     peer = spawn('taskset', ['-c', SERVER_CPU, process.execPath, '-e', `
@@ -453,17 +418,46 @@ async function main() {
           for (const c of wss.clients) c.send(msg); res.end('ok'); });
       }).listen(${hPort}, '127.0.0.1', () => console.log('ready'));`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((r) => peer.stdout.once('data', r));
-    const theirs = await measurePeer(pPort, hPort, payloadRaw);
-    peer.kill('SIGTERM');
-    // 9. the floor: a bare send() loop over the same sockets (bench/fanout_floor.py)
     const fPort = await freePort();
     const fhPort = await freePort();
-    peer = spawn('taskset', ['-c', SERVER_CPU, 'python3', path.join(ROOT, 'bench/fanout_floor.py'), String(fPort), String(fhPort), String(FAN)],
+    floorProc = spawn('taskset', ['-c', SERVER_CPU, 'python3', path.join(ROOT, 'bench/fanout_floor.py'), String(fPort), String(fhPort), String(FAN)],
       { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((r) => peer.stdout.once('data', r));
-    const floor = await measurePeer(fPort, fhPort, payloadRaw);
-    peer.kill('SIGTERM');
-    peer = null;
+    await new Promise((r) => floorProc.stdout.once('data', r));
+    const pc = await fanClient(pPort, '/', FAN, null, '"state_changed"');
+    const fc = await fanClient(fPort, '/', FAN, null, '"state_changed"');
+    const mk = (n) => ({ fromPost: [], spread: [], postRtt: [], n });
+    const ours = mk(rc.n), theirs = mk(pc.n), floor = mk(fc.n);
+    const record = (acc, r, round, what) => {
+      if (r.n !== acc.n) throw new Error(`fan-out ${what} round ${round}: ${r.n}/${acc.n} sockets got the message`);
+      if (round === 0) return; // warm-up
+      const first = Math.min(...r.lat);
+      for (const x of r.lat) { acc.fromPost.push(x); acc.spread.push(x - first); }
+      acc.postRtt.push(r.resp);
+    };
+    const peerReq = (payload) => `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`;
+    let payloadRaw = null;
+    let wantConnected = true;
+    for (let round = 0; round < ROUNDS + 1; round++) {
+      const state = wantConnected ? 'connected' : 'disconnected';
+      wantConnected = !wantConnected;
+      await rq(cfPort, 'POST', `/__control/inputs/${fu.uid}/state`, { state, webhook: false });
+      await sleep(20);
+      const iso = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+      const body = JSON.stringify({ name: 'bench', text: 'bench', ts: Math.floor(Date.now() / 1000),
+        data: { notification_name: 'Stream Live Input', input_id: fu.uid, event_type: `live_input.${state}`, updated_at: iso } });
+      const raw = `POST /webhooks/cloudflare HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+        `cf-webhook-auth: ${WEBHOOK_SECRET}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+      record(ours, await rc.trigger(port, raw), round, 'streampai');
+      await waitFor(() => [...mainSock.msgs].reverse().find((m) => m.raw.includes('"state_changed"')), { what: 'payload' });
+      payloadRaw = [...mainSock.msgs].reverse().find((m) => m.raw.includes('"state_changed"')).raw;
+      await sleep(20);
+      record(theirs, await pc.trigger(hPort, peerReq(payloadRaw)), round, 'node-ws');
+      await sleep(20);
+      record(floor, await fc.trigger(fhPort, peerReq(payloadRaw)), round, 'floor');
+    }
+    rc.close(); pc.close(); fc.close();
+    peer.kill('SIGTERM'); peer = null;
+    floorProc.kill('SIGTERM'); floorProc = null;
     // 10. the storage floor of a start: one durable SQLite commit (WAL, synchronous=FULL, as
     //     the server) of three small rows, in the same directory
     const fsyncOut = execFileSync('python3', ['-c', `
@@ -482,6 +476,7 @@ print(' '.join('%.4f' % x for x in out))`, path.join(dataDir, 'fsync_probe.db')]
     await closeAll(socks);
   } finally {
     if (peer) peer.kill('SIGTERM');
+    if (floorProc) floorProc.kill('SIGTERM');
     if (srv && srv.exitCode === null) await stopServer(srv);
     cf.kill('SIGTERM');
     agent.destroy();
