@@ -480,6 +480,8 @@ print(' '.join('%.4f' % x for x in out))`, path.join(dataDir, 'fsync_probe.db')]
     if (srv && srv.exitCode === null) await stopServer(srv);
     cf.kill('SIGTERM');
     agent.destroy();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!process.env.BENCH_FANOUT_CLIENT) fs.rmSync(FAN_CLIENT, { force: true });
   }
 
   // ---- report ------------------------------------------------------------------------------
