@@ -14,6 +14,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { newUser, waitState, dashSocket } from '../lib/livelib.mjs';
 import { probe, killAll } from './relay_lib.mjs';
 import { bootStack, publishLoop, sinkLoop, outputOf, waitFor, sleep, freePort, tmpDir } from './health_lib.mjs';
@@ -32,6 +33,7 @@ test('output health: error with last_error while the destination is down, forwar
   const dir = tmpDir('sp-health-media-');
   let pub = null;
   let sinks = null;
+  let browser = null;
   try {
     const { u, st, url } = await liveUser(ctx);
     const sinkPort = await freePort(); // nothing listens there yet
@@ -40,6 +42,22 @@ test('output health: error with last_error while the destination is down, forwar
     const topic = `user_stream:${u.id}`;
     ws.send({ type: 'subscribe', topic });
     await ws.next((m) => m.event === 'subscribed' && m.topic === topic);
+    // the stream page, in Chromium, follows the same changes over its own socket
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const bctx = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    await bctx.addCookies(u.cookie.split('; ').map((kv) => {
+      const i = kv.indexOf('=');
+      return { name: kv.slice(0, i), value: kv.slice(i + 1), url: ctx.srv.url };
+    }));
+    const page = await bctx.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.goto(ctx.srv.url + '/dashboard');
+    await page.locator('#state-badge').waitFor();
     pub = publishLoop(url);
     await waitState(u, 'ready', { timeout: 15000 });
     const start = await u.api('POST', '/api/stream/start', { destinations: [d.id] });
@@ -62,6 +80,10 @@ test('output health: error with last_error while the destination is down, forwar
     await waitFor(() => ws.msgs.some((m) => m.event === 'state_changed' && m.payload?.reason === 'output_health' &&
       (m.payload.outputs || []).some((o) => o.destination_id === d.id && o.health?.status === 'error')),
     { timeout: 5000, what: 'output_health published with error' });
+    const row = page.locator(`#destinations li[data-id="${d.id}"]`);
+    await row.locator('.health-pill[data-health="error"]').waitFor({ timeout: 10000 });
+    assert.equal(await row.locator('.health-pill').textContent(), 'Error');
+    assert.equal(await row.locator('.health-error').textContent(), bad.health.last_error, 'last_error shown as text');
 
     sinks = sinkLoop(dir, sinkPort, 'DESTKEY');
     await sinks.ready;
@@ -74,10 +96,18 @@ test('output health: error with last_error while the destination is down, forwar
     await waitFor(() => ws.msgs.some((m) => m.event === 'state_changed' && m.payload?.reason === 'output_health' &&
       (m.payload.outputs || []).some((o) => o.destination_id === d.id && o.health?.status === 'forwarding')),
     { timeout: 5000, what: 'output_health published with forwarding' });
+    await row.locator('.health-pill[data-health="forwarding"]').waitFor({ timeout: 10000 });
+    assert.equal(await row.locator('.health-pill').textContent(), 'Forwarding');
+    assert.equal(await row.locator('.health-error').count(), 0, 'no error text while forwarding');
+    // bytes sent, refreshed while live
+    await page.waitForFunction((id) => /^[\d.]+ (kB|MB|GB) sent$/.test(
+      document.querySelector(`#destinations li[data-id="${id}"] .health-bytes`)?.textContent || ''), d.id, { timeout: 10000 });
+    assert.deepEqual(pageErrors, []);
     await ws.close();
     const stop = await u.api('POST', '/api/stream/stop');
     assert.equal(stop.status, 200, stop.text);
   } finally {
+    if (browser) await browser.close();
     if (pub) pub.stop();
     if (sinks) sinks.stop();
     await ctx.stop();
