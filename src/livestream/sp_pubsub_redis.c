@@ -140,12 +140,14 @@ static void set_reason(sp_pubsub_redis_t *r, const char *why)
 
 static void on_retry(uv_timer_t *t);
 
-static void schedule_retry(sp_pubsub_redis_t *r)
+static void schedule_retry(sp_pubsub_redis_t *r, bool log)
 {
     uint64_t delay = sp_backoff_next(&r->backoff);
     r->state = ST_DOWN;
-    r->attempts++;
-    if (r->attempts == 1 || r->attempts % 10 == 0)
+    if (!log) {
+        sp_info(MOD, "redis reconnecting", "addr=%s retry_ms=%llu", r->addr,
+                (unsigned long long)delay);
+    } else if (++r->attempts == 1 || r->attempts % 10 == 0)
         sp_warn(MOD, "redis connect failed", "addr=%s reason=\"%s\" attempt=%u retry_ms=%llu",
                 r->addr, r->reason, r->attempts, (unsigned long long)delay);
     else
@@ -177,8 +179,10 @@ static void teardown(sp_pubsub_redis_t *r)
                 r->addr);
         r->attempts = 0;
         sp_backoff_reset(&r->backoff);
+        schedule_retry(r, false);
+        return;
     }
-    schedule_retry(r);
+    schedule_retry(r, true);
 }
 
 static void on_retry(uv_timer_t *t);
@@ -477,7 +481,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         snprintf(why, sizeof(why), "resolve failed: %s", status ? uv_strerror(status) : "no address");
         set_reason(r, why);
         r->st.failures++;
-        schedule_retry(r);
+        schedule_retry(r, true);
         return;
     }
     connect_to(r, ip);
@@ -496,7 +500,7 @@ static void start_connect(sp_pubsub_redis_t *r)
     int rc = uv_getaddrinfo(r->loop, &r->gai, on_resolved, r->url.host, port, &hints);
     if (rc) {
         set_reason(r, uv_strerror(rc));
-        schedule_retry(r);
+        schedule_retry(r, true);
         return;
     }
     r->gai_active = true;
