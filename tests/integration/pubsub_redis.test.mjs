@@ -5,9 +5,9 @@
 // deliver across nodes again once Redis is back (its counters lost: seqs still increase).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { startServer, startRedis, waitFor, sleep } from '../lib/harness.mjs';
+import { startServer, startRedis, waitFor, sleep, freePort } from '../lib/harness.mjs';
 import { openWs, sendJson, next } from '../lib/wsutil.mjs';
 
 const HISTORY = 50;
@@ -19,8 +19,8 @@ const redisUp = (port) => new Promise((res) => {
 });
 
 // same port as before, so REDIS_URL stays valid
-async function restartRedis(port) {
-  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+async function restartRedis(port, extra = []) {
+  const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
   await waitFor(() => redisUp(port), { what: 'redis restart' });
   return { port, proc, stop: () => proc.kill('SIGTERM') };
 }
@@ -168,3 +168,49 @@ test('redis metrics', async () => {
     assert.ok((await metric(srv, 'streampai_redis_local_only_total')) >= 1);
   }
 });
+
+test('garbage on the bus channel is counted and ignored', async () => {
+  const topic = 'chat:hank';
+  const onB = await subscribe(B, 'hank', topic);
+  for (const junk of ['hello', 'SP1 0 0123456789abcdef 1 chat:hank {"event":"x"}', 'SP1 5 0123456789abcdef 1 chat:hank not-json}'])
+    execFileSync('redis-cli', ['-p', String(redis.port), 'PUBLISH', 'streampai:bus', junk]);
+  await waitFor(async () => (await metric(B, 'streampai_redis_bad_messages_total')) >= 3, { what: 'bad messages counted' });
+  publish(pubA, topic, 1);
+  const m = await next(onB, (x) => x.event === 'chat_message', 'delivery after garbage');
+  assert.equal(m.seq, 1);
+  assert.equal(chats(onB, topic).length, 0);
+  onB.close();
+});
+
+test('AUTH: right password connects, wrong one is refused and never logged', async () => {
+  const port = await freePort();
+  const r = await restartRedis(port, ['--requirepass', 'Sekr3t-pw']);
+  const env = { PUBLIC_URL: 'http://localhost:5999' };
+  const good = await startServer({ env: { ...env, REDIS_URL: `redis://:Sekr3t-pw@127.0.0.1:${port}/1` } });
+  const bad = await startServer({ env: { ...env, REDIS_URL: `redis://:wrong-pw-123@127.0.0.1:${port}` } });
+  try {
+    await waitFor(() => connected(good), { what: 'authenticated node connected' });
+    await waitFor(() => /msg="redis connect failed"[^\n]*AUTH refused/.test(bad.logText()), { what: 'auth failure logged' });
+    assert.equal(await metric(bad, 'streampai_redis_connected'), 0);
+    // the node without Redis still delivers locally
+    const ws = await subscribe(bad, 'ivy', 'chat:ivy');
+    sendJson(ws, { type: 'publish', topic: 'chat:ivy', event: 'chat_message', payload: { n: 1 } });
+    assert.equal((await next(ws, (m) => m.event === 'chat_message')).seq, 1);
+    ws.close();
+    // counters live in the selected db (/1)
+    const ws2 = await subscribe(good, 'ivy', 'chat:ivy');
+    sendJson(ws2, { type: 'publish', topic: 'chat:ivy', event: 'chat_message', payload: { n: 1 } });
+    assert.equal((await next(ws2, (m) => m.event === 'chat_message')).seq, 1);
+    ws2.close();
+    const v = execFileSync('redis-cli', ['-p', String(port), '-a', 'Sekr3t-pw', '--no-auth-warning', '-n', '1', 'GET', 'streampai:seq:chat:ivy']).toString().trim();
+    assert.equal(v, '1');
+  } finally {
+    for (const srv of [good, bad]) {
+      const x = await srv.stop();
+      assert.equal(x.code, 0, 'clean exit');
+      assert.doesNotMatch(srv.logText(), /Sekr3t-pw|wrong-pw-123/, 'passwords never logged');
+    }
+    r.stop();
+  }
+});
+
