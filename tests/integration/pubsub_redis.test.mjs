@@ -214,3 +214,26 @@ test('AUTH: right password connects, wrong one is refused and never logged', asy
   }
 });
 
+test('a Redis that accepts but never answers: connect timeout, the loop keeps serving', async () => {
+  const socks = [];
+  const black = net.createServer((s) => { socks.push(s); s.on('error', () => {}); });
+  await new Promise((res) => black.listen(0, '127.0.0.1', res));
+  const srv = await startServer({ env: { PUBLIC_URL: 'http://localhost:5999', REDIS_URL: `redis://127.0.0.1:${black.address().port}` } });
+  try {
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1500) {
+      const s = Date.now();
+      assert.equal((await fetch(srv.url + '/healthz')).status, 200);
+      assert.ok(Date.now() - s < 500, 'HTTP answers while Redis hangs');
+      await sleep(100);
+    }
+    await waitFor(() => /msg="redis connect failed"[^\n]*reason="connect timed out"/.test(srv.logText()), { timeout: 8000, what: 'connect timeout' });
+    assert.equal(await metric(srv, 'streampai_redis_connected'), 0);
+  } finally {
+    const x = await srv.stop();
+    assert.equal(x.code, 0, 'clean exit');
+    for (const s of socks) s.destroy();
+    black.close();
+  }
+});
+
