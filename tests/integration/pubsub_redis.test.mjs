@@ -161,6 +161,27 @@ test('redis killed: nodes keep serving, log the outage, recover after restart', 
   onB.close();
 });
 
+test('redis killed during a burst: the publishing node delivers every message exactly once, in order', async () => {
+  const topic = 'stream_lifecycle:jo';
+  const onA = await subscribe(A, 'jo', topic);
+  const N = 400;
+  for (let i = 1; i <= N; i++) {
+    publish(pubA, topic, i);
+    if (i === N / 2) { await sleep(5); redis.proc.kill('SIGKILL'); }
+  }
+  await waitFor(() => chats(onA, topic).length >= N, { timeout: 10000, what: `${N} messages on A` });
+  await sleep(200);
+  const got = chats(onA, topic);
+  assert.equal(got.length, N, 'no duplicates');
+  assert.deepEqual(got.map((m) => m.payload.n), Array.from({ length: N }, (_, i) => i + 1), 'publish order kept');
+  for (let i = 1; i < got.length; i++) assert.ok(got[i].seq > got[i - 1].seq, `seq increases at ${i}`);
+  const port = redis.port;
+  await waitFor(async () => !(await connected(A)), { what: 'A sees the outage' });
+  redis = await restartRedis(port);
+  await waitFor(async () => (await connected(A)) && (await connected(B)), { timeout: 20000, what: 'reconnected' });
+  onA.close();
+});
+
 test('redis metrics', async () => {
   for (const srv of [A, B]) {
     assert.equal(await metric(srv, 'streampai_redis_connected'), 1);
