@@ -6,7 +6,7 @@
 # a clear message and exit 1.
 set -euo pipefail
 BUILD_PKGS="build-essential pkg-config libuv1-dev libhttp-parser-dev libwslay-dev libcurl4-openssl-dev
- libssl-dev libjansson-dev libsqlite3-dev libpq-dev libjwt-dev libsodium-dev libhiredis-dev ca-certificates"
+ libssl-dev libjansson-dev libsqlite3-dev libpq-dev libjwt-dev libsodium-dev libhiredis-dev ca-certificates openssl"
 TEST_PKGS="libcriterion-dev clang libclang-rt-14-dev ffmpeg postgresql redis-server chromium nginx
  libnginx-mod-rtmp socat wrk curl nodejs npm openssl iproute2 sqlite3"
 pkgs="$BUILD_PKGS"

@@ -69,6 +69,7 @@ struct sp_curlm_s {
     int depth;         /* > 0 while dispatching completions */
     bool free_requested;
     bool freeing;
+    bool in_timer;     /* inside on_timer's curl_multi_socket_action */
 };
 
 static bool g_curl_init;
@@ -233,7 +234,9 @@ static void on_timer(uv_timer_t *t)
     int running = 0;
     if (!m->multi)
         return;
+    m->in_timer = true;
     curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    m->in_timer = false;
     check_done(m);
 }
 
@@ -248,7 +251,10 @@ static int timer_fn(CURLM *multi, long ms, void *ud)
     if (ms < 0)
         uv_timer_stop(&m->timer);
     else
-        uv_timer_start(&m->timer, on_timer, ms == 0 ? 1 : (uint64_t)ms, 0);
+        /* "0: act now" is a 0 ms timer (next loop turn), except from inside on_timer, where
+           libuv (< 1.45) would run a due timer again in the same uv__run_timers pass: there
+           1 ms. A 1 ms floor everywhere cost ~1 ms per kick of every API call. */
+        uv_timer_start(&m->timer, on_timer, ms == 0 ? (m->in_timer ? 1 : 0) : (uint64_t)ms, 0);
     return 0;
 }
 

@@ -319,6 +319,7 @@ export async function startFakeCloudflare(opts = {}) {
   const tls = opts.tlsCert && opts.tlsKey
     ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) } : null;
   const handler = async (req, res) => {
+    const t0 = process.hrtime.bigint();
     const url = new URL(req.url, 'http://x');
     const path = url.pathname;
     let raw = '';
@@ -328,7 +329,9 @@ export async function startFakeCloudflare(opts = {}) {
     }
     const call = { method: req.method, path, body: raw || null, at: Date.now(), status: 0 };
     calls.push(call);
-    res.on('finish', () => { call.status = res.statusCode; });
+    // dur_us: the fake's own handling time (body read to response written), so benchmarks
+    // can subtract the fake's latency from the server's.
+    res.on('finish', () => { call.status = res.statusCode; call.dur_us = Number(process.hrtime.bigint() - t0) / 1000; });
     if (rateLimit) {
       const now = Date.now();
       rlHits = rlHits.filter((t) => now - t < rateLimit.windowMs);

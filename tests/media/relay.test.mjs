@@ -477,3 +477,23 @@ test('a client that never completes the handshake is dropped after 10 s', { time
     assert.equal((await relay.stop()).code, 0);
   }
 });
+
+test('a publisher that stops sending media is dropped after 30 s and the input goes disconnected', { timeout: 60000 }, async () => {
+  const relay = await startRelay();
+  try {
+    const input = await relay.createInput();
+    const pub = await rawPublisher(relay, input.rtmps.streamKey);
+    pub.sock.on('error', () => {});
+    pub.avcSeq();
+    pub.video(0, true, 0);
+    const t0 = Date.now();
+    await waitFor(async () => (await relay.input(input.uid)).status?.current?.state === 'connected', { what: 'connected' });
+    assert.ok(await closed(pub.sock, 40000), 'idle publisher closed');
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 29000 && ms <= 36000, `dropped after ${ms} ms`);
+    assert.match(relay.logText(), /msg="publisher idle"/);
+    await waitFor(async () => (await relay.input(input.uid)).status?.current?.state === 'disconnected', { what: 'disconnected' });
+  } finally {
+    assert.equal((await relay.stop()).code, 0);
+  }
+});
