@@ -18,6 +18,8 @@
  *                                                "payload":{"after_seq":A,"replayed":n,"seq":S}}
  *   test mode only: {"type":"publish","topic":T,"event":E,"payload":P}
  * A refused subscribe gets {"topic":T,"event":"subscribe_error","payload":{"reason":...}}.
+ * Multi-node only: a subscriber gets {"topic":T,"event":"gap","payload":{...},"seq":null}
+ * before a message whose seq skips ones this node never received.
  *
  * Authorisation: a socket may join only the per-user topics of its own user
  * (the user id comes from the ws auth hook); global topics (livestream:global,
