@@ -252,7 +252,11 @@ static int cmd_serve(void)
         sp_app_add_ready_check(app, "store", store_ready, NULL);
     }
     sp_core_register_routes(app);
-    sp_socket_init(app);
+    if (sp_socket_init(app) < 0) {
+        sp_error("main", "cannot start the WebSocket bus", "hint=%s", "check REDIS_URL");
+        rc = EXIT_USAGE;
+        goto loop_out;
+    }
     sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
     /* The one media client: Cloudflare Stream, or the built-in relay's compatible API. */
     {

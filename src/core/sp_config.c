@@ -90,7 +90,7 @@ static const var_t vars[] = {
     { "SESSION_TTL", T_DUR, OFF(session_ttl), ALL("30d"), 60000, 365 * DAY, NULL, 0,
       "Lifetime of a login session (e.g. 30d, 12h)." },
     { "REDIS_URL", T_URL, OFF(redis_url), ALL(NULL), 0, 0, "redis", 0,
-      "redis://host:port for multi-node pub/sub and presence; unset = single node." },
+      "redis://[[user]:pass@]host[:port][/db] for the multi-node WebSocket bus (pub/sub with one seq order per topic across nodes); unset = single node. Presence stays per node." },
     { "ADMIN_TOKEN", T_STR, OFF(admin_token), ALL(NULL), 0, 0, NULL, F_SECRET,
       "Bearer token for the loopback-only admin/debug endpoint (streampai debug ...); unset disables it." },
     { "MEDIA_BACKEND", T_ENUM, OFF(media_backend), ALL(NULL), 0, 0, "local|cloudflare", F_KEY,

@@ -53,6 +53,7 @@ struct sp_pubsub_s {
     sp_pubsub_authorize_cb authorize;
     void *authorize_ud;
     sp_pubsub_stats_t st;
+    sp_pubsub_backend_t backend;
 };
 
 /* ---- topic names ----------------------------------------------------------------- */
@@ -247,6 +248,11 @@ void sp_pubsub_free(sp_pubsub_t *ps)
 {
     if (!ps)
         return;
+    if (ps->backend.free) {
+        sp_pubsub_backend_t b = ps->backend;
+        memset(&ps->backend, 0, sizeof(ps->backend));
+        b.free(b.ud);
+    }
     if (ps->hub)
         sp_ws_hub_set_ext(ps->hub, NULL);
     size_t it = 0;
@@ -346,15 +352,9 @@ void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c)
     }
 }
 
-int64_t sp_pubsub_publish(sp_pubsub_t *ps, const char *topic, const char *event, json_t *payload)
+/* Numbers, encodes once, keeps in the ring and fans out. Returns 0 or SP_EINVAL. */
+static int deliver(sp_pubsub_t *ps, topic_t *t, uint64_t seq, const char *event, json_t *payload)
 {
-    int err;
-    if (!event || !*event)
-        return SP_EINVAL;
-    topic_t *t = topic_get(ps, topic, true, &err);
-    if (!t)
-        return err;
-    uint64_t seq = t->seq + 1;
     json_t *o = json_pack("{s:s,s:s,s:O,s:I}", "topic", t->name, "event", event, "payload",
                           payload ? payload : json_null(), "seq", (json_int_t)seq);
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -396,7 +396,79 @@ int64_t sp_pubsub_publish(sp_pubsub_t *ps, const char *topic, const char *event,
     topic_sweep(ps, t);
     sp_rbuf_unref(frame);
     json_decref(o);
+    return 0;
+}
+
+int64_t sp_pubsub_publish_local(sp_pubsub_t *ps, const char *topic, const char *event,
+                                json_t *payload)
+{
+    int err;
+    if (!event || !*event)
+        return SP_EINVAL;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t)
+        return err;
+    uint64_t seq = t->seq + 1;
+    if ((err = deliver(ps, t, seq, event, payload)) != 0)
+        return err;
     return (int64_t)seq;
+}
+
+int64_t sp_pubsub_publish(sp_pubsub_t *ps, const char *topic, const char *event, json_t *payload)
+{
+    int err;
+    if (!event || !*event)
+        return SP_EINVAL;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t)
+        return err;
+    if (ps->backend.publish) {
+        int rc = ps->backend.publish(ps->backend.ud, t->name, event, payload, t->seq);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            return 0; /* numbered by the backend; comes back through sp_pubsub_deliver */
+    }
+    return sp_pubsub_publish_local(ps, topic, event, payload);
+}
+
+static void send_ctl(sp_ws_conn_t *c, const char *topic, const char *event, json_t *payload);
+
+int sp_pubsub_deliver(sp_pubsub_t *ps, const char *topic, uint64_t seq, const char *event,
+                      json_t *payload)
+{
+    int err;
+    if (!event || !*event || seq == 0)
+        return SP_EINVAL;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t)
+        return err;
+    if (seq <= t->seq)
+        return SP_EEXISTS; /* stale: this node already numbered past it */
+    int jumped = t->seq > 0 && seq > t->seq + 1;
+    if (jumped) {
+        /* messages this node never received: tell live subscribers before the frame */
+        t->iterating++;
+        for (sp_pubsub_sub_t *s = t->subs; s; s = s->next)
+            if (!s->dead && s->conn)
+                send_ctl(s->conn, t->name, "gap",
+                         json_pack("{s:I,s:I,s:I}", "after_seq", (json_int_t)t->seq,
+                                   "oldest_seq", (json_int_t)seq, "missed_from",
+                                   (json_int_t)(t->seq + 1)));
+        t->iterating--;
+        topic_sweep(ps, t);
+    }
+    if ((err = deliver(ps, t, seq, event, payload)) != 0)
+        return err;
+    return jumped;
+}
+
+void sp_pubsub_set_backend(sp_pubsub_t *ps, const sp_pubsub_backend_t *b)
+{
+    if (b)
+        ps->backend = *b;
+    else
+        memset(&ps->backend, 0, sizeof(ps->backend));
 }
 
 uint64_t sp_pubsub_seq(const sp_pubsub_t *ps, const char *topic)
@@ -430,10 +502,14 @@ int sp_pubsub_replay(sp_pubsub_t *ps, const char *topic, uint64_t after_seq,
     out->oldest_seq = t->ring[first].seq;
     if (after_seq + 1 < out->oldest_seq)
         out->gap = true;
+    uint64_t expect = after_seq + 1;
     for (size_t i = 0; i < t->count; i++) {
         hist_t *h = &t->ring[(first + i) % cap];
         if (h->seq <= after_seq)
             continue;
+        if (h->seq != expect)
+            out->gap = true; /* a hole (multi-node: messages this node never received) */
+        expect = h->seq + 1;
         if (cb)
             cb(h->frame, h->seq, ud);
         out->replayed++;
@@ -597,4 +673,6 @@ void sp_pubsub_write_metrics(const sp_pubsub_t *ps, sp_buf_t *out)
                    (unsigned long long)s->dropped, (unsigned long long)s->replayed,
                    (unsigned long long)s->gaps, sp_map_count(ps->topics),
                    (unsigned long long)s->subscriptions);
+    if (ps->backend.write_metrics)
+        ps->backend.write_metrics(ps->backend.ud, out);
 }

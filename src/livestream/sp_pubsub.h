@@ -18,16 +18,18 @@
  *                                                "payload":{"after_seq":A,"replayed":n,"seq":S}}
  *   test mode only: {"type":"publish","topic":T,"event":E,"payload":P}
  * A refused subscribe gets {"topic":T,"event":"subscribe_error","payload":{"reason":...}}.
+ * Multi-node only: a subscriber gets {"topic":T,"event":"gap","payload":{...},"seq":null}
+ * before a message whose seq skips ones this node never received.
  *
  * Authorisation: a socket may join only the per-user topics of its own user
  * (the user id comes from the ws auth hook); global topics (livestream:global,
  * users_presence) and unknown names are refused unless a custom hook says
  * otherwise (sp_pubsub_set_authorize).
  *
- * Multi-node (REDIS_URL) is not implemented: publish() is the single entry
- * point where a Redis backend would forward to other nodes and where their
- * messages would come in (sp_pubsub_deliver_remote, future), seq being
- * assigned by the topic owner.
+ * Multi-node (REDIS_URL, sp_pubsub_redis.h): a backend takes every publish,
+ * Redis numbers it (one seq order per topic across nodes) and every node, the
+ * publisher included, delivers it on receipt through sp_pubsub_deliver.
+ * While the backend is down, publish delivers locally (next local seq).
  *
  * Loop thread only.
  */
@@ -107,10 +109,36 @@ int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t 
 void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c);
 
 /**
- * Publishes (payload borrowed; NULL = null). Returns the seq given (> 0), or
- * SP_EINVAL (bad topic / event), SP_ELIMIT (too many topics).
+ * Publishes (payload borrowed; NULL = null). Returns the seq given (> 0), 0 when a
+ * backend took it (its seq is given by Redis and it is delivered on receipt), or
+ * SP_EINVAL (bad topic / event), SP_ELIMIT (too many topics), SP_ETOOBIG (backend cap).
  */
 int64_t sp_pubsub_publish(sp_pubsub_t *ps, const char *topic, const char *event, json_t *payload);
+/** Delivers on this node only, with the topic's next local seq (bypasses the backend). */
+int64_t sp_pubsub_publish_local(sp_pubsub_t *ps, const char *topic, const char *event,
+                                json_t *payload);
+
+/* ---- backend (multi-node) ------------------------------------------------------- */
+typedef struct {
+    /**
+     * Takes a publish (cur_seq = this node's current seq of the topic). Returns 1 when
+     * taken (it comes back through sp_pubsub_deliver), 0 to have it delivered locally
+     * now (backend down), or a negative SP_E* error returned to the publisher.
+     */
+    int (*publish)(void *ud, const char *topic, const char *event, json_t *payload,
+                   uint64_t cur_seq);
+    void (*write_metrics)(void *ud, sp_buf_t *out);
+    void (*free)(void *ud); /* run first by sp_pubsub_free */
+    void *ud;
+} sp_pubsub_backend_t;
+void sp_pubsub_set_backend(sp_pubsub_t *ps, const sp_pubsub_backend_t *b);
+/**
+ * Delivers a message numbered by the backend. Returns 0, 1 (delivered after a jump:
+ * live subscribers got a "gap" notice first), SP_EEXISTS (seq <= current: stale,
+ * dropped), SP_EINVAL, SP_ELIMIT.
+ */
+int sp_pubsub_deliver(sp_pubsub_t *ps, const char *topic, uint64_t seq, const char *event,
+                      json_t *payload);
 /** Current seq of a topic (0 if none yet). */
 uint64_t sp_pubsub_seq(const sp_pubsub_t *ps, const char *topic);
 

@@ -179,6 +179,13 @@ const char *sp_relay_out_state_name(sp_relay_out_state_t s);
 void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub);
 /** The publisher went away. */
 void sp_relay_input_gone(sp_relay_input_t *in, const char *reason);
+/**
+ * The publisher broke the protocol or a limit while live: the input goes to
+ * "errored" (status.current.state), outputs stop, and a live_input.errored
+ * webhook carries code (e.g. ERR_PROTOCOL) and message. The connection is
+ * closed by the caller.
+ */
+void sp_relay_input_errored(sp_relay_input_t *in, const char *code, const char *message);
 /** A media/data message from the publisher. payload ref is taken. */
 void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rbuf_t *payload);
 /** Stored metadata (AMF "onMetaData" + object, without "@setDataFrame"). */

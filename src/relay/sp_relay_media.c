@@ -130,6 +130,22 @@ void sp_relay_input_gone(sp_relay_input_t *in, const char *reason)
     sp_relay_webhook(in->relay, in, "live_input.disconnected", NULL, NULL);
 }
 
+void sp_relay_input_errored(sp_relay_input_t *in, const char *code, const char *message)
+{
+    if (!in->publisher)
+        return;
+    in->publisher = NULL;
+    in->state = 3;
+    snprintf(in->reason, sizeof(in->reason), "%s", code);
+    in->state_since_ms = sp_wall_ms();
+    sp_warn("relay", "input errored", "input=%s code=%s detail=\"%s\" bytes_in=%llu", in->uid, code,
+            message, (unsigned long long)in->st.bytes_in);
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        sp_push_stop(o, "input errored");
+    sp_relay_webhook(in->relay, in, "live_input.errored", code, message);
+    reset_media(in);
+}
+
 void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len)
 {
     /* Keep "@setDataFrame" + the given "onMetaData" {...} ready for outputs. */

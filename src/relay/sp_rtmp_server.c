@@ -492,6 +492,8 @@ static void process(sp_ingest_conn_t *c)
     if (rc < 0 && !c->closing) {
         sp_warn("rtmp", "protocol error from publisher", "peer=%s err=%s", c->peer,
                 sp_err_name(rc));
+        if (c->input && c->input->publisher == c)
+            sp_relay_input_errored(c->input, "ERR_PROTOCOL", sp_strerror(rc));
         conn_close(c, NULL);
         return;
     }
@@ -527,6 +529,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     /* An incomplete chunk can be at most chunk size (or the message cap) plus headers. */
     if (sp_buf_append(&c->in, g_rbuf, (size_t)nread) != 0) {
         sp_warn("rtmp", "input buffer limit", "peer=%s", c->peer);
+        if (c->input && c->input->publisher == c)
+            sp_relay_input_errored(c->input, "ERR_PROTOCOL", "input buffer limit exceeded");
         conn_close(c, NULL);
         return;
     }

@@ -3,6 +3,7 @@
 
 #include "sp_metrics.h"
 #include "sp_pubsub.h"
+#include "sp_pubsub_redis.h"
 #include "sp_ws.h"
 
 static void render_metrics(sp_buf_t *out, void *ud)
@@ -31,6 +32,9 @@ int sp_socket_init(sp_app_t *app)
     sp_pubsub_attach(app->pubsub, app->ws);
     sp_ws_register_routes(app);
     sp_metrics_register(render_metrics, app);
+    /* multi-node: the same bus over Redis pub/sub (freed with the pubsub) */
+    if (cfg->redis_url && *cfg->redis_url)
+        return sp_pubsub_redis_attach(app->pubsub, app->loop, cfg->redis_url);
     return 0;
 }
 

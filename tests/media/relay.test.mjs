@@ -497,3 +497,31 @@ test('a publisher that stops sending media is dropped after 30 s and the input g
     assert.equal((await relay.stop()).code, 0);
   }
 });
+
+test('a publisher breaking the protocol while live: input errored, live_input.errored webhook', { timeout: 30000 }, async () => {
+  const wh = await startWebhookSink();
+  const relay = await startRelay({ env: { RELAY_WEBHOOK_URL: wh.url } });
+  try {
+    const input = await relay.createInput();
+    const pub = await rawPublisher(relay, input.rtmps.streamKey);
+    pub.sock.on('error', () => {});
+    pub.avcSeq();
+    pub.video(0, true, 0);
+    await waitFor(() => wh.events.some((e) => e.body?.data?.event_type === 'live_input.connected'), { what: 'connected webhook' });
+    // Set Chunk Size with the top bit set is invalid (RTMP: 31-bit value): a protocol error.
+    const p = Buffer.alloc(4); p.writeUInt32BE(0x80000000);
+    pub.sock.write(rtmpChunk(2, 1, 0, p));
+    pub.video(33, false, 1);
+    assert.ok(await closed(pub.sock, 5000), 'publisher closed');
+    const ev = await waitFor(() => wh.events.find((e) => e.body?.data?.event_type === 'live_input.errored'), { what: 'errored webhook' });
+    assert.equal(ev.auth, WEBHOOK_SECRET);
+    assert.equal(ev.body.data.input_id, input.uid);
+    assert.equal(ev.body.data.live_input_errored.error.code, 'ERR_PROTOCOL');
+    const st = (await relay.input(input.uid)).status.current;
+    assert.equal(st.state, 'errored');
+    assert.match(relay.logText(), /msg="input errored"/);
+  } finally {
+    wh.close();
+    assert.equal((await relay.stop()).code, 0);
+  }
+});
