@@ -260,6 +260,7 @@ static void send_raw(sp_push_conn_t *c, const void *p, size_t len)
     if (c->closing || len == 0)
         return;
     if (c->tls) {
+        ERR_clear_error();
         if (SSL_write(c->ssl, p, (int)len) <= 0) {
             out_fail(c, "TLS write failed");
             return;
@@ -340,8 +341,11 @@ static void pump(sp_push_conn_t *c)
         total += hoff;
         if (c->tls) {
             bool ok = true;
+            ERR_clear_error();
             for (size_t i = 0; ok && i < k; i++)
                 ok = SSL_write(c->ssl, w->iov[i].base, (int)w->iov[i].len) > 0;
+            if (!ok)
+                ERR_clear_error();
             for (size_t i = 0; i < w->nrefs; i++)
                 sp_rbuf_unref(w->refs[i]);
             sp_free(w->refs);
@@ -615,6 +619,7 @@ static void tls_fail(sp_push_conn_t *c)
 {
     long vr = SSL_get_verify_result(c->ssl);
     if (vr != X509_V_OK) {
+        ERR_clear_error(); /* never leave entries behind: they would fail the next connection */
         out_fail(c, "TLS certificate verification failed: %s", X509_verify_cert_error_string(vr));
         return;
     }
@@ -649,6 +654,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (c->closing)
         return;
+    if (c->draining) {
+        /* Lingering close: our side is shut; discard until the peer closes too, so its
+         * last writes (acks) never meet a reset. The drain timeout bounds the wait. */
+        if (nread < 0)
+            conn_close(c);
+        return;
+    }
     if (nread < 0) {
         if (c->tls && c->stage == ST_TLS)
             tls_fail(c);
@@ -664,6 +676,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     BIO_write(c->rbio, g_rbuf, (int)nread);
     if (c->stage == ST_TLS) {
+        ERR_clear_error();
         int r = SSL_do_handshake(c->ssl);
         if (r == 1) {
             flush_tls(c);
@@ -684,6 +697,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     for (;;) {
         if (c->closing)
             return;
+        ERR_clear_error();
         int r = SSL_read(c->ssl, tmp, sizeof(tmp));
         if (r > 0) {
             feed_in(c, tmp, (size_t)r);
@@ -734,6 +748,7 @@ static void on_connected(uv_connect_t *req, int status)
             SSL_set1_host(c->ssl, c->host);
         }
         set_stage(c, ST_TLS);
+        ERR_clear_error();
         SSL_do_handshake(c->ssl);
         flush_tls(c);
     } else {
@@ -933,9 +948,11 @@ void sp_push_start(sp_relay_output_t *o)
 static void on_drained(uv_shutdown_t *req, int status)
 {
     sp_push_conn_t *c = req->data;
-    (void)status;
     sp_free(req);
-    conn_close(c);
+    /* Everything is sent and our write side is shut. Wait for the peer's EOF (on_read,
+     * draining) or DRAIN_TIMEOUT_MS (on_timer) before closing. */
+    if (status < 0)
+        conn_close(c);
     conn_release(c);
 }
 
@@ -977,7 +994,6 @@ static void conn_drain(sp_push_conn_t *c)
     }
     o->conn = NULL;
     c->out = NULL;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     uv_shutdown_t *req = sp_malloc(sizeof(*req));
     req->data = c;
     c->pending++;

@@ -14,13 +14,23 @@ export function tmpDir(prefix = 'sp-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
+// A free TCP port for a server a test starts. Picked at random BELOW the kernel's ephemeral
+// range (32768-60999), so outgoing connections and other tests' bind(0) servers never land on
+// it between this check and the real bind; never handed out twice by this process.
+const handedOut = new Set();
+export async function freePort() {
+  for (let i = 0; i < 200; i++) {
+    const port = 15000 + Math.floor(Math.random() * 17000);
+    if (handedOut.has(port)) continue;
+    const ok = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.unref();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) { handedOut.add(port); return port; }
+  }
+  throw new Error('no free port found');
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

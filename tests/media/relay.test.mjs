@@ -179,7 +179,7 @@ test('rtmps destination verified against RELAY_CA_FILE; a wrong certificate is r
     }, { what: 'wrong cert error' });
     assert.match(bo.last_error, /certificate/i);
     assert.equal((await pub.exited).code, 0);
-    assert.equal(await s1.exited, 0, s1.log());
+    assert.equal(await s1.exited, 0, s1.log() + '\nrelay:\n' + relay.logs.filter((l) => /output|tls|push/i.test(l)).join('\n'));
     assertCounts(probe(s1.out), 5, 'rtmps sink');
     s2.kill(); x1.kill(); x2.kill();
   } finally {

@@ -59,7 +59,10 @@ export async function startSink(dir, name, port, key = 'SINKKEY') {
   proc.stderr.on('data', (d) => log.push(d.toString()));
   const exited = new Promise((r) => proc.on('exit', (code) => r(code)));
   // -listen 1 closes its listener after the first accept: a connection also counts
-  await waitFor(() => listening(port) || listening(port, '01'), { what: `sink ${name} listening` });
+  await waitFor(() => {
+    if (proc.exitCode !== null) throw new Error(`sink ${name} exited before listening on ${port}: ${log.join('')}`);
+    return listening(port) || listening(port, '01');
+  }, { what: `sink ${name} listening` });
   return { proc, out, port, exited, log: () => log.join(''), kill: (s = 'SIGKILL') => { try { proc.kill(s); } catch {} } };
 }
 
@@ -130,7 +133,13 @@ export function makeCert(dir, name) {
 export async function startTlsProxy(port, certBoth, targetPort) {
   const proc = track(spawn('socat', [`openssl-listen:${port},bind=127.0.0.1,reuseaddr,cert=${certBoth},verify=0`,
     `tcp:127.0.0.1:${targetPort}`], { stdio: 'ignore' }));
-  await waitFor(() => listening(port), { what: 'socat listening' });
+  await waitFor(() => {
+    // The port must be ours: a socat that failed to bind exits, while someone else listens.
+    if (proc.exitCode !== null) throw new Error(`socat exited before listening on ${port}`);
+    return listening(port);
+  }, { what: 'socat listening' });
+  await sleep(30);
+  if (proc.exitCode !== null) throw new Error(`socat exited right after start on ${port}`);
   return { proc, kill: () => { try { proc.kill('SIGKILL'); } catch {} } };
 }
 
