@@ -69,26 +69,29 @@ static void on_input(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
     sp_free(c);
 }
 
-static int create_input(void *ctx, const char *user_id, sp_ls_input_cb cb, void *ud)
+/* Creates the user's input, or re-creates it with its known uid and key (uid != NULL). */
+static int post_input(void *ctx, const char *user_id, const char *uid, const char *key,
+                      sp_ls_input_cb cb, void *ud)
 {
     call_t *c = call_new((void *)cb, ud);
     char name[96];
     snprintf(name, sizeof(name), "streampai:%s", user_id);
-    int rc = sp_cloudflare_create_input(ctx, name, user_id, SP_CF_PRIO_NORMAL, on_input, c);
+    int rc = uid ? sp_cloudflare_restore_input(ctx, name, user_id, uid, key, SP_CF_PRIO_NORMAL,
+                                               on_input, c)
+                 : sp_cloudflare_create_input(ctx, name, user_id, SP_CF_PRIO_NORMAL, on_input, c);
     if (rc != 0) sp_free(c);
     return rc;
+}
+
+static int create_input(void *ctx, const char *user_id, sp_ls_input_cb cb, void *ud)
+{
+    return post_input(ctx, user_id, NULL, NULL, cb, ud);
 }
 
 static int restore_input(void *ctx, const char *user_id, const char *uid, const char *key,
                          sp_ls_input_cb cb, void *ud)
 {
-    call_t *c = call_new((void *)cb, ud);
-    char name[96];
-    snprintf(name, sizeof(name), "streampai:%s", user_id);
-    int rc = sp_cloudflare_restore_input(ctx, name, user_id, uid, key, SP_CF_PRIO_NORMAL,
-                                         on_input, c);
-    if (rc != 0) sp_free(c);
-    return rc;
+    return post_input(ctx, user_id, uid, key, cb, ud);
 }
 
 static int get_input(void *ctx, const char *uid, sp_ls_input_cb cb, void *ud)

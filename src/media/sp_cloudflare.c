@@ -738,11 +738,12 @@ static char *make_url(sp_cloudflare_t *cf, const char *a, const char *b, const c
     return sp_buf_detach(&u, &n);
 }
 
-int sp_cloudflare_create_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
-                               sp_cf_prio_t prio, sp_cf_input_cb cb, void *ud)
+/* POST live_inputs: a new input, or (built-in relay extension) one restored with the given
+ * uid and stream key. meta carries the name and the user id; recording is off. */
+static int post_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
+                      const char *input_uid, const char *stream_key, sp_cf_prio_t prio,
+                      sp_cf_input_cb cb, void *ud)
 {
-    if (!cf || !cb || !name)
-        return SP_EINVAL;
     json_t *meta = json_object();
     json_object_set_new(meta, "name", json_string(name));
     if (user_id)
@@ -755,8 +756,20 @@ int sp_cloudflare_create_input(sp_cloudflare_t *cf, const char *name, const char
     json_t *body = json_pack("{s:o, s:{s:s}}", "meta", meta, "recording", "mode", "off");
     if (!body)
         return SP_EINVAL;
+    if (input_uid) {
+        json_object_set_new(body, "uid", json_string(input_uid));
+        json_object_set_new(body, "streamKey", json_string(stream_key));
+    }
     return submit(cf, OP_CREATE_INPUT, prio, "POST", make_url(cf, NULL, NULL, NULL), body,
                   (cb_u){ .input = cb }, ud);
+}
+
+int sp_cloudflare_create_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
+                               sp_cf_prio_t prio, sp_cf_input_cb cb, void *ud)
+{
+    if (!cf || !cb || !name)
+        return SP_EINVAL;
+    return post_input(cf, name, user_id, NULL, NULL, prio, cb, ud);
 }
 
 int sp_cloudflare_restore_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
@@ -765,21 +778,7 @@ int sp_cloudflare_restore_input(sp_cloudflare_t *cf, const char *name, const cha
 {
     if (!cf || !cb || !name || !id_ok(input_uid) || !stream_key || !stream_key[0])
         return SP_EINVAL;
-    json_t *meta = json_object();
-    json_object_set_new(meta, "name", json_string(name));
-    if (user_id)
-        json_object_set_new(meta, "user_id", json_string(user_id));
-    if (!json_string_value(json_object_get(meta, "name")) ||
-        (user_id && !json_object_get(meta, "user_id"))) {
-        json_decref(meta);
-        return SP_EINVAL;
-    }
-    json_t *body = json_pack("{s:o, s:{s:s}, s:s, s:s}", "meta", meta, "recording", "mode", "off",
-                             "uid", input_uid, "streamKey", stream_key);
-    if (!body)
-        return SP_EINVAL;
-    return submit(cf, OP_CREATE_INPUT, prio, "POST", make_url(cf, NULL, NULL, NULL), body,
-                  (cb_u){ .input = cb }, ud);
+    return post_input(cf, name, user_id, input_uid, stream_key, prio, cb, ud);
 }
 
 int sp_cloudflare_get_input(sp_cloudflare_t *cf, const char *input_uid, sp_cf_prio_t prio,
