@@ -2,7 +2,7 @@
 //   (a) streampai relay, (b) nginx + libnginx-mod-rtmp `push`, (c) one `ffmpeg -c copy` per
 //   destination. Same source: a 1080p30 H.264 ~6 Mbit/s + AAC FLV looped with -re -c copy.
 //   Destinations: one nginx-rtmp sink (not measured). Only the relaying processes are measured
-//   (CPU from /proc/PID/stat, private memory from /proc/PID/smaps_rollup).
+//   (CPU from /proc/PID/task/*/schedstat in ns, private memory from /proc/PID/smaps_rollup).
 // Also: time from adding an output (Start) to that destination's first keyframe.
 // Env: BENCH_OUTPUTS=1,4,16,64  BENCH_SECONDS=10 (measurement window)  BENCH_SKIP=ffmpeg,nginx
 import { spawn, execFileSync } from 'node:child_process';
@@ -17,7 +17,6 @@ const { startRelay, startJsSink, freePort, waitFor, sleep, tmpDir, listening } =
 const OUTPUTS = (process.env.BENCH_OUTPUTS || '1,4,16,64').split(',').map(Number);
 const WINDOW = Number(process.env.BENCH_SECONDS || 10);
 const SKIP = new Set((process.env.BENCH_SKIP || '').split(',').filter(Boolean));
-const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const work = tmpDir('sp-bench-');
 const children = new Set();
 
@@ -31,12 +30,17 @@ function run(cmd, args, opts = {}) {
 const stopAll = () => { for (const p of children) { try { p.kill(p.spawnargs[0] === 'nginx' ? 'SIGTERM' : 'SIGKILL'); } catch {} } };
 process.on('exit', stopAll);
 
-function ticks(pid) {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime + stime
-  } catch { return 0; }
+// CPU time in ns of every thread of pid, from /proc/PID/task/*/schedstat (the scheduler's
+// run-time clock): /proc/PID/stat counts in 10 ms ticks, too coarse for a relay that uses
+// a fraction of a percent of a core per output.
+function cpuNs(pid) {
+  let ns = 0;
+  let tasks = [];
+  try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return 0; }
+  for (const t of tasks) {
+    try { ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch {}
+  }
+  return ns;
 }
 function privKB(pid) {
   try {
@@ -51,10 +55,12 @@ function childPids(pid) {
 }
 async function measure(pidsFn) {
   const pids = pidsFn();
-  const t0 = pids.map(ticks);
+  const t0 = pids.map(cpuNs);
+  const w0 = process.hrtime.bigint();
   await sleep(WINDOW * 1000);
-  const t1 = pids.map(ticks);
-  const cpu = t1.reduce((a, v, i) => a + (v - t0[i]), 0) / HZ / WINDOW * 100; // % of one core
+  const t1 = pids.map(cpuNs);
+  const wall = Number(process.hrtime.bigint() - w0);
+  const cpu = t1.reduce((a, v, i) => a + (v - t0[i]), 0) / wall * 100; // % of one core
   const mem = pids.reduce((a, p) => a + privKB(p), 0);
   return { cpu, mem };
 }

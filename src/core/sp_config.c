@@ -163,6 +163,9 @@ static const var_t vars[] = {
       "Per-output queue cap in bytes; a slower destination drops whole GOPs." },
     { "RELAY_OUTPUT_QUEUE_MS", T_DUR, OFF(relay_output_queue_ms), ALL("5000"), 100, 600000, NULL, 0,
       "Per-output queue cap in media milliseconds." },
+    { "RELAY_TICK_MS", T_DUR, OFF(relay_tick_ms), ALL("200"), 10, 1000, NULL, 0,
+      "Media tick of the relay: publishers are read and every output written once per tick "
+      "(merged read/write, like SRS's mw_latency). Lower adds less latency, costs more CPU." },
 };
 
 #define N_VARS (sizeof(vars) / sizeof(vars[0]))

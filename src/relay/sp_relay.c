@@ -405,6 +405,7 @@ int sp_relay_main(const sp_config_t *cfg)
     r->out_queue_bytes = cfg->relay_output_queue_bytes > 0 ? (size_t)cfg->relay_output_queue_bytes
                                                            : 8u * 1024 * 1024;
     r->out_queue_ms = cfg->relay_output_queue_ms > 0 ? (uint32_t)cfg->relay_output_queue_ms : 5000;
+    r->tick_ms = cfg->relay_tick_ms > 0 ? (uint32_t)cfg->relay_tick_ms : SP_RELAY_TICK_MS_DEFAULT;
     sp_info("relay", "starting", "version=%s env=%s pid=%d", SP_VERSION, cfg->env_name,
             (int)getpid());
     if (cfg->data_dir && cfg->data_dir[0]) {
@@ -441,6 +442,7 @@ out_ingest:
         sp_relay_input_delete(r, r->inputs);
     uv_run(loop, UV_RUN_DEFAULT);
     sp_push_tls_free(r);
+    sp_push_batch_free();
 out:
     if (uv_loop_close(loop) != 0)
         sp_warn("relay", "loop closed with handles open", "%s", "");

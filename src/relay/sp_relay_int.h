@@ -134,16 +134,35 @@ struct sp_relay_s {
     void *webhook;  /* sp_curlm_t * */
     size_t out_queue_bytes;
     uint32_t out_queue_ms;
-    uv_timer_t *flush_timer; /* coalesces output writes (SP_RELAY_FLUSH_MS) */
-    bool flush_armed;
+    uv_timer_t *flush_timer; /* the media tick */
+    uint32_t tick_ms;
+    size_t tick_refs;        /* publishers in tick mode */
 };
 
-/* Output writes are coalesced for this long: several media messages per writev per output,
- * far fewer syscalls, latency well below what any RTMP ingest buffers. */
-#define SP_RELAY_FLUSH_MS 40
+/*
+ * The media tick (RELAY_TICK_MS, r->tick_ms). While a publisher is live the
+ * relay works in ticks: each tick drains every publisher socket
+ * (sp_rtmp_server_drain), hands the tags to the outputs and writes each
+ * output's batch with one writev. One wakeup per tick however many messages
+ * arrived or outputs exist; most of a relay's CPU on a quiet machine is the
+ * cost of waking up, so this is where it is saved. The latency it adds (at most
+ * one tick) is far below what RTMP players and platform ingests buffer.
+ */
+#define SP_RELAY_TICK_MS_DEFAULT 200
+/* A publisher socket wakes the loop between ticks only once this much is
+ * buffered (SO_RCVLOWAT): high-bitrate inputs never wait on the tick's read. */
+#define SP_RELAY_INGEST_LOWAT (128 * 1024)
 
-/** Arms the coalescing timer (sp_relay_media.c). */
-void sp_relay_schedule_flush(sp_relay_t *r);
+/**
+ * Delay until the next multiple of period_ms on the loop clock. Periodic timers
+ * started with it (1 s housekeeping of every connection, the media tick) expire
+ * in the same loop iteration: one wakeup instead of one per connection.
+ */
+uint64_t sp_relay_aligned(uv_loop_t *loop, uint64_t period_ms);
+
+/** One more / one fewer publisher in tick mode: the tick runs while any is (sp_relay_media.c). */
+void sp_relay_tick_ref(sp_relay_t *r);
+void sp_relay_tick_unref(sp_relay_t *r);
 void sp_relay_flush_stop(sp_relay_t *r);
 
 /* ---- tags / queues (sp_relay_media.c) ---- */
@@ -200,10 +219,13 @@ void sp_push_flush(sp_relay_output_t *o);         /* write what is queued */
 void sp_push_cleanup(sp_relay_output_t *o);       /* before freeing o */
 int sp_push_tls_init(sp_relay_t *r);
 void sp_push_tls_free(sp_relay_t *r);
+void sp_push_batch_free(void);                    /* pump's scratch space, at exit */
 
 /* ---- ingest (sp_rtmp_server.c) ---- */
 int sp_rtmp_server_start(sp_relay_t *r, const char *listen, int *port_out);
 void sp_rtmp_server_stop(sp_relay_t *r);
 void sp_ingest_kick(sp_ingest_conn_t *c, const char *why);
+/** Reads what every live publisher has buffered (the media tick). */
+void sp_rtmp_server_drain(sp_relay_t *r);
 
 #endif

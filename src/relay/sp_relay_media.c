@@ -193,6 +193,13 @@ void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms)
     s->win_start_ms = now_ms;
 }
 
+/* Codec names change rarely: compare before copying (this runs for every message). */
+static void set_codec(char *dst, size_t cap, const char *name)
+{
+    if (strncmp(dst, name, cap) != 0)
+        snprintf(dst, cap, "%s", name);
+}
+
 void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rbuf_t *payload)
 {
     sp_flv_info_t info;
@@ -212,7 +219,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
         t.flags |= SP_TAG_KEY;
 
     if (type == SP_FLV_TAG_VIDEO) {
-        snprintf(in->st.vcodec, sizeof(in->st.vcodec), "%s", sp_flv_codec_name(type, info.codec));
+        set_codec(in->st.vcodec, sizeof(in->st.vcodec), sp_flv_codec_name(type, info.codec));
         if (info.seq_header) {
             sp_tag_set(&in->vseq, &t);
             in->has_video = true;
@@ -231,7 +238,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
             in->gop_valid = true;
         }
     } else if (type == SP_FLV_TAG_AUDIO) {
-        snprintf(in->st.acodec, sizeof(in->st.acodec), "%s", sp_flv_codec_name(type, info.codec));
+        set_codec(in->st.acodec, sizeof(in->st.acodec), sp_flv_codec_name(type, info.codec));
         if (info.seq_header)
             sp_tag_set(&in->aseq, &t);
         if (info.is_frame)
@@ -260,10 +267,16 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
 
 /* ---- coalesced output flush ---- */
 
-static void on_flush(uv_timer_t *t)
+uint64_t sp_relay_aligned(uv_loop_t *loop, uint64_t period_ms)
+{
+    uint64_t r = uv_now(loop) % period_ms;
+    return period_ms - r;
+}
+
+static void on_tick(uv_timer_t *t)
 {
     sp_relay_t *r = t->data;
-    r->flush_armed = false;
+    sp_rtmp_server_drain(r);
     for (sp_relay_input_t *in = r->inputs; in; in = in->next)
         if (in->publisher)
             for (sp_relay_output_t *o = in->outputs; o; o = o->next)
@@ -276,17 +289,26 @@ static void free_timer(uv_handle_t *h)
     sp_free(h);
 }
 
-void sp_relay_schedule_flush(sp_relay_t *r)
+void sp_relay_tick_ref(sp_relay_t *r)
 {
-    if (r->flush_armed || r->stopping || !r->loop)
+    if (r->tick_refs++ > 0 || r->stopping || !r->loop)
         return;
     if (!r->flush_timer) {
         r->flush_timer = sp_malloc(sizeof(*r->flush_timer));
         uv_timer_init(r->loop, r->flush_timer);
         r->flush_timer->data = r;
     }
-    r->flush_armed = true;
-    uv_timer_start(r->flush_timer, on_flush, SP_RELAY_FLUSH_MS, 0);
+    /* on the same grid as the 1 s housekeeping timers: they share wakeups */
+    uint32_t tick = r->tick_ms ? r->tick_ms : SP_RELAY_TICK_MS_DEFAULT;
+    uv_timer_start(r->flush_timer, on_tick, sp_relay_aligned(r->loop, tick), tick);
+}
+
+void sp_relay_tick_unref(sp_relay_t *r)
+{
+    if (r->tick_refs == 0)
+        return;
+    if (--r->tick_refs == 0 && r->flush_timer)
+        uv_timer_stop(r->flush_timer);
 }
 
 void sp_relay_flush_stop(sp_relay_t *r)
@@ -295,5 +317,5 @@ void sp_relay_flush_stop(sp_relay_t *r)
         uv_close((uv_handle_t *)r->flush_timer, free_timer);
         r->flush_timer = NULL;
     }
-    r->flush_armed = false;
+    r->tick_refs = 0;
 }

@@ -292,10 +292,72 @@ static uint32_t rebase(sp_relay_output_t *o, uint32_t ts)
     return d < 0 ? 0 : (uint32_t)d;
 }
 
+/* Scratch space of pump (loop thread only): a batch is built here and, in the
+ * common case, written at once with uv_try_write, so forwarding allocates
+ * nothing and leaves the event loop's registrations untouched. */
+static struct {
+    uv_buf_t *iov;
+    uint8_t *hdr;
+    uint16_t *hl;
+    sp_rbuf_t **refs;
+    uint8_t *flat;       /* TLS: the batch as one buffer */
+    size_t iov_cap, hdr_cap, hl_cap, refs_cap, flat_cap;
+} g_batch;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    *cap = n;
+    return sp_realloc(p, n * elem);
+}
+
+static void batch_unref(size_t nrefs)
+{
+    for (size_t i = 0; i < nrefs; i++)
+        sp_rbuf_unref(g_batch.refs[i]);
+}
+
+/* The part of a batch the socket did not take goes to a libuv write that owns
+ * copies of the chunk headers and the payload references. */
+static void queue_rest(sp_push_conn_t *c, size_t k, size_t hlen, size_t nrefs, size_t total,
+                       size_t done)
+{
+    pw_t *w = sp_calloc(1, sizeof(*w));
+    w->hdr = sp_malloc(hlen ? hlen : 1);
+    memcpy(w->hdr, g_batch.hdr, hlen);
+    w->iov = sp_malloc(k * sizeof(*w->iov));
+    w->refs = sp_malloc(nrefs * sizeof(*w->refs));
+    memcpy(w->refs, g_batch.refs, nrefs * sizeof(*w->refs));
+    w->nrefs = nrefs;
+    const char *h0 = (const char *)g_batch.hdr, *h1 = h0 + hlen;
+    size_t nk = 0, skip = done;
+    for (size_t i = 0; i < k; i++) {
+        uv_buf_t b = g_batch.iov[i];
+        if (skip >= b.len) {
+            skip -= b.len;
+            continue;
+        }
+        b.base += skip;
+        b.len -= skip;
+        skip = 0;
+        if (b.base >= h0 && b.base < h1) /* a chunk header: point into the copy */
+            b.base = (char *)w->hdr + (b.base - h0);
+        w->iov[nk++] = b;
+    }
+    w->bytes = total - done;
+    submit(c, w, w->iov, (unsigned)nk);
+}
+
 /*
  * Writes queued tags as chunks, several tags per writev. On plain TCP the
- * payloads are not copied: the iovecs point into the shared buffers, which
- * stay referenced until the write completes. TLS encrypts into the write BIO.
+ * payloads are not copied: the iovecs point into the shared buffers. The batch
+ * is first offered to the socket directly (uv_try_write); only what it does not
+ * take is queued, with its references, as a libuv write. TLS encrypts into the
+ * write BIO.
  */
 static void pump(sp_push_conn_t *c)
 {
@@ -310,12 +372,11 @@ static void pump(sp_push_conn_t *c)
             hbound += sp_rtmp_chunk_hdr_bound(len, OUT_CHUNK);
             nchunks += len == 0 ? 1 : (len + OUT_CHUNK - 1) / OUT_CHUNK;
         }
-        pw_t *w = sp_calloc(1, sizeof(*w));
-        w->hdr = sp_malloc(hbound);
-        w->iov = sp_malloc(2 * nchunks * sizeof(*w->iov));
-        w->refs = sp_malloc(ntags * sizeof(*w->refs));
-        uint16_t *hl = sp_malloc(nchunks * sizeof(*hl));
-        size_t hoff = 0, k = 0, total = 0;
+        g_batch.hdr = grow(g_batch.hdr, &g_batch.hdr_cap, hbound, 1);
+        g_batch.iov = grow(g_batch.iov, &g_batch.iov_cap, 2 * nchunks, sizeof(uv_buf_t));
+        g_batch.hl = grow(g_batch.hl, &g_batch.hl_cap, nchunks, sizeof(uint16_t));
+        g_batch.refs = grow(g_batch.refs, &g_batch.refs_cap, ntags, sizeof(sp_rbuf_t *));
+        size_t hoff = 0, k = 0, total = 0, nrefs = 0;
         for (size_t i = 0; i < ntags; i++) {
             sp_relay_tag_t t;
             sp_tagq_pop(&o->q, &t);
@@ -323,35 +384,34 @@ static void pump(sp_push_conn_t *c)
             o->last_out_ts = ts;
             uint32_t len = (uint32_t)t.data->len;
             uint32_t csid = t.type == SP_FLV_TAG_AUDIO ? 4 : t.type == SP_FLV_TAG_VIDEO ? 6 : 5;
-            size_t n = sp_rtmp_chunk_headers(w->hdr + hoff, hl, OUT_CHUNK, csid, t.type, ts,
-                                             c->stream_id, len);
+            size_t n = sp_rtmp_chunk_headers(g_batch.hdr + hoff, g_batch.hl, OUT_CHUNK, csid,
+                                             t.type, ts, c->stream_id, len);
             uint32_t sent = 0;
             for (size_t ci = 0; ci < n; ci++) {
-                w->iov[k++] = uv_buf_init((char *)w->hdr + hoff, hl[ci]);
-                hoff += hl[ci];
+                g_batch.iov[k++] = uv_buf_init((char *)g_batch.hdr + hoff, g_batch.hl[ci]);
+                hoff += g_batch.hl[ci];
                 uint32_t take = len - sent < OUT_CHUNK ? len - sent : OUT_CHUNK;
                 if (take)
-                    w->iov[k++] = uv_buf_init((char *)t.data->data + sent, take);
+                    g_batch.iov[k++] = uv_buf_init((char *)t.data->data + sent, take);
                 sent += take;
             }
             total += len;
-            w->refs[w->nrefs++] = t.data; /* the popped reference moves into the write */
+            g_batch.refs[nrefs++] = t.data; /* the popped reference moves into the batch */
         }
-        sp_free(hl);
         total += hoff;
         if (c->tls) {
-            bool ok = true;
+            /* one SSL_write for the batch: full-size records, not one per chunk slice */
+            g_batch.flat = grow(g_batch.flat, &g_batch.flat_cap, total, 1);
+            size_t off = 0;
+            for (size_t i = 0; i < k; i++) {
+                memcpy(g_batch.flat + off, g_batch.iov[i].base, g_batch.iov[i].len);
+                off += g_batch.iov[i].len;
+            }
+            batch_unref(nrefs);
             ERR_clear_error();
-            for (size_t i = 0; ok && i < k; i++)
-                ok = SSL_write(c->ssl, w->iov[i].base, (int)w->iov[i].len) > 0;
+            bool ok = SSL_write(c->ssl, g_batch.flat, (int)off) > 0;
             if (!ok)
                 ERR_clear_error();
-            for (size_t i = 0; i < w->nrefs; i++)
-                sp_rbuf_unref(w->refs[i]);
-            sp_free(w->refs);
-            sp_free(w->hdr);
-            sp_free(w->iov);
-            sp_free(w);
             if (!ok) {
                 out_fail(c, "TLS write failed");
                 return;
@@ -359,9 +419,34 @@ static void pump(sp_push_conn_t *c)
             flush_tls(c);
             continue;
         }
-        w->bytes = total;
-        submit(c, w, w->iov, (unsigned)k);
+        size_t done = 0;
+        if (c->writes == 0) { /* nothing queued in libuv: order allows a direct write */
+            int n = uv_try_write((uv_stream_t *)&c->tcp, g_batch.iov, (unsigned)k);
+            if (n > 0) {
+                done = (size_t)n;
+                o->bytes += done;
+                c->relay->bytes_out += done;
+            } else if (n < 0 && n != UV_EAGAIN) {
+                batch_unref(nrefs);
+                out_fail(c, "write failed: %s", uv_strerror(n));
+                return;
+            }
+        }
+        if (done < total)
+            queue_rest(c, k, hoff, nrefs, total, done);
+        else
+            batch_unref(nrefs);
     }
+}
+
+void sp_push_batch_free(void)
+{
+    sp_free(g_batch.iov);
+    sp_free(g_batch.hdr);
+    sp_free(g_batch.hl);
+    sp_free(g_batch.refs);
+    sp_free(g_batch.flat);
+    memset(&g_batch, 0, sizeof(g_batch));
 }
 
 static void drop_queue(sp_relay_output_t *o, const char *why);
@@ -920,7 +1005,7 @@ void sp_push_start(sp_relay_output_t *o)
     o->conn = c;
     o->state = SP_RELAY_OUT_CONNECTING;
     sp_tagq_clear(&o->q);
-    uv_timer_start(&c->timer, on_timer, 1000, 1000);
+    uv_timer_start(&c->timer, on_timer, sp_relay_aligned(r->loop, 1000), 1000);
     if (parse_url(c, o->url, o->stream_key) != 0) {
         out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app)");
         return;

@@ -7,8 +7,10 @@
  */
 #include "sp_relay_int.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sp_alloc.h"
 #include "sp_amf0.h"
@@ -24,7 +26,7 @@
 #define OUT_CHUNK 4096
 #define ACK_WINDOW 2500000
 #define MAX_INGEST_CONNS 256
-#define READ_BUF 65536
+#define READ_BUF (256 * 1024)
 
 typedef struct {
     uv_tcp_t tcp;
@@ -41,6 +43,9 @@ struct sp_ingest_conn_s {
     sp_relay_t *relay;
     int open_handles;
     bool closing, shutting;
+    bool ticked;            /* publishing: read by the media tick */
+    bool quiet;             /* SO_RCVLOWAT set: read (mostly) by the tick only */
+    uint64_t publish_ms;
     sp_rtmp_hs_t hs;
     sp_rtmp_reader_t rd;
     sp_buf_t in;
@@ -55,7 +60,7 @@ struct sp_ingest_conn_s {
     sp_ingest_conn_t *next, *prev;
 };
 
-/* One read buffer for every publisher: reads are copied into c->in synchronously. */
+/* One read buffer for every publisher: reads are consumed synchronously on the loop thread. */
 static uint8_t g_rbuf[READ_BUF];
 
 typedef struct {
@@ -64,6 +69,7 @@ typedef struct {
 } wreq_t;
 
 static void conn_close(sp_ingest_conn_t *c, const char *why);
+static void tick_leave(sp_ingest_conn_t *c);
 
 static void on_closed(uv_handle_t *h)
 {
@@ -106,6 +112,42 @@ static void send_buf(sp_ingest_conn_t *c, sp_buf_t *b)
     }
 }
 
+/*
+ * A publishing connection is read by the media tick (sp_rtmp_server_drain)
+ * rather than on every segment. From publish until the first keyframe (at most
+ * a second) it is still read as data comes, so the input's headers, stats and
+ * GOP are there at once; then SO_RCVLOWAT keeps the socket quiet until
+ * SP_RELAY_INGEST_LOWAT bytes are buffered, so a typical stream costs one
+ * wakeup per tick and a high-bitrate one is still read as fast as it comes.
+ */
+static void tick_enter(sp_ingest_conn_t *c)
+{
+    if (c->ticked)
+        return;
+    c->ticked = true;
+    c->publish_ms = sp_mono_ms();
+    sp_relay_tick_ref(c->relay);
+}
+
+static void go_quiet(sp_ingest_conn_t *c)
+{
+    uv_os_fd_t fd;
+    c->quiet = true;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+        int lowat = SP_RELAY_INGEST_LOWAT;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) != 0)
+            sp_debug("rtmp", "SO_RCVLOWAT not set", "peer=%s err=%d", c->peer, errno);
+    }
+}
+
+static void tick_leave(sp_ingest_conn_t *c)
+{
+    if (!c->ticked)
+        return;
+    c->ticked = false;
+    sp_relay_tick_unref(c->relay);
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     sp_ingest_conn_t *c = req->data;
@@ -120,6 +162,7 @@ void sp_ingest_kick(sp_ingest_conn_t *c, const char *why)
     if (c->closing || c->shutting)
         return;
     c->shutting = true;
+    tick_leave(c);
     if (why)
         sp_info("rtmp", "closing publisher", "peer=%s reason=\"%s\"", c->peer, why);
     if (c->input && c->input->publisher == c)
@@ -141,6 +184,7 @@ static void conn_close(sp_ingest_conn_t *c, const char *why)
     if (why)
         sp_info("rtmp", "publisher connection closed", "peer=%s reason=\"%s\"", c->peer, why);
     c->closing = true;
+    tick_leave(c);
     if (c->input && c->input->publisher == c)
         sp_relay_input_gone(c->input, "client_disconnect");
     c->input = NULL;
@@ -293,6 +337,7 @@ static void handle_publish(sp_ingest_conn_t *c, sp_str_t key)
     c->input = in;
     c->last_media_ms = sp_mono_ms();
     sp_info("rtmp", "publish started", "peer=%s input=%s app=%s", c->peer, in->uid, c->app);
+    tick_enter(c);
     sp_relay_input_live(in, c);
 }
 
@@ -433,6 +478,9 @@ static int handle_msg(sp_ingest_conn_t *c, sp_rtmp_msg_t *m)
         if (c->input) {
             c->last_media_ms = sp_mono_ms();
             sp_relay_input_media(c->input, m->type, m->timestamp, sp_rbuf_ref(m->payload));
+            if (!c->quiet && c->ticked && c->input &&
+                (c->input->gop_valid || c->last_media_ms - c->publish_ms > 1000))
+                go_quiet(c);
         }
         break;
     case SP_RTMP_MSG_AGGREGATE:
@@ -486,9 +534,7 @@ static void process(sp_ingest_conn_t *c)
         rc = 0;
     }
     sp_buf_consume(&c->in, pos);
-    /* what this read produced goes out with the next coalesced flush */
-    if (c->input && c->input->outputs)
-        sp_relay_schedule_flush(c->relay);
+    /* what this read produced goes out with the media tick's flush */
     if (rc < 0 && !c->closing) {
         sp_warn("rtmp", "protocol error from publisher", "peer=%s err=%s", c->peer,
                 sp_err_name(rc));
@@ -516,6 +562,19 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)g_rbuf, sizeof(g_rbuf));
 }
 
+static void on_bytes(sp_ingest_conn_t *c, const uint8_t *p, size_t n)
+{
+    /* An incomplete chunk can be at most chunk size (or the message cap) plus headers. */
+    if (sp_buf_append(&c->in, p, n) != 0) {
+        sp_warn("rtmp", "input buffer limit", "peer=%s", c->peer);
+        if (c->input && c->input->publisher == c)
+            sp_relay_input_errored(c->input, "ERR_PROTOCOL", "input buffer limit exceeded");
+        conn_close(c, NULL);
+        return;
+    }
+    process(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sp_ingest_conn_t *c = s->data;
@@ -524,17 +583,42 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, nread == UV_EOF ? "eof" : uv_strerror((int)nread));
         return;
     }
-    if (nread == 0)
+    if (nread > 0)
+        on_bytes(c, g_rbuf, (size_t)nread);
+}
+
+/* Reads what one publisher has buffered, without waiting (the media tick). */
+static void drain(sp_ingest_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
         return;
-    /* An incomplete chunk can be at most chunk size (or the message cap) plus headers. */
-    if (sp_buf_append(&c->in, g_rbuf, (size_t)nread) != 0) {
-        sp_warn("rtmp", "input buffer limit", "peer=%s", c->peer);
-        if (c->input && c->input->publisher == c)
-            sp_relay_input_errored(c->input, "ERR_PROTOCOL", "input buffer limit exceeded");
-        conn_close(c, NULL);
-        return;
+    for (int i = 0; i < 16 && c->ticked; i++) {
+        ssize_t n = recv(fd, g_rbuf, sizeof(g_rbuf), MSG_DONTWAIT);
+        if (n > 0) {
+            on_bytes(c, g_rbuf, (size_t)n);
+            if ((size_t)n < sizeof(g_rbuf))
+                return;
+        } else if (n == 0) {
+            conn_close(c, "eof");
+            return;
+        } else if (errno != EINTR) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_close(c, strerror(errno));
+            return;
+        }
     }
-    process(c);
+}
+
+void sp_rtmp_server_drain(sp_relay_t *r)
+{
+    server_t *srv = r->ingest;
+    if (!srv)
+        return;
+    /* a connection closed here stays listed until its handles close: next stays valid */
+    for (sp_ingest_conn_t *c = srv->list; c; c = c->next)
+        if (c->ticked && !c->closing && !c->shutting)
+            drain(c);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -610,7 +694,7 @@ static void on_conn(uv_stream_t *ls, int status)
     sp_rtmp_reader_init(&c->rd, SP_RTMP_MAX_MSG_DEFAULT, SP_RTMP_MAX_CSID_DEFAULT);
     sp_buf_init(&c->in, SP_RTMP_MAX_MSG_DEFAULT + 64);
     c->started_ms = sp_mono_ms();
-    uv_timer_start(&c->timer, on_tick, 1000, 1000);
+    uv_timer_start(&c->timer, on_tick, sp_relay_aligned(ls->loop, 1000), 1000);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     sp_debug("rtmp", "ingest connection", "peer=%s", c->peer);
 }
