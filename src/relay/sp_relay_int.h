@@ -150,8 +150,9 @@ struct sp_relay_s {
  */
 #define SP_RELAY_TICK_MS_DEFAULT 200
 /* A publisher socket wakes the loop between ticks only once this much is
- * buffered (SO_RCVLOWAT): high-bitrate inputs never wait on the tick's read. */
-#define SP_RELAY_INGEST_LOWAT (128 * 1024)
+ * buffered (SO_RCVLOWAT): up to 20 Mbit/s at the default tick a stream is read by
+ * the tick alone; a higher bitrate never waits on it. */
+#define SP_RELAY_INGEST_LOWAT (512 * 1024)
 
 /**
  * Delay until the next multiple of period_ms on the loop clock. Periodic timers

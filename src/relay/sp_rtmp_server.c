@@ -26,7 +26,8 @@
 #define OUT_CHUNK 4096
 #define ACK_WINDOW 2500000
 #define MAX_INGEST_CONNS 256
-#define READ_BUF (256 * 1024)
+#define READ_BUF (256 * 1024)   /* a read while publishing */
+#define HS_READ_BUF (16 * 1024) /* a read before publish */
 
 typedef struct {
     uv_tcp_t tcp;
@@ -60,8 +61,6 @@ struct sp_ingest_conn_s {
     sp_ingest_conn_t *next, *prev;
 };
 
-/* One read buffer for every publisher: reads are consumed synchronously on the loop thread. */
-static uint8_t g_rbuf[READ_BUF];
 
 typedef struct {
     uv_write_t req;
@@ -554,37 +553,60 @@ static void process(sp_ingest_conn_t *c)
     }
 }
 
+/*
+ * Reads land at the end of c->in, where the chunk parser reads them: no copy.
+ * c->in is capped (an incomplete chunk is at most chunk size or the message
+ * cap plus headers); a peer that fills it is cut.
+ */
+static size_t in_room(sp_ingest_conn_t *c, size_t want, char **at)
+{
+    size_t room = c->in.max - c->in.len;
+    if (want > room)
+        want = room;
+    if (want == 0 || sp_buf_reserve(&c->in, want) != 0)
+        return 0;
+    *at = c->in.p + c->in.len;
+    return want;
+}
+
+static void buffer_full(sp_ingest_conn_t *c)
+{
+    sp_warn("rtmp", "input buffer limit", "peer=%s", c->peer);
+    if (c->input && c->input->publisher == c)
+        sp_relay_input_errored(c->input, "ERR_PROTOCOL", "input buffer limit exceeded");
+    conn_close(c, NULL);
+}
+
+static void on_filled(sp_ingest_conn_t *c, size_t n)
+{
+    c->in.len += n;
+    c->in.p[c->in.len] = '\0';
+    process(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     sp_ingest_conn_t *c = h->data;
+    char *at = NULL;
     (void)suggested;
-    (void)c;
-    *buf = uv_buf_init((char *)g_rbuf, sizeof(g_rbuf));
-}
-
-static void on_bytes(sp_ingest_conn_t *c, const uint8_t *p, size_t n)
-{
-    /* An incomplete chunk can be at most chunk size (or the message cap) plus headers. */
-    if (sp_buf_append(&c->in, p, n) != 0) {
-        sp_warn("rtmp", "input buffer limit", "peer=%s", c->peer);
-        if (c->input && c->input->publisher == c)
-            sp_relay_input_errored(c->input, "ERR_PROTOCOL", "input buffer limit exceeded");
-        conn_close(c, NULL);
-        return;
-    }
-    process(c);
+    size_t n = in_room(c, c->ticked ? READ_BUF : HS_READ_BUF, &at);
+    *buf = uv_buf_init(at, (unsigned)n); /* 0 bytes: libuv reports UV_ENOBUFS */
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sp_ingest_conn_t *c = s->data;
     (void)buf;
+    if (nread == UV_ENOBUFS) {
+        buffer_full(c);
+        return;
+    }
     if (nread < 0) {
         conn_close(c, nread == UV_EOF ? "eof" : uv_strerror((int)nread));
         return;
     }
     if (nread > 0)
-        on_bytes(c, g_rbuf, (size_t)nread);
+        on_filled(c, (size_t)nread);
 }
 
 /* Reads what one publisher has buffered, without waiting (the media tick). */
@@ -594,10 +616,16 @@ static void drain(sp_ingest_conn_t *c)
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
         return;
     for (int i = 0; i < 16 && c->ticked; i++) {
-        ssize_t n = recv(fd, g_rbuf, sizeof(g_rbuf), MSG_DONTWAIT);
+        char *at = NULL;
+        size_t room = in_room(c, READ_BUF, &at);
+        if (room == 0) {
+            buffer_full(c);
+            return;
+        }
+        ssize_t n = recv(fd, at, room, MSG_DONTWAIT);
         if (n > 0) {
-            on_bytes(c, g_rbuf, (size_t)n);
-            if ((size_t)n < sizeof(g_rbuf))
+            on_filled(c, (size_t)n);
+            if ((size_t)n < room)
                 return;
         } else if (n == 0) {
             conn_close(c, "eof");
