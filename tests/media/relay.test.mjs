@@ -525,3 +525,43 @@ test('a publisher breaking the protocol while live: input errored, live_input.er
     assert.equal((await relay.stop()).code, 0);
   }
 });
+
+// The media tick (RELAY_TICK_MS): publishers are read and outputs written once per tick, and a
+// publisher socket only wakes the relay between ticks once SO_RCVLOWAT (512 KiB) is buffered.
+// An 8 Mbit/s CBR publisher with a 1 s tick crosses that mark inside every tick, so both read
+// paths run; a late output must still start at once, not on the next tick.
+test('media tick: 8 Mbit/s with a 1 s tick loses nothing; a late output starts at once', { timeout: 60000 }, async () => {
+  const dir = tmpDir('sp-tick-');
+  const relay = await startRelay({ env: { RELAY_TICK_MS: '1000' } });
+  const late = await startJsSink();
+  try {
+    const input = await relay.createInput();
+    const port = await freePort();
+    const sink = await startSink(dir, 'tick', port);
+    await relay.addOutput(input.uid, `rtmp://127.0.0.1:${port}/live`, 'SINKKEY');
+    const seconds = 8;
+    const pub = publish(`rtmp://127.0.0.1:${relay.rtmpPort}/live/${input.rtmps.streamKey}`, seconds, {
+      extra: ['-b:v', '8M', '-minrate', '8M', '-maxrate', '8M', '-bufsize', '1M', '-x264-params', 'nal-hrd=cbr'],
+    });
+    await waitFor(async () => (await relay.outputs(input.uid))[0].status === 'forwarding', { what: 'forwarding' });
+    await sleep(3000);
+    const live = await relay.input(input.uid);
+    assert.ok(live.stats.bitrateKbps > 6000, `publisher bitrate ${live.stats.bitrateKbps} kbit/s must be above the low-water mark per tick`);
+    const t0 = Date.now();
+    await relay.addOutput(input.uid, `rtmp://127.0.0.1:${late.port}/live`, 'LATE');
+    const isKey = (m) => m.type === 9 && (m.payload[0] >> 4) === 1 && m.payload[1] === 1;
+    await waitFor(() => late.messages.some(isKey), { what: 'late keyframe', interval: 5 });
+    const firstKeyMs = late.messages.find(isKey).at - t0;
+    assert.ok(firstKeyMs < 500, `late output's first keyframe after ${firstKeyMs} ms (tick is 1000 ms)`);
+    const r = await pub.exited;
+    assert.equal(r.code, 0, pub.log());
+    assert.equal(await sink.exited, 0, sink.log());
+    assertCounts(probe(sink.out), seconds, 'sink');
+    const outs = await relay.outputs(input.uid);
+    assert.equal(outs.reduce((a, o) => a + o.dropped_gops, 0), 0, 'no GOP dropped');
+    assert.ok(outs[0].bytes > seconds * 0.8 * 1e6, `bytes forwarded ${outs[0].bytes}`);
+  } finally {
+    await late.close();
+    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+  }
+});
