@@ -3,8 +3,12 @@
 //   destination. Same source: a 1080p30 H.264 ~6 Mbit/s + AAC FLV looped with -re -c copy.
 //   Destinations: one nginx-rtmp sink (not measured). Only the relaying processes are measured
 //   (CPU from /proc/PID/task/*/schedstat in ns, private memory from /proc/PID/smaps_rollup).
-// Also: time from adding an output (Start) to that destination's first keyframe.
-// Env: BENCH_OUTPUTS=1,4,16,64  BENCH_SECONDS=10 (measurement window)  BENCH_SKIP=ffmpeg,nginx
+// Also: time from adding an output (Start) to that destination's first keyframe, and (d) the
+//   kernel floor (bench/relay/floor.c): one process that only recv()s the same stream once per
+//   tick and write()s it to N discard sockets — what moving these bytes costs before any relay
+//   logic; a CPU target below it cannot be met on this machine.
+// Env: BENCH_OUTPUTS=1,4,16,64  BENCH_SECONDS=10 (measurement window)  BENCH_SKIP=ffmpeg,nginx,floor
+//      RELAY_TICK_MS (the relay's and the floor's tick; default 200 as the relay's)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -96,7 +100,24 @@ rtmp { server { listen 127.0.0.1:${port}; chunk_size 4096;
   return p;
 }
 
+// (d) the floor program, built once
+function buildFloor() {
+  const bin = path.join(ROOT, 'build/bench/floor');
+  fs.mkdirSync(path.dirname(bin), { recursive: true });
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, path.join(ROOT, 'bench/relay/floor.c')]);
+  return bin;
+}
+const TICK = Number(process.env.RELAY_TICK_MS || 200); // the relay's default media tick
+const net = await import('node:net');
+async function discardSink() {
+  const srv = net.createServer((s) => { s.on('data', () => {}); s.on('error', () => {}); });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return srv;
+}
+
 const src = await source();
+const floorBin = SKIP.has('floor') ? null : buildFloor();
+const discard = floorBin ? await discardSink() : null;
 const sinkPort = await freePort();
 await nginx('sink', sinkPort, '');
 const results = [];
@@ -105,7 +126,7 @@ for (const n of OUTPUTS) {
   const row = { n };
   // (a) streampai relay
   {
-    const relay = await startRelay({ env: { LOG_LEVEL: 'info' } });
+    const relay = await startRelay({ env: { LOG_LEVEL: 'info', RELAY_TICK_MS: String(TICK) } });
     const input = await relay.createInput();
     const pub = publisher(src, `rtmp://127.0.0.1:${relay.rtmpPort}/live/${input.rtmps.streamKey}`);
     children.add(pub);
@@ -174,17 +195,32 @@ for (const n of OUTPUTS) {
     ng.kill('SIGTERM');
     await sleep(300);
   }
+  // (d) kernel floor: the same bytes, one recv per tick, one send per output, nothing else
+  if (floorBin) {
+    const port = await freePort();
+    const fl = run(floorBin, [String(port), String(discard.address().port), String(n), String(TICK)]);
+    await waitFor(() => listening(port), { what: 'floor listening' });
+    const feed = run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', src, '-c', 'copy', '-f', 'flv', `tcp://127.0.0.1:${port}`]);
+    await sleep(3000);
+    const m = await measure(() => [fl.pid]);
+    row.floor = { cpu: m.cpu / n, total: m.cpu };
+    feed.kill('SIGKILL');
+    fl.kill('SIGKILL');
+    await sleep(300);
+  }
   results.push(row);
   console.error(`n=${n} done ${JSON.stringify(row)}`);
 }
 
 const f2 = (x) => (x === undefined ? '-' : x.toFixed(2));
 const r2 = (a, b) => (a === undefined || b === undefined || b === 0 ? '-' : (a / b).toFixed(2));
-console.log(`\nrelay benchmark: 1080p30 ~6 Mbit/s H.264+AAC, -re -c copy, loopback, ${WINDOW} s window; CPU = % of one core`);
-console.log('outputs | CPU/output: relay (marginal)  nginx  ffmpeg | relay/nginx relay/ffmpeg | priv KB/output: relay (marginal)  nginx  ffmpeg | relay/ffmpeg | first keyframe ms');
+console.log(`\nrelay benchmark: 1080p30 ~6 Mbit/s H.264+AAC, -re -c copy, loopback, ${WINDOW} s window; CPU = % of one core; relay tick ${TICK} ms`);
+console.log('outputs | CPU/output: relay (marginal)  nginx  ffmpeg  floor | relay/nginx relay/ffmpeg relay/floor | priv KB/output: relay (marginal)  nginx  ffmpeg | relay/ffmpeg | first keyframe ms');
 for (const r of results) {
-  console.log(`${String(r.n).padStart(7)} | ${f2(r.relay.cpu)} (${f2(r.relay.cpuMarginal)})  ${f2(r.nginx?.cpu)}  ${f2(r.ffmpeg?.cpu)} | ${r2(r.relay.cpu, r.nginx?.cpu)} ${r2(r.relay.cpu, r.ffmpeg?.cpu)} | ${Math.round(r.relay.mem)} (${Math.round(r.relay.memMarginal)})  ${r.nginx ? Math.round(r.nginx.mem) : '-'}  ${r.ffmpeg ? Math.round(r.ffmpeg.mem) : '-'} | ${r2(r.relay.memMarginal, r.ffmpeg?.mem)} | ${r.ttfk}${r.relayDrops ? ` (drops ${r.relayDrops})` : ''}`);
+  console.log(`${String(r.n).padStart(7)} | ${f2(r.relay.cpu)} (${f2(r.relay.cpuMarginal)})  ${f2(r.nginx?.cpu)}  ${f2(r.ffmpeg?.cpu)}  ${f2(r.floor?.cpu)} | ${r2(r.relay.cpu, r.nginx?.cpu)} ${r2(r.relay.cpu, r.ffmpeg?.cpu)} ${r2(r.relay.cpu, r.floor?.cpu)} | ${Math.round(r.relay.mem)} (${Math.round(r.relay.memMarginal)})  ${r.nginx ? Math.round(r.nginx.mem) : '-'}  ${r.ffmpeg ? Math.round(r.ffmpeg.mem) : '-'} | ${r2(r.relay.memMarginal, r.ffmpeg?.mem)} | ${r.ttfk}${r.relayDrops ? ` (drops ${r.relayDrops})` : ''}`);
 }
 console.log('targets: CPU/output <= 0.5x nginx-rtmp and <= 0.1x ffmpeg; memory/output <= 1/50 of ffmpeg (0.02); first keyframe <= 200 ms');
+console.log('floor: the kernel cost of the same bytes at the same tick (no relay logic); relay/floor near 1 means only the kernel is left');
+if (discard) discard.close();
 stopAll();
 process.exit(0);

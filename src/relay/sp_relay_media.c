@@ -265,7 +265,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
     sp_rbuf_unref(payload);
 }
 
-/* ---- coalesced output flush ---- */
+/* ---- the media tick ---- */
 
 uint64_t sp_relay_aligned(uv_loop_t *loop, uint64_t period_ms)
 {
