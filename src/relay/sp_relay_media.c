@@ -298,7 +298,8 @@ void sp_relay_tick_ref(sp_relay_t *r)
         uv_timer_init(r->loop, r->flush_timer);
         r->flush_timer->data = r;
     }
-    /* on the same grid as the 1 s housekeeping timers: they share wakeups */
+    /* on the grid of the 1 s housekeeping timers: when the tick divides 1000 ms (the default
+     * does) they expire in the same wakeup */
     uint32_t tick = r->tick_ms ? r->tick_ms : SP_RELAY_TICK_MS_DEFAULT;
     uv_timer_start(r->flush_timer, on_tick, sp_relay_aligned(r->loop, tick), tick);
 }

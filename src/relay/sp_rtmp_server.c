@@ -61,7 +61,6 @@ struct sp_ingest_conn_s {
     sp_ingest_conn_t *next, *prev;
 };
 
-
 typedef struct {
     uv_write_t req;
     char *data;
