@@ -34,6 +34,11 @@ Test(config, defaults_per_environment)
     cr_assert_str_eq(c.media_backend, "local");
     cr_assert_str_eq(c.cloudflare_api_base_url, "http://127.0.0.1:8788/client/v4");
     cr_assert_not(c.allow_private_destinations);
+    cr_assert_eq(c.relay_tick_ms, 200);
+    sp_config_cleanup(&c);
+    env_t tick = { { "RELAY_TICK_MS", "40ms", NULL } };
+    cr_assert_eq(sp_config_load(&c, get, &tick, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(c.relay_tick_ms, 40);
     sp_config_cleanup(&c);
     env_t test = { { "STREAMPAI_ENV", "test", NULL } };
     cr_assert_eq(sp_config_load(&c, get, &test, err, sizeof(err)), 0);
@@ -64,6 +69,8 @@ Test(config, malformed_values_name_the_variable)
         { "MEDIA_BACKEND", "wowza", "MEDIA_BACKEND: expected one of" },
         { "STREAMPAI_ENV", "staging", "STREAMPAI_ENV" },
         { "WS_IDLE_TIMEOUT", "20000", "WS_IDLE_TIMEOUT: must be greater than WS_PING_INTERVAL" },
+        { "RELAY_TICK_MS", "5", "RELAY_TICK_MS" },
+        { "RELAY_TICK_MS", "2s", "RELAY_TICK_MS" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         env_t e = { { cases[i].name, cases[i].value, NULL } };
