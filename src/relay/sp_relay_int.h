@@ -155,11 +155,13 @@ struct sp_relay_s {
 #define SP_RELAY_INGEST_LOWAT (512 * 1024)
 
 /**
- * Delay until the next multiple of period_ms on the loop clock. Periodic timers
- * started with it (1 s housekeeping of every connection, the media tick) expire
- * in the same loop iteration: one wakeup instead of one per connection.
+ * Starts t as a one-shot timer for the next multiple of period_ms on the loop
+ * clock; periodic callbacks call it again first thing. Every periodic timer of
+ * the relay (1 s housekeeping of each connection, the media tick) stays on that
+ * grid however late a wakeup was (a libuv repeat would drift by the lateness),
+ * so they expire in the same loop iteration: one wakeup, not one per timer.
  */
-uint64_t sp_relay_aligned(uv_loop_t *loop, uint64_t period_ms);
+void sp_relay_grid_start(uv_timer_t *t, uv_timer_cb cb, uint64_t period_ms);
 
 /** One more / one fewer publisher in tick mode: the tick runs while any is (sp_relay_media.c). */
 void sp_relay_tick_ref(sp_relay_t *r);

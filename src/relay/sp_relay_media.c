@@ -267,15 +267,20 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
 
 /* ---- the media tick ---- */
 
-uint64_t sp_relay_aligned(uv_loop_t *loop, uint64_t period_ms)
+void sp_relay_grid_start(uv_timer_t *t, uv_timer_cb cb, uint64_t period_ms)
 {
-    uint64_t r = uv_now(loop) % period_ms;
-    return period_ms - r;
+    uv_timer_start(t, cb, period_ms - uv_now(t->loop) % period_ms, 0);
+}
+
+static uint32_t tick_ms(const sp_relay_t *r)
+{
+    return r->tick_ms ? r->tick_ms : SP_RELAY_TICK_MS_DEFAULT;
 }
 
 static void on_tick(uv_timer_t *t)
 {
     sp_relay_t *r = t->data;
+    sp_relay_grid_start(t, on_tick, tick_ms(r));
     sp_rtmp_server_drain(r);
     for (sp_relay_input_t *in = r->inputs; in; in = in->next)
         if (in->publisher)
@@ -300,8 +305,7 @@ void sp_relay_tick_ref(sp_relay_t *r)
     }
     /* on the grid of the 1 s housekeeping timers: when the tick divides 1000 ms (the default
      * does) they expire in the same wakeup */
-    uint32_t tick = r->tick_ms ? r->tick_ms : SP_RELAY_TICK_MS_DEFAULT;
-    uv_timer_start(r->flush_timer, on_tick, sp_relay_aligned(r->loop, tick), tick);
+    sp_relay_grid_start(r->flush_timer, on_tick, tick_ms(r));
 }
 
 void sp_relay_tick_unref(sp_relay_t *r)

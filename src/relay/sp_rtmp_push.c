@@ -874,6 +874,7 @@ static void on_timer(uv_timer_t *t)
     uint64_t now = sp_mono_ms();
     if (c->closing)
         return;
+    sp_relay_grid_start(t, on_timer, 1000);
     if (c->draining) {
         if (now - c->drain_since > DRAIN_TIMEOUT_MS)
             conn_close(c); /* the destination does not take the tail: give up */
@@ -1005,7 +1006,7 @@ void sp_push_start(sp_relay_output_t *o)
     o->conn = c;
     o->state = SP_RELAY_OUT_CONNECTING;
     sp_tagq_clear(&o->q);
-    uv_timer_start(&c->timer, on_timer, sp_relay_aligned(r->loop, 1000), 1000);
+    sp_relay_grid_start(&c->timer, on_timer, 1000);
     if (parse_url(c, o->url, o->stream_key) != 0) {
         out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app)");
         return;

@@ -654,6 +654,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = sp_mono_ms();
     if (c->closing || c->shutting)
         return;
+    sp_relay_grid_start(t, on_tick, 1000);
     if (!c->hs.done && now - c->started_ms > HS_TIMEOUT_MS) {
         sp_warn("rtmp", "handshake timeout", "peer=%s", c->peer);
         conn_close(c, NULL);
@@ -721,7 +722,7 @@ static void on_conn(uv_stream_t *ls, int status)
     sp_rtmp_reader_init(&c->rd, SP_RTMP_MAX_MSG_DEFAULT, SP_RTMP_MAX_CSID_DEFAULT);
     sp_buf_init(&c->in, SP_RTMP_MAX_MSG_DEFAULT + 64);
     c->started_ms = sp_mono_ms();
-    uv_timer_start(&c->timer, on_tick, sp_relay_aligned(ls->loop, 1000), 1000);
+    sp_relay_grid_start(&c->timer, on_tick, 1000);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     sp_debug("rtmp", "ingest connection", "peer=%s", c->peer);
 }
