@@ -87,6 +87,7 @@ typedef struct {
 } pw_t;
 
 #define BATCH_TAGS 64    /* tags per writev */
+#define BATCH_BYTES (1u << 20) /* payload per writev (one tag may exceed it): bounds the scratch */
 
 const char *sp_relay_out_state_name(sp_relay_out_state_t s)
 {
@@ -365,12 +366,13 @@ static void pump(sp_push_conn_t *c)
     if (!o || c->stage != ST_FWD || c->closing)
         return;
     while ((c->inflight < INFLIGHT_MAX || c->draining) && o->q.n > 0 && !c->closing) {
-        size_t ntags = o->q.n < BATCH_TAGS ? o->q.n : BATCH_TAGS;
-        size_t hbound = 0, nchunks = 0;
-        for (size_t i = 0; i < ntags; i++) {
-            uint32_t len = (uint32_t)sp_tagq_at(&o->q, i)->data->len;
+        size_t ntags = 0, hbound = 0, nchunks = 0, pbytes = 0;
+        while (ntags < o->q.n && ntags < BATCH_TAGS && (ntags == 0 || pbytes < BATCH_BYTES)) {
+            uint32_t len = (uint32_t)sp_tagq_at(&o->q, ntags)->data->len;
             hbound += sp_rtmp_chunk_hdr_bound(len, OUT_CHUNK);
             nchunks += len == 0 ? 1 : (len + OUT_CHUNK - 1) / OUT_CHUNK;
+            pbytes += len;
+            ntags++;
         }
         g_batch.hdr = grow(g_batch.hdr, &g_batch.hdr_cap, hbound, 1);
         g_batch.iov = grow(g_batch.iov, &g_batch.iov_cap, 2 * nchunks, sizeof(uv_buf_t));
