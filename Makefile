@@ -8,10 +8,11 @@ SHELL := /bin/bash
 PKGS    := libuv libcurl openssl jansson sqlite3 libpq libjwt libsodium hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lm -lpthread
-WARN    := -Wall -Wextra -Werror -Wno-format-zero-length -Wshadow -Wpointer-arith -Wvla
+WARN    := -Wall -Wextra -Werror -Wno-format-zero-length -Wshadow -Wpointer-arith -Wvla -Wformat=2
 STD     := -std=c11 -D_GNU_SOURCE
-INC     := -Isrc -Isrc/core -Isrc/net -Isrc/store -Isrc/auth -Isrc/livestream -Isrc/media \
-           -Isrc/relay -Isrc/web -Isrc/platforms
+# Headers are included by path from src/ ("net/sp_http.h"), so every #include shows the
+# dependency direction that `make lint` checks.
+INC     := -Isrc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BASE_CFLAGS := $(STD) $(WARN) $(INC) $(PKG_CFLAGS) -DSP_VERSION=\"$(VERSION)\" -MMD -MP
 
@@ -24,25 +25,31 @@ MIGRATIONS := $(shell find src/store/migrations -name '*.sql' 2>/dev/null | sort
 # ---- release ---------------------------------------------------------------
 REL_DIR  := build/release
 REL_OBJS := $(SRCS:%.c=$(REL_DIR)/%.o)
+# Hardened: fortify, stack protector, PIE, full RELRO. No test hooks (SP_TEST_HOOKS).
+HARDEN_CFLAGS  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 $(REL_DIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC      $<'
-	@$(CC) $(BASE_CFLAGS) -O2 -g -c $< -o $@
+	@$(CC) $(BASE_CFLAGS) -O2 -g $(HARDEN_CFLAGS) -c $< -o $@
 $(REL_DIR)/streampai: $(REL_OBJS)
-	$(CC) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(HARDEN_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 release: $(REL_DIR)/streampai
 	@ln -sf $(REL_DIR)/streampai streampai
 
 # ---- asan (ASan + UBSan + LSan) ----------------------------------------------
 ASAN_DIR   := build/asan
+# Test hooks (/api/_test/*, ?test_user, ws flood/publish) exist only in the asan and fuzz
+# builds, and there only with TEST_MODE=true.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_DEFS  := -DSP_TEST_HOOKS
 ASAN_OBJS  := $(SRCS:%.c=$(ASAN_DIR)/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN_DIR)/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.c=$(ASAN_DIR)/%.o)
 $(ASAN_DIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC-ASAN $<'
-	@$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	@$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) $(ASAN_DEFS) $(if $(filter tests/%,$<),-I$(dir $<)) -c $< -o $@
 $(ASAN_DIR)/streampai: $(ASAN_OBJS)
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS)
 $(ASAN_DIR)/unit_tests: $(ASAN_LIB_OBJS) $(TEST_OBJS)
@@ -57,7 +64,7 @@ FUZZ_BINS  := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_DIR)/bin/%)
 $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC-FUZZ $<'
-	@clang $(BASE_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) -c $< -o $@
+	@clang $(BASE_CFLAGS) -DSP_TEST_HOOKS -Wno-unused-command-line-argument $(FUZZ_FLAGS) -c $< -o $@
 $(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_LIB_OBJS)
 	@mkdir -p $(@D)
 	clang $(STD) $(INC) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
@@ -70,6 +77,8 @@ test-deps:
 	@scripts/deps.sh --test
 run: deps release
 	@scripts/run.sh
+lint:
+	@scripts/lint.sh
 test: test-deps
 	@$(MAKE) --no-print-directory asan fuzz
 	@scripts/test.sh
@@ -78,5 +87,5 @@ bench: test-deps release
 clean:
 	rm -rf build streampai
 
-.PHONY: release asan fuzz deps test-deps run test bench clean
+.PHONY: release asan fuzz deps test-deps run test bench clean lint
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 make -s -j2 release >/dev/null
 PKGS="libuv libcurl openssl jansson sqlite3 libpq libjwt libsodium hiredis"
 OBJS=$(find build/release/src -name '*.o' ! -path 'build/release/src/main.o' | sort)
-INC=$(for d in src src/*/; do printf -- '-I%s ' "$d"; done)
+INC=-Isrc
 mkdir -p build/bench
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror $INC $(pkg-config --cflags $PKGS) \
     bench/store_bench.c $OBJS -o build/bench/store_bench \

@@ -14,11 +14,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "sp_config.h"
-#include "sp_log.h"
-#include "sp_store.h"
-#include "sp_time.h"
-#include "sp_uuid.h"
+#include "core/sp_config.h"
+#include "core/sp_log.h"
+#include "store/sp_store.h"
+#include "core/sp_time.h"
+#include "core/sp_uuid.h"
 
 typedef struct {
     uint64_t t_enq;

@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_amf0.h"
+#include "relay/sp_amf0.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

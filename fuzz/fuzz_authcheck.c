@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_authcheck.h"
+#include "auth/sp_authcheck.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_cloudflare.h"
-#include "sp_err.h"
+#include "media/sp_cloudflare.h"
+#include "core/sp_err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_cf_webhook.h"
+#include "media/sp_cf_webhook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

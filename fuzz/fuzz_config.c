@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_config.h"
+#include "core/sp_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

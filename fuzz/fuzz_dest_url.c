@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_dest_url.h"
+#include "net/sp_dest_url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_flv.h"
+#include "relay/sp_flv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

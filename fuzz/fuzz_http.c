@@ -2,8 +2,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_http.h"
-#include "sp_log.h"
+#include "net/sp_http.h"
+#include "core/sp_log.h"
 
 static void echo(sp_http_req_t *req, void *ud)
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_jwt.h"
+#include "core/sp_alloc.h"
+#include "auth/sp_jwt.h"
 
 static const uint8_t KEY[32] = "fuzz-key-fuzz-key-fuzz-key-fuzz!";
 

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_pubsub.h"
+#include "core/sp_alloc.h"
+#include "bus/sp_pubsub.h"
 
 static void on_replay(sp_rbuf_t *frame, uint64_t seq, void *ud)
 {

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_redis_msg.h"
+#include "core/sp_alloc.h"
+#include "bus/sp_redis_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_rtmp_chunk.h"
+#include "core/sp_err.h"
+#include "relay/sp_rtmp_chunk.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_rtmp_handshake.h"
+#include "relay/sp_rtmp_handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_buf.h"
-#include "sp_config.h"
-#include "sp_seal.h"
-#include "sp_store.h"
+#include "core/sp_buf.h"
+#include "core/sp_config.h"
+#include "auth/sp_seal.h"
+#include "store/sp_store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

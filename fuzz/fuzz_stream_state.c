@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_reconcile.h"
-#include "sp_stream_state.h"
+#include "core/sp_err.h"
+#include "livestream/sp_reconcile.h"
+#include "livestream/sp_stream_state.h"
 
 static void check_ss(const uint8_t *d, size_t n)
 {

@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_ws_proto.h"
+#include "core/sp_alloc.h"
+#include "net/sp_ws_proto.h"
 
 typedef struct {
     uint64_t n;

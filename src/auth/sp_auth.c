@@ -1,20 +1,20 @@
 /* sp_auth: accounts, sessions, the route guard. See sp_auth.h. */
-#include "sp_auth.h"
+#include "auth/sp_auth.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_jwt.h"
-#include "sp_log.h"
-#include "sp_map.h"
-#include "sp_password.h"
-#include "sp_ratelimit.h"
-#include "sp_store.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "auth/sp_jwt.h"
+#include "core/sp_log.h"
+#include "core/sp_map.h"
+#include "auth/sp_password.h"
+#include "core/sp_ratelimit.h"
+#include "store/sp_store.h"
+#include "core/sp_time.h"
 
 #define DEFAULT_SESSION_TTL_MS (7LL * 24 * 3600 * 1000)
 #define MAX_ORIGINS 16

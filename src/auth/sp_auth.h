@@ -24,9 +24,9 @@
 
 #include <stdbool.h>
 
-#include "sp_app.h"
-#include "sp_authcheck.h"
-#include "sp_uuid.h"
+#include "web/sp_app.h"
+#include "auth/sp_authcheck.h"
+#include "core/sp_uuid.h"
 
 #define SP_AUTH_COOKIE_SECURE "__Host-sp_session"
 #define SP_AUTH_COOKIE_PLAIN "sp_session"

@@ -2,11 +2,11 @@
  * sp_auth_ws: plugs sp_auth_ws_authenticate into the WebSocket hub's auth hook
  * (src/net/sp_ws.h).
  */
-#include "sp_auth.h"
+#include "auth/sp_auth.h"
 
 #include <string.h>
 
-#include "sp_ws.h"
+#include "net/sp_ws.h"
 
 static void ws_done(sp_http_req_t *req, int status, const sp_auth_user_t *u, void *ud)
 {

@@ -1,5 +1,5 @@
 /* sp_authcheck: pure auth input checks. See sp_authcheck.h. */
-#include "sp_authcheck.h"
+#include "auth/sp_authcheck.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sp_err.h"
+#include "core/sp_err.h"
 
 static bool is_ws(char c)
 {

@@ -1,5 +1,5 @@
 /* sp_jwt: HS256 session tokens with a pinned algorithm. See sp_jwt.h. */
-#include "sp_jwt.h"
+#include "auth/sp_jwt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 int sp_jwt_sign(const uint8_t *key, size_t keylen, const char *sub, const char *sid, int64_t iat,
                 int64_t exp, char **out)

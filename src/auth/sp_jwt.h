@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_config.h"
+#include "core/sp_config.h"
 
 #define SP_JWT_MIN_KEY 32
 #define SP_JWT_MAX_TOKEN 4096  /* longer tokens are rejected before parsing */

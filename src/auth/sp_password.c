@@ -1,12 +1,12 @@
 /* sp_password: argon2id hashing on the thread pool. See sp_password.h. */
-#include "sp_password.h"
+#include "auth/sp_password.h"
 
 #include <sodium.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_job.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_job.h"
 
 static unsigned long long g_ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 static size_t g_mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;

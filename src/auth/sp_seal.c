@@ -2,7 +2,7 @@
  * sp_seal: secrets at rest with XChaCha20-Poly1305, associated data
  * "user_id|purpose". See sp_seal.h.
  */
-#include "sp_seal.h"
+#include "auth/sp_seal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
 
 #define KEYLEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES
 #define NONCELEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES

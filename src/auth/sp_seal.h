@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-#include "sp_buf.h"
-#include "sp_config.h"
+#include "core/sp_buf.h"
+#include "core/sp_config.h"
 
 /* Loads or creates the key. Returns 0, SP_ECONFIG (missing/malformed key; message in err) or
    SP_EIO. Thread-safe after it returns. */

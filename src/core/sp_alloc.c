@@ -1,5 +1,5 @@
 /* sp_alloc: malloc wrappers that abort on exhaustion. */
-#include "sp_alloc.h"
+#include "core/sp_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* sp_backoff: exponential backoff with jitter. */
-#include "sp_backoff.h"
+#include "core/sp_backoff.h"
 
 #include <sodium.h>
 

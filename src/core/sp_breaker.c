@@ -1,5 +1,5 @@
 /* sp_breaker: circuit breaker state machine. */
-#include "sp_breaker.h"
+#include "core/sp_breaker.h"
 
 void sp_breaker_init(sp_breaker_t *br, uint32_t threshold, uint64_t open_ms)
 {

@@ -1,12 +1,12 @@
 /* sp_buf: capped growable buffers, slices and refcounted blocks. */
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 sp_str_t sp_str(const char *cstr)
 {

@@ -7,7 +7,7 @@
  * sp_config_load() walks the table; sp_config_write_docs() prints it as the
  * markdown of docs/configuration.md (a test keeps the two in step).
  */
-#include "sp_config.h"
+#include "core/sp_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,9 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
 
 typedef enum { T_STR, T_INT, T_DUR, T_BOOL, T_LISTEN, T_URL, T_ENUM, T_LOGLEVEL } type_t;
 

@@ -1,5 +1,5 @@
 /* sp_err: names and messages for the error table in sp_err.h. */
-#include "sp_err.h"
+#include "core/sp_err.h"
 
 #include <uv.h>
 

@@ -1,7 +1,7 @@
 /* sp_job: uv_queue_work wrapper. */
-#include "sp_job.h"
+#include "core/sp_job.h"
 
-#include "sp_alloc.h"
+#include "core/sp_alloc.h"
 
 typedef struct {
     uv_work_t req;

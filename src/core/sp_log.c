@@ -1,5 +1,5 @@
 /* sp_log: logfmt logger with mandatory redaction. */
-#include "sp_log.h"
+#include "core/sp_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "sp_alloc.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_time.h"
 
 #define LINE_MAX_BYTES 8192
 #define MAX_SECRETS 32

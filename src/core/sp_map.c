@@ -1,11 +1,11 @@
 /* sp_map: open-addressing SipHash map. */
-#include "sp_map.h"
+#include "core/sp_map.h"
 
 #include <sodium.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "sp_alloc.h"
+#include "core/sp_alloc.h"
 
 typedef struct {
     char *key; /* NULL = empty; TOMB = deleted */

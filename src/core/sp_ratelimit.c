@@ -1,12 +1,12 @@
 /* sp_ratelimit: token bucket and keyed limiter. */
-#include "sp_ratelimit.h"
+#include "core/sp_ratelimit.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_map.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_map.h"
 
 void sp_tbucket_init(sp_tbucket_t *b, double rate_per_sec, double burst, uint64_t now_ms)
 {

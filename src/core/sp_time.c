@@ -1,5 +1,5 @@
 /* sp_time: clock helpers. */
-#include "sp_time.h"
+#include "core/sp_time.h"
 
 #include <stdio.h>
 #include <time.h>

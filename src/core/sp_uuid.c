@@ -1,5 +1,5 @@
 /* sp_uuid: UUIDv4 generation and validation. */
-#include "sp_uuid.h"
+#include "core/sp_uuid.h"
 
 #include <ctype.h>
 #include <sodium.h>

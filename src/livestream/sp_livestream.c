@@ -10,7 +10,7 @@
  * its timer and drops the owner's reference; memory goes when the last
  * reference and the timer's close callback are gone.
  */
-#include "sp_livestream.h"
+#include "livestream/sp_livestream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +19,18 @@
 
 #include <sodium.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_map.h"
-#include "sp_presence.h"
-#include "sp_reconcile.h"
-#include "sp_registry.h"
-#include "sp_stream_state.h"
-#include "sp_supervisor.h"
-#include "sp_time.h"
-#include "sp_uuid.h"
-#include "sp_livestream_internal.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "core/sp_map.h"
+#include "livestream/sp_presence.h"
+#include "livestream/sp_reconcile.h"
+#include "livestream/sp_registry.h"
+#include "livestream/sp_stream_state.h"
+#include "livestream/sp_supervisor.h"
+#include "core/sp_time.h"
+#include "core/sp_uuid.h"
+#include "livestream/sp_livestream_internal.h"
 
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                              */

@@ -18,9 +18,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sp_app.h"
-#include "sp_buf.h"
-#include "sp_ls_media.h"
+#include "web/sp_app.h"
+#include "core/sp_buf.h"
+#include "livestream/sp_ls_media.h"
 
 typedef struct sp_livestream_s sp_livestream_t;
 

@@ -12,16 +12,16 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_livestream.h"
-#include "sp_ls_media.h"
-#include "sp_map.h"
-#include "sp_presence.h"
-#include "sp_reconcile.h"
-#include "sp_registry.h"
-#include "sp_store.h"
-#include "sp_stream_state.h"
-#include "sp_supervisor.h"
-#include "sp_uuid.h"
+#include "livestream/sp_livestream.h"
+#include "livestream/sp_ls_media.h"
+#include "core/sp_map.h"
+#include "livestream/sp_presence.h"
+#include "livestream/sp_reconcile.h"
+#include "livestream/sp_registry.h"
+#include "store/sp_store.h"
+#include "livestream/sp_stream_state.h"
+#include "livestream/sp_supervisor.h"
+#include "core/sp_uuid.h"
 
 typedef struct ls_manager_s ls_manager_t;
 

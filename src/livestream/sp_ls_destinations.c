@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_dest_url.h"
-#include "sp_err.h"
-#include "sp_livestream_internal.h"
-#include "sp_log.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "net/sp_dest_url.h"
+#include "core/sp_err.h"
+#include "livestream/sp_livestream_internal.h"
+#include "core/sp_log.h"
+#include "core/sp_time.h"
 
 #include <sodium.h>
 

@@ -8,14 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_livestream_internal.h"
-#include "sp_log.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "livestream/sp_livestream_internal.h"
+#include "core/sp_log.h"
+#include "core/sp_time.h"
 
-#if __has_include("sp_pubsub.h")
-#include "sp_pubsub.h"
+#if __has_include("bus/sp_pubsub.h")
+#include "bus/sp_pubsub.h"
 #define LS_HAVE_PUBSUB 1
 #endif
 

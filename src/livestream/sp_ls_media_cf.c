@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_cf_webhook.h"
-#include "sp_cloudflare.h"
-#include "sp_err.h"
-#include "sp_ls_media.h"
-#include "sp_ls_media_cf.h"
+#include "core/sp_alloc.h"
+#include "media/sp_cf_webhook.h"
+#include "media/sp_cloudflare.h"
+#include "core/sp_err.h"
+#include "livestream/sp_ls_media.h"
+#include "livestream/sp_ls_media_cf.h"
 
 typedef struct {
     void *cb;

@@ -11,17 +11,17 @@
 
 #include <sodium.h>
 
-#include "sp_alloc.h"
-#include "sp_auth.h"
-#include "sp_cf_webhook.h"
-#include "sp_err.h"
-#include "sp_livestream_internal.h"
-#include "sp_log.h"
-#include "sp_ls_media_cf.h"
-#include "sp_metrics.h"
-#include "sp_seal.h"
-#include "sp_time.h"
-#include "sp_ws.h"
+#include "core/sp_alloc.h"
+#include "auth/sp_auth.h"
+#include "media/sp_cf_webhook.h"
+#include "core/sp_err.h"
+#include "livestream/sp_livestream_internal.h"
+#include "core/sp_log.h"
+#include "livestream/sp_ls_media_cf.h"
+#include "net/sp_metrics.h"
+#include "auth/sp_seal.h"
+#include "core/sp_time.h"
+#include "net/sp_ws.h"
 
 /* ------------------------------------------------------------------------- */
 /* helpers                                                                    */

@@ -2,15 +2,15 @@
  * sp_presence: sessions per user, manager start on first join, delayed
  * cleanup on last leave (see the header).
  */
-#include "sp_presence.h"
+#include "livestream/sp_presence.h"
 
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_map.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "core/sp_map.h"
+#include "core/sp_time.h"
 
 typedef struct entry_s {
     sp_presence_t *p;

@@ -1,12 +1,12 @@
 /*
  * sp_reconcile: output reconciliation planner (see the header).
  */
-#include "sp_reconcile.h"
+#include "livestream/sp_reconcile.h"
 
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 static const char *const out_names[] = { "creating", "active", "failed", "deleting", "closed" };
 static const char *const op_names[] = { "keep", "adopt", "delete_remote", "close_row",

@@ -1,14 +1,14 @@
 /*
  * sp_registry: keyed lookup of per-user components over sp_map.
  */
-#include "sp_registry.h"
+#include "livestream/sp_registry.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_map.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_map.h"
 
 #define KEY_MAX 256
 

@@ -2,11 +2,11 @@
  * sp_stream_state: the pure stream state machine (see the header for the
  * rules). No I/O, no clocks: `now` comes from the caller.
  */
-#include "sp_stream_state.h"
+#include "livestream/sp_stream_state.h"
 
 #include <string.h>
 
-#include "sp_err.h"
+#include "core/sp_err.h"
 
 static const char *const state_names[] = { "offline", "ready", "streaming", "ending" };
 static const char *const end_names[] = { "", "user_stop", "disconnect_timeout", "error" };

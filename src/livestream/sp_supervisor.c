@@ -1,7 +1,7 @@
 /*
  * sp_supervisor: restart intensity and backoff (see the header).
  */
-#include "sp_supervisor.h"
+#include "livestream/sp_supervisor.h"
 
 #include <string.h>
 

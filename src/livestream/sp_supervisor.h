@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sp_backoff.h"
+#include "core/sp_backoff.h"
 
 #define SP_SUP_MAX_INTENSITY 16
 

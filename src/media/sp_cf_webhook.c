@@ -1,11 +1,11 @@
 /* sp_cf_webhook: Cloudflare live-input notification parsing and auth (see header). */
-#include "sp_cf_webhook.h"
+#include "media/sp_cf_webhook.h"
 
 #include <jansson.h>
 #include <sodium.h>
 #include <string.h>
 
-#include "sp_err.h"
+#include "core/sp_err.h"
 
 static bool blank(char c)
 {

@@ -4,7 +4,7 @@
  * A call_t lives from submission until its callback has run and its retry
  * timer (if one was ever initialised) is closed. Attempts go through sp_curlm.
  */
-#include "sp_cloudflare.h"
+#include "media/sp_cloudflare.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -13,15 +13,15 @@
 
 #include <sodium.h>
 
-#include "sp_alloc.h"
-#include "sp_backoff.h"
-#include "sp_breaker.h"
-#include "sp_curlm.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_metrics.h"
-#include "sp_ratelimit.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_backoff.h"
+#include "core/sp_breaker.h"
+#include "net/sp_curlm.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "net/sp_metrics.h"
+#include "core/sp_ratelimit.h"
+#include "core/sp_time.h"
 
 #define DEFAULT_BASE "https://api.cloudflare.com/client/v4"
 #define BUDGET_WINDOW_S 300.0

@@ -45,8 +45,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_buf.h"
-#include "sp_config.h"
+#include "core/sp_buf.h"
+#include "core/sp_config.h"
 
 typedef struct sp_cloudflare_s sp_cloudflare_t;
 

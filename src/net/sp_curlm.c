@@ -13,16 +13,16 @@
  * the whole client (then the free is deferred to the end of the dispatch).
  * Socket callbacks can arrive during curl_multi_cleanup; they are handled.
  */
-#include "sp_curlm.h"
+#include "net/sp_curlm.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_buf.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_buf.h"
+#include "core/sp_err.h"
 
 #ifndef SP_VERSION
 #define SP_VERSION "dev"

@@ -18,7 +18,7 @@
  *   read -> in buf -> http_parser -> req (url, headers, body) -> route match
  *        -> guard -> handler -> sp_http_respond -> uv_write -> next request
  */
-#include "sp_http.h"
+#include "net/sp_http.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -26,11 +26,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_metrics.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "net/sp_metrics.h"
+#include "core/sp_time.h"
 
 #define MAX_HEADERS 100
 #define READ_CHUNK 65536

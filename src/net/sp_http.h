@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_buf.h"
-#include "sp_router.h"
+#include "core/sp_buf.h"
+#include "net/sp_router.h"
 
 typedef struct sp_http_server_s sp_http_server_t;
 

@@ -1,12 +1,12 @@
 /* sp_metrics: counters, gauges, a latency histogram and render hooks. */
-#include "sp_metrics.h"
+#include "net/sp_metrics.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "sp_alloc.h"
-#include "sp_map.h"
+#include "core/sp_alloc.h"
+#include "core/sp_map.h"
 
 static const double buckets_s[] = { 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                      0.05,   0.1,    0.25,  0.5,    1,     2.5,   5 };

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 typedef void (*sp_metrics_render_cb)(sp_buf_t *out, void *ud);
 

@@ -4,13 +4,13 @@
  * pay for itself), preferring the route with the most literal segments so
  * "/api/streams/active" beats "/api/streams/{id}".
  */
-#include "sp_router.h"
+#include "net/sp_router.h"
 
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 struct sp_route_s {
     char method[12];

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 typedef struct sp_http_req_s sp_http_req_t;
 typedef struct sp_router_s sp_router_t;

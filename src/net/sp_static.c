@@ -1,5 +1,5 @@
 /* sp_static: cached static file serving. */
-#include "sp_static.h"
+#include "net/sp_static.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_job.h"
-#include "sp_map.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_job.h"
+#include "core/sp_map.h"
+#include "core/sp_time.h"
 
 #define MAX_FILE (8u << 20)
 #define MAX_CACHE_TOTAL (64u << 20)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "sp_http.h"
+#include "net/sp_http.h"
 
 typedef struct sp_static_s sp_static_t;
 

@@ -3,17 +3,17 @@
  * design (one ordered queue of refcounted frames per connection, data frames
  * bypassing wslay, slow readers cut with 1008, hub-wide ping/idle timer).
  */
-#include "sp_ws.h"
+#include "net/sp_ws.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_app.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "web/sp_app.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "core/sp_time.h"
 
 #define MOD "ws"
 #define WRITE_BATCH 16

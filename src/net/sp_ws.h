@@ -37,9 +37,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_buf.h"
-#include "sp_http.h"
-#include "sp_ws_proto.h"
+#include "core/sp_buf.h"
+#include "net/sp_http.h"
+#include "net/sp_ws_proto.h"
 
 struct sp_app_s;
 

@@ -2,7 +2,7 @@
  * sp_ws_proto: handshake validation, origins, UTF-8, the server frame encoder
  * and the wslay_event_context glue. See sp_ws_proto.h.
  */
-#include "sp_ws_proto.h"
+#include "net/sp_ws_proto.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -13,8 +13,8 @@
 #include <sys/types.h>
 #include <wslay/wslay.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 /* ---- origins --------------------------------------------------------------------- */
 

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 /* Close codes (RFC 6455 §7.4.1). */
 #define SP_WS_CLOSE_NORMAL 1000

@@ -1,10 +1,10 @@
 /* sp_amf0: AMF0 decoder and encoder (see header). */
-#include "sp_amf0.h"
+#include "relay/sp_amf0.h"
 
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 typedef struct {
     const uint8_t *p;

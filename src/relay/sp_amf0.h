@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 typedef enum {
     SP_AMF0_NUMBER = 0x00,

@@ -1,9 +1,9 @@
 /* sp_flv: FLV tag classification (see header). */
-#include "sp_flv.h"
+#include "relay/sp_flv.h"
 
 #include <string.h>
 
-#include "sp_err.h"
+#include "core/sp_err.h"
 
 static uint32_t be32(const uint8_t *p)
 {

@@ -2,7 +2,7 @@
  * sp_relay: process entry, the live-input/output model and its persistence
  * (DATA_DIR/relay.json, written atomically off the loop).
  */
-#include "sp_relay.h"
+#include "relay/sp_relay.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,13 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_job.h"
-#include "sp_log.h"
-#include "sp_relay_api.h"
-#include "sp_relay_int.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_job.h"
+#include "core/sp_log.h"
+#include "relay/sp_relay_api.h"
+#include "relay/sp_relay_int.h"
+#include "core/sp_time.h"
 
 /* ---- ids and keys ---- */
 

@@ -6,7 +6,7 @@
 #ifndef SP_RELAY_H
 #define SP_RELAY_H
 
-#include "sp_config.h"
+#include "core/sp_config.h"
 
 /** Runs the relay; returns the process exit code (0 clean stop, 1 failure). */
 int sp_relay_main(const sp_config_t *cfg);

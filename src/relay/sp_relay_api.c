@@ -1,17 +1,17 @@
 /* sp_relay_api: Cloudflare-compatible live input API, metrics and webhooks (see header). */
-#include "sp_relay_api.h"
+#include "relay/sp_relay_api.h"
 
 #include <sodium.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_curlm.h"
-#include "sp_err.h"
-#include "sp_http.h"
-#include "sp_log.h"
-#include "sp_metrics.h"
-#include "sp_router.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "net/sp_curlm.h"
+#include "core/sp_err.h"
+#include "net/sp_http.h"
+#include "core/sp_log.h"
+#include "net/sp_metrics.h"
+#include "net/sp_router.h"
+#include "core/sp_time.h"
 
 #define BASE "/client/v4/accounts/{account}/stream/live_inputs"
 

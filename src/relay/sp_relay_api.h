@@ -6,7 +6,7 @@
 #ifndef SP_RELAY_API_H
 #define SP_RELAY_API_H
 
-#include "sp_relay_int.h"
+#include "relay/sp_relay_int.h"
 
 int sp_relay_api_start(sp_relay_t *r);
 /** The Cloudflare Notifications shaped webhook body (pure; err_code NULL unless errored). */

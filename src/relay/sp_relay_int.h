@@ -14,9 +14,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_backoff.h"
-#include "sp_buf.h"
-#include "sp_config.h"
+#include "core/sp_backoff.h"
+#include "core/sp_buf.h"
+#include "core/sp_config.h"
 
 #define SP_RELAY_UID_LEN 33  /* 32 hex + NUL */
 #define SP_RELAY_GOP_MAX_BYTES (16u * 1024 * 1024)

@@ -4,15 +4,15 @@
  * keyframe are cached so a new or reconnecting output starts on a keyframe at
  * once; every tag is handed to each forwarding output by reference.
  */
-#include "sp_relay_int.h"
+#include "relay/sp_relay_int.h"
 
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_amf0.h"
-#include "sp_flv.h"
-#include "sp_log.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "relay/sp_amf0.h"
+#include "relay/sp_flv.h"
+#include "core/sp_log.h"
+#include "core/sp_time.h"
 
 /* ---- tags and queues ---- */
 

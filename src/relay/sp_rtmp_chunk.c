@@ -1,10 +1,10 @@
 /* sp_rtmp_chunk: RTMP chunk stream reader and writer (see header). */
-#include "sp_rtmp_chunk.h"
+#include "relay/sp_rtmp_chunk.h"
 
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 struct sp_rtmp_cstream_s {
     uint32_t csid;

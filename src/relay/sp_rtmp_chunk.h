@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 #define SP_RTMP_DEFAULT_CHUNK 128
 #define SP_RTMP_MAX_CHUNK (16u * 1024 * 1024) /* larger Set Chunk Size values are refused */

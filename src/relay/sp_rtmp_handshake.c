@@ -1,9 +1,9 @@
 /* sp_rtmp_handshake: RTMP simple handshake state machines (see header). */
-#include "sp_rtmp_handshake.h"
+#include "relay/sp_rtmp_handshake.h"
 
 #include <string.h>
 
-#include "sp_err.h"
+#include "core/sp_err.h"
 
 enum { HS_WAIT_C0C1 = 0, HS_WAIT_C2, HS_WAIT_S0S1S2, HS_DONE };
 

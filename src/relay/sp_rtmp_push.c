@@ -9,7 +9,7 @@
  * over the bound whole GOPs are dropped up to the next keyframe. Nothing here
  * ever waits on a destination: the input and other outputs never block.
  */
-#include "sp_relay_int.h"
+#include "relay/sp_relay_int.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,14 +18,14 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_amf0.h"
-#include "sp_err.h"
-#include "sp_flv.h"
-#include "sp_log.h"
-#include "sp_rtmp_chunk.h"
-#include "sp_rtmp_handshake.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "relay/sp_amf0.h"
+#include "core/sp_err.h"
+#include "relay/sp_flv.h"
+#include "core/sp_log.h"
+#include "relay/sp_rtmp_chunk.h"
+#include "relay/sp_rtmp_handshake.h"
+#include "core/sp_time.h"
 
 #define OUT_CHUNK 4096
 #define CONNECT_TIMEOUT_MS 10000

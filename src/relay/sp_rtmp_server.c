@@ -5,21 +5,21 @@
  * FCUnpublish, deleteStream), @setDataFrame onMetaData, and media handed to
  * the live input selected by the stream key (constant-time compare).
  */
-#include "sp_relay_int.h"
+#include "relay/sp_relay_int.h"
 
 #include <errno.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "sp_alloc.h"
-#include "sp_amf0.h"
-#include "sp_err.h"
-#include "sp_flv.h"
-#include "sp_log.h"
-#include "sp_rtmp_chunk.h"
-#include "sp_rtmp_handshake.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "relay/sp_amf0.h"
+#include "core/sp_err.h"
+#include "relay/sp_flv.h"
+#include "core/sp_log.h"
+#include "relay/sp_rtmp_chunk.h"
+#include "relay/sp_rtmp_handshake.h"
+#include "core/sp_time.h"
 
 #define HS_TIMEOUT_MS 10000
 #define IDLE_TIMEOUT_MS 30000

@@ -3,7 +3,7 @@
  * scripts/gen_migrations.sh from src/store/migrations/<backend>/NNNN_name.sql;
  * a unit test asserts that these strings equal the .sql files.
  */
-#include "sp_migrations.h"
+#include "store/sp_migrations.h"
 
 #include <stddef.h>
 

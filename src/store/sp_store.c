@@ -2,15 +2,15 @@
  * sp_store: the common layer of the store (backend choice, request lifetime,
  * group commit of enqueued writes, close). See sp_store.h / sp_store_int.h.
  */
-#include "sp_store.h"
+#include "store/sp_store.h"
 
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_migrations.h"
-#include "sp_store_int.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "store/sp_migrations.h"
+#include "store/sp_store_int.h"
 
 static void maybe_finish_close(sp_store_t *s);
 static void on_timer(uv_timer_t *t);

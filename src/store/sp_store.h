@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_config.h"
+#include "core/sp_config.h"
 
 typedef struct sp_store_s sp_store_t;
 

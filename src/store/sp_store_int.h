@@ -15,7 +15,7 @@
 
 #include <stdatomic.h>
 
-#include "sp_store.h"
+#include "store/sp_store.h"
 
 typedef enum { SP_REQ_QUERY = 0, SP_REQ_TX, SP_REQ_BATCH } sp_req_kind_t;
 

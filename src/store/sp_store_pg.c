@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_backoff.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_migrations.h"
-#include "sp_store_int.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_backoff.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "store/sp_migrations.h"
+#include "store/sp_store_int.h"
+#include "core/sp_time.h"
 
 #define PG_CONNECT_TIMEOUT_MS 5000
 #define PG_PENDING_MAX 10000

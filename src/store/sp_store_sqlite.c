@@ -10,12 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_migrations.h"
-#include "sp_store_int.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "store/sp_migrations.h"
+#include "store/sp_store_int.h"
+#include "core/sp_time.h"
 
 #define CACHE_SIZE 64
 

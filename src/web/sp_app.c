@@ -1,7 +1,7 @@
 /* sp_app: readiness checks shared by the subsystems. */
-#include "sp_app.h"
+#include "web/sp_app.h"
 
-#include "sp_alloc.h"
+#include "core/sp_alloc.h"
 
 typedef struct sp_ready_check_s {
     const char *name;

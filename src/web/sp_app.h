@@ -10,14 +10,14 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "sp_config.h"
-#include "sp_http.h"
-#include "sp_router.h"
+#include "core/sp_config.h"
+#include "net/sp_http.h"
+#include "net/sp_router.h"
 
 struct sp_store_s;      /* src/store/sp_store.h */
 struct sp_auth_s;       /* src/auth/sp_auth.h */
 struct sp_ws_hub_s;     /* src/net/sp_ws.h */
-struct sp_pubsub_s;     /* src/livestream/sp_pubsub.h */
+struct sp_pubsub_s;     /* src/bus/sp_pubsub.h */
 struct sp_livestream_s; /* src/livestream/sp_livestream.h */
 struct sp_curlm_s;      /* src/net/sp_curlm.h */
 struct sp_cloudflare_s; /* src/media/sp_cloudflare.h */

@@ -1,7 +1,7 @@
 /*
  * sp_debug_cli: the `streampai debug` command (see the header).
  */
-#include "sp_debug_cli.h"
+#include "web/sp_debug_cli.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_buf.h"
-#include "sp_err.h"
+#include "core/sp_buf.h"
+#include "core/sp_err.h"
 
 static const char *const whats[] = { "presence", "managers", "users", "counts", NULL };
 

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "sp_config.h"
+#include "core/sp_config.h"
 
 int sp_debug_cli_main(int argc, char **argv, const sp_config_t *cfg);
 /** Pure: base URL from HTTP_LISTEN ("0.0.0.0:8080" -> "http://127.0.0.1:8080"). 0 or SP_EINVAL. */

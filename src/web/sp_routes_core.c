@@ -1,11 +1,11 @@
 /* sp_routes_core: liveness, readiness, metrics and static files. */
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_app.h"
-#include "sp_metrics.h"
-#include "sp_static.h"
-#include "sp_time.h"
+#include "core/sp_alloc.h"
+#include "web/sp_app.h"
+#include "net/sp_metrics.h"
+#include "net/sp_static.h"
+#include "core/sp_time.h"
 
 static sp_static_t *static_files;
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_app.h"
+#include "core/sp_alloc.h"
+#include "web/sp_app.h"
 
 static void echo(sp_http_req_t *req, void *ud)
 {

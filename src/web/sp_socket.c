@@ -1,10 +1,10 @@
 /* sp_socket: hub + pubsub wiring. See sp_socket.h. */
-#include "sp_socket.h"
+#include "web/sp_socket.h"
 
-#include "sp_metrics.h"
-#include "sp_pubsub.h"
-#include "sp_pubsub_redis.h"
-#include "sp_ws.h"
+#include "net/sp_metrics.h"
+#include "bus/sp_pubsub.h"
+#include "bus/sp_pubsub_redis.h"
+#include "net/sp_ws.h"
 
 static void render_metrics(sp_buf_t *out, void *ud)
 {

@@ -1,6 +1,6 @@
 /*
  * sp_socket: wiring of the WebSocket hub (src/net/sp_ws) and the PubSub bus
- * (src/livestream/sp_pubsub) into the app: creates both from the config,
+ * (src/bus/sp_pubsub) into the app: creates both from the config,
  * attaches the pubsub socket protocol to the hub, registers GET /socket and
  * the /metrics series, and drives graceful shutdown (close 1001).
  *
@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "sp_app.h"
+#include "web/sp_app.h"
 
 /** Creates app->ws and app->pubsub, registers GET /socket. Returns 0. */
 int sp_socket_init(sp_app_t *app);

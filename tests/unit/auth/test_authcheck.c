@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "sp_authcheck.h"
-#include "sp_err.h"
+#include "auth/sp_authcheck.h"
+#include "core/sp_err.h"
 
 static int norm(const char *in, char *out)
 {

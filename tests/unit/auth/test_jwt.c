@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_jwt.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "auth/sp_jwt.h"
 
 static const uint8_t KEY[32] = "0123456789abcdef0123456789abcdef";
 static const uint8_t KEY2[32] = "fedcba9876543210fedcba9876543210";

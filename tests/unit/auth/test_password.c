@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_password.h"
+#include "core/sp_err.h"
+#include "auth/sp_password.h"
 
 static void setup(void)
 {

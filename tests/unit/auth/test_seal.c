@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sp_err.h"
-#include "sp_alloc.h"
-#include "sp_seal.h"
+#include "core/sp_err.h"
+#include "core/sp_alloc.h"
+#include "auth/sp_seal.h"
 
 static char dir[64];
 static sp_config_t cfg;

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_config.h"
-#include "sp_err.h"
-#include "sp_log.h"
+#include "core/sp_config.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
 
 typedef struct {
     const char *kv[32];

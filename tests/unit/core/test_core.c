@@ -3,14 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_backoff.h"
-#include "sp_breaker.h"
-#include "sp_buf.h"
-#include "sp_err.h"
-#include "sp_map.h"
-#include "sp_ratelimit.h"
-#include "sp_uuid.h"
+#include "core/sp_alloc.h"
+#include "core/sp_backoff.h"
+#include "core/sp_breaker.h"
+#include "core/sp_buf.h"
+#include "core/sp_err.h"
+#include "core/sp_map.h"
+#include "core/sp_ratelimit.h"
+#include "core/sp_uuid.h"
 
 Test(buf, cap_is_enforced_and_buffer_unchanged)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sp_log.h"
+#include "core/sp_log.h"
 
 #define CANARY "CANARY-s3cr3t-7f9a2b"
 

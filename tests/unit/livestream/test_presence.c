@@ -2,8 +2,8 @@
 #include <string.h>
 #include <uv.h>
 
-#include "sp_err.h"
-#include "sp_presence.h"
+#include "core/sp_err.h"
+#include "livestream/sp_presence.h"
 
 typedef struct {
     int starts, stops;

@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 
-#include "sp_err.h"
-#include "sp_reconcile.h"
+#include "core/sp_err.h"
+#include "livestream/sp_reconcile.h"
 
 static int count_op(const sp_rec_action_t *a, int n, sp_rec_op_t op)
 {

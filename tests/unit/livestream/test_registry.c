@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_registry.h"
+#include "core/sp_err.h"
+#include "livestream/sp_registry.h"
 
 Test(registry, keys_follow_the_seed)
 {

@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 
-#include "sp_err.h"
-#include "sp_stream_state.h"
+#include "core/sp_err.h"
+#include "livestream/sp_stream_state.h"
 
 static sp_ss_result_t ap(sp_ss_t *s, sp_ss_event_type_t t, int64_t now)
 {

@@ -1,6 +1,6 @@
 #include <criterion/criterion.h>
 
-#include "sp_supervisor.h"
+#include "livestream/sp_supervisor.h"
 
 Test(supervisor, backoff_grows_then_degrades_after_intensity)
 {

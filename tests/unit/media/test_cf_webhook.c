@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_cf_webhook.h"
-#include "sp_err.h"
+#include "media/sp_cf_webhook.h"
+#include "core/sp_err.h"
 
 static int parse(const char *s, sp_cf_webhook_event_t *e)
 {

@@ -9,10 +9,10 @@
 #include <uv.h>
 
 #include "fake_cf.h"
-#include "sp_cloudflare.h"
-#include "sp_err.h"
-#include "sp_metrics.h"
-#include "sp_time.h"
+#include "media/sp_cloudflare.h"
+#include "core/sp_err.h"
+#include "net/sp_metrics.h"
+#include "core/sp_time.h"
 
 typedef struct {
     int calls;

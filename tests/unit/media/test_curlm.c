@@ -9,9 +9,9 @@
 #include <uv.h>
 
 #include "fake_cf.h"
-#include "sp_curlm.h"
-#include "sp_err.h"
-#include "sp_time.h"
+#include "net/sp_curlm.h"
+#include "core/sp_err.h"
+#include "core/sp_time.h"
 
 typedef struct {
     int calls;

@@ -6,7 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "sp_http.h"
+#include "net/sp_http.h"
 
 static void echo(sp_http_req_t *req, void *ud)
 {

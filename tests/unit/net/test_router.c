@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_router.h"
+#include "core/sp_err.h"
+#include "net/sp_router.h"
 
 static void h(sp_http_req_t *req, void *ud)
 {

@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_static.h"
+#include "core/sp_err.h"
+#include "net/sp_static.h"
 
 static int res(const char *p, char *out)
 {

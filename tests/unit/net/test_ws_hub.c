@@ -13,9 +13,9 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "sp_http.h"
-#include "sp_router.h"
-#include "sp_ws.h"
+#include "net/sp_http.h"
+#include "net/sp_router.h"
+#include "net/sp_ws.h"
 
 typedef struct {
     uv_loop_t loop;

@@ -2,9 +2,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "sp_buf.h"
-#include "sp_err.h"
-#include "sp_ws_proto.h"
+#include "core/sp_buf.h"
+#include "core/sp_err.h"
+#include "net/sp_ws_proto.h"
 
 static const char KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
 

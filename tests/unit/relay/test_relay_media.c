@@ -4,10 +4,10 @@
 #include <signal.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_amf0.h"
-#include "sp_flv.h"
-#include "sp_relay_int.h"
+#include "core/sp_alloc.h"
+#include "relay/sp_amf0.h"
+#include "relay/sp_flv.h"
+#include "relay/sp_relay_int.h"
 
 static sp_rbuf_t *bytes(const uint8_t *p, size_t n)
 {
@@ -131,8 +131,8 @@ Test(relay_media, key_lookup_is_exact)
 }
 
 /* The relay's webhook body is what the control plane's Cloudflare webhook parser accepts. */
-#include "sp_cf_webhook.h"
-#include "sp_relay_api.h"
+#include "media/sp_cf_webhook.h"
+#include "relay/sp_relay_api.h"
 
 Test(relay_webhook, body_parses_as_cloudflare_notification)
 {

@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "sp_relay_int.h"
+#include "relay/sp_relay_int.h"
 
 Test(relay_restore, ids)
 {

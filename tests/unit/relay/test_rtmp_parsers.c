@@ -3,12 +3,12 @@
 #include <signal.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_amf0.h"
-#include "sp_err.h"
-#include "sp_flv.h"
-#include "sp_rtmp_chunk.h"
-#include "sp_rtmp_handshake.h"
+#include "core/sp_alloc.h"
+#include "relay/sp_amf0.h"
+#include "core/sp_err.h"
+#include "relay/sp_flv.h"
+#include "relay/sp_rtmp_chunk.h"
+#include "relay/sp_rtmp_handshake.h"
 
 /* ---- handshake ---- */
 Test(rtmp_hs, server_and_client_complete)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sp_uuid.h"
+#include "core/sp_uuid.h"
 
 static void pg_admin(const char *url, const char *sql)
 {

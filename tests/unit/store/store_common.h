@@ -5,8 +5,8 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "sp_config.h"
-#include "sp_store.h"
+#include "core/sp_config.h"
+#include "store/sp_store.h"
 
 typedef struct {
     uv_loop_t loop;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_migrations.h"
+#include "store/sp_migrations.h"
 
 static char *slurp(const char *path)
 {

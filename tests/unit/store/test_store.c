@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sp_err.h"
-#include "sp_migrations.h"
-#include "sp_time.h"
-#include "sp_uuid.h"
+#include "core/sp_err.h"
+#include "store/sp_migrations.h"
+#include "core/sp_time.h"
+#include "core/sp_uuid.h"
 #include "store_common.h"
 
 #define BOTH(name)                                                                         \

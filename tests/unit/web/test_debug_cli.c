@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 
-#include "sp_debug_cli.h"
-#include "sp_err.h"
+#include "web/sp_debug_cli.h"
+#include "core/sp_err.h"
 
 Test(debug_cli, base_url_from_listen)
 {

@@ -42,8 +42,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "sp_buf.h"
-#include "sp_ws.h"
+#include "core/sp_buf.h"
+#include "net/sp_ws.h"
 
 typedef struct sp_pubsub_s sp_pubsub_t;
 typedef struct sp_pubsub_sub_s sp_pubsub_sub_t;

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sp_buf.h"
+#include "core/sp_buf.h"
 
 #define SP_REDIS_MSG_MAX (1024 * 1024)
 #define SP_REDIS_SEQ_MAX ((1ULL << 53) - 1)

@@ -1,11 +1,11 @@
 /* sp_redis_msg: Redis bus envelope + REDIS_URL parsing (pure). See sp_redis_msg.h. */
-#include "sp_redis_msg.h"
+#include "bus/sp_redis_msg.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_pubsub.h"
+#include "core/sp_err.h"
+#include "bus/sp_pubsub.h"
 
 /* reads a decimal without leading zero (0 itself allowed), up to max; advances *i */
 static int read_dec(const uint8_t *p, size_t len, size_t *i, uint64_t max, uint64_t *out)

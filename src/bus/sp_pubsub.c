@@ -2,17 +2,17 @@
  * sp_pubsub: in-process topic bus with per-topic seq, a history ring per topic
  * and resume. See sp_pubsub.h.
  */
-#include "sp_pubsub.h"
+#include "bus/sp_pubsub.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_log.h"
-#include "sp_map.h"
-#include "sp_ws_proto.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "core/sp_log.h"
+#include "core/sp_map.h"
+#include "net/sp_ws_proto.h"
 
 #define MOD "pubsub"
 #define MAX_TOPICS 200000

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
-#include "sp_pubsub.h"
-#include "sp_redis_msg.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "bus/sp_pubsub.h"
+#include "bus/sp_redis_msg.h"
 
 #define NODE "0123456789abcdef"
 

@@ -1,17 +1,17 @@
 /* sp_pubsub_redis: Redis pub/sub backend for sp_pubsub. See sp_pubsub_redis.h. */
-#include "sp_pubsub_redis.h"
+#include "bus/sp_pubsub_redis.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_alloc.h"
-#include "sp_backoff.h"
-#include "sp_err.h"
-#include "sp_hiredis_libuv.h"
-#include "sp_log.h"
-#include "sp_map.h"
-#include "sp_redis_msg.h"
+#include "core/sp_alloc.h"
+#include "core/sp_backoff.h"
+#include "core/sp_err.h"
+#include "bus/sp_hiredis_libuv.h"
+#include "core/sp_log.h"
+#include "core/sp_map.h"
+#include "bus/sp_redis_msg.h"
 
 #define MOD "redis"
 #define KEY_PREFIX "streampai:seq:"

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
-#include "sp_pubsub.h"
+#include "bus/sp_pubsub.h"
 
 typedef struct sp_pubsub_redis_s sp_pubsub_redis_t;
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sp_err.h"
-#include "sp_pubsub.h"
+#include "core/sp_err.h"
+#include "bus/sp_pubsub.h"
 
 Test(pubsub, topic_parse)
 {

@@ -1,5 +1,5 @@
 /* sp_dest_url: strict RTMP(S) URL parsing and address checks (see header). */
-#include "sp_dest_url.h"
+#include "net/sp_dest_url.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sp_alloc.h"
-#include "sp_err.h"
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
 
 #define FAIL(w)                                                                                \
     do {                                                                                       \

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "sp_alloc.h"
+#include "core/sp_alloc.h"
 
 typedef struct {
     redisAsyncContext *context;

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <uv.h>
 
-#include "sp_dest_url.h"
-#include "sp_err.h"
+#include "net/sp_dest_url.h"
+#include "core/sp_err.h"
 
 static int parse(const char *s, sp_dest_url_t *u)
 {
