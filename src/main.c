@@ -133,7 +133,8 @@ static int enforce_prod_rules(const sp_config_t *cfg, const char *cmd)
         failed++;
     }
     if (failed && text) {
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
             if (strncmp(line, "\xe2\x9d\x8c ", 4) == 0)
                 fprintf(stderr, "streampai %s: refusing to start in prod: %s\n", cmd, line + 4);
     }

@@ -29,6 +29,7 @@
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
+#include "core/sp_text.h"
 #include "net/sp_metrics.h"
 #include "core/sp_time.h"
 
@@ -175,39 +176,6 @@ static const char *error_code_for(int status)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decodes (and '+' -> ' ' when form) into out; returns length or -1. */
-static long pct_decode(const char *s, size_t n, char *out, size_t cap, bool form)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (o + 1 >= cap)
-            return -1;
-        if (s[i] == '%' && i + 2 < n + 0 && hexval((unsigned char)s[i + 1]) >= 0 &&
-            hexval((unsigned char)s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
-            i += 2;
-        } else if (s[i] == '%') {
-            return -1;
-        } else if (form && s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return (long)o;
-}
-
 /* ---- request object ------------------------------------------------------------------ */
 
 static sp_http_req_t *req_new(conn_t *c)
@@ -268,14 +236,14 @@ bool sp_http_req_query_param(const sp_http_req_t *req, const char *name, char *o
         const char *eq = memchr(q, '=', seg);
         size_t kl = eq ? (size_t)(eq - q) : seg;
         char key[128];
-        long dk = kl < sizeof(key) ? pct_decode(q, kl, key, sizeof(key), true) : -1;
+        long dk = kl < sizeof(key) ? sp_pct_decode(q, kl, key, sizeof(key), SP_PCT_FORM) : -1;
         if (dk >= 0 && (size_t)dk == nl && memcmp(key, name, nl) == 0) {
             if (!eq) {
                 if (cap)
                     out[0] = '\0';
                 return cap > 0;
             }
-            return pct_decode(eq + 1, seg - kl - 1, out, cap, true) >= 0;
+            return sp_pct_decode(eq + 1, seg - kl - 1, out, cap, SP_PCT_FORM) >= 0;
         }
         q += seg;
         if (*q == '&')
@@ -749,10 +717,9 @@ static int on_headers_complete(http_parser *p)
             limit = o->body_limit;
         for (size_t i = 0; i < r->match.n_params; i++) {
             char tmp[1024];
-            long dl = r->match.params[i].value.len < sizeof(tmp)
-                          ? pct_decode(r->match.params[i].value.p, r->match.params[i].value.len, tmp, sizeof(tmp), false)
-                          : -1;
-            if (dl < 0 || memchr(tmp, '\0', (size_t)dl)) {
+            const sp_str_t *v = &r->match.params[i].value;
+            long dl = sp_pct_decode(v->p, v->len, tmp, sizeof(tmp), SP_PCT_NO_NUL);
+            if (dl < 0) {
                 r->early_status = 400;
                 return -1;
             }
