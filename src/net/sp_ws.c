@@ -307,11 +307,6 @@ static void begin_close(sp_ws_conn_t *c, uint16_t code, const char *reason, bool
     sp_ws_proto_close(c->proto, code, reason);
 }
 
-void sp_ws_conn_close(sp_ws_conn_t *c, uint16_t code, const char *reason)
-{
-    begin_close(c, code, reason, false);
-}
-
 /* After input: decide whether the close handshake is complete. */
 static void after_proto(sp_ws_conn_t *c, int rc)
 {

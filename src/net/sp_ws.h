@@ -136,8 +136,6 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
 int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame);
 /** Encodes and queues one text message. */
 int sp_ws_conn_send_text(sp_ws_conn_t *c, const char *text, size_t len);
-/** Starts the close handshake. */
-void sp_ws_conn_close(sp_ws_conn_t *c, uint16_t code, const char *reason);
 /** Authenticated user id or NULL. */
 const char *sp_ws_conn_user(const sp_ws_conn_t *c);
 unsigned sp_ws_conn_flags(const sp_ws_conn_t *c);
