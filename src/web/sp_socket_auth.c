@@ -13,7 +13,8 @@ static void authenticated(sp_http_req_t *req, sp_auth_status_t st, const sp_auth
     sp_ws_auth_done(ud, status, u ? u->id : NULL, 0);
 }
 
-void sp_socket_auth_hook(sp_http_req_t *req, struct sp_ws_auth_s *a, void *ud)
+/* ud: the app. A composed hook (widget tokens) would call this one for dashboard sockets. */
+static void hook(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
 {
     sp_app_t *app = ud;
 #ifdef SP_TEST_HOOKS
@@ -34,6 +35,6 @@ int sp_socket_auth_attach(sp_app_t *app)
 {
     if (!app || !app->ws || !app->auth)
         return SP_EINVAL;
-    sp_ws_hub_set_auth(app->ws, sp_socket_auth_hook, app);
+    sp_ws_hub_set_auth(app->ws, hook, app);
     return 0;
 }

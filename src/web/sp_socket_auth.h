@@ -19,11 +19,4 @@
  */
 int sp_socket_auth_attach(sp_app_t *app);
 
-/**
- * The hook itself (ud = the sp_app_t), for a composed hook (e.g. widget tokens)
- * that handles dashboard sockets through it.
- */
-struct sp_ws_auth_s;
-void sp_socket_auth_hook(sp_http_req_t *req, struct sp_ws_auth_s *a, void *ud);
-
 #endif
