@@ -599,7 +599,7 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
     }
     /* Fail closed: a hub nobody gave an auth hook accepts no one. */
     sp_error(MOD, "upgrade refused: no authentication hook installed", "path=/socket");
-    sp_ws_auth_done(a, 503, NULL, 0);
+    sp_ws_auth_done(a, 401, NULL, 0);
 }
 
 /* ---- hub ------------------------------------------------------------------------ */

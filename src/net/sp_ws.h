@@ -3,7 +3,7 @@
  *
  * A hub owns every upgraded connection. GET /socket is validated by the pure
  * sp_ws_handshake_check() (400 bad key/upgrade, 426 bad version, 403 foreign
- * Origin), then the optional auth hook decides asynchronously (401), then the
+ * Origin), then the auth hook decides asynchronously (401; no hook: 401, fail closed), then the
  * hub writes "101 Switching Protocols" on the detached uv_tcp_t and runs wslay.
  *
  * Reading: libuv -> one hub-wide read buffer -> sp_ws_proto (wslay) ->
