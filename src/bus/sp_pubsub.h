@@ -1,5 +1,5 @@
 /*
- * sp_pubsub: the in-process topic bus (ARCHITECTURE.md §2.3).
+ * sp_pubsub: the in-process topic bus (docs/internals/websocket.md).
  *
  * Topics use the seed's names (see sp_pubsub_topic_parse). publish() gives
  * the message the topic's next seq (1, 2, ...), encodes
