@@ -17,7 +17,7 @@
 //   logic; a CPU target below it cannot be met on this machine.
 // Env: BENCH_OUTPUTS=1,4,16,64  BENCH_SECONDS=15 (measurement window)  BENCH_SKIP=ffmpeg,nginx,floor
 //      BENCH_TICKS=200,40 (relay and floor ticks, ms; each measured in the same run)
-//      BENCH_FORWARD_TIMEOUT_MS=30000 (sink confirmation timeout; exceeded = bench fails)
+//      BENCH_FORWARD_TIMEOUT_MS (sink confirmation timeout; default 30 s + 1 s per destination; exceeded = bench fails)
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,9 @@ const { startRelay, startJsSink, freePort, waitFor, sleep, tmpDir, listening } =
 const OUTPUTS = (process.env.BENCH_OUTPUTS || '1,4,16,64').split(',').map(Number);
 const WINDOW = Number(process.env.BENCH_SECONDS || 15);
 const TICKS = (process.env.BENCH_TICKS || '200,40').split(',').map(Number).filter((x) => x > 0);
-const FORWARD_TIMEOUT = Number(process.env.BENCH_FORWARD_TIMEOUT_MS || 30000);
+// sink confirmation timeout: 30 s + 1 s per destination (64 ffmpeg processes starting on a loaded
+// 2-core box took over 30 s), or BENCH_FORWARD_TIMEOUT_MS
+const forwardTimeout = (n) => Number(process.env.BENCH_FORWARD_TIMEOUT_MS || 30000 + 1000 * n);
 const SETTLE_MS = 2000; // after forwarding is confirmed, before the window (same for everyone)
 const SKIP = new Set((process.env.BENCH_SKIP || '').split(',').filter(Boolean));
 const work = tmpDir('sp-bench-');
@@ -157,6 +159,7 @@ async function sinkStreams() {
 // bytes_in grown since the previous poll. Throws (the bench fails) after FORWARD_TIMEOUT.
 async function confirmForwarding(names, what) {
   const t0 = Date.now();
+  const FORWARD_TIMEOUT = forwardTimeout(names.length);
   const prev = new Map();
   for (;;) {
     const st = await sinkStreams();
@@ -177,6 +180,7 @@ async function confirmForwarding(names, what) {
 // The same for the floor's discard sink: n connections, each with bytes growing.
 async function confirmDiscard(n, what) {
   const t0 = Date.now();
+  const FORWARD_TIMEOUT = forwardTimeout(n);
   let prev = null;
   for (;;) {
     const now = [...discard.conns].map((c) => c.bytes);
