@@ -38,10 +38,14 @@ const SKIP = new Set((process.env.BENCH_SKIP || '').split(',').filter(Boolean));
 const work = tmpDir('sp-bench-');
 const children = new Set();
 
+// Every child keeps the tail of its stderr and its exit status, so a setup that breaks is
+// reported with the reason.
 function run(cmd, args, opts = {}) {
-  const p = spawn(cmd, args, { stdio: 'ignore', ...opts });
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
   children.add(p);
-  p.on('exit', () => children.delete(p));
+  p.errTail = '';
+  p.stderr?.on('data', (d) => { p.errTail = (p.errTail + d.toString()).slice(-600); });
+  p.on('exit', (code, sig) => { children.delete(p); p.exitInfo = `${cmd} pid ${p.pid} exited code ${code} signal ${sig}: ${p.errTail.trim() || '(no stderr)'}`; });
   return p;
 }
 // nginx masters get SIGTERM so their workers exit with them; everything else SIGKILL
@@ -157,11 +161,13 @@ async function sinkStreams() {
 }
 // Polls until every named sink stream is receiving: video codec parsed from the stream and
 // bytes_in grown since the previous poll. Throws (the bench fails) after FORWARD_TIMEOUT.
-async function confirmForwarding(names, what) {
+async function confirmForwarding(names, what, procs = []) {
   const t0 = Date.now();
   const FORWARD_TIMEOUT = forwardTimeout(names.length);
   const prev = new Map();
   for (;;) {
+    const dead = procs.filter((p) => p.exitInfo);
+    if (dead.length) throw new Error(`${what}: ${dead.length} of the processes feeding the destinations exited before forwarding was confirmed; first: ${dead[0].exitInfo}`);
     const st = await sinkStreams();
     const pending = names.filter((nm) => {
       const x = st.get(nm);
@@ -178,11 +184,13 @@ async function confirmForwarding(names, what) {
   }
 }
 // The same for the floor's discard sink: n connections, each with bytes growing.
-async function confirmDiscard(n, what) {
+async function confirmDiscard(n, what, procs = []) {
   const t0 = Date.now();
   const FORWARD_TIMEOUT = forwardTimeout(n);
   let prev = null;
   for (;;) {
+    const dead = procs.filter((p) => p.exitInfo);
+    if (dead.length) throw new Error(`${what}: ${dead[0].exitInfo}`);
     const now = [...discard.conns].map((c) => c.bytes);
     if (prev && now.length >= n && now.filter((b, i) => b > (prev[i] ?? 0)).length >= n) return Date.now() - t0;
     if (Date.now() - t0 > FORWARD_TIMEOUT) throw new Error(`${what}: ${now.filter((b) => b > 0).length}/${n} floor destinations receiving after ${FORWARD_TIMEOUT} ms`);
@@ -252,7 +260,7 @@ for (const n of OUTPUTS) {
     const pushes = names.map((nm) => `push rtmp://127.0.0.1:${sinkPort}/live/${nm};`).join(' ');
     const ng = await nginx(`relay${n}`, port, pushes);
     const pub = publisher(src, `rtmp://127.0.0.1:${port}/live/src`);
-    row.confirm.nginx = await confirmForwarding(names, `nginx-rtmp push, ${n} outputs`);
+    row.confirm.nginx = await confirmForwarding(names, `nginx-rtmp push, ${n} outputs`, [pub, ng]);
     await sleep(SETTLE_MS);
     const m = await measure(() => [ng.pid, ...childPids(ng.pid)]);
     row.nginx = { cpu: m.cpu / n, mem: m.mem / n, total: m.cpu, rss: m.rss, priv: m.mem, procs: m.procs };
@@ -269,7 +277,7 @@ for (const n of OUTPUTS) {
     const names = range(n, (i) => `ffo${n}x${i}`);
     const ff = names.map((nm) => run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', `rtmp://127.0.0.1:${port}/live/src`,
       '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${sinkPort}/live/${nm}`]));
-    row.confirm.ffmpeg = await confirmForwarding(names, `ffmpeg per destination, ${n} outputs`);
+    row.confirm.ffmpeg = await confirmForwarding(names, `ffmpeg per destination, ${n} outputs`, [...ff, pub, ng]);
     await sleep(SETTLE_MS);
     const m = await measure(() => ff.map((p) => p.pid));
     row.ffmpeg = { cpu: m.cpu / n, mem: m.mem / n, total: m.cpu, rss: m.rss / n, priv: m.mem / n };
@@ -285,7 +293,7 @@ for (const n of OUTPUTS) {
       const fl = run(floorBin, [String(port), String(discard.address().port), String(n), String(tick)]);
       await waitFor(() => listening(port), { what: 'floor listening' });
       const feed = run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', src, '-c', 'copy', '-f', 'flv', `tcp://127.0.0.1:${port}`]);
-      row.confirm[`floor${tick}`] = await confirmDiscard(n, `floor tick ${tick} ms, ${n} outputs`);
+      row.confirm[`floor${tick}`] = await confirmDiscard(n, `floor tick ${tick} ms, ${n} outputs`, [fl, feed]);
       await sleep(SETTLE_MS);
       const m = await measure(() => [fl.pid]);
       row.floor[tick] = { cpu: m.cpu / n, total: m.cpu };
