@@ -214,6 +214,8 @@ for (const n of OUTPUTS) {
   // (a) streampai relay, once per tick
   for (const tick of TICKS) {
     const relay = await startRelay({ env: { LOG_LEVEL: 'info', RELAY_TICK_MS: String(tick) } });
+    children.add(relay.proc); // killed on a failed run too
+    relay.proc.on('exit', () => children.delete(relay.proc));
     const input = await relay.createInput();
     const pub = publisher(src, `rtmp://127.0.0.1:${relay.rtmpPort}/live/${input.rtmps.streamKey}`);
     children.add(pub);
