@@ -222,7 +222,8 @@ static void on_load_input(int err, json_t *rows, int64_t changes, void *ud)
     sp_ls_ref(m);
     if (m->stream_id[0]) {
         sp_store_query(m->ls->store,
-                       "SELECT title, description, started_at, end_reason FROM streams WHERE id = $1",
+                       "SELECT title, description, started_at, end_reason FROM streams "
+                       "WHERE id = $1",
                        json_pack("[s]", m->stream_id), on_load_stream, m);
     } else {
         on_load_stream(SP_ENOTFOUND, NULL, 0, m);
@@ -333,7 +334,8 @@ static void on_recover_rows(int err, json_t *rows, int64_t changes, void *ud)
     {
         const char *user = sp_ls_jstr(row, "user_id");
         sp_ls_manager_t *m = NULL;
-        if (user && sp_ls_mgr_ensure(ls, user, true, &m) == 0) sp_presence_adopt(ls->presence, user);
+        if (user && sp_ls_mgr_ensure(ls, user, true, &m) == 0)
+            sp_presence_adopt(ls->presence, user);
     }
     sp_info("livestream", "recovery started", "users=%zu", json_array_size(rows));
 }
@@ -385,12 +387,6 @@ int sp_livestream_new(const sp_livestream_opts_t *o, sp_livestream_t **out)
                        "SELECT user_id FROM stream_outputs WHERE state <> 'closed'",
                        NULL, on_recover_rows, ls);
     return 0;
-}
-
-void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media)
-{
-    ls->media = *media;
-    ls->has_media = media->ops != NULL;
 }
 
 void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus)

@@ -61,9 +61,9 @@ typedef void (*sp_ls_result_cb)(sp_ls_result_t *res, void *ud);
 /** Loads the sealing key if needed, creates the subsystem and starts recovery of every user
  *  whose persisted state is not offline. Returns 0 or a negative code. */
 int sp_livestream_new(const sp_livestream_opts_t *opts, sp_livestream_t **out);
-/** Graceful shutdown, first step (while HTTP still runs): stops timers and managers; pending
- *  operations fail with SP_EUNAVAIL; new ones with SP_ECLOSED. State stays persisted.
- *  Idempotent. */
+/** Graceful shutdown, first step (while the server still answers): stops timers and
+ *  managers; pending operations fail with SP_EUNAVAIL, new ones with SP_ECLOSED. State
+ *  stays persisted. Idempotent. */
 void sp_livestream_shutdown(sp_livestream_t *ls);
 /** Last step, after the media client and the store are closed (their callbacks may still
  *  reach the managers): releases everything once nothing refers to it. */
@@ -71,8 +71,6 @@ void sp_livestream_free(sp_livestream_t *ls);
 /** True once sp_livestream_shutdown ran. */
 bool sp_livestream_stopping(const sp_livestream_t *ls);
 
-/** Uses another media backend (tests, the built-in relay). */
-void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media);
 /** Publishes on another bus from now on (NULL: before the bus is freed). */
 void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus);
 

@@ -165,11 +165,11 @@ void sp_ls_unref(sp_ls_manager_t *m);
 void sp_ls_mgr_stop_now(sp_ls_manager_t *m, const char *why);
 void sp_ls_mgr_run_waiters(sp_ls_manager_t *m);
 void sp_ls_mgr_when_loaded(sp_ls_manager_t *m, void (*fn)(sp_ls_manager_t *, void *), void *ud);
-bool sp_ls_mgr_has_open_outputs(const sp_ls_manager_t *m);
 bool sp_ls_mgr_can_stop(const sp_ls_manager_t *m);
 void sp_ls_mgr_recheck_presence(sp_ls_manager_t *m);
 void sp_ls_mgr_add_output(sp_ls_manager_t *m, sp_ls_out_t *o);
-void sp_ls_mgr_set_input(sp_ls_manager_t *m, const char *uid, const char *rtmp_url, const char *key);
+void sp_ls_mgr_set_input(sp_ls_manager_t *m, const char *uid, const char *rtmp_url,
+                         const char *key);
 void sp_ls_mgr_arm_timer(sp_ls_manager_t *m);
 json_t *sp_ls_state_params(sp_ls_manager_t *m);
 extern const char *const SP_LS_SQL_UPSERT_STATE;

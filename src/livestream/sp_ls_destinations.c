@@ -2,19 +2,19 @@
  * sp_ls_destinations: the destinations model (see the header). Layer: uses the manager
  * layer's sealing helpers only (sp_livestream_internal.h).
  */
+#include "livestream/sp_ls_destinations.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "livestream/sp_ls_destinations.h"
+#include <sodium.h>
 
 #include "core/sp_alloc.h"
-#include "net/sp_dest_url.h"
 #include "core/sp_err.h"
-#include "livestream/sp_livestream_internal.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
-
-#include <sodium.h>
+#include "livestream/sp_livestream_internal.h"
+#include "net/sp_dest_url.h"
 
 #define NAME_MAX_LEN 100
 #define KEY_MAX_LEN 512
@@ -129,7 +129,7 @@ static void on_resolved(int err, const char *why, const struct sockaddr_storage 
     }
     if (err != 0) {
         sp_ls_fail(op->cb, op->ud, SP_EINVAL, "unresolvable_host",
-                              "the destination host could not be resolved");
+                   "the destination host could not be resolved");
         op_free(op);
         return;
     }
@@ -147,11 +147,12 @@ static bool op_parse(dest_op_t *op, json_t *body)
     if (op->create) {
         if (!json_is_string(platform) || strcmp(json_string_value(platform), "custom") != 0) {
             sp_ls_fail(op->cb, op->ud, SP_EINVAL, "unsupported_platform",
-                                  "only platform \"custom\" can be added here");
+                       "only platform \"custom\" can be added here");
             return false;
         }
         if (!name || !url || !key) {
-            sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid", "name, url and stream_key are required");
+            sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid",
+                       "name, url and stream_key are required");
             return false;
         }
     } else if (platform && !(json_is_string(platform) &&
@@ -214,7 +215,7 @@ static void on_created_row(int err, json_t *rows, int64_t changes, void *ud)
         sp_ls_fail(op->cb, op->ud, err, NULL, NULL);
     } else if (changes == 0 || json_array_size(rows) != 1) {
         sp_ls_fail(op->cb, op->ud, SP_ECONFLICT, "too_many_destinations",
-                              "MAX_PLATFORMS_PER_USER destinations already exist");
+                   "MAX_PLATFORMS_PER_USER destinations already exist");
     } else {
         sp_ulog(SP_LOG_INFO, "livestream", op->user, "destination added", "id=%s", op->id);
         sp_ls_ok(op->cb, op->ud, dest_json(json_array_get(rows, 0)));

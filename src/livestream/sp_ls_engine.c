@@ -5,6 +5,8 @@
  * state machine events), so they share this file. Layer: above sp_ls_manager.c
  * (sp_livestream_internal.h).
  */
+#include "livestream/sp_livestream_internal.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +14,6 @@
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
-#include "livestream/sp_livestream_internal.h"
 
 static const char *const SQL_OUTPUT_ROW =
     "UPDATE stream_outputs SET state = $2, output_uid = $3, last_error = $4, updated_at = $5 "
@@ -21,8 +22,8 @@ static const char *const SQL_OUTPUT_ROW =
 static void write_row(sp_ls_out_t *o)
 {
     sp_ls_write(o->m, SQL_OUTPUT_ROW,
-             json_pack("[s, s, s?, s?, I]", o->row_id, sp_out_state_name(o->state),
-                       o->output_uid, o->last_error, (json_int_t)sp_wall_ms()));
+                json_pack("[s, s, s?, s?, I]", o->row_id, sp_out_state_name(o->state),
+                          o->output_uid, o->last_error, (json_int_t)sp_wall_ms()));
 }
 
 /* ------------------------------------------------------------------------- */
@@ -73,18 +74,18 @@ static void effects(apply_ctx_t *c)
         char topic[128];
         snprintf(topic, sizeof(topic), "stream_lifecycle:%s", m->user_id);
         sp_ls_publish(ls, topic, "stream_ended",
-                   json_pack("{s:s, s:s}", "stream_id", c->closed_stream, "end_reason",
-                             sp_ss_end_reason_name(m->ss.end_reason)));
+                      json_pack("{s:s, s:s}", "stream_id", c->closed_stream, "end_reason",
+                                sp_ss_end_reason_name(m->ss.end_reason)));
         sp_ls_record_event(m, c->closed_stream, "stream_ended",
-                        json_pack("{s:s, s:s}", "stream_id", c->closed_stream, "end_reason",
-                                  sp_ss_end_reason_name(m->ss.end_reason)));
+                           json_pack("{s:s, s:s}", "stream_id", c->closed_stream, "end_reason",
+                                     sp_ss_end_reason_name(m->ss.end_reason)));
     }
     if (a & SP_SSA_PUBLISH) sp_ls_publish_state(m, c->r.reason);
     if (c->before != m->ss.state)
         sp_ls_record_event(m, c->closed_stream[0] ? c->closed_stream : m->stream_id,
-                        "state_changed",
-                        json_pack("{s:s, s:s, s:s?}", "from", sp_ss_state_name(c->before), "to",
-                                  sp_ss_state_name(m->ss.state), "reason", c->r.reason));
+                           "state_changed",
+                           json_pack("{s:s, s:s, s:s?}", "from", sp_ss_state_name(c->before), "to",
+                                     sp_ss_state_name(m->ss.state), "reason", c->r.reason));
     sp_ls_mgr_arm_timer(m);
     sp_ls_outputs_pump(m);
     if (m->ss.state == SP_SS_OFFLINE) sp_ls_mgr_recheck_presence(m);
@@ -111,7 +112,8 @@ static void on_apply_tx(int err, json_t *rows, int64_t changes, void *ud)
     on_apply_persisted(c->m, err, c);
 }
 
-sp_ss_result_t sp_ls_mgr_apply(sp_ls_manager_t *m, const sp_ss_event_t *ev, sp_ls_persist_fn done, void *ud)
+sp_ss_result_t sp_ls_mgr_apply(sp_ls_manager_t *m, const sp_ss_event_t *ev,
+                               sp_ls_persist_fn done, void *ud)
 {
     sp_livestream_t *ls = m->ls;
     uint64_t t0 = sp_mono_us();

@@ -8,6 +8,8 @@
  * callback are gone. Crash safety follows "intent first": the stream_state row, the
  * streams row and the stream_outputs rows are written before the media API is called.
  */
+#include "livestream/sp_livestream_internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,6 @@
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
-#include "livestream/sp_livestream_internal.h"
 
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                              */
@@ -167,7 +168,7 @@ void sp_ls_mgr_stop_now(sp_ls_manager_t *m, const char *why)
     sp_ls_unref(m); /* the owner's reference */
 }
 
-bool sp_ls_mgr_has_open_outputs(const sp_ls_manager_t *m)
+static bool has_open_outputs(const sp_ls_manager_t *m)
 {
     for (size_t i = 0; i < m->n_outs; i++)
         if (m->outs[i]->state != SP_OUT_CLOSED) return true;
@@ -176,13 +177,14 @@ bool sp_ls_mgr_has_open_outputs(const sp_ls_manager_t *m)
 
 bool sp_ls_mgr_can_stop(const sp_ls_manager_t *m)
 {
-    return m->loaded && m->ss.state == SP_SS_OFFLINE && !sp_ls_mgr_has_open_outputs(m) &&
+    return m->loaded && m->ss.state == SP_SS_OFFLINE && !has_open_outputs(m) &&
            !m->start_busy && m->orphan_deletes == 0;
 }
 
 void sp_ls_mgr_recheck_presence(sp_ls_manager_t *m)
 {
-    if (!m->stopped && m->ls->presence && sp_ls_mgr_can_stop(m)) sp_presence_recheck(m->ls->presence, m->user_id);
+    if (!m->stopped && m->ls->presence && sp_ls_mgr_can_stop(m))
+        sp_presence_recheck(m->ls->presence, m->user_id);
 }
 
 /* Runs fn(m, ud) once the manager is loaded (at once if it is). */
@@ -407,7 +409,8 @@ static int64_t event_seq(void)
     return v;
 }
 
-void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *type, json_t *payload)
+void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *type,
+                        json_t *payload)
 {
     char id[SP_UUID_STRLEN];
     sp_uuid_v4(id);
@@ -418,7 +421,8 @@ void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *t
                      "type, payload, seq, created_at) VALUES ($1, $2, $3, 'streampai', $1, $4, "
                      "$5, $6, $7)",
                      json_pack("[s, s, s?, s, s, I, I]", id, m->user_id,
-                               stream_id && stream_id[0] ? stream_id : NULL, type, text ? text : "{}",
+                               stream_id && stream_id[0] ? stream_id : NULL, type,
+                               text ? text : "{}",
                                (json_int_t)event_seq(), (json_int_t)sp_wall_ms()),
                      NULL, NULL);
     free(text);

@@ -4,6 +4,8 @@
  * webhooks arrive through sp_ls_stream.c), and the output refresh while streaming (health,
  * outputs the media service lost). Layer: above sp_ls_engine.c (sp_livestream_internal.h).
  */
+#include "livestream/sp_livestream_internal.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +13,6 @@
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
-#include "livestream/sp_livestream_internal.h"
 
 /* ------------------------------------------------------------------------- */
 /* input status                                                               */
@@ -21,12 +22,12 @@ static void publish_input(sp_ls_manager_t *m)
     char topic[128];
     snprintf(topic, sizeof(topic), "cloudflare_input:%s", m->user_id);
     sp_ls_publish(m->ls, topic, "input_status",
-               json_pack("{s:s, s:I}", "status", sp_input_status_name(m->input_status), "at",
-                         (json_int_t)sp_wall_ms()));
+                  json_pack("{s:s, s:I}", "status", sp_input_status_name(m->input_status), "at",
+                            (json_int_t)sp_wall_ms()));
 }
 
-int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at, const char *source,
-                   sp_ls_persist_fn done, void *ud)
+int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at,
+                      const char *source, sp_ls_persist_fn done, void *ud)
 {
     sp_livestream_t *ls = m->ls;
     if (event_at < m->input_event_at) {
@@ -41,7 +42,8 @@ int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at
     sp_input_status_t prev = m->input_status;
     m->input_event_at = event_at;
     m->input_status = st;
-    if (st == SP_INPUT_CONNECTED && m->last_error && strncmp(m->last_error, "input errored", 13) == 0)
+    if (st == SP_INPUT_CONNECTED && m->last_error &&
+        strncmp(m->last_error, "input errored", 13) == 0)
         sp_ls_set_str(&m->last_error, NULL);
     if (prev != st) {
         sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare input status",

@@ -3,6 +3,8 @@
  * loaded manager for a user, status, start, stop, metadata, and input webhooks.
  * Layer: the top of the livestream tree (sp_livestream_internal.h).
  */
+#include "livestream/sp_livestream_internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,6 @@
 #include "core/sp_log.h"
 #include "core/sp_map.h"
 #include "core/sp_time.h"
-#include "livestream/sp_livestream_internal.h"
 
 /* ------------------------------------------------------------------------- */
 /* the user's loaded manager                                                  */
@@ -167,8 +168,9 @@ static void on_start_tx(int err, json_t *rows, int64_t changes, void *ud)
     char topic[128];
     snprintf(topic, sizeof(topic), "stream_lifecycle:%s", m->user_id);
     sp_ls_publish(ls, topic, "stream_started", json_pack("{s:s}", "stream_id", m->stream_id));
-    sp_ls_record_event(m, m->stream_id, "stream_started", json_pack("{s:s, s:I}", "stream_id", m->stream_id,
-                                                   "destinations", (json_int_t)m->n_outs));
+    sp_ls_record_event(m, m->stream_id, "stream_started",
+                       json_pack("{s:s, s:I}", "stream_id", m->stream_id, "destinations",
+                                 (json_int_t)m->n_outs));
     sp_ls_publish_state(m, "started");
     sp_ls_mgr_arm_timer(m);
     if (!m->ss.starting)
@@ -207,12 +209,14 @@ static void on_start_dests(int err, json_t *rows, int64_t changes, void *ud)
         }
         if (found[i] == NULL) {
             sp_free(found);
-            start_fail(c, true, SP_EINVAL, "unknown_destination", "a selected destination does not exist");
+            start_fail(c, true, SP_EINVAL, "unknown_destination",
+                       "a selected destination does not exist");
             return;
         }
         if (json_integer_value(json_object_get(found[i], "enabled")) == 0) {
             sp_free(found);
-            start_fail(c, true, SP_EINVAL, "destination_disabled", "a selected destination is disabled");
+            start_fail(c, true, SP_EINVAL, "destination_disabled",
+                       "a selected destination is disabled");
             return;
         }
     }

@@ -3,11 +3,11 @@
  *   GET /api/admin/debug?what=presence|managers|users|counts
  * Loopback only, with Authorization: Bearer ADMIN_TOKEN; 404 when ADMIN_TOKEN is unset.
  */
+#include "web/sp_web.h"
+
 #include <string.h>
 
 #include <sodium.h>
-
-#include "web/sp_web.h"
 
 static bool loopback(const char *ip)
 {

@@ -23,8 +23,9 @@ static void readyz(sp_http_req_t *req, void *ud)
     sp_app_t *app = ud;
     json_t *checks = json_object();
     bool ok = sp_app_ready(app, checks);
-    json_t *body = json_pack("{s:s,s:o,s:I}", "status", ok ? "ready" : "not_ready", "checks", checks,
-                             "uptime_ms", (json_int_t)(sp_mono_ms() - app->started_mono_ms));
+    json_int_t uptime = (json_int_t)(sp_mono_ms() - app->started_mono_ms);
+    json_t *body = json_pack("{s:s,s:o,s:I}", "status", ok ? "ready" : "not_ready", "checks",
+                             checks, "uptime_ms", uptime);
     sp_http_respond_json(req, ok ? 200 : 503, body);
 }
 

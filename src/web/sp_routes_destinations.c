@@ -7,9 +7,10 @@
  *   DELETE /api/destinations/{id}
  *   POST   /api/destinations/{id}/reveal -> {stream_key}
  */
+#include "web/sp_web.h"
+
 #include "core/sp_uuid.h"
 #include "livestream/sp_ls_destinations.h"
-#include "web/sp_web.h"
 
 static void on_ok_200(sp_ls_result_t *res, void *ud)
 {

@@ -2,10 +2,11 @@
  * sp_routes_events: the user's stream events (livestream/sp_ls_history.h).
  *   GET /api/events?after_seq=&limit=&stream_id=
  */
+#include "web/sp_web.h"
+
 #include <stdlib.h>
 
 #include "livestream/sp_ls_history.h"
-#include "web/sp_web.h"
 
 static void on_result(sp_ls_result_t *res, void *ud)
 {

@@ -6,13 +6,14 @@
  * The livestream domain does the work (livestream/sp_livestream.h, sp_ls_history.h); the
  * handlers check input and turn results into answers.
  */
+#include "web/sp_web.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/sp_alloc.h"
 #include "core/sp_uuid.h"
 #include "livestream/sp_ls_history.h"
-#include "web/sp_web.h"
 
 /* ---- running a handler against the user's loaded manager ------------------------------ */
 

@@ -4,11 +4,12 @@
  * The handler checks the secret and parses the payload (media/sp_cf_webhook.h); the
  * livestream domain applies the event (sp_livestream_webhook).
  */
+#include "web/sp_web.h"
+
 #include <string.h>
 
 #include "core/sp_log.h"
 #include "media/sp_cf_webhook.h"
-#include "web/sp_web.h"
 
 static void on_applied(sp_ls_result_t *res, void *ud)
 {

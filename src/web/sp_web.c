@@ -13,7 +13,7 @@ const char *sp_web_user(sp_http_req_t *req)
     return u ? u->id : NULL;
 }
 
-void sp_web_respond_err(sp_http_req_t *req, int err)
+static void respond_err(sp_http_req_t *req, int err)
 {
     switch (err) {
     case SP_ELIMIT:
@@ -28,7 +28,7 @@ void sp_web_respond_err(sp_http_req_t *req, int err)
     }
 }
 
-int sp_web_status(int err)
+static int status_of(int err)
 {
     switch (err) {
     case SP_ECONFLICT: return 409;
@@ -53,17 +53,17 @@ void sp_web_respond_result(sp_http_req_t *req, sp_ls_result_t *res, int ok_statu
     }
     if (res->code == NULL) {
         json_decref(body);
-        sp_web_respond_err(req, res->err);
+        respond_err(req, res->err);
         return;
     }
     if (body == NULL) {
-        sp_http_respond_error(req, sp_web_status(res->err), res->code, res->message);
+        sp_http_respond_error(req, status_of(res->err), res->code, res->message);
         return;
     }
     json_t *e = json_pack("{s:s, s:s}", "code", res->code, "message", res->message);
     json_object_update(e, body);
     json_decref(body);
-    sp_http_respond_json(req, sp_web_status(res->err), json_pack("{s:o}", "error", e));
+    sp_http_respond_json(req, status_of(res->err), json_pack("{s:o}", "error", e));
 }
 
 /* ---- livestream wiring -------------------------------------------------------------- */

@@ -21,14 +21,11 @@
 /* ---- helpers for handlers ----------------------------------------------------------- */
 /** The authenticated user's id (SP_ROUTE_AUTH routes), or NULL. */
 const char *sp_web_user(sp_http_req_t *req);
-/** Answers an error known only by its SP_E* code: SP_ELIMIT 503 too_many_users,
- *  SP_ENOTFOUND 404, SP_ECLOSED 503 shutting_down, else 503 unavailable. */
-void sp_web_respond_err(sp_http_req_t *req, int err);
-/** HTTP status of a livestream error class: SP_ECONFLICT 409, SP_EINVAL 422,
- *  SP_ENOTFOUND 404, SP_EUPSTREAM 502, SP_ECRYPTO 500, else 503. */
-int sp_web_status(int err);
 /** Answers a livestream result: ok_status with its body (none: no body), or the error as
- *  {"error": {code, message, ...details}}. Takes res->body. */
+ *  {"error": {code, message, ...details}} with the status of its class: SP_ECONFLICT 409,
+ *  SP_EINVAL 422, SP_ENOTFOUND 404, SP_EUPSTREAM 502, SP_ECRYPTO 500, else 503. Without a
+ *  code (only err is known): SP_ELIMIT 503 too_many_users, SP_ENOTFOUND 404 not_found,
+ *  SP_ECLOSED 503 shutting_down, else 503 unavailable. Takes res->body. */
 void sp_web_respond_result(sp_http_req_t *req, sp_ls_result_t *res, int ok_status);
 
 /* ---- route groups ------------------------------------------------------------------- */
