@@ -30,7 +30,6 @@ static sp_input_status_t input_status_parse(const char *s)
     return SP_INPUT_NONE;
 }
 
-
 /* ------------------------------------------------------------------------- */
 /* presence hooks                                                             */
 
@@ -309,7 +308,6 @@ static void on_mgr_timer(uv_timer_t *t)
     sp_ls_outputs_pump(m);
     sp_ls_mgr_arm_timer(m);
 }
-
 
 /* ------------------------------------------------------------------------- */
 /* subsystem lifecycle, recovery, debug and metrics                            */

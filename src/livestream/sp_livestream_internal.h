@@ -160,8 +160,8 @@ void sp_ls_out_clear_health(sp_ls_out_t *o);
 void sp_ls_maybe_free(sp_livestream_t *ls);
 void sp_ls_ref(sp_ls_manager_t *m);
 void sp_ls_unref(sp_ls_manager_t *m);
-/* Runs the waiters (they see m->stopped), answers a pending start, closes the timer and
-   drops the owner's reference. The caller unregisters the manager first. */
+/* Unregisters the manager, runs the waiters (they see m->stopped), fails a pending start,
+   closes the timer and drops the owner's reference. */
 void sp_ls_mgr_stop_now(sp_ls_manager_t *m, const char *why);
 void sp_ls_mgr_run_waiters(sp_ls_manager_t *m);
 void sp_ls_mgr_when_loaded(sp_ls_manager_t *m, void (*fn)(sp_ls_manager_t *, void *), void *ud);

@@ -24,7 +24,7 @@
 #include "core/sp_time.h"
 
 /* ------------------------------------------------------------------------- */
-/* small helpers                                                              */
+/* small helpers and the manager's lifetime                                   */
 
 const char *sp_input_status_name(sp_input_status_t s)
 {
@@ -226,6 +226,9 @@ void sp_ls_mgr_set_input(sp_ls_manager_t *m, const char *uid, const char *rtmp_u
             sp_registry_register(ls->reg, SP_REG_CLOUDFLARE_INPUT, m->user_id, NULL, m);
     }
 }
+
+/* ------------------------------------------------------------------------- */
+/* persistence and the manager's timer                                        */
 
 typedef struct {
     sp_ls_manager_t *m;
