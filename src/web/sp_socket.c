@@ -1,11 +1,11 @@
-/* sp_socket: hub + pubsub wiring. See sp_socket.h. */
+/* sp_socket: hub + pubsub wiring, dashboard presence. See sp_socket.h. */
 #include "web/sp_socket.h"
 
+#include "livestream/sp_livestream.h"
 #include "net/sp_metrics.h"
 #include "bus/sp_pubsub.h"
 #include "bus/sp_pubsub_redis.h"
 #include "net/sp_ws.h"
-#include "web/sp_web.h"
 
 static void render_metrics(sp_buf_t *out, void *ud)
 {

@@ -6,6 +6,7 @@
 #include "auth/sp_auth.h"
 #include "core/sp_err.h"
 #include "livestream/sp_ls_media_cf.h"
+#include "web/sp_socket.h"
 
 const char *sp_web_user(sp_http_req_t *req)
 {

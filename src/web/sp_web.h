@@ -9,7 +9,7 @@
  *   sp_routes_events.c        /api/events
  *   sp_routes_webhooks.c      /webhooks/cloudflare
  *   sp_routes_admin.c         /api/admin/debug
- *   sp_socket.c               /socket (hub, bus, dashboard presence)
+ *   sp_socket.c               /socket (hub, bus, dashboard presence; sp_socket.h)
  */
 #ifndef SP_WEB_H
 #define SP_WEB_H
@@ -37,10 +37,6 @@ void sp_routes_admin_register(sp_app_t *app);
 /** The livestream and media client series on /metrics (sp_routes_core.c). */
 void sp_routes_metrics_attach(sp_app_t *app);
 void sp_routes_metrics_detach(sp_app_t *app);
-/** Dashboard presence on app->ws (sp_socket.c): the first authenticated socket of a user
- *  starts the user's manager, the last one leaving schedules cleanup; over
- *  MAX_CONCURRENT_USERS the socket is closed with 1013. */
-void sp_socket_attach_presence(sp_app_t *app);
 
 /* ---- livestream wiring (main.c) ------------------------------------------------------ */
 /** Creates app->live from app->store, app->pubsub, app->cloudflare and the config, and its
