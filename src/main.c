@@ -25,8 +25,8 @@
 #include "auth/sp_auth.h"
 #include "media/sp_cloudflare.h"
 #include "web/sp_debug_cli.h"
-#include "livestream/sp_livestream.h"
 #include "web/sp_routes_auth.h"
+#include "web/sp_web.h"
 #include "web/sp_socket.h"
 #include "web/sp_socket_auth.h"
 #include "auth/sp_seal.h"
@@ -185,7 +185,7 @@ static void finish_shutdown(server_t *s, const char *why)
     sp_info("main", "shutdown complete", "reason=%s ms=%llu", why,
             (unsigned long long)(sp_mono_ms() - s->shutdown_started_ms));
     uv_timer_stop(&s->shutdown_timer);
-    sp_livestream_shutdown(app);
+    sp_web_live_shutdown(app);
     sp_socket_free(app);
     sp_http_server_free(app->http);
     app->http = NULL;
@@ -223,7 +223,7 @@ static void begin_shutdown(server_t *s, const char *signame)
     sp_info("main", "shutting down", "signal=%s", signame);
     sp_http_server_stop_accepting(app->http);
     sp_socket_shutdown(app); /* close 1001 "going away" on every WebSocket */
-    sp_livestream_shutdown(app); /* stop managers; their pending requests get 503 now */
+    sp_web_live_shutdown(app); /* stop managers; their pending requests get 503 now */
     uv_timer_start(&s->shutdown_timer, on_shutdown_tick, 0, 20);
 }
 
@@ -331,12 +331,12 @@ static int cmd_serve(void)
             sp_info("main", "media backend", "backend=%s api=%s", s->cfg.media_backend,
                     s->cfg.cloudflare_api_base_url);
     }
-    if (sp_livestream_init(app) != 0) {
+    if (sp_web_live_init(app) != 0) {
         rc = EXIT_USAGE;
         goto loop_out;
     }
-    sp_livestream_register_routes(app);
-    sp_livestream_attach_ws(app); /* presence observer on dashboard sockets */
+    sp_web_live_routes(app);
+    sp_web_live_attach_ws(app); /* presence observer on dashboard sockets */
 #ifdef SP_TEST_HOOKS
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
@@ -376,7 +376,7 @@ static int cmd_serve(void)
     uv_run(app->loop, UV_RUN_DEFAULT);
     rc = 0;
 loop_out:
-    sp_livestream_shutdown(app);
+    sp_web_live_shutdown(app);
     if (app->cloudflare) {
         sp_cloudflare_free(app->cloudflare);
         app->cloudflare = NULL;
@@ -395,7 +395,7 @@ loop_out:
     /* Close every remaining handle and let their callbacks run. */
     uv_walk(app->loop, close_walk, NULL);
     uv_run(app->loop, UV_RUN_DEFAULT);
-    sp_livestream_free(app); /* after the media client and the store: nothing can call it now */
+    sp_web_live_free(app); /* after the media client and the store: nothing can call it now */
     if (uv_loop_close(app->loop) != 0)
         sp_warn("main", "event loop closed with open handles", "");
     sp_core_free();

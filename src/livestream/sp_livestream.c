@@ -1,51 +1,24 @@
 /*
- * sp_livestream: per-user UserStreamManager and its components (see the
- * header). Everything runs on the loop thread. Crash safety follows
- * "intent first": the stream_state row, the streams row and the
- * stream_outputs rows are written before the media API is called, and start-up
- * reconciliation (sp_reconcile) fixes both sides after a kill -9.
- *
- * Lifetime: a manager is refcounted. Every asynchronous operation (store query,
- * media call) holds a reference; stopping the manager unregisters it, closes
- * its timer and drops the owner's reference; memory goes when the last
- * reference and the timer's close callback are gone.
+ * sp_livestream: the livestream subsystem (see the header): its lifecycle, the managers
+ * (start, load, timer), presence hooks, start-up recovery, debug views and metrics.
+ * Start-up reconciliation (sp_reconcile) fixes both sides after a kill -9.
+ * Layer: above sp_ls_monitor.c (sp_livestream_internal.h).
  */
 #include "livestream/sp_livestream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <sodium.h>
-
+#include "auth/sp_seal.h"
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
-#include "core/sp_map.h"
-#include "livestream/sp_presence.h"
-#include "livestream/sp_reconcile.h"
-#include "livestream/sp_registry.h"
-#include "livestream/sp_stream_state.h"
-#include "livestream/sp_supervisor.h"
 #include "core/sp_time.h"
-#include "core/sp_uuid.h"
 #include "livestream/sp_livestream_internal.h"
 
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                              */
-
-const char *sp_input_status_name(sp_input_status_t s)
-{
-    switch (s) {
-    case SP_INPUT_NONE: return "none";
-    case SP_INPUT_CONNECTED: return "connected";
-    case SP_INPUT_DISCONNECTED: return "disconnected";
-    case SP_INPUT_ERRORED: return "errored";
-    case SP_INPUT_UNKNOWN: return "unknown";
-    }
-    return "unknown";
-}
 
 static sp_input_status_t input_status_parse(const char *s)
 {
@@ -57,182 +30,30 @@ static sp_input_status_t input_status_parse(const char *s)
     return SP_INPUT_NONE;
 }
 
-static void set_str(char **dst, const char *src)
-{
-    sp_free(*dst);
-    *dst = (src != NULL) ? sp_strdup(src) : NULL;
-}
-
-static void wipe_free(char *s)
-{
-    if (s == NULL) return;
-    sodium_memzero(s, strlen(s));
-    sp_free(s);
-}
-
-static const char *jstr(json_t *row, const char *key)
-{
-    json_t *v = json_object_get(row, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int64_t jint(json_t *row, const char *key)
-{
-    json_t *v = json_object_get(row, key);
-    if (json_is_integer(v)) return (int64_t)json_integer_value(v);
-    if (json_is_string(v)) return strtoll(json_string_value(v), NULL, 10);
-    return 0;
-}
-
-/* ------------------------------------------------------------------------- */
-/* manager lifetime                                                           */
-
-void ls_out_free(ls_output_t *o)
-{
-    if (o == NULL) return;
-    sp_free(o->row_id);
-    sp_free(o->destination_id);
-    sp_free(o->name);
-    sp_free(o->platform);
-    sp_free(o->url);
-    wipe_free(o->key);
-    sp_free(o->output_uid);
-    sp_free(o->last_error);
-    sp_free(o->h_status);
-    sp_free(o->h_error);
-    sp_free(o);
-}
-
-static void outs_clear(ls_manager_t *m)
-{
-    for (size_t i = 0; i < m->n_outs; i++) ls_out_free(m->outs[i]);
-    sp_free(m->outs);
-    m->outs = NULL;
-    m->n_outs = 0;
-}
-
-static void mgr_free_mem(ls_manager_t *m)
-{
-    outs_clear(m);
-    sp_free(m->user_id);
-    sp_free(m->input_uid);
-    sp_free(m->rtmp_url);
-    wipe_free(m->stream_key);
-    sp_free(m->title);
-    sp_free(m->description);
-    sp_free(m->last_error);
-    sp_free(m);
-}
-
-void ls_maybe_free(sp_livestream_t *ls)
-{
-    if (!ls->owner_gone || !ls->poll_closed || ls->managers_freed != ls->counters.managers_started)
-        return;
-    sp_registry_free(ls->reg);
-    sp_map_free(ls->by_input);
-    sp_free(ls);
-}
-
-static void mgr_maybe_free(ls_manager_t *m)
-{
-    if (m->refs == 0 && m->timer_closed) {
-        sp_livestream_t *ls = m->ls;
-        ls->managers_freed++;
-        mgr_free_mem(m);
-        ls_maybe_free(ls);
-    }
-}
-
-void ls_ref(ls_manager_t *m)
-{
-    m->refs++;
-}
-
-void ls_unref(ls_manager_t *m)
-{
-    m->refs--;
-    mgr_maybe_free(m);
-}
-
-static void on_mgr_timer_closed(uv_handle_t *h)
-{
-    ls_manager_t *m = h->data;
-    m->timer_closed = true;
-    mgr_maybe_free(m);
-}
-
-static void run_waiters(ls_manager_t *m)
-{
-    ls_waiter_t *w = m->waiters;
-    m->waiters = NULL;
-    while (w != NULL) {
-        ls_waiter_t *next = w->next;
-        w->fn(m, w->ud);
-        ls_unref(m);
-        sp_free(w);
-        w = next;
-    }
-}
-
-void ls_mgr_stop_now(ls_manager_t *m, const char *why)
-{
-    if (m->stopped) return;
-    sp_livestream_t *ls = m->ls;
-    m->stopped = true;
-    sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "manager stopped", "reason=%s", why);
-    ls->counters.managers_stopped++;
-    for (int k = 0; k < SP_REG_KIND_COUNT; k++)
-        if (k != SP_REG_PLATFORM_MONITOR)
-            sp_registry_unregister(ls->reg, (sp_reg_kind_t)k, m->user_id, NULL, NULL);
-    if (m->input_uid) sp_map_dels(ls->by_input, m->input_uid, NULL);
-    /* waiters see m->stopped and answer 503 */
-    run_waiters(m);
-    if (m->start_req) {
-        sp_http_req_t *req = m->start_req;
-        m->start_req = NULL;
-        sp_http_respond_error(req, 503, "unavailable", "stream manager stopped");
-    }
-    uv_close((uv_handle_t *)&m->timer, on_mgr_timer_closed);
-    ls_unref(m); /* the owner's reference */
-}
-
-bool ls_mgr_has_open_outputs(const ls_manager_t *m)
-{
-    for (size_t i = 0; i < m->n_outs; i++)
-        if (m->outs[i]->state != SP_OUT_CLOSED) return true;
-    return false;
-}
-
-static bool mgr_can_stop(const ls_manager_t *m)
-{
-    return m->loaded && m->ss.state == SP_SS_OFFLINE && !ls_mgr_has_open_outputs(m) &&
-           !m->start_busy && m->orphan_deletes == 0;
-}
-
 /* ------------------------------------------------------------------------- */
 /* presence hooks                                                             */
 
-int ls_hook_start(const char *user_id, void *ud)
+static int hook_start(const char *user_id, void *ud)
 {
     sp_livestream_t *ls = ud;
-    ls_manager_t *m = NULL;
-    int rc = ls_mgr_ensure(ls, user_id, false, &m);
+    sp_ls_manager_t *m = NULL;
+    int rc = sp_ls_mgr_ensure(ls, user_id, false, &m);
     if (rc == 0) ls->counters.sessions_started++;
     return rc;
 }
 
-void ls_hook_stop(const char *user_id, void *ud)
+static void hook_stop(const char *user_id, void *ud)
 {
     sp_livestream_t *ls = ud;
-    ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
-    if (m != NULL) ls_mgr_stop_now(m, "absent");
+    sp_ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
+    if (m != NULL) sp_ls_mgr_stop_now(m, "absent");
 }
 
-bool ls_hook_can_stop(const char *user_id, void *ud)
+static bool hook_can_stop(const char *user_id, void *ud)
 {
     sp_livestream_t *ls = ud;
-    ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
-    return m == NULL || mgr_can_stop(m);
+    sp_ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
+    return m == NULL || sp_ls_mgr_can_stop(m);
 }
 
 int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_t session_id)
@@ -240,7 +61,7 @@ int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_
     if (ls == NULL || ls->presence == NULL) return SP_EINVAL;
     int rc = sp_presence_join(ls->presence, user_id, session_id);
     if (rc == 0) {
-        ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
+        sp_ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
         if (m) m->next_poll_mono = 0; /* on the page: poll soon */
     }
     return rc;
@@ -252,22 +73,17 @@ void sp_livestream_session_leave(sp_livestream_t *ls, const char *user_id, uint6
     sp_presence_leave(ls->presence, user_id, session_id);
 }
 
-void ls_mgr_recheck_presence(ls_manager_t *m)
-{
-    if (!m->stopped && m->ls->presence && mgr_can_stop(m)) sp_presence_recheck(m->ls->presence, m->user_id);
-}
-
 /* ------------------------------------------------------------------------- */
 /* creation and loading                                                       */
 
-static void mgr_load(ls_manager_t *m);
+static void mgr_load(sp_ls_manager_t *m);
 
-int ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, ls_manager_t **out)
+int sp_ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, sp_ls_manager_t **out)
 {
     *out = NULL;
     if (user_id == NULL || user_id[0] == '\0' || strlen(user_id) > 64) return SP_EINVAL;
     if (ls->shutting_down) return SP_ECLOSED;
-    ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
+    sp_ls_manager_t *m = sp_registry_lookup(ls->reg, SP_REG_USER_STREAM_MANAGER, user_id, NULL);
     if (m != NULL) {
         *out = m;
         return 0;
@@ -303,37 +119,20 @@ int ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, ls_manag
     return 0;
 }
 
-/* Runs fn(m, ud) once the manager is loaded (at once if it is). */
-void ls_mgr_when_loaded(ls_manager_t *m, void (*fn)(ls_manager_t *, void *), void *ud)
-{
-    if (m->loaded || m->stopped) {
-        fn(m, ud);
-        return;
-    }
-    ls_waiter_t *w = sp_calloc(1, sizeof(*w));
-    w->fn = fn;
-    w->ud = ud;
-    ls_ref(m);
-    /* append (FIFO) */
-    ls_waiter_t **pp = &m->waiters;
-    while (*pp) pp = &(*pp)->next;
-    *pp = w;
-}
-
-static void load_done(ls_manager_t *m)
+static void load_done(sp_ls_manager_t *m)
 {
     m->loaded = true;
     m->next_poll_mono = 0;
-    ls_mgr_arm_timer(m);
-    run_waiters(m);
-    if (m->needs_reconcile) ls_reconcile_start(m);
-    ls_mgr_recheck_presence(m);
+    sp_ls_mgr_arm_timer(m);
+    sp_ls_mgr_run_waiters(m);
+    if (m->needs_reconcile) sp_ls_reconcile_start(m);
+    sp_ls_mgr_recheck_presence(m);
 }
 
 static void on_load_outputs(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    ls_manager_t *m = ud;
+    sp_ls_manager_t *m = ud;
     if (m->stopped) goto out;
     if (err != 0) {
         sp_ulog(SP_LOG_ERROR, "livestream", m->user_id, "load outputs failed", "err=%s",
@@ -346,50 +145,50 @@ static void on_load_outputs(int err, json_t *rows, int64_t changes, void *ud)
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        ls_output_t *o = sp_calloc(1, sizeof(*o));
+        sp_ls_out_t *o = sp_calloc(1, sizeof(*o));
         o->m = m;
-        o->row_id = sp_strdup(jstr(row, "id") ? jstr(row, "id") : "");
-        set_str(&o->destination_id, jstr(row, "destination_id"));
-        set_str(&o->output_uid, jstr(row, "output_uid"));
-        set_str(&o->last_error, jstr(row, "last_error"));
-        set_str(&o->name, jstr(row, "name"));
-        set_str(&o->platform, jstr(row, "platform"));
-        set_str(&o->url, jstr(row, "url"));
-        int st = sp_out_state_parse(jstr(row, "state"));
+        o->row_id = sp_strdup(sp_ls_jstr(row, "id") ? sp_ls_jstr(row, "id") : "");
+        sp_ls_set_str(&o->destination_id, sp_ls_jstr(row, "destination_id"));
+        sp_ls_set_str(&o->output_uid, sp_ls_jstr(row, "output_uid"));
+        sp_ls_set_str(&o->last_error, sp_ls_jstr(row, "last_error"));
+        sp_ls_set_str(&o->name, sp_ls_jstr(row, "name"));
+        sp_ls_set_str(&o->platform, sp_ls_jstr(row, "platform"));
+        sp_ls_set_str(&o->url, sp_ls_jstr(row, "url"));
+        int st = sp_out_state_parse(sp_ls_jstr(row, "state"));
         o->state = st < 0 ? SP_OUT_FAILED : (sp_out_state_t)st;
-        const char *sealed = jstr(row, "stream_key_sealed");
+        const char *sealed = sp_ls_jstr(row, "stream_key_sealed");
         if (sealed != NULL) {
             sp_buf_t b;
             sp_buf_init(&b, 4096);
-            if (ls_unseal(m->user_id, "destination_key", sealed, &b) == 0)
+            if (sp_ls_unseal(m->user_id, "destination_key", sealed, &b) == 0)
                 o->key = sp_buf_detach(&b, NULL);
             sp_buf_cleanup(&b);
         }
         sp_sup_init(&o->sup, 5, 60000, 1000, 30000);
-        ls_mgr_add_output(m, o);
+        sp_ls_mgr_add_output(m, o);
     }
     if (m->n_outs > 0 || m->ss.state != SP_SS_OFFLINE) m->needs_reconcile = true;
-    ls_input_ensure(m, load_done);
+    sp_ls_input_ensure(m, load_done);
 out:
-    ls_unref(m);
+    sp_ls_unref(m);
 }
 
 static void on_load_stream(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    ls_manager_t *m = ud;
+    sp_ls_manager_t *m = ud;
     if (m->stopped) goto out;
     if (err == 0 && json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
-        set_str(&m->title, jstr(row, "title"));
+        sp_ls_set_str(&m->title, sp_ls_jstr(row, "title"));
         if (m->ss.state == SP_SS_ENDING) {
-            int er = sp_ss_end_reason_parse(jstr(row, "end_reason"));
+            int er = sp_ss_end_reason_parse(sp_ls_jstr(row, "end_reason"));
             m->ss.end_reason = er <= 0 ? SP_SS_END_ERROR : (sp_ss_end_reason_t)er;
         }
-        set_str(&m->description, jstr(row, "description"));
-        m->stream_started_at = jint(row, "started_at");
+        sp_ls_set_str(&m->description, sp_ls_jstr(row, "description"));
+        m->stream_started_at = sp_ls_jint(row, "started_at");
     }
-    ls_ref(m);
+    sp_ls_ref(m);
     sp_store_query(m->ls->store,
                    "SELECT o.id, o.destination_id, o.output_uid, o.state, o.last_error, d.url, "
                    "d.stream_key_sealed, d.name, d.platform FROM stream_outputs o "
@@ -397,44 +196,45 @@ static void on_load_stream(int err, json_t *rows, int64_t changes, void *ud)
                    "WHERE o.user_id = $1 AND o.state <> 'closed' ORDER BY o.created_at",
                    json_pack("[s]", m->user_id), on_load_outputs, m);
 out:
-    ls_unref(m);
+    sp_ls_unref(m);
 }
 
 static void on_load_input(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    ls_manager_t *m = ud;
+    sp_ls_manager_t *m = ud;
     if (m->stopped) goto out;
     if (err == 0 && json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
-        ls_mgr_set_input(m, jstr(row, "input_uid"), jstr(row, "rtmp_url"), NULL);
-        const char *sealed = jstr(row, "stream_key_sealed");
+        sp_ls_mgr_set_input(m, sp_ls_jstr(row, "input_uid"), sp_ls_jstr(row, "rtmp_url"), NULL);
+        const char *sealed = sp_ls_jstr(row, "stream_key_sealed");
         if (sealed) {
             sp_buf_t b;
             sp_buf_init(&b, 4096);
-            if (ls_unseal(m->user_id, "input_key", sealed, &b) == 0) {
-                wipe_free(m->stream_key);
+            if (sp_ls_unseal(m->user_id, "input_key", sealed, &b) == 0) {
+                sp_ls_wipe_free(m->stream_key);
                 m->stream_key = sp_buf_detach(&b, NULL);
             }
             sp_buf_cleanup(&b);
         }
     }
-    ls_ref(m);
+    sp_ls_ref(m);
     if (m->stream_id[0]) {
         sp_store_query(m->ls->store,
-                       "SELECT title, description, started_at, end_reason FROM streams WHERE id = $1",
+                       "SELECT title, description, started_at, end_reason FROM streams "
+                       "WHERE id = $1",
                        json_pack("[s]", m->stream_id), on_load_stream, m);
     } else {
         on_load_stream(SP_ENOTFOUND, NULL, 0, m);
     }
 out:
-    ls_unref(m);
+    sp_ls_unref(m);
 }
 
 static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    ls_manager_t *m = ud;
+    sp_ls_manager_t *m = ud;
     if (m->stopped) goto out;
     if (err != 0) {
         sp_ulog(SP_LOG_ERROR, "livestream", m->user_id, "load state failed", "err=%s",
@@ -445,13 +245,13 @@ static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
     }
     if (json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
-        int st = sp_ss_state_parse(jstr(row, "state"));
+        int st = sp_ss_state_parse(sp_ls_jstr(row, "state"));
         m->ss.state = st < 0 ? SP_SS_OFFLINE : (sp_ss_state_t)st;
-        m->ss.state_changed_at = jint(row, "state_changed_at");
-        m->ss.disconnect_deadline = jint(row, "disconnect_deadline");
-        m->input_status = input_status_parse(jstr(row, "input_status"));
-        m->input_event_at = jint(row, "updated_at");
-        const char *sid = jstr(row, "stream_id");
+        m->ss.state_changed_at = sp_ls_jint(row, "state_changed_at");
+        m->ss.disconnect_deadline = sp_ls_jint(row, "disconnect_deadline");
+        m->input_status = input_status_parse(sp_ls_jstr(row, "input_status"));
+        m->input_event_at = sp_ls_jint(row, "updated_at");
+        const char *sid = sp_ls_jstr(row, "stream_id");
         if (sid && strlen(sid) < sizeof(m->stream_id) && m->ss.state != SP_SS_OFFLINE)
             snprintf(m->stream_id, sizeof(m->stream_id), "%s", sid);
         /* what we believe about the input until the monitor tells otherwise */
@@ -468,125 +268,22 @@ static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
                     m->stream_id, (long long)m->ss.disconnect_deadline);
         }
     }
-    ls_ref(m);
+    sp_ls_ref(m);
     sp_store_query(m->ls->store,
                    "SELECT input_uid, rtmp_url, stream_key_sealed, provider FROM live_inputs "
                    "WHERE user_id = $1",
                    json_pack("[s]", m->user_id), on_load_input, m);
 out:
-    ls_unref(m);
+    sp_ls_unref(m);
 }
 
-static void mgr_load(ls_manager_t *m)
+static void mgr_load(sp_ls_manager_t *m)
 {
-    ls_ref(m);
+    sp_ls_ref(m);
     sp_store_query(m->ls->store,
                    "SELECT state, stream_id, state_changed_at, disconnect_deadline, input_status, "
                    "updated_at FROM stream_state WHERE user_id = $1",
                    json_pack("[s]", m->user_id), on_load_state, m);
-}
-
-void ls_mgr_add_output(ls_manager_t *m, ls_output_t *o)
-{
-    m->outs = sp_realloc(m->outs, (m->n_outs + 1) * sizeof(*m->outs));
-    m->outs[m->n_outs++] = o;
-}
-
-void ls_mgr_set_input(ls_manager_t *m, const char *uid, const char *rtmp_url, const char *key)
-{
-    sp_livestream_t *ls = m->ls;
-    if (m->input_uid) sp_map_dels(ls->by_input, m->input_uid, NULL);
-    set_str(&m->input_uid, uid);
-    set_str(&m->rtmp_url, rtmp_url);
-    if (key) {
-        wipe_free(m->stream_key);
-        m->stream_key = sp_strdup(key);
-    }
-    if (m->input_uid) {
-        sp_map_sets(ls->by_input, m->input_uid, m);
-        if (!sp_registry_lookup(ls->reg, SP_REG_CLOUDFLARE_INPUT, m->user_id, NULL))
-            sp_registry_register(ls->reg, SP_REG_CLOUDFLARE_INPUT, m->user_id, NULL, m);
-    }
-}
-
-/* ------------------------------------------------------------------------- */
-/* persistence                                                                */
-
-typedef struct {
-    ls_manager_t *m;
-    void (*done)(ls_manager_t *m, int err, void *ud);
-    void *ud;
-} persist_ctx_t;
-
-static void on_persisted(int err, json_t *rows, int64_t changes, void *ud)
-{
-    (void)rows;
-    (void)changes;
-    persist_ctx_t *c = ud;
-    if (err != 0)
-        sp_ulog(SP_LOG_ERROR, "livestream", c->m->user_id, "persist stream_state failed",
-                "err=%s", sp_err_name(err));
-    if (c->done) c->done(c->m, err, c->ud);
-    ls_unref(c->m);
-    sp_free(c);
-}
-
-json_t *ls_state_params(ls_manager_t *m)
-{
-    return json_pack("[s, s, s?, I, o?, s, I]", m->user_id, sp_ss_state_name(m->ss.state),
-                     m->stream_id[0] ? m->stream_id : NULL, (json_int_t)m->ss.state_changed_at,
-                     m->ss.disconnect_deadline ? json_integer(m->ss.disconnect_deadline) : NULL,
-                     sp_input_status_name(m->input_status), (json_int_t)sp_wall_ms());
-}
-
-const char *const LS_SQL_UPSERT_STATE =
-    "INSERT INTO stream_state (user_id, state, stream_id, state_changed_at, "
-    "disconnect_deadline, input_status, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id) DO UPDATE SET "
-    "state = excluded.state, stream_id = excluded.stream_id, "
-    "state_changed_at = excluded.state_changed_at, "
-    "disconnect_deadline = excluded.disconnect_deadline, input_status = excluded.input_status, "
-    "updated_at = excluded.updated_at";
-
-/* the streams row follows the state (its end_reason is what recovery of `ending` reads) */
-static const char *const SQL_STREAM_STATE =
-    "UPDATE streams SET state = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL";
-
-void ls_persist(ls_manager_t *m, void (*done)(ls_manager_t *, int, void *), void *ud)
-{
-    persist_ctx_t *c = sp_calloc(1, sizeof(*c));
-    c->m = m;
-    c->done = done;
-    c->ud = ud;
-    ls_ref(m);
-    m->ls->counters.persists++;
-    if (m->stream_id[0] && (m->ss.state == SP_SS_STREAMING || m->ss.state == SP_SS_ENDING)) {
-        const char *sqls[2] = { LS_SQL_UPSERT_STATE, SQL_STREAM_STATE };
-        const char *er = sp_ss_end_reason_name(m->ss.end_reason);
-        json_t *params[2] = { ls_state_params(m),
-                              json_pack("[s, s, s?]", m->stream_id,
-                                        sp_ss_state_name(m->ss.state), er[0] ? er : NULL) };
-        sp_store_tx(m->ls->store, 2, sqls, params, on_persisted, c);
-        return;
-    }
-    sp_store_query(m->ls->store, LS_SQL_UPSERT_STATE, ls_state_params(m), on_persisted, c);
-}
-
-static void on_write_logged(int err, json_t *rows, int64_t changes, void *ud)
-{
-    (void)rows;
-    (void)changes;
-    ls_manager_t *m = ud;
-    if (err != 0)
-        sp_ulog(SP_LOG_ERROR, "livestream", m->user_id, "write failed", "err=%s",
-                sp_err_name(err));
-    ls_unref(m);
-}
-
-void ls_write(ls_manager_t *m, const char *sql, json_t *params)
-{
-    ls_ref(m);
-    sp_store_query(m->ls->store, sql, params, on_write_logged, m);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -594,47 +291,264 @@ void ls_write(ls_manager_t *m, const char *sql, json_t *params)
 
 static void on_mgr_timer(uv_timer_t *t)
 {
-    ls_manager_t *m = t->data;
+    sp_ls_manager_t *m = t->data;
     if (m->stopped) return;
     int64_t now = sp_wall_ms();
     if (m->ss.state == SP_SS_STREAMING && m->ss.disconnect_deadline != 0 &&
         now >= m->ss.disconnect_deadline) {
         sp_ss_event_t ev = { .type = SP_SSE_DISCONNECT_TIMEOUT };
-        ls_mgr_apply(m, &ev, NULL, NULL);
+        sp_ls_mgr_apply(m, &ev, NULL, NULL);
     }
     if (m->loaded && m->input_uid == NULL && !m->input_creating && m->input_retry_mono != 0 &&
         sp_mono_ms() >= m->input_retry_mono)
-        ls_input_ensure(m, NULL);
+        sp_ls_input_ensure(m, NULL);
     if (m->needs_reconcile && !m->reconciling && m->reconcile_retry_mono != 0 &&
         sp_mono_ms() >= m->reconcile_retry_mono)
-        ls_reconcile_start(m);
-    ls_outputs_pump(m);
-    ls_mgr_arm_timer(m);
+        sp_ls_reconcile_start(m);
+    sp_ls_outputs_pump(m);
+    sp_ls_mgr_arm_timer(m);
 }
 
-void ls_mgr_arm_timer(ls_manager_t *m)
+/* ------------------------------------------------------------------------- */
+/* subsystem lifecycle, recovery, debug and metrics                            */
+
+static void on_poll_timer(uv_timer_t *t)
 {
-    if (m->stopped) return;
-    uint64_t now_mono = sp_mono_ms();
-    int64_t now_wall = sp_wall_ms();
-    uint64_t due = UINT64_MAX;
-    if (m->ss.state == SP_SS_STREAMING && m->ss.disconnect_deadline != 0) {
-        int64_t d = m->ss.disconnect_deadline - now_wall;
-        due = now_mono + (uint64_t)(d > 0 ? d : 0);
-    }
-    for (size_t i = 0; i < m->n_outs; i++) {
-        ls_output_t *o = m->outs[i];
-        if (o->inflight || o->next_at_mono == 0) continue;
-        if (o->state == SP_OUT_CLOSED || o->state == SP_OUT_ACTIVE) continue;
-        if (o->next_at_mono < due) due = o->next_at_mono;
-    }
-    if (m->input_uid == NULL && m->input_retry_mono != 0 && m->input_retry_mono < due)
-        due = m->input_retry_mono;
-    if (m->needs_reconcile && m->reconcile_retry_mono != 0 && m->reconcile_retry_mono < due)
-        due = m->reconcile_retry_mono;
-    if (due == UINT64_MAX) {
-        uv_timer_stop(&m->timer);
+    sp_ls_poll_tick(t->data);
+}
+
+static void on_recover_rows(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    sp_livestream_t *ls = ud;
+    if (err != 0) {
+        sp_error("livestream", "recovery query failed", "err=%s", sp_err_name(err));
         return;
     }
-    uv_timer_start(&m->timer, on_mgr_timer, due > now_mono ? due - now_mono : 0, 0);
+    if (ls->shutting_down) return;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *user = sp_ls_jstr(row, "user_id");
+        sp_ls_manager_t *m = NULL;
+        if (user && sp_ls_mgr_ensure(ls, user, true, &m) == 0)
+            sp_presence_adopt(ls->presence, user);
+    }
+    sp_info("livestream", "recovery started", "users=%zu", json_array_size(rows));
+}
+
+int sp_livestream_new(const sp_livestream_opts_t *o, sp_livestream_t **out)
+{
+    *out = NULL;
+    /* stream keys are sealed at rest: make sure the key is loaded (idempotent) */
+    char *probe = sp_seal("probe", "probe", "x", 1);
+    if (probe == NULL) {
+        char err[256];
+        int rc = sp_seal_init(o->cfg, err, sizeof(err));
+        if (rc != 0) {
+            sp_error("livestream", "secrets unavailable", "detail=\"%s\"", err);
+            return rc;
+        }
+    }
+    sp_free(probe);
+    sp_livestream_t *ls = sp_calloc(1, sizeof(*ls));
+    ls->loop = o->loop;
+    ls->cfg = o->cfg;
+    ls->store = o->store;
+    ls->bus = o->bus;
+    ls->mgr_timer_cb = on_mgr_timer;
+    ls->reg = sp_registry_new();
+    ls->by_input = sp_map_new(NULL);
+    sp_presence_hooks_t hooks = { hook_start, hook_stop, hook_can_stop };
+    ls->presence = sp_presence_new(o->loop, o->cfg->presence_cleanup_timeout, &hooks, ls);
+    if (o->media && o->media->ops) {
+        ls->media = *o->media;
+        ls->has_media = true;
+    }
+    uv_timer_init(o->loop, &ls->poll_timer);
+    ls->poll_timer.data = ls;
+    uint64_t tick = (uint64_t)o->cfg->cloudflare_input_poll_interval / 4;
+    if (tick < 50) tick = 50;
+    if (tick > 1000) tick = 1000;
+    uv_timer_start(&ls->poll_timer, on_poll_timer, tick, tick);
+    *out = ls;
+    sp_info("livestream", "started", "media=%s poll_ms=%lld disconnect_timeout_ms=%lld "
+            "presence_cleanup_ms=%lld",
+            ls->has_media ? ls->media.ops->provider : "none",
+            (long long)o->cfg->cloudflare_input_poll_interval,
+            (long long)o->cfg->stream_disconnect_timeout,
+            (long long)o->cfg->presence_cleanup_timeout);
+    if (ls->store)
+        sp_store_query(ls->store,
+                       "SELECT user_id FROM stream_state WHERE state <> 'offline' UNION "
+                       "SELECT user_id FROM stream_outputs WHERE state <> 'closed'",
+                       NULL, on_recover_rows, ls);
+    return 0;
+}
+
+void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus)
+{
+    if (ls) ls->bus = bus;
+}
+
+bool sp_livestream_stopping(const sp_livestream_t *ls)
+{
+    return ls == NULL || ls->shutting_down;
+}
+
+static void on_poll_timer_closed(uv_handle_t *h)
+{
+    sp_livestream_t *ls = h->data;
+    ls->poll_closed = true;
+    sp_ls_maybe_free(ls);
+}
+
+void sp_livestream_shutdown(sp_livestream_t *ls)
+{
+    if (ls == NULL || ls->shutting_down) return;
+    ls->shutting_down = true;
+    sp_info("livestream", "stopping managers", "managers=%zu",
+            sp_registry_count(ls->reg, SP_REG_USER_STREAM_MANAGER));
+    uv_close((uv_handle_t *)&ls->poll_timer, on_poll_timer_closed);
+    /* stop every manager (pending operations fail): state stays persisted for next start */
+    for (;;) {
+        size_t it = 0;
+        void *v;
+        if (!sp_registry_next(ls->reg, SP_REG_USER_STREAM_MANAGER, &it, NULL, NULL, &v)) break;
+        sp_ls_mgr_stop_now(v, "shutdown");
+    }
+    sp_presence_free(ls->presence);
+    ls->presence = NULL;
+}
+
+void sp_livestream_free(sp_livestream_t *ls)
+{
+    if (ls == NULL) return;
+    sp_livestream_shutdown(ls);
+    ls->owner_gone = true;
+    sp_ls_maybe_free(ls);
+}
+
+static json_t *debug_counts(sp_livestream_t *ls)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < SP_REG_KIND_COUNT; k++)
+        json_object_set_new(o, sp_registry_kind_name((sp_reg_kind_t)k),
+                            json_integer((json_int_t)sp_registry_count(ls->reg, (sp_reg_kind_t)k)));
+    json_object_set_new(o, "presence_users",
+                        json_integer((json_int_t)sp_presence_user_count(ls->presence)));
+    json_object_set_new(o, "presence_sessions",
+                        json_integer((json_int_t)sp_presence_session_count(ls->presence)));
+    json_t *states = json_object();
+    for (int s = 0; s < 4; s++)
+        json_object_set_new(states, sp_ss_state_name((sp_ss_state_t)s),
+                            json_integer((json_int_t)ls->state_hist[s]));
+    json_object_set_new(o, "states", states);
+    return o;
+}
+
+static json_t *debug_managers(sp_livestream_t *ls, bool ids_only)
+{
+    json_t *arr = json_array();
+    size_t it = 0;
+    void *v;
+    while (sp_registry_next(ls->reg, SP_REG_USER_STREAM_MANAGER, &it, NULL, NULL, &v)) {
+        sp_ls_manager_t *m = v;
+        if (ids_only) {
+            json_array_append_new(arr, json_string(m->user_id));
+            continue;
+        }
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s?, s:b, s:s, s:I, s:I, s:b, s:I}", "user_id",
+                           m->user_id, "state", sp_ss_state_name(m->ss.state), "stream_id",
+                           m->stream_id[0] ? m->stream_id : NULL, "loaded", m->loaded,
+                           "input_status", sp_input_status_name(m->input_status), "outputs",
+                           (json_int_t)m->n_outs, "sessions",
+                           (json_int_t)sp_presence_sessions(ls->presence, m->user_id),
+                           "degraded", m->degraded, "disconnect_deadline",
+                           (json_int_t)m->ss.disconnect_deadline));
+    }
+    return arr;
+}
+
+void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out)
+{
+    if (ls == NULL) return;
+    sp_ls_counters_t *c = &ls->counters;
+#define C(name, help, v)                                                                      \
+    sp_buf_appendf(out, "# HELP streampai_livestream_" name " " help "\n"                     \
+                        "# TYPE streampai_livestream_" name " counter\n"                      \
+                        "streampai_livestream_" name " %llu\n",                               \
+                   (unsigned long long)(v))
+#define G(name, help, v)                                                                      \
+    sp_buf_appendf(out, "# HELP streampai_livestream_" name " " help "\n"                     \
+                        "# TYPE streampai_livestream_" name " gauge\n"                        \
+                        "streampai_livestream_" name " %llu\n",                               \
+                   (unsigned long long)(v))
+    G("managers", "running user stream managers",
+      sp_registry_count(ls->reg, SP_REG_USER_STREAM_MANAGER));
+    G("active_sessions", "dashboard presence sessions", sp_presence_session_count(ls->presence));
+    G("presence_users", "users tracked by presence", sp_presence_user_count(ls->presence));
+    sp_buf_appendf(out, "# HELP streampai_livestream_state_users users by stream state\n"
+                        "# TYPE streampai_livestream_state_users gauge\n");
+    for (int s = 0; s < 4; s++)
+        sp_buf_appendf(out, "streampai_livestream_state_users{state=\"%s\"} %llu\n",
+                       sp_ss_state_name((sp_ss_state_t)s),
+                       (unsigned long long)ls->state_hist[s]);
+    C("stream_state_server_calls_total", "state machine calls", c->call_count);
+    sp_buf_appendf(out,
+                   "# HELP streampai_livestream_stream_state_server_call_duration_seconds "
+                   "state machine call time\n"
+                   "# TYPE streampai_livestream_stream_state_server_call_duration_seconds "
+                   "summary\n"
+                   "streampai_livestream_stream_state_server_call_duration_seconds_sum %.6f\n"
+                   "streampai_livestream_stream_state_server_call_duration_seconds_count %llu\n",
+                   (double)c->call_us_total / 1e6, (unsigned long long)c->call_count);
+    C("events_processed_total", "events applied to stream state machines", c->events_processed);
+    G("events_queue_size", "events waiting (always 0: applied inline)", 0);
+    C("user_sessions_started_total", "managers started by a first dashboard session",
+      c->sessions_started);
+    C("managers_started_total", "managers started", c->managers_started);
+    C("managers_stopped_total", "managers stopped", c->managers_stopped);
+    C("managers_refused_total", "managers refused by MAX_CONCURRENT_USERS", c->refused_limit);
+    C("recovered_total", "users recovered at start-up with a non-offline state", c->recovered);
+    C("state_transitions_total", "stream state changes", c->transitions);
+    C("illegal_requests_total", "requests refused with 409", c->illegal_requests);
+    C("streams_started_total", "streams started", c->streams_started);
+    C("streams_ended_total", "streams ended", c->streams_ended);
+    C("webhooks_applied_total", "cloudflare webhooks applied", c->webhooks_ok);
+    C("webhooks_unauthorized_total", "cloudflare webhooks refused (secret)",
+      c->webhooks_unauthorized);
+    C("webhooks_duplicate_total", "duplicate cloudflare webhooks", c->webhooks_duplicate);
+    C("webhooks_stale_total", "stale cloudflare webhooks ignored", c->webhooks_stale);
+    C("webhooks_unknown_input_total", "webhooks for unknown inputs", c->webhooks_unknown_input);
+    C("input_polls_total", "live input polls", c->polls);
+    C("input_poll_errors_total", "live input polls failed", c->poll_errors);
+    C("input_polls_skipped_budget_total", "polls skipped for the call budget",
+      c->poll_skipped_budget);
+    C("cloudflare_output_created_total", "outputs created", c->outputs_created);
+    C("cloudflare_output_failed_total", "output creations failed", c->outputs_failed);
+    C("cloudflare_output_deleted_total", "outputs deleted", c->outputs_deleted);
+    C("cloudflare_output_adopted_total", "outputs adopted by reconciliation", c->outputs_adopted);
+    C("cloudflare_orphans_deleted_total", "orphan outputs deleted", c->orphans_deleted);
+    C("reconciliations_total", "output reconciliations", c->reconciles);
+    C("output_polls_total", "output health refreshes (list outputs while streaming)",
+      c->output_polls);
+    C("inputs_restored_total", "live inputs re-created on the built-in relay after it lost them",
+      c->inputs_restored);
+    C("cloudflare_outputs_lost_total", "active outputs the media service no longer had (recreated)",
+      c->outputs_lost);
+    C("cloudflare_inputs_created_total", "live inputs created", c->inputs_created);
+#undef C
+#undef G
+}
+
+json_t *sp_livestream_debug(sp_livestream_t *ls, const char *what)
+{
+    if (strcmp(what, "presence") == 0) return sp_presence_debug(ls->presence);
+    if (strcmp(what, "managers") == 0) return debug_managers(ls, false);
+    if (strcmp(what, "users") == 0) return debug_managers(ls, true);
+    if (strcmp(what, "counts") == 0) return debug_counts(ls);
+    return NULL;
 }

@@ -1,54 +1,117 @@
 /*
- * sp_livestream: the livestream manager (ARCHITECTURE.md §2). One
- * UserStreamManager per active user, found through the registry, started by
- * presence (dashboard sockets), by API use, by an input webhook, or by
- * start-up recovery. Each manager holds the seed's components:
+ * sp_livestream: the livestream domain (docs/architecture.md, docs/livestream.md). One
+ * UserStreamManager per active user, found through the registry, started by presence
+ * (dashboard sockets), by API use, by an input webhook, or by start-up recovery. Each
+ * manager holds the seed's components:
  *   StreamStateServer         the sp_stream_state machine + stream_state row
  *   CloudflareManager         the user's live input (created on first need,
  *                             stored in live_inputs with the sealed key)
  *   CloudflareLiveInputMonitor webhooks first, polling within the budget
  *   CloudflareOutputManager   outputs: intent row -> API call -> confirm;
  *                             delete at stop/timeout; reconcile at start-up
- * Routes: /api/stream*, /api/streams*, /api/events, /api/destinations*,
- * /webhooks/cloudflare, /api/admin/debug.
+ * No HTTP here: src/web/ calls this C API and turns results into answers. Stream history
+ * is in sp_ls_history.h, the destinations model in sp_ls_destinations.h.
+ * Everything runs on the loop thread.
  */
 #ifndef SP_LIVESTREAM_H
 #define SP_LIVESTREAM_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
-#include "web/sp_app.h"
 #include "core/sp_buf.h"
+#include "core/sp_config.h"
 #include "livestream/sp_ls_media.h"
+#include "media/sp_cf_webhook.h"
+
+struct sp_store_s;  /* store/sp_store.h */
+struct sp_pubsub_s; /* bus/sp_pubsub.h */
 
 typedef struct sp_livestream_s sp_livestream_t;
+/** One user's stream manager (opaque); handed out loaded by sp_livestream_with_manager. */
+typedef struct sp_ls_manager_s sp_ls_manager_t;
 
-/** Creates app->live; needs app->store (and app->pubsub, app->cloudflare when present).
- *  Starts recovery of every user whose persisted state is not offline. */
-int sp_livestream_init(sp_app_t *app);
-void sp_livestream_register_routes(sp_app_t *app);
-/** Graceful shutdown, first step (call when shutdown begins, while HTTP still runs): stops
- *  timers and managers; pending requests are answered 503; routes answer 503 from now on.
- *  State stays persisted for the next start. Idempotent. */
-void sp_livestream_shutdown(sp_app_t *app);
+typedef struct {
+    uv_loop_t *loop;
+    const sp_config_t *cfg;
+    struct sp_store_s *store;
+    struct sp_pubsub_s *bus;    /* NULL: nothing is published */
+    const sp_ls_media_t *media; /* copied; NULL or no ops: streaming disabled */
+} sp_livestream_opts_t;
+
+/**
+ * The outcome of an operation. err == 0: success, body is the answer (may be NULL).
+ * Otherwise err is the SP_E* class (SP_ECONFLICT, SP_EINVAL, SP_ENOTFOUND, SP_EUPSTREAM,
+ * SP_ECRYPTO, SP_EUNAVAIL, or a store/limit error), code/message say what (code NULL:
+ * only err is known), and body, if any, carries details (an object).
+ * Strings live during the callback only. The callback may take body (then it sets
+ * res->body = NULL); otherwise body is released when the callback returns.
+ */
+typedef struct {
+    int err;
+    const char *code;
+    const char *message;
+    json_t *body;
+} sp_ls_result_t;
+/** Called exactly once per operation; maybe synchronously. */
+typedef void (*sp_ls_result_cb)(sp_ls_result_t *res, void *ud);
+
+/** Loads the sealing key if needed, creates the subsystem and starts recovery of every user
+ *  whose persisted state is not offline. Returns 0 or a negative code. */
+int sp_livestream_new(const sp_livestream_opts_t *opts, sp_livestream_t **out);
+/** Graceful shutdown, first step (while the server still answers): stops timers and
+ *  managers; pending operations fail with SP_EUNAVAIL, new ones with SP_ECLOSED. State
+ *  stays persisted. Idempotent. */
+void sp_livestream_shutdown(sp_livestream_t *ls);
 /** Last step, after the media client and the store are closed (their callbacks may still
- *  reach the managers): releases everything. Calls sp_livestream_shutdown if needed. */
-void sp_livestream_free(sp_app_t *app);
+ *  reach the managers): releases everything once nothing refers to it. */
+void sp_livestream_free(sp_livestream_t *ls);
+/** True once sp_livestream_shutdown ran. */
+bool sp_livestream_stopping(const sp_livestream_t *ls);
 
-/** Uses another media backend than app->cloudflare (tests, the built-in relay). */
-void sp_livestream_set_media(sp_livestream_t *ls, const sp_ls_media_t *media);
+/** Publishes on another bus from now on (NULL: before the bus is freed). */
+void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus);
 
-/* Presence hooks for the dashboard WebSocket (session_id unique per socket). */
+/* ---- presence hooks for the dashboard socket layer (session_id unique per socket) ---- */
+/** SP_ELIMIT over MAX_CONCURRENT_USERS (the socket layer closes with 1013). */
 int sp_livestream_session_join(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
 void sp_livestream_session_leave(sp_livestream_t *ls, const char *user_id, uint64_t session_id);
 
-/** Dashboard sockets: installs the presence observer on app->ws (first authenticated socket
- *  of a user starts the user's manager, the last one leaving schedules cleanup; over
- *  MAX_CONCURRENT_USERS the socket is closed with 1013). Authentication itself is
- *  sp_auth_attach_ws. Call after sp_socket_init and sp_livestream_init. */
-void sp_livestream_attach_ws(sp_app_t *app);
+/* ---- the user's stream ------------------------------------------------------------- */
+/** res is NULL and m valid (during the callback only) once m is loaded; otherwise m is NULL
+ *  and res says why (start refused, manager stopped, state unreadable). Starts the manager
+ *  if needed and keeps it while the user is away (presence adopt). */
+typedef void (*sp_ls_manager_cb)(sp_ls_manager_t *m, sp_ls_result_t *res, void *ud);
+void sp_livestream_with_manager(sp_livestream_t *ls, const char *user_id, sp_ls_manager_cb cb,
+                                void *ud);
+/** Status, stream key, masked destinations and stats (GET /api/stream's answer). */
+void sp_ls_manager_status(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud);
+/** Starts a stream to the given destination ids (array of strings, distinct; stolen). The
+ *  result comes when the outputs are settled: {state, stream_id, outputs, partial_failure},
+ *  or SP_EUPSTREAM "all_outputs_failed" with {outputs}, or a refusal. */
+void sp_ls_manager_start(sp_ls_manager_t *m, json_t *destination_ids, sp_ls_result_cb cb,
+                         void *ud);
+/** Stops the stream: {state, stream_id, end_reason} once persisted. */
+void sp_ls_manager_stop(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud);
+/** Sets title and description (validated by the caller); returns {title, description, live}. */
+json_t *sp_ls_manager_set_metadata(sp_ls_manager_t *m, const char *title,
+                                   const char *description);
 
+/* ---- input webhooks (the caller checked the secret and parsed the payload) ----------- */
+typedef enum { SP_LS_WEBHOOK_UNAUTHORIZED, SP_LS_WEBHOOK_BAD } sp_ls_webhook_refusal_t;
+/** Counts a webhook the caller refused. */
+void sp_livestream_webhook_refused(sp_livestream_t *ls, sp_ls_webhook_refusal_t why);
+/** Applies a verified input notification: {ok, result: applied|stale|duplicate|
+ *  unknown_input|ignored}. */
+void sp_livestream_webhook(sp_livestream_t *ls, const sp_cf_webhook_event_t *ev,
+                           sp_ls_result_cb cb, void *ud);
+
+/* ---- operations ------------------------------------------------------------------- */
+/** Live state for the admin endpoint: what = presence|managers|users|counts; NULL if what
+ *  is none of them. */
+json_t *sp_livestream_debug(sp_livestream_t *ls, const char *what);
 /** Prometheus text exposition of the livestream metrics. */
 void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out);
 

@@ -1,8 +1,13 @@
 /*
- * sp_livestream_internal: types shared by the livestream manager's files
- * (sp_livestream.c lifecycle/persistence, sp_ls_engine.c state machine
- * execution/outputs/monitor/reconciliation, sp_ls_routes.c HTTP,
- * sp_ls_destinations.c destinations). Not for other modules.
+ * sp_livestream_internal: types shared by the livestream domain's files. Not for other
+ * modules. The files form a tree (each calls only the ones listed before it):
+ *   sp_ls_manager.c       manager lifetime, persistence, publishing, JSON views
+ *   sp_ls_engine.c        state machine execution, outputs, reconciliation
+ *   sp_ls_monitor.c       live input (create, restore), polling, output refresh
+ *   sp_livestream.c       subsystem lifecycle, managers (start, load, timer), presence,
+ *                         recovery, debug, metrics
+ *   sp_ls_stream.c        the user-facing operations: status, start, stop, metadata, webhooks
+ *   sp_ls_history.c, sp_ls_destinations.c   store-backed resources (manager layer only)
  */
 #ifndef SP_LIVESTREAM_INTERNAL_H
 #define SP_LIVESTREAM_INTERNAL_H
@@ -12,21 +17,20 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/sp_backoff.h"
+#include "core/sp_map.h"
+#include "core/sp_uuid.h"
 #include "livestream/sp_livestream.h"
 #include "livestream/sp_ls_media.h"
-#include "core/sp_map.h"
 #include "livestream/sp_presence.h"
 #include "livestream/sp_reconcile.h"
 #include "livestream/sp_registry.h"
-#include "store/sp_store.h"
 #include "livestream/sp_stream_state.h"
 #include "livestream/sp_supervisor.h"
-#include "core/sp_uuid.h"
+#include "store/sp_store.h"
 
-typedef struct ls_manager_s ls_manager_t;
-
-typedef struct ls_output_s {
-    ls_manager_t *m;
+typedef struct sp_ls_out_s {
+    sp_ls_manager_t *m;
     char *row_id;
     char *destination_id;
     char *name;
@@ -45,17 +49,17 @@ typedef struct ls_output_s {
     char *h_status;
     char *h_error;
     int64_t h_bytes, h_reconnects;
-} ls_output_t;
+} sp_ls_out_t;
 
-typedef struct ls_waiter_s {
-    void (*fn)(ls_manager_t *m, void *ud);
+typedef struct sp_ls_waiter_s {
+    void (*fn)(sp_ls_manager_t *m, void *ud);
     void *ud;
-    struct ls_waiter_s *next;
-} ls_waiter_t;
+    struct sp_ls_waiter_s *next;
+} sp_ls_waiter_t;
 
-typedef void (*ls_done_fn)(ls_manager_t *m);
+typedef void (*sp_ls_mgr_fn)(sp_ls_manager_t *m);
 
-struct ls_manager_s {
+struct sp_ls_manager_s {
     sp_livestream_t *ls;
     char *user_id;
     int refs;
@@ -63,7 +67,7 @@ struct ls_manager_s {
     bool timer_closed;
     bool loaded;
     bool load_failed;
-    ls_waiter_t *waiters;
+    sp_ls_waiter_t *waiters;
     uv_timer_t timer;
 
     /* StreamStateServer */
@@ -74,7 +78,8 @@ struct ls_manager_s {
     char *description;
     char *last_error;
     bool start_busy;
-    sp_http_req_t *start_req; /* answered at OUTPUTS_RESULT */
+    sp_ls_result_cb start_cb; /* the pending start, answered at OUTPUTS_RESULT */
+    void *start_ud;
 
     /* CloudflareManager + LiveInputMonitor */
     char *input_uid;
@@ -84,7 +89,7 @@ struct ls_manager_s {
     int64_t input_event_at; /* wall ms of the last applied input event */
     bool input_creating;
     uint64_t input_retry_mono;
-    ls_done_fn input_waiter;
+    sp_ls_mgr_fn input_waiter;
     bool polling;
     bool input_restoring;
     uint64_t next_poll_mono;
@@ -93,7 +98,7 @@ struct ls_manager_s {
     bool degraded;
 
     /* CloudflareOutputManager */
-    ls_output_t **outs;
+    sp_ls_out_t **outs;
     size_t n_outs;
     bool needs_reconcile;
     bool reconciling;
@@ -118,11 +123,12 @@ typedef struct {
     uint64_t inputs_created, input_errors;
     uint64_t streams_started, streams_ended;
     uint64_t call_count, call_us_total; /* StreamStateServer call duration */
-} ls_counters_t;
+} sp_ls_counters_t;
 
 struct sp_livestream_s {
-    sp_app_t *app;
     uv_loop_t *loop;
+    struct sp_pubsub_s *bus;
+    uv_timer_cb mgr_timer_cb; /* sp_livestream.c: runs a manager's due work */
     const sp_config_t *cfg;
     sp_store_t *store;
     sp_registry_t *reg;
@@ -132,70 +138,80 @@ struct sp_livestream_s {
     bool has_media;
     uv_timer_t poll_timer;
     bool shutting_down;
-    char *admin_token;
-    ls_counters_t counters;
+    sp_ls_counters_t counters;
     uint64_t managers_freed;
     bool poll_closed;
     bool owner_gone;
     uint64_t state_hist[4];
 };
 
-static inline const char *jstr_or_null(json_t *row, const char *key)
+static inline const char *sp_ls_jstr(json_t *row, const char *key)
 {
     json_t *v = json_object_get(row, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* sp_livestream.c */
-int ls_hook_start(const char *user_id, void *ud);
-void ls_hook_stop(const char *user_id, void *ud);
-bool ls_hook_can_stop(const char *user_id, void *ud);
-void ls_mgr_stop_now(ls_manager_t *m, const char *why);
-void ls_maybe_free(sp_livestream_t *ls);
-void ls_ref(ls_manager_t *m);
-void ls_unref(ls_manager_t *m);
-int ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, ls_manager_t **out);
-void ls_mgr_when_loaded(ls_manager_t *m, void (*fn)(ls_manager_t *, void *), void *ud);
-void ls_out_free(ls_output_t *o);
-void ls_mgr_add_output(ls_manager_t *m, ls_output_t *o);
-void ls_mgr_set_input(ls_manager_t *m, const char *uid, const char *rtmp_url, const char *key);
-bool ls_mgr_has_open_outputs(const ls_manager_t *m);
-void ls_mgr_recheck_presence(ls_manager_t *m);
-void ls_mgr_arm_timer(ls_manager_t *m);
-json_t *ls_state_params(ls_manager_t *m);
-extern const char *const LS_SQL_UPSERT_STATE;
-void ls_persist(ls_manager_t *m, void (*done)(ls_manager_t *, int, void *), void *ud);
-void ls_write(ls_manager_t *m, const char *sql, json_t *params);
-int ls_unseal(const char *user_id, const char *purpose, const char *sealed, sp_buf_t *out);
-char *ls_seal(const char *user_id, const char *purpose, const char *plain);
+/* ---- sp_ls_manager.c ------------------------------------------------------------- */
+void sp_ls_set_str(char **dst, const char *src);
+void sp_ls_wipe_free(char *s);
+int64_t sp_ls_jint(json_t *row, const char *key);
+void sp_ls_out_free(sp_ls_out_t *o);
+void sp_ls_out_clear_health(sp_ls_out_t *o);
+void sp_ls_maybe_free(sp_livestream_t *ls);
+void sp_ls_ref(sp_ls_manager_t *m);
+void sp_ls_unref(sp_ls_manager_t *m);
+/* Unregisters the manager, runs the waiters (they see m->stopped), fails a pending start,
+   closes the timer and drops the owner's reference. */
+void sp_ls_mgr_stop_now(sp_ls_manager_t *m, const char *why);
+void sp_ls_mgr_run_waiters(sp_ls_manager_t *m);
+void sp_ls_mgr_when_loaded(sp_ls_manager_t *m, void (*fn)(sp_ls_manager_t *, void *), void *ud);
+bool sp_ls_mgr_can_stop(const sp_ls_manager_t *m);
+void sp_ls_mgr_recheck_presence(sp_ls_manager_t *m);
+void sp_ls_mgr_add_output(sp_ls_manager_t *m, sp_ls_out_t *o);
+void sp_ls_mgr_set_input(sp_ls_manager_t *m, const char *uid, const char *rtmp_url,
+                         const char *key);
+void sp_ls_mgr_arm_timer(sp_ls_manager_t *m);
+json_t *sp_ls_state_params(sp_ls_manager_t *m);
+extern const char *const SP_LS_SQL_UPSERT_STATE;
+void sp_ls_persist(sp_ls_manager_t *m, void (*done)(sp_ls_manager_t *, int, void *), void *ud);
+void sp_ls_write(sp_ls_manager_t *m, const char *sql, json_t *params);
+int sp_ls_unseal(const char *user_id, const char *purpose, const char *sealed, sp_buf_t *out);
+char *sp_ls_seal(const char *user_id, const char *purpose, const char *plain);
+void sp_ls_publish(sp_livestream_t *ls, const char *topic, const char *event, json_t *payload);
+void sp_ls_publish_state(sp_ls_manager_t *m, const char *reason);
+void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *type,
+                        json_t *payload);
+json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key);
+json_t *sp_ls_outputs_json(sp_ls_manager_t *m);
+/* Answers the pending start (if any) from the manager's state; reason NULL, "partial_failure",
+   "all_outputs_failed" or "ended". */
+void sp_ls_answer_start(sp_ls_manager_t *m, const char *reason);
+/* Calls cb with an error result (code/message static or live during the call). */
+void sp_ls_fail(sp_ls_result_cb cb, void *ud, int err, const char *code, const char *message);
+void sp_ls_ok(sp_ls_result_cb cb, void *ud, json_t *body);
 
-/* sp_ls_engine.c */
-/* Applies an event; done(m, ud) runs once the new state is persisted (or at once). */
+/* ---- sp_ls_engine.c -------------------------------------------------------------- */
 /* Applies an event. If the result persists, done(m, err, ud) runs once the new state is
    written (effects follow); otherwise done is NOT called. */
-typedef void (*ls_persist_fn)(ls_manager_t *m, int err, void *ud);
-sp_ss_result_t ls_mgr_apply(ls_manager_t *m, const sp_ss_event_t *ev, ls_persist_fn done,
-                            void *ud);
-enum { LS_INPUT_APPLIED = 0, LS_INPUT_DUPLICATE, LS_INPUT_STALE };
-/* Input status from the monitor. Returns LS_INPUT_*; done runs (maybe synchronously) only
-   when LS_INPUT_APPLIED. */
-int ls_apply_input(ls_manager_t *m, sp_input_status_t st, int64_t event_at, const char *source,
-                   ls_persist_fn done, void *ud);
-void ls_input_ensure(ls_manager_t *m, ls_done_fn done);
-void ls_outputs_pump(ls_manager_t *m);
-void ls_reconcile_start(ls_manager_t *m);
-void ls_poll_tick(sp_livestream_t *ls);
-void ls_publish_state(ls_manager_t *m, const char *reason);
-void ls_answer_start(ls_manager_t *m, const char *reason);
-void ls_publish(sp_livestream_t *ls, const char *topic, const char *event, json_t *payload);
-void ls_record_event(ls_manager_t *m, const char *stream_id, const char *type, json_t *payload);
-json_t *ls_status_json(ls_manager_t *m, bool with_key);
-json_t *ls_outputs_json(ls_manager_t *m);
+typedef void (*sp_ls_persist_fn)(sp_ls_manager_t *m, int err, void *ud);
+sp_ss_result_t sp_ls_mgr_apply(sp_ls_manager_t *m, const sp_ss_event_t *ev,
+                               sp_ls_persist_fn done, void *ud);
+void sp_ls_outputs_pump(sp_ls_manager_t *m);
+void sp_ls_reconcile_start(sp_ls_manager_t *m);
+/* periodic: only outputs that were active and are gone from the media service */
+void sp_ls_reconcile_apply(sp_ls_manager_t *m, const sp_ls_output_t *remotes, size_t nremotes,
+                           bool periodic);
 
-/* sp_ls_routes.c / sp_ls_destinations.c */
-void ls_routes_register(sp_livestream_t *ls, sp_router_t *router);
-void ls_destinations_register(sp_livestream_t *ls, sp_router_t *router);
-const char *ls_req_user(sp_http_req_t *req);
-void ls_respond_err(sp_http_req_t *req, int err);
+/* ---- sp_ls_monitor.c ------------------------------------------------------------- */
+enum { SP_LS_INPUT_APPLIED = 0, SP_LS_INPUT_DUPLICATE, SP_LS_INPUT_STALE };
+/* Input status from the monitor. Returns SP_LS_INPUT_*; done runs (maybe synchronously) only
+   when SP_LS_INPUT_APPLIED. */
+int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at,
+                      const char *source, sp_ls_persist_fn done, void *ud);
+void sp_ls_input_ensure(sp_ls_manager_t *m, sp_ls_mgr_fn done);
+void sp_ls_poll_tick(sp_livestream_t *ls);
+
+/* ---- sp_livestream.c ------------------------------------------------------------- */
+int sp_ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, sp_ls_manager_t **out);
 
 #endif

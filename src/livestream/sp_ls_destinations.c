@@ -1,26 +1,20 @@
 /*
- * sp_ls_destinations: custom RTMP(S) destinations of a user.
- *   GET    /api/destinations
- *   POST   /api/destinations            {platform:"custom", name, url, stream_key, enabled?}
- *   PATCH  /api/destinations/{id}       any of name, url, stream_key, enabled
- *   DELETE /api/destinations/{id}
- *   POST   /api/destinations/{id}/reveal -> {stream_key}
- * URLs go through sp_dest_url (strict parse, then DNS + SSRF address check:
- * private/loopback/link-local refused unless ALLOW_PRIVATE_DESTINATIONS).
- * Stream keys are sealed at rest (purpose "destination_key") and masked in
- * every answer except reveal. Every query is scoped by the caller's user id.
+ * sp_ls_destinations: the destinations model (see the header). Layer: uses the manager
+ * layer's sealing helpers only (sp_livestream_internal.h).
  */
+#include "livestream/sp_ls_destinations.h"
+
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/sp_alloc.h"
-#include "net/sp_dest_url.h"
 #include "core/sp_err.h"
-#include "livestream/sp_livestream_internal.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
-
-#include <sodium.h>
+#include "livestream/sp_livestream_internal.h"
+#include "net/sp_dest_url.h"
 
 #define NAME_MAX_LEN 100
 #define KEY_MAX_LEN 512
@@ -40,35 +34,58 @@ static json_t *dest_json(json_t *row)
 
 /* ---- GET ------------------------------------------------------------------- */
 
+typedef struct {
+    sp_livestream_t *ls;
+    sp_ls_result_cb cb;
+    void *ud;
+    char user[SP_UUID_STRLEN + 8];
+    char id[SP_UUID_STRLEN];
+} dest_ctx_t;
+
+static dest_ctx_t *ctx_new(sp_livestream_t *ls, const char *user, const char *id,
+                           sp_ls_result_cb cb, void *ud)
+{
+    dest_ctx_t *c = sp_calloc(1, sizeof(*c));
+    c->ls = ls;
+    c->cb = cb;
+    c->ud = ud;
+    snprintf(c->user, sizeof(c->user), "%s", user);
+    if (id) snprintf(c->id, sizeof(c->id), "%s", id);
+    return c;
+}
+
 static void on_list(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    sp_http_req_t *req = ud;
+    dest_ctx_t *c = ud;
     if (err != 0) {
-        ls_respond_err(req, err);
-        return;
+        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
+    } else {
+        json_t *arr = json_array();
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) json_array_append_new(arr, dest_json(row));
+        sp_ls_ok(c->cb, c->ud, json_pack("{s:o}", "destinations", arr));
     }
-    json_t *arr = json_array();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) json_array_append_new(arr, dest_json(row));
-    sp_http_respond_json(req, 200, json_pack("{s:o}", "destinations", arr));
+    sp_free(c);
 }
 
-static void h_list(sp_http_req_t *req, void *ud)
+void sp_ls_destinations_list(sp_livestream_t *ls, const char *user_id, sp_ls_result_cb cb,
+                             void *ud)
 {
-    sp_livestream_t *ls = ud;
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT %s FROM destinations WHERE user_id = $1 ORDER BY created_at, id", SQL_COLS);
-    sp_store_query(ls->store, sql, json_pack("[s]", ls_req_user(req)), on_list, req);
+    sp_store_query(ls->store, sql, json_pack("[s]", user_id), on_list,
+                   ctx_new(ls, user_id, NULL, cb, ud));
 }
 
 /* ---- validation shared by POST and PATCH ------------------------------------- */
 
 typedef struct {
     sp_livestream_t *ls;
-    sp_http_req_t *req;
+    sp_ls_result_cb cb;
+    void *ud;
     char user[SP_UUID_STRLEN + 8];
     char id[SP_UUID_STRLEN];
     bool create;
@@ -106,13 +123,13 @@ static void on_resolved(int err, const char *why, const struct sockaddr_storage 
         snprintf(msg, sizeof(msg), "destination address refused (%s)", why ? why : "private");
         sp_ulog(SP_LOG_WARN, "livestream", op->user, "destination refused (ssrf)", "why=%s",
                 why ? why : "");
-        sp_http_respond_error(op->req, 422, "forbidden_destination", msg);
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "forbidden_destination", msg);
         op_free(op);
         return;
     }
     if (err != 0) {
-        sp_http_respond_error(op->req, 422, "unresolvable_host",
-                              "the destination host could not be resolved");
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "unresolvable_host",
+                   "the destination host could not be resolved");
         op_free(op);
         return;
     }
@@ -122,7 +139,6 @@ static void on_resolved(int err, const char *why, const struct sockaddr_storage 
 /* Parses the body into op; responds and returns false on invalid input. */
 static bool op_parse(dest_op_t *op, json_t *body)
 {
-    sp_http_req_t *req = op->req;
     json_t *platform = json_object_get(body, "platform");
     json_t *name = json_object_get(body, "name");
     json_t *url = json_object_get(body, "url");
@@ -130,33 +146,34 @@ static bool op_parse(dest_op_t *op, json_t *body)
     json_t *enabled = json_object_get(body, "enabled");
     if (op->create) {
         if (!json_is_string(platform) || strcmp(json_string_value(platform), "custom") != 0) {
-            sp_http_respond_error(req, 422, "unsupported_platform",
-                                  "only platform \"custom\" can be added here");
+            sp_ls_fail(op->cb, op->ud, SP_EINVAL, "unsupported_platform",
+                       "only platform \"custom\" can be added here");
             return false;
         }
         if (!name || !url || !key) {
-            sp_http_respond_error(req, 422, "invalid", "name, url and stream_key are required");
+            sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid",
+                       "name, url and stream_key are required");
             return false;
         }
     } else if (platform && !(json_is_string(platform) &&
                              strcmp(json_string_value(platform), "custom") == 0)) {
-        sp_http_respond_error(req, 422, "invalid", "platform cannot be changed");
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid", "platform cannot be changed");
         return false;
     }
     if (name && !str_ok(name, NAME_MAX_LEN)) {
-        sp_http_respond_error(req, 422, "invalid_name", "name: 1-100 characters");
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid_name", "name: 1-100 characters");
         return false;
     }
     if (key && !str_ok(key, KEY_MAX_LEN)) {
-        sp_http_respond_error(req, 422, "invalid_stream_key", "stream_key: 1-512 characters");
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid_stream_key", "stream_key: 1-512 characters");
         return false;
     }
     if (enabled && !json_is_boolean(enabled)) {
-        sp_http_respond_error(req, 422, "invalid", "enabled must be a boolean");
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid", "enabled must be a boolean");
         return false;
     }
     if (url && !str_ok(url, SP_DEST_URL_MAX)) {
-        sp_http_respond_error(req, 422, "invalid_url", "url: an rtmp:// or rtmps:// URL");
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid_url", "url: an rtmp:// or rtmps:// URL");
         return false;
     }
     op->name = name ? sp_strdup(json_string_value(name)) : NULL;
@@ -179,7 +196,7 @@ static void op_validate_and_store(dest_op_t *op)
         char msg[200];
         snprintf(msg, sizeof(msg), "url: an rtmp:// or rtmps:// URL with a host (%s)",
                  why ? why : "invalid");
-        sp_http_respond_error(op->req, 422, "invalid_url", msg);
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "invalid_url", msg);
         op_free(op);
         return;
     }
@@ -195,13 +212,13 @@ static void on_created_row(int err, json_t *rows, int64_t changes, void *ud)
 {
     dest_op_t *op = ud;
     if (err != 0) {
-        ls_respond_err(op->req, err);
+        sp_ls_fail(op->cb, op->ud, err, NULL, NULL);
     } else if (changes == 0 || json_array_size(rows) != 1) {
-        sp_http_respond_error(op->req, 409, "too_many_destinations",
-                              "MAX_PLATFORMS_PER_USER destinations already exist");
+        sp_ls_fail(op->cb, op->ud, SP_ECONFLICT, "too_many_destinations",
+                   "MAX_PLATFORMS_PER_USER destinations already exist");
     } else {
         sp_ulog(SP_LOG_INFO, "livestream", op->user, "destination added", "id=%s", op->id);
-        sp_http_respond_json(op->req, 201, dest_json(json_array_get(rows, 0)));
+        sp_ls_ok(op->cb, op->ud, dest_json(json_array_get(rows, 0)));
     }
     op_free(op);
 }
@@ -210,20 +227,20 @@ static void on_updated_row(int err, json_t *rows, int64_t changes, void *ud)
 {
     dest_op_t *op = ud;
     if (err != 0)
-        ls_respond_err(op->req, err);
+        sp_ls_fail(op->cb, op->ud, err, NULL, NULL);
     else if (changes == 0 || json_array_size(rows) != 1)
-        sp_http_respond_error(op->req, 404, "not_found", "no such destination");
+        sp_ls_fail(op->cb, op->ud, SP_ENOTFOUND, "not_found", "no such destination");
     else
-        sp_http_respond_json(op->req, 200, dest_json(json_array_get(rows, 0)));
+        sp_ls_ok(op->cb, op->ud, dest_json(json_array_get(rows, 0)));
     op_free(op);
 }
 
 static void op_store(dest_op_t *op)
 {
     sp_livestream_t *ls = op->ls;
-    char *sealed = op->key ? ls_seal(op->user, "destination_key", op->key) : NULL;
+    char *sealed = op->key ? sp_ls_seal(op->user, "destination_key", op->key) : NULL;
     if (op->key && sealed == NULL) {
-        sp_http_respond_error(op->req, 503, "unavailable", "secrets are not available");
+        sp_ls_fail(op->cb, op->ud, SP_EUNAVAIL, "unavailable", "secrets are not available");
         op_free(op);
         return;
     }
@@ -259,47 +276,21 @@ static void op_store(dest_op_t *op)
     sp_free(sealed);
 }
 
-static dest_op_t *op_new(sp_livestream_t *ls, sp_http_req_t *req, bool create)
+
+void sp_ls_destination_save(sp_livestream_t *ls, const char *user_id, const char *id,
+                            json_t *fields, sp_ls_result_cb cb, void *ud)
 {
     dest_op_t *op = sp_calloc(1, sizeof(*op));
     op->ls = ls;
-    op->req = req;
-    op->create = create;
-    snprintf(op->user, sizeof(op->user), "%s", ls_req_user(req));
-    return op;
-}
-
-static void h_create(sp_http_req_t *req, void *ud)
-{
-    json_t *body = sp_http_req_json_or_400(req);
-    if (body == NULL) return;
-    dest_op_t *op = op_new(ud, req, true);
-    sp_uuid_v4(op->id);
-    bool ok = op_parse(op, body);
-    json_decref(body);
-    if (!ok) {
-        op_free(op);
-        return;
-    }
-    op_validate_and_store(op);
-}
-
-/* ---- PATCH ----------------------------------------------------------------- */
-
-static void h_patch(sp_http_req_t *req, void *ud)
-{
-    const char *id = sp_http_req_param(req, "id");
-    if (id == NULL || !sp_uuid_valid(id)) {
-        sp_http_respond_error(req, 404, "not_found", "no such destination");
-        return;
-    }
-    json_t *body = sp_http_req_json_or_400(req);
-    if (body == NULL) return;
-    dest_op_t *op = op_new(ud, req, false);
-    snprintf(op->id, sizeof(op->id), "%s", id);
-    bool ok = op_parse(op, body);
-    json_decref(body);
-    if (!ok) {
+    op->cb = cb;
+    op->ud = ud;
+    op->create = id == NULL;
+    snprintf(op->user, sizeof(op->user), "%s", user_id);
+    if (id)
+        snprintf(op->id, sizeof(op->id), "%s", id);
+    else
+        sp_uuid_v4(op->id);
+    if (!op_parse(op, fields)) {
         op_free(op);
         return;
     }
@@ -308,60 +299,45 @@ static void h_patch(sp_http_req_t *req, void *ud)
 
 /* ---- DELETE ---------------------------------------------------------------- */
 
-typedef struct {
-    sp_livestream_t *ls;
-    sp_http_req_t *req;
-    char id[SP_UUID_STRLEN];
-} del_ctx_t;
-
 static void on_delete_why(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    del_ctx_t *c = ud;
+    dest_ctx_t *c = ud;
     if (err != 0)
-        ls_respond_err(c->req, err);
+        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
     else if (json_array_size(rows) == 1)
-        sp_http_respond_error(c->req, 409, "in_use",
-                              "the destination is used by the running stream; stop it first");
+        sp_ls_fail(c->cb, c->ud, SP_ECONFLICT, "in_use",
+                   "the destination is used by the running stream; stop it first");
     else
-        sp_http_respond_error(c->req, 404, "not_found", "no such destination");
+        sp_ls_fail(c->cb, c->ud, SP_ENOTFOUND, "not_found", "no such destination");
     sp_free(c);
 }
 
 static void on_deleted(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)rows;
-    del_ctx_t *c = ud;
+    dest_ctx_t *c = ud;
     if (err != 0) {
-        ls_respond_err(c->req, err);
+        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
     } else if (changes == 0) {
         sp_store_query(c->ls->store, "SELECT id FROM destinations WHERE id = $1 AND user_id = $2",
-                       json_pack("[s, s]", c->id, ls_req_user(c->req)), on_delete_why, c);
+                       json_pack("[s, s]", c->id, c->user), on_delete_why, c);
         return;
     } else {
-        sp_http_respond(c->req, 204, NULL, NULL, 0);
+        sp_ls_ok(c->cb, c->ud, NULL);
     }
     sp_free(c);
 }
 
-static void h_delete(sp_http_req_t *req, void *ud)
+void sp_ls_destination_delete(sp_livestream_t *ls, const char *user_id, const char *id,
+                              sp_ls_result_cb cb, void *ud)
 {
-    sp_livestream_t *ls = ud;
-    const char *id = sp_http_req_param(req, "id");
-    if (id == NULL || !sp_uuid_valid(id)) {
-        sp_http_respond_error(req, 404, "not_found", "no such destination");
-        return;
-    }
-    del_ctx_t *c = sp_calloc(1, sizeof(*c));
-    c->ls = ls;
-    c->req = req;
-    snprintf(c->id, sizeof(c->id), "%s", id);
     /* a destination with an open output (running stream) cannot go away under it */
     sp_store_query(ls->store,
                    "DELETE FROM destinations WHERE id = $1 AND user_id = $2 AND NOT EXISTS "
                    "(SELECT 1 FROM stream_outputs WHERE destination_id = $1 AND user_id = $2 "
                    "AND state <> 'closed')",
-                   json_pack("[s, s]", id, ls_req_user(req)), on_deleted, c);
+                   json_pack("[s, s]", id, user_id), on_deleted, ctx_new(ls, user_id, id, cb, ud));
 }
 
 /* ---- reveal ---------------------------------------------------------------- */
@@ -369,49 +345,36 @@ static void h_delete(sp_http_req_t *req, void *ud)
 static void on_reveal(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
-    sp_http_req_t *req = ud;
+    dest_ctx_t *c = ud;
     if (err != 0) {
-        ls_respond_err(req, err);
-        return;
+        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
+        goto out;
     }
     if (json_array_size(rows) != 1) {
-        sp_http_respond_error(req, 404, "not_found", "no such destination");
-        return;
+        sp_ls_fail(c->cb, c->ud, SP_ENOTFOUND, "not_found", "no such destination");
+        goto out;
     }
-    const char *sealed = jstr_or_null(json_array_get(rows, 0), "stream_key_sealed");
+    const char *sealed = sp_ls_jstr(json_array_get(rows, 0), "stream_key_sealed");
     sp_buf_t b;
     sp_buf_init(&b, 4096);
-    if (sealed == NULL || ls_unseal(ls_req_user(req), "destination_key", sealed, &b) != 0) {
+    if (sealed == NULL || sp_ls_unseal(c->user, "destination_key", sealed, &b) != 0) {
         sp_buf_cleanup(&b);
-        sp_http_respond_error(req, 500, "sealed_key_unreadable", "the stream key cannot be read");
-        return;
+        sp_ls_fail(c->cb, c->ud, SP_ECRYPTO, "sealed_key_unreadable",
+                   "the stream key cannot be read");
+        goto out;
     }
-    sp_ulog(SP_LOG_INFO, "livestream", ls_req_user(req), "destination key revealed", "");
-    sp_http_res_header(req, "Cache-Control", "no-store");
-    sp_http_respond_json(req, 200, json_pack("{s:s}", "stream_key", b.p ? b.p : ""));
+    sp_ulog(SP_LOG_INFO, "livestream", c->user, "destination key revealed", "");
+    sp_ls_ok(c->cb, c->ud, json_pack("{s:s}", "stream_key", b.p ? b.p : ""));
     if (b.p) sodium_memzero(b.p, b.len);
     sp_buf_cleanup(&b);
+out:
+    sp_free(c);
 }
 
-static void h_reveal(sp_http_req_t *req, void *ud)
+void sp_ls_destination_reveal(sp_livestream_t *ls, const char *user_id, const char *id,
+                              sp_ls_result_cb cb, void *ud)
 {
-    sp_livestream_t *ls = ud;
-    const char *id = sp_http_req_param(req, "id");
-    if (id == NULL || !sp_uuid_valid(id)) {
-        sp_http_respond_error(req, 404, "not_found", "no such destination");
-        return;
-    }
     sp_store_query(ls->store,
                    "SELECT stream_key_sealed FROM destinations WHERE id = $1 AND user_id = $2",
-                   json_pack("[s, s]", id, ls_req_user(req)), on_reveal, req);
-}
-
-void ls_destinations_register(sp_livestream_t *ls, sp_router_t *r)
-{
-    sp_route_opts_t auth = { .body_limit = 16384, .flags = SP_ROUTE_AUTH };
-    sp_router_add(r, "GET", "/api/destinations", h_list, ls, &auth);
-    sp_router_add(r, "POST", "/api/destinations", h_create, ls, &auth);
-    sp_router_add(r, "PATCH", "/api/destinations/{id}", h_patch, ls, &auth);
-    sp_router_add(r, "DELETE", "/api/destinations/{id}", h_delete, ls, &auth);
-    sp_router_add(r, "POST", "/api/destinations/{id}/reveal", h_reveal, ls, &auth);
+                   json_pack("[s, s]", id, user_id), on_reveal, ctx_new(ls, user_id, id, cb, ud));
 }

@@ -1,7 +1,8 @@
 /*
  * sp_app: the control plane's wiring. One sp_app_t per `streampai serve`
- * process, owned by the loop thread. Subsystems keep a pointer to it and
- * register their routes on app->router from their own *_register_routes(app).
+ * process, owned by the loop thread; known to main.c and src/web/ only. The route
+ * groups of src/web/ register on app->router and call the subsystems' C APIs;
+ * subsystems get what they need explicitly (e.g. sp_livestream_opts_t), not the app.
  * main.c creates subsystems in dependency order and shuts them down in reverse.
  */
 #ifndef SP_APP_H

@@ -1,8 +1,11 @@
-/* sp_routes_core: liveness, readiness, metrics and static files. */
+/* sp_routes_core: liveness, readiness, metrics (and the subsystems' series) and static files. */
 #include <string.h>
 
 #include "core/sp_alloc.h"
+#include "livestream/sp_livestream.h"
+#include "media/sp_cloudflare.h"
 #include "web/sp_app.h"
+#include "web/sp_web.h"
 #include "net/sp_metrics.h"
 #include "net/sp_static.h"
 #include "core/sp_time.h"
@@ -20,8 +23,9 @@ static void readyz(sp_http_req_t *req, void *ud)
     sp_app_t *app = ud;
     json_t *checks = json_object();
     bool ok = sp_app_ready(app, checks);
-    json_t *body = json_pack("{s:s,s:o,s:I}", "status", ok ? "ready" : "not_ready", "checks", checks,
-                             "uptime_ms", (json_int_t)(sp_mono_ms() - app->started_mono_ms));
+    json_int_t uptime = (json_int_t)(sp_mono_ms() - app->started_mono_ms);
+    json_t *body = json_pack("{s:s,s:o,s:I}", "status", ok ? "ready" : "not_ready", "checks",
+                             checks, "uptime_ms", uptime);
     sp_http_respond_json(req, ok ? 200 : 503, body);
 }
 
@@ -33,6 +37,24 @@ static void metrics(sp_http_req_t *req, void *ud)
     sp_metrics_render(&out);
     sp_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.p, out.len);
     sp_buf_cleanup(&out);
+}
+
+/* the livestream subsystem's series, and its media client's */
+static void render_live_metrics(sp_buf_t *out, void *ud)
+{
+    sp_app_t *app = ud;
+    sp_livestream_metrics(app->live, out);
+    if (app->cloudflare) sp_cloudflare_metrics(app->cloudflare, out);
+}
+
+void sp_routes_metrics_attach(sp_app_t *app)
+{
+    sp_metrics_register(render_live_metrics, app);
+}
+
+void sp_routes_metrics_detach(sp_app_t *app)
+{
+    sp_metrics_unregister(render_live_metrics, app);
 }
 
 void sp_core_register_routes(sp_app_t *app)

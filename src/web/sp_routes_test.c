@@ -24,8 +24,8 @@ static void echo(sp_http_req_t *req, void *ud)
     crypto_hash_sha256(h, (const unsigned char *)(b->p ? b->p : ""), b->len);
     sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
     const char *ct = sp_http_req_header(req, "content-type");
-    sp_http_respond_json(req, 200, json_pack("{s:I,s:s,s:s?}", "bytes", (json_int_t)b->len, "sha256", hex,
-                                             "content_type", ct));
+    sp_http_respond_json(req, 200, json_pack("{s:I,s:s,s:s?}", "bytes", (json_int_t)b->len,
+                                             "sha256", hex, "content_type", ct));
 }
 
 typedef struct {

@@ -1,7 +1,8 @@
-/* sp_socket: hub + pubsub wiring. See sp_socket.h. */
+/* sp_socket: hub + pubsub wiring, dashboard presence. See sp_socket.h. */
 #include "web/sp_socket.h"
 
 #include "core/sp_err.h"
+#include "livestream/sp_livestream.h"
 #include "net/sp_metrics.h"
 #include "bus/sp_pubsub.h"
 #include "bus/sp_pubsub_redis.h"
@@ -65,8 +66,31 @@ bool sp_socket_drained(const sp_app_t *app)
 void sp_socket_free(sp_app_t *app)
 {
     sp_metrics_unregister(render_metrics, app);
+    sp_livestream_set_bus(app->live, NULL); /* nothing publishes on a freed bus */
     sp_pubsub_free(app->pubsub);
     app->pubsub = NULL;
     sp_ws_hub_free(app->ws);
     app->ws = NULL;
+}
+
+/* ---- dashboard presence ---------------------------------------------------------------- */
+
+static int ws_opened(const char *user_id, uint64_t conn_id, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->live == NULL) return 0;
+    return sp_livestream_session_join(app->live, user_id, conn_id);
+}
+
+static void ws_closed(const char *user_id, uint64_t conn_id, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->live) sp_livestream_session_leave(app->live, user_id, conn_id);
+}
+
+void sp_socket_attach_presence(sp_app_t *app)
+{
+    if (app->ws == NULL) return;
+    sp_ws_observer_t obs = { ws_opened, ws_closed, app };
+    sp_ws_hub_set_observer(app->ws, &obs);
 }

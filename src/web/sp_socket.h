@@ -17,6 +17,11 @@
 
 /** Creates app->ws and app->pubsub, registers GET /socket. Returns 0. */
 int sp_socket_init(sp_app_t *app);
+/** Dashboard presence on app->ws: the first authenticated socket of a user starts the
+ *  user's stream manager, the last one leaving schedules cleanup; over
+ *  MAX_CONCURRENT_USERS the socket is closed with 1013. After sp_socket_init and the
+ *  livestream subsystem. */
+void sp_socket_attach_presence(sp_app_t *app);
 /** Sends close 1001 "going away" to every socket. */
 void sp_socket_shutdown(sp_app_t *app);
 /** True once no socket is open. */

@@ -1,0 +1,160 @@
+/* sp_ls_history: stream history and events (see the header). */
+#include "livestream/sp_ls_history.h"
+
+#include <stdio.h>
+
+#include "core/sp_alloc.h"
+#include "core/sp_err.h"
+#include "livestream/sp_livestream_internal.h"
+
+typedef struct {
+    sp_livestream_t *ls;
+    sp_ls_result_cb cb;
+    void *ud;
+    char user[72];
+    json_t *stream;
+} hist_ctx_t;
+
+static hist_ctx_t *ctx_new(sp_livestream_t *ls, const char *user, sp_ls_result_cb cb, void *ud)
+{
+    hist_ctx_t *c = sp_calloc(1, sizeof(*c));
+    c->ls = ls;
+    c->cb = cb;
+    c->ud = ud;
+    snprintf(c->user, sizeof(c->user), "%s", user);
+    return c;
+}
+
+static json_t *parse_json_text(const char *s)
+{
+    if (s == NULL) return json_null();
+    json_t *j = json_loads(s, 0, NULL);
+    return j ? j : json_null();
+}
+
+/* JSON columns come back as text (SQLite TEXT, and PostgreSQL JSONB unless the backend
+   already decoded them): decode text, keep values that are already JSON */
+static void decode_json_col(json_t *o, json_t *row, const char *col)
+{
+    json_t *v = json_object_get(row, col);
+    if (json_is_string(v)) json_object_set_new(o, col, parse_json_text(json_string_value(v)));
+}
+
+static json_t *stream_row_json(json_t *row)
+{
+    json_t *o = json_deep_copy(row);
+    decode_json_col(o, row, "destinations");
+    decode_json_col(o, row, "stats");
+    return o;
+}
+
+static const char *const SQL_STREAM_COLS =
+    "id, title, description, state, started_at, ended_at, end_reason, destinations, stats, "
+    "peak_viewers, avg_viewers";
+
+static void on_streams_list(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    if (err != 0) {
+        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
+    } else {
+        json_t *arr = json_array();
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) json_array_append_new(arr, stream_row_json(row));
+        sp_ls_ok(c->cb, c->ud, json_pack("{s:o}", "streams", arr));
+    }
+    sp_free(c);
+}
+
+void sp_ls_history_streams(sp_livestream_t *ls, const char *user_id, int64_t limit,
+                           sp_ls_result_cb cb, void *ud)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM streams WHERE user_id = $1 ORDER BY started_at DESC, id LIMIT $2",
+             SQL_STREAM_COLS);
+    sp_store_query(ls->store, sql, json_pack("[s, I]", user_id, (json_int_t)limit),
+                   on_streams_list, ctx_new(ls, user_id, cb, ud));
+}
+
+static void on_stream_outputs(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    json_object_set(c->stream, "outputs", err == 0 ? rows : json_array());
+    sp_ls_ok(c->cb, c->ud, c->stream);
+    sp_free(c);
+}
+
+static void on_stream_one(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    if (err != 0 || json_array_size(rows) != 1) {
+        if (err != 0)
+            sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
+        else
+            sp_ls_fail(c->cb, c->ud, SP_ENOTFOUND, "not_found", "no such stream");
+        sp_free(c);
+        return;
+    }
+    c->stream = stream_row_json(json_array_get(rows, 0));
+    sp_store_query(c->ls->store,
+                   "SELECT id, destination_id, output_uid, state, last_error, created_at, "
+                   "updated_at FROM stream_outputs WHERE stream_id = $1 AND user_id = $2 "
+                   "ORDER BY created_at, id",
+                   json_pack("[s, s]", sp_ls_jstr(c->stream, "id"), c->user), on_stream_outputs,
+                   c);
+}
+
+void sp_ls_history_stream(sp_livestream_t *ls, const char *user_id, const char *stream_id,
+                          sp_ls_result_cb cb, void *ud)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM streams WHERE id = $1 AND user_id = $2",
+             SQL_STREAM_COLS);
+    sp_store_query(ls->store, sql, json_pack("[s, s]", stream_id, user_id), on_stream_one,
+                   ctx_new(ls, user_id, cb, ud));
+}
+
+static void on_events(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    if (err != 0) {
+        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
+    } else {
+        json_t *arr = json_array();
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            json_t *o = json_deep_copy(row);
+            decode_json_col(o, row, "payload");
+            json_array_append_new(arr, o);
+        }
+        sp_ls_ok(c->cb, c->ud, json_pack("{s:o}", "events", arr));
+    }
+    sp_free(c);
+}
+
+void sp_ls_history_events(sp_livestream_t *ls, const char *user_id, int64_t after_seq,
+                          int64_t limit, const char *stream_id, sp_ls_result_cb cb, void *ud)
+{
+    hist_ctx_t *c = ctx_new(ls, user_id, cb, ud);
+    if (stream_id)
+        sp_store_query(ls->store,
+                       "SELECT id, stream_id, platform, type, payload, seq, created_at FROM events "
+                       "WHERE user_id = $1 AND seq > $2 AND stream_id = $4 ORDER BY seq LIMIT $3",
+                       json_pack("[s, I, I, s]", user_id, (json_int_t)after_seq,
+                                 (json_int_t)limit, stream_id),
+                       on_events, c);
+    else
+        sp_store_query(ls->store,
+                       "SELECT id, stream_id, platform, type, payload, seq, created_at FROM events "
+                       "WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                       json_pack("[s, I, I]", user_id, (json_int_t)after_seq, (json_int_t)limit),
+                       on_events, c);
+}
