@@ -1,0 +1,751 @@
+/*
+ * sp_ws_client against a scripted WebSocket server on 127.0.0.1:0 in the same
+ * loop. The server is raw uv_tcp: it answers the handshake as the test asks
+ * (good, wrong accept, 404, silent), parses the client's frames itself (so it
+ * can check the mask bit, see pongs and pings, and choose not to answer), and
+ * sends frames built with sp_ws_frame_header(). Plus the pure parts: the
+ * handshake answer parser and the request builder.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+
+#include "core/sp_alloc.h"
+#include "core/sp_buf.h"
+#include "core/sp_err.h"
+#include "net/sp_ws_client.h"
+#include "net/sp_ws_proto.h"
+
+enum { HS_OK, HS_BAD_ACCEPT, HS_404, HS_SILENT, HS_NO_UPGRADE };
+enum {
+    SC_ECHO,     /* echo text back */
+    SC_PING,     /* send ping "abc"; on pong send close 1000 */
+    SC_BIG,      /* send a 2000-byte text */
+    SC_CLOSE,    /* send close 4001 "bye now" */
+    SC_DROP,     /* close TCP right after the 101 */
+    SC_FRAG,     /* one text in three fragments, then echo */
+    SC_TWO,      /* two texts in the same write as the 101 */
+    SC_MUTE,     /* never answer anything (pings, close) */
+    SC_MASKED,   /* a masked frame from the server: protocol error */
+    SC_CTLFRAG,  /* a control frame without FIN: protocol error */
+};
+
+typedef struct {
+    uv_loop_t loop;
+    uv_tcp_t lis, conn;
+    uv_timer_t guard;
+    int port;
+    int hs, script;
+    sp_buf_t in;
+    bool upgraded, conn_open;
+    char req[4096];
+    /* server saw */
+    int srv_close_code;
+    char srv_close_reason[128];
+    char srv_text[256];
+    int srv_texts, srv_pongs, srv_pings, srv_unmasked;
+    char srv_pong[32];
+    /* client */
+    sp_ws_client_t *cl;
+    sp_ws_client_opts_t o;
+    int opened, errors, err, closes, close_code, msgs;
+    char close_reason[128];
+    char msg[4096];
+    size_t msg_len;
+    bool msg_binary;
+    int free_in; /* 0 none, 1 on_open, 2 first on_message */
+    int close_on_open; /* client starts close(1000,"done") in on_open */
+    const char *send_on_open;
+} fx_t;
+
+/* ---- server ------------------------------------------------------------------------ */
+static void srv_written(uv_write_t *w, int status)
+{
+    (void)status;
+    sp_free(w);
+}
+
+static void srv_write(fx_t *f, const void *p, size_t n)
+{
+    if (!f->conn_open)
+        return;
+    uv_write_t *w = sp_malloc(sizeof(*w) + n);
+    memcpy(w + 1, p, n);
+    uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)n);
+    if (uv_write(w, (uv_stream_t *)&f->conn, &b, 1, srv_written) != 0)
+        sp_free(w);
+}
+
+static void srv_frame(fx_t *f, int fin_op, const void *p, size_t n)
+{
+    uint8_t h[10];
+    size_t hl = sp_ws_frame_header(h, fin_op & 0xF, n);
+    if (!(fin_op & 0x100))
+        h[0] &= 0x7F; /* not FIN */
+    sp_buf_t b;
+    sp_buf_init(&b, 0);
+    sp_buf_append(&b, h, hl);
+    sp_buf_append(&b, p, n);
+    srv_write(f, b.p, b.len);
+    sp_buf_cleanup(&b);
+}
+#define FIN 0x100
+
+static void srv_close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void srv_drop(fx_t *f)
+{
+    if (f->conn_open) {
+        f->conn_open = false;
+        uv_close((uv_handle_t *)&f->conn, srv_close_cb);
+    }
+}
+
+static void srv_close_frame(fx_t *f, uint16_t code, const char *reason)
+{
+    uint8_t p[128] = { (uint8_t)(code >> 8), (uint8_t)code };
+    size_t rl = strlen(reason);
+    memcpy(p + 2, reason, rl);
+    srv_frame(f, FIN | SP_WS_OP_CLOSE, p, 2 + rl);
+}
+
+static void srv_on_upgrade(fx_t *f)
+{
+    static char big[2000];
+    switch (f->script) {
+    case SC_PING:
+        srv_frame(f, FIN | SP_WS_OP_PING, "abc", 3);
+        break;
+    case SC_BIG:
+        memset(big, 'x', sizeof(big));
+        srv_frame(f, FIN | SP_WS_OP_TEXT, big, sizeof(big));
+        break;
+    case SC_CLOSE:
+        srv_close_frame(f, 4001, "bye now");
+        break;
+    case SC_DROP:
+        srv_drop(f);
+        break;
+    case SC_MASKED: {
+        const uint8_t fr[] = { 0x81, 0x82, 0, 0, 0, 0, 'h', 'i' };
+        srv_write(f, fr, sizeof(fr));
+        break;
+    }
+    case SC_CTLFRAG:
+        srv_frame(f, SP_WS_OP_PING, "p", 1);
+        break;
+    case SC_FRAG:
+        srv_frame(f, SP_WS_OP_TEXT, "hel", 3);
+        srv_frame(f, FIN | SP_WS_OP_PING, "p", 1); /* a control frame between fragments */
+        srv_frame(f, 0, "lo ", 3);
+        srv_frame(f, FIN | 0, "world", 5);
+        break;
+    default:
+        break;
+    }
+}
+
+/* One client frame at the start of p (client frames are masked). Returns its size or 0. */
+static size_t srv_parse_frame(fx_t *f, const uint8_t *p, size_t len)
+{
+    if (len < 2)
+        return 0;
+    int op = p[0] & 0xF;
+    bool masked = p[1] & 0x80;
+    uint64_t pl = p[1] & 0x7F;
+    size_t off = 2;
+    if (pl == 126) {
+        if (len < 4)
+            return 0;
+        pl = ((uint64_t)p[2] << 8) | p[3];
+        off = 4;
+    } else if (pl == 127) {
+        if (len < 10)
+            return 0;
+        pl = 0;
+        for (int i = 0; i < 8; i++)
+            pl = (pl << 8) | p[2 + i];
+        off = 10;
+    }
+    const uint8_t *mask = p + off;
+    if (masked)
+        off += 4;
+    if (len < off + pl)
+        return 0;
+    if (!masked)
+        f->srv_unmasked++;
+    uint8_t *d = sp_malloc(pl + 1);
+    for (uint64_t i = 0; i < pl; i++)
+        d[i] = p[off + i] ^ (masked ? mask[i & 3] : 0);
+    d[pl] = 0;
+    if (op == SP_WS_OP_TEXT) {
+        f->srv_texts++;
+        snprintf(f->srv_text, sizeof(f->srv_text), "%s", (char *)d);
+        if (f->script == SC_ECHO || f->script == SC_FRAG)
+            srv_frame(f, FIN | SP_WS_OP_TEXT, d, pl);
+    } else if (op == SP_WS_OP_PONG) {
+        f->srv_pongs++;
+        snprintf(f->srv_pong, sizeof(f->srv_pong), "%s", (char *)d);
+        if (f->script == SC_PING)
+            srv_close_frame(f, 1000, "");
+    } else if (op == SP_WS_OP_PING) {
+        f->srv_pings++;
+    } else if (op == SP_WS_OP_CLOSE) {
+        f->srv_close_code = pl >= 2 ? (d[0] << 8) | d[1] : 1005;
+        snprintf(f->srv_close_reason, sizeof(f->srv_close_reason), "%s",
+                 pl > 2 ? (char *)d + 2 : "");
+        if (f->script != SC_MUTE && f->script != SC_CLOSE)
+            srv_close_frame(f, (uint16_t)f->srv_close_code, "");
+    }
+    sp_free(d);
+    return off + pl;
+}
+
+static void srv_handshake(fx_t *f)
+{
+    char *e = strstr(f->in.p, "\r\n\r\n");
+    if (!e)
+        return;
+    size_t hl = (size_t)(e + 4 - f->in.p);
+    snprintf(f->req, sizeof(f->req), "%.*s", (int)hl, f->in.p);
+    char key[64] = "", acc[29] = "";
+    const char *k = strcasestr(f->req, "\r\nSec-WebSocket-Key: ");
+    if (k)
+        sscanf(k + 21, "%63[^\r]", key);
+    sp_ws_accept_key(key, acc);
+    if (f->hs == HS_BAD_ACCEPT)
+        acc[0] = acc[0] == 'A' ? 'B' : 'A';
+    sp_buf_consume(&f->in, hl);
+    char resp[512];
+    int n = 0;
+    if (f->hs == HS_SILENT)
+        return;
+    if (f->hs == HS_404)
+        n = snprintf(resp, sizeof(resp), "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!");
+    else
+        n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 101 Switching Protocols\r\n%sConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: %s\r\n\r\n",
+                     f->hs == HS_NO_UPGRADE ? "" : "Upgrade: websocket\r\n", acc);
+    if (f->script == SC_TWO && f->hs == HS_OK) {
+        /* frames in the same packet as the 101 */
+        uint8_t fr[] = { 0x81, 3, 'o', 'n', 'e', 0x81, 3, 't', 'w', 'o' };
+        memcpy(resp + n, fr, sizeof(fr));
+        n += (int)sizeof(fr);
+    }
+    srv_write(f, resp, (size_t)n);
+    f->upgraded = true;
+    srv_on_upgrade(f);
+}
+
+static void srv_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    static char buf[65536];
+    (void)h, (void)hint;
+    *b = uv_buf_init(buf, sizeof(buf));
+}
+
+static void srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    fx_t *f = s->data;
+    if (n < 0) {
+        srv_drop(f);
+        return;
+    }
+    sp_buf_append(&f->in, b->base, (size_t)n);
+    if (!f->upgraded)
+        srv_handshake(f);
+    size_t used;
+    while (f->upgraded && f->conn_open && f->in.len &&
+           (used = srv_parse_frame(f, (const uint8_t *)f->in.p, f->in.len)) > 0)
+        sp_buf_consume(&f->in, used);
+}
+
+static void srv_accept(uv_stream_t *s, int status)
+{
+    fx_t *f = s->data;
+    cr_assert_eq(status, 0);
+    cr_assert(!f->conn_open, "one connection per test");
+    uv_tcp_init(&f->loop, &f->conn);
+    f->conn.data = f;
+    cr_assert_eq(uv_accept(s, (uv_stream_t *)&f->conn), 0);
+    f->conn_open = true;
+    uv_read_start((uv_stream_t *)&f->conn, srv_alloc, srv_read);
+}
+
+/* ---- client callbacks ------------------------------------------------------------- */
+static void done(fx_t *f, bool free_client)
+{
+    if (free_client && f->cl) {
+        sp_ws_client_free(f->cl);
+        f->cl = NULL;
+    }
+    if (!uv_is_closing((uv_handle_t *)&f->lis))
+        uv_close((uv_handle_t *)&f->lis, NULL);
+    if (!uv_is_closing((uv_handle_t *)&f->guard))
+        uv_close((uv_handle_t *)&f->guard, NULL);
+}
+
+static void cl_open(sp_ws_client_t *c, void *ud)
+{
+    fx_t *f = ud;
+    cr_assert_eq(c, f->cl);
+    f->opened++;
+    if (f->free_in == 1) {
+        done(f, true);
+        return;
+    }
+    if (f->send_on_open)
+        cr_assert_eq(sp_ws_client_send_text(c, f->send_on_open, strlen(f->send_on_open)), 0);
+    if (f->close_on_open)
+        sp_ws_client_close(c, 1000, "done");
+}
+
+static void cl_message(sp_ws_client_t *c, bool binary, const uint8_t *p, size_t len, void *ud)
+{
+    fx_t *f = ud;
+    f->msgs++;
+    f->msg_binary = binary;
+    f->msg_len = len < sizeof(f->msg) - 1 ? len : sizeof(f->msg) - 1;
+    memcpy(f->msg, p, f->msg_len);
+    f->msg[f->msg_len] = '\0';
+    if (f->free_in == 2) {
+        done(f, true);
+        return;
+    }
+    if (f->script == SC_ECHO || f->script == SC_FRAG)
+        sp_ws_client_close(c, 1000, "done");
+}
+
+static void cl_close(sp_ws_client_t *c, int code, const char *reason, void *ud)
+{
+    fx_t *f = ud;
+    (void)c;
+    f->closes++;
+    f->close_code = code;
+    snprintf(f->close_reason, sizeof(f->close_reason), "%s", reason);
+    cr_assert_eq(sp_ws_client_send_text(c, "x", 1), SP_ECLOSED);
+    done(f, true); /* freed inside the callback */
+}
+
+static void cl_error(sp_ws_client_t *c, int err, void *ud)
+{
+    fx_t *f = ud;
+    (void)c;
+    f->errors++;
+    f->err = err;
+    done(f, true);
+}
+
+static void guard_cb(uv_timer_t *t)
+{
+    (void)t;
+    cr_assert_fail("test timed out");
+}
+
+static void setup(fx_t *f)
+{
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    sp_buf_init(&f->in, 1 << 20);
+    uv_tcp_init(&f->loop, &f->lis);
+    f->lis.data = f;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    cr_assert_eq(uv_tcp_bind(&f->lis, (struct sockaddr *)&sa, 0), 0);
+    cr_assert_eq(uv_listen((uv_stream_t *)&f->lis, 8, srv_accept), 0);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    uv_tcp_getsockname(&f->lis, (struct sockaddr *)&ss, &sl);
+    f->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    uv_timer_init(&f->loop, &f->guard);
+    uv_timer_start(&f->guard, guard_cb, 5000, 0);
+    f->o.cbs = (sp_ws_client_cbs_t){ cl_open, cl_message, cl_close, cl_error };
+    f->o.ud = f;
+    f->o.close_timeout_ms = 300;
+    f->o.connect_timeout_ms = 2000;
+}
+
+static void run(fx_t *f, const char *path)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", f->port, path ? path : "/ws");
+    f->o.url = url;
+    cr_assert_eq(sp_ws_client_new(&f->loop, &f->o, &f->cl), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f->loop), 0, "every handle closed, client memory released");
+    sp_buf_cleanup(&f->in);
+    cr_assert_eq(f->errors + f->closes <= 1, 1, "at most one terminal callback");
+}
+
+/* ---- loop tests ------------------------------------------------------------------- */
+Test(ws_client, handshake_ok_and_echo_both_ways)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO, .send_on_open = "hello" };
+    const char *hdrs[] = { "X-Test: 1", "Authorization: Bearer abc" };
+    setup(&f);
+    f.o.headers = hdrs;
+    f.o.n_headers = 2;
+    run(&f, "/ws?x=1");
+    cr_assert_eq(f.opened, 1);
+    cr_assert_eq(f.errors, 0);
+    cr_assert(strstr(f.req, "GET /ws?x=1 HTTP/1.1\r\n") == f.req, "%s", f.req);
+    cr_assert(strstr(f.req, "\r\nX-Test: 1\r\n"));
+    cr_assert(strstr(f.req, "\r\nSec-WebSocket-Version: 13\r\n"));
+    cr_assert(strstr(f.req, "\r\nUpgrade: websocket\r\n"));
+    cr_assert_str_eq(f.srv_text, "hello", "client -> server");
+    cr_assert_eq(f.srv_unmasked, 0, "client frames are masked");
+    cr_assert_eq(f.msgs, 1);
+    cr_assert_str_eq(f.msg, "hello", "server -> client");
+    cr_assert(!f.msg_binary);
+    cr_assert_eq(f.srv_close_code, 1000, "client close handshake");
+    cr_assert_str_eq(f.srv_close_reason, "done");
+    cr_assert_eq(f.closes, 1);
+    cr_assert_eq(f.close_code, 1000);
+}
+
+Test(ws_client, bad_accept_rejected)
+{
+    fx_t f = { .hs = HS_BAD_ACCEPT, .script = SC_ECHO };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 0);
+    cr_assert_eq(f.errors, 1);
+    cr_assert_eq(f.err, SP_EPROTO);
+}
+
+Test(ws_client, missing_upgrade_rejected)
+{
+    fx_t f = { .hs = HS_NO_UPGRADE, .script = SC_ECHO };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 0);
+    cr_assert_eq(f.err, SP_EPROTO);
+}
+
+static int g_status;
+static void err_keep_status(sp_ws_client_t *c, int err, void *ud)
+{
+    g_status = sp_ws_client_http_status(c);
+    cl_error(c, err, ud);
+}
+
+Test(ws_client, non_101_rejected)
+{
+    fx_t f = { .hs = HS_404, .script = SC_ECHO };
+    setup(&f);
+    f.o.cbs.on_error = err_keep_status;
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 0);
+    cr_assert_eq(f.err, SP_EUPSTREAM);
+    cr_assert_eq(g_status, 404);
+}
+
+Test(ws_client, handshake_timeout)
+{
+    fx_t f = { .hs = HS_SILENT, .script = SC_MUTE };
+    setup(&f);
+    f.o.connect_timeout_ms = 150;
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 0);
+    cr_assert_eq(f.err, SP_ETIMEDOUT);
+}
+
+Test(ws_client, connection_refused)
+{
+    fx_t f = { 0 };
+    setup(&f);
+    uv_close((uv_handle_t *)&f.lis, NULL); /* nobody listens on the port any more */
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    run(&f, NULL);
+    cr_assert_eq(f.errors, 1);
+    cr_assert_eq(f.err, UV_ECONNREFUSED);
+}
+
+Test(ws_client, close_before_open_is_canceled)
+{
+    fx_t f = { .hs = HS_SILENT, .script = SC_MUTE };
+    setup(&f);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", f.port);
+    f.o.url = url;
+    cr_assert_eq(sp_ws_client_new(&f.loop, &f.o, &f.cl), 0);
+    sp_ws_client_close(f.cl, 1000, NULL);
+    cr_assert_eq(f.errors, 0, "never from inside the call");
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f.loop), 0);
+    sp_buf_cleanup(&f.in);
+    cr_assert_eq(f.errors, 1);
+    cr_assert_eq(f.err, SP_ECANCELED);
+}
+
+Test(ws_client, frames_in_same_packet_as_101)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_TWO, .free_in = 2 };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 1);
+    cr_assert_eq(f.msgs, 1, "freed inside the first on_message: nothing after it");
+    cr_assert_str_eq(f.msg, "one");
+    cr_assert_eq(f.closes, 0);
+}
+
+Test(ws_client, free_inside_on_open)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_TWO, .free_in = 1 };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 1);
+    cr_assert_eq(f.msgs, 0);
+    cr_assert_eq(f.closes + f.errors, 0);
+}
+
+Test(ws_client, message_over_cap_closes_1009)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_BIG };
+    setup(&f);
+    f.o.max_message = 1024;
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 1);
+    cr_assert_eq(f.msgs, 0);
+    cr_assert_eq(f.closes, 1);
+    cr_assert_eq(f.close_code, 1009);
+    cr_assert_eq(f.srv_close_code, 1009, "the server was told");
+}
+
+Test(ws_client, server_ping_gets_pong)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_PING };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.srv_pongs, 1);
+    cr_assert_str_eq(f.srv_pong, "abc", "pong echoes the ping payload");
+    cr_assert_eq(f.srv_unmasked, 0);
+    cr_assert_eq(f.close_code, 1000);
+}
+
+Test(ws_client, server_close_reports_code_and_reason)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_CLOSE };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.closes, 1);
+    cr_assert_eq(f.close_code, 4001);
+    cr_assert_str_eq(f.close_reason, "bye now");
+    cr_assert_eq(f.srv_close_code, 4001, "close echoed to the server");
+}
+
+Test(ws_client, protocol_errors_close_1002)
+{
+    int scripts[] = { SC_MASKED, SC_CTLFRAG };
+    for (size_t i = 0; i < 2; i++) {
+        fx_t f = { .hs = HS_OK, .script = scripts[i] };
+        setup(&f);
+        run(&f, NULL);
+        cr_assert_eq(f.opened, 1);
+        cr_assert_eq(f.msgs, 0);
+        cr_assert_eq(f.closes, 1);
+        cr_assert_eq(f.close_code, 1002, "script %d", scripts[i]);
+        cr_assert_neq(f.srv_close_code, 0, "a close frame was sent");
+    }
+}
+
+Test(ws_client, server_drop_is_1006)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_DROP };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.opened, 1);
+    cr_assert_eq(f.closes, 1);
+    cr_assert_eq(f.close_code, 1006);
+}
+
+Test(ws_client, client_close_without_reply_times_out_1006)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_MUTE, .close_on_open = 1 };
+    setup(&f);
+    f.o.close_timeout_ms = 100;
+    run(&f, NULL);
+    cr_assert_eq(f.srv_close_code, 1000);
+    cr_assert_str_eq(f.srv_close_reason, "done");
+    cr_assert_eq(f.close_code, 1006);
+    cr_assert_str_eq(f.close_reason, "close timeout");
+}
+
+Test(ws_client, client_close_handshake)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO, .close_on_open = 1 };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.srv_close_code, 1000);
+    cr_assert_eq(f.closes, 1);
+    cr_assert_eq(f.close_code, 1000);
+}
+
+Test(ws_client, fragmented_message_reassembled)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_FRAG };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.msgs, 1);
+    cr_assert_str_eq(f.msg, "hello world");
+    cr_assert_eq(f.close_code, 1000);
+}
+
+Test(ws_client, unanswered_pings_drop_1006)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_MUTE };
+    setup(&f);
+    f.o.ping_interval_ms = 40;
+    run(&f, NULL);
+    cr_assert_geq(f.srv_pings, 1, "client pinged");
+    cr_assert_eq(f.close_code, 1006);
+    cr_assert_str_eq(f.close_reason, "ping timeout");
+}
+
+/* ---- options and pure parts ------------------------------------------------------- */
+static int try_new(const char *url, const char *hdr)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sp_ws_client_t *c = (sp_ws_client_t *)&loop;
+    const char *h[] = { hdr };
+    sp_ws_client_opts_t o = { .url = url, .headers = h, .n_headers = hdr ? 1 : 0 };
+    int rc = sp_ws_client_new(&loop, &o, &c);
+    if (rc == 0)
+        sp_ws_client_free(c);
+    else
+        cr_assert_null(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    return rc;
+}
+
+Test(ws_client, options_validated)
+{
+    cr_assert_eq(try_new("ws://127.0.0.1:1/x", NULL), 0);
+    cr_assert_eq(try_new("ws://[::1]:1/x", NULL), 0);
+    cr_assert_eq(try_new("http://example.com/", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/#frag", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://user:pw@example.com/", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://:80/", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("not a url", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", "X-A: 1\r\nX-B: 2"), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", "no colon"), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", ": empty name"), SP_EINVAL);
+}
+
+#define KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define ACC "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+#define OK_RESP                                                                               \
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: keep-alive, "     \
+    "Upgrade\r\nSec-WebSocket-Accept: " ACC "\r\n\r\n"
+
+static int parse(const char *s, sp_ws_client_hs_t *r)
+{
+    return sp_ws_client_parse_handshake((const uint8_t *)s, strlen(s), 16384, ACC, r);
+}
+
+Test(ws_client, parse_ok_returns_header_length)
+{
+    sp_ws_client_hs_t r;
+    char key_acc[29];
+    sp_ws_accept_key(KEY, key_acc);
+    cr_assert_str_eq(key_acc, ACC, "RFC 6455 §1.3 example");
+    cr_assert_eq(parse(OK_RESP, &r), (int)strlen(OK_RESP));
+    cr_assert_eq(r.status, 101);
+    cr_assert_null(r.reason);
+    /* frame bytes after the header block are not consumed */
+    cr_assert_eq(parse(OK_RESP "\x81\x02hi", &r), (int)strlen(OK_RESP));
+}
+
+Test(ws_client, parse_incremental_is_eagain_until_complete)
+{
+    sp_ws_client_hs_t r;
+    size_t n = strlen(OK_RESP);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(sp_ws_client_parse_handshake((const uint8_t *)OK_RESP, i, 16384, ACC, &r),
+                     SP_EAGAIN, "prefix %zu", i);
+    cr_assert_eq(sp_ws_client_parse_handshake((const uint8_t *)OK_RESP, n, 16384, ACC, &r),
+                 (int)n);
+}
+
+Test(ws_client, parse_rejections)
+{
+    sp_ws_client_hs_t r;
+    cr_assert_eq(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &r), SP_EUPSTREAM);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nConnection: upgrade\r\nSec-WebSocket-Accept: " ACC
+                       "\r\n\r\n",
+                       &r),
+                 SP_EPROTO);
+    cr_assert_str_eq(r.reason, "upgrade");
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: " ACC
+                       "\r\n\r\n",
+                       &r),
+                 SP_EPROTO);
+    cr_assert_str_eq(r.reason, "connection");
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                       "Sec-WebSocket-Accept: AAAAPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+                       &r),
+                 SP_EPROTO);
+    cr_assert_str_eq(r.reason, "accept");
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", &r),
+                 SP_EPROTO);
+    cr_assert_str_eq(r.reason, "accept");
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                       "Sec-WebSocket-Accept: " ACC "\r\nSec-WebSocket-Accept: " ACC "\r\n\r\n",
+                       &r),
+                 SP_EPROTO, "duplicate accept");
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                       "Sec-WebSocket-Accept: " ACC "\r\nSec-WebSocket-Extensions: x\r\n\r\n",
+                       &r),
+                 SP_EPROTO);
+    cr_assert_str_eq(r.reason, "extensions");
+    cr_assert_eq(parse("HTTP/1.1 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                       "Sec-WebSocket-Accept: " ACC "\r\nSec-WebSocket-Protocol: x\r\n\r\n",
+                       &r),
+                 SP_EPROTO);
+    cr_assert_str_eq(r.reason, "protocol");
+    cr_assert_eq(parse("HTTP/1.0 101 X\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                       "Sec-WebSocket-Accept: " ACC "\r\n\r\n",
+                       &r),
+                 SP_EPROTO);
+    cr_assert_eq(parse("GARBAGE\r\n\r\n", &r), SP_EPROTO);
+    cr_assert_str_eq(r.reason, "malformed");
+}
+
+Test(ws_client, parse_header_cap)
+{
+    sp_ws_client_hs_t r;
+    char big[600];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "HTTP/1.1 101 X\r\nX: ", 19);
+    cr_assert_eq(sp_ws_client_parse_handshake((const uint8_t *)big, sizeof(big), 512, ACC, &r),
+                 SP_ETOOBIG);
+    cr_assert_eq(sp_ws_client_parse_handshake((const uint8_t *)big, 511, 512, ACC, &r),
+                 SP_EAGAIN);
+    size_t n = strlen(OK_RESP);
+    cr_assert_eq(sp_ws_client_parse_handshake((const uint8_t *)OK_RESP, n, n, ACC, &r), (int)n,
+                 "exactly at the cap is fine");
+    cr_assert_eq(sp_ws_client_parse_handshake((const uint8_t *)OK_RESP, n, n - 1, ACC, &r),
+                 SP_ETOOBIG);
+}
+
+Test(ws_client, build_request)
+{
+    char out[512];
+    const char *h[] = { "Authorization: Bearer t" };
+    int n = sp_ws_client_build_request(out, sizeof(out), "example.com:8080", "/a?b=c", KEY, h, 1);
+    cr_assert_gt(n, 0);
+    cr_assert_eq((size_t)n, strlen(out));
+    cr_assert_str_eq(out, "GET /a?b=c HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
+                          "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer t\r\n\r\n");
+    cr_assert_eq(sp_ws_client_build_request(out, 40, "example.com", "/", KEY, NULL, 0),
+                 SP_ETOOBIG);
+}
