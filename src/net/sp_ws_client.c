@@ -29,6 +29,7 @@
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
+#include "net/sp_tls.h"
 #include "net/sp_ws_proto.h"
 
 #define SP_WS_CLIENT_REQ_MAX 8192
@@ -37,38 +38,108 @@
 /* ---- transport ------------------------------------------------------------------- */
 /*
  * The byte pipe under the WebSocket layer. Plain TCP has no ops (bytes pass
- * through). TLS decrypts on the way in and encrypts on the way out; every
- * function appends the wire bytes it produced to `wire`, which the caller
- * writes to the socket.
+ * through). TLS (sp_tls) decrypts on the way in and encrypts on the way out;
+ * every function appends the wire bytes it produced to `wire`, which the
+ * caller writes to the socket.
  */
 typedef struct {
-    void *(*create)(const char *host, const char *ca_file, int *err);
-    /* Starts the TLS handshake (ClientHello into wire). */
-    int (*start)(void *t, sp_buf_t *wire);
-    /* Wire bytes in; plaintext appended to plain. Returns 0 or a negative code. */
+    /* A session for host; starts the handshake (ClientHello into wire). */
+    void *(*create)(const char *host, const char *ca_file, sp_buf_t *wire, int *err);
+    /* Wire bytes in; plaintext appended to plain. 0, SP_ECLOSED (peer ended it), or < 0. */
     int (*feed)(void *t, const uint8_t *in, size_t n, sp_buf_t *plain, sp_buf_t *wire);
     /* Plaintext out; wire bytes appended to wire. */
     int (*write)(void *t, const uint8_t *p, size_t n, sp_buf_t *wire);
     bool (*ready)(const void *t); /* handshake done, peer verified */
+    const char *(*error)(void *t);
     void (*destroy)(void *t);
 } tr_ops_t;
 
-const tr_ops_t *sp_ws_client_tls_ops(void);
-const tr_ops_t *sp_ws_client_tls_ops(void)
+typedef struct {
+    sp_tls_ctx_t *ctx;
+    sp_tls_t *s;
+} tls_tr_t;
+
+static void tls_destroy(void *p)
 {
-    return NULL; /* wss:// lands with the TLS layer */
+    tls_tr_t *t = p;
+    sp_tls_free(t->s);
+    sp_tls_ctx_free(t->ctx);
+    sp_free(t);
 }
 
+/* Moves the records sp_tls produced into wire. */
+static int tls_take(tls_tr_t *t, sp_buf_t *wire)
+{
+    char tmp[16384];
+    size_t n;
+    while ((n = sp_tls_out_take(t->s, tmp, sizeof(tmp))) > 0)
+        if (sp_buf_append(wire, tmp, n) != 0)
+            return SP_ETOOBIG;
+    return 0;
+}
+
+static void *tls_create(const char *host, const char *ca_file, sp_buf_t *wire, int *err)
+{
+    tls_tr_t *t = sp_calloc(1, sizeof(*t));
+    if ((*err = sp_tls_ctx_create(ca_file, &t->ctx)) == 0 &&
+        (*err = sp_tls_create(t->ctx, host, &t->s)) == 0) {
+        *err = sp_tls_handshake(t->s); /* ClientHello */
+        if (*err == SP_EAGAIN && (*err = tls_take(t, wire)) == 0)
+            return t;
+    }
+    tls_destroy(t);
+    return NULL;
+}
+
+static int tls_feed(void *p, const uint8_t *in, size_t n, sp_buf_t *plain, sp_buf_t *wire)
+{
+    tls_tr_t *t = p;
+    char tmp[16384];
+    int rc = sp_tls_feed(t->s, in, n);
+    if (rc == 0 && !sp_tls_established(t->s)) {
+        rc = sp_tls_handshake(t->s);
+        if (rc == SP_EAGAIN) /* more from the peer needed */
+            return tls_take(t, wire);
+    }
+    while (rc == 0 && (rc = sp_tls_read(t->s, tmp, sizeof(tmp))) > 0)
+        rc = sp_buf_append(plain, tmp, (size_t)rc);
+    if (rc == SP_EAGAIN)
+        rc = 0;
+    int wrc = tls_take(t, wire); /* handshake records, key updates */
+    return rc < 0 ? rc : wrc;
+}
+
+static int tls_write(void *p, const uint8_t *data, size_t n, sp_buf_t *wire)
+{
+    tls_tr_t *t = p;
+    int rc = sp_tls_write(t->s, data, n);
+    return rc < 0 ? rc : tls_take(t, wire);
+}
+
+static bool tls_ready(const void *p)
+{
+    const tls_tr_t *t = p;
+    return sp_tls_established(t->s);
+}
+
+static const char *tls_error(void *p)
+{
+    tls_tr_t *t = p;
+    return sp_tls_error(t->s);
+}
+
+static const tr_ops_t tls_ops = {
+    tls_create, tls_feed, tls_write, tls_ready, tls_error, tls_destroy,
+};
+
 /* ---- the client ------------------------------------------------------------------ */
+/*
+ * CLOSING: our close frame is out, waiting for the reply. CANCELED: closed
+ * before open, on_error(SP_ECANCELED) comes from the timer. DONE: on_error or
+ * on_close has fired.
+ */
 enum {
-    ST_RESOLVING,
-    ST_CONNECTING,
-    ST_TLS,
-    ST_HANDSHAKE,
-    ST_OPEN,
-    ST_CLOSING,  /* our close frame is queued/sent; waiting for the reply */
-    ST_CANCELED, /* closed before open; on_error(SP_ECANCELED) comes from the timer */
-    ST_DONE      /* on_error/on_close has fired (or is firing) */
+    ST_RESOLVING, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CANCELED, ST_DONE
 };
 
 typedef struct {
@@ -90,7 +161,6 @@ struct sp_ws_client_s {
     char port[8];
     char **headers;
     size_t n_headers;
-
     uv_tcp_t tcp;
     uv_timer_t timer; /* connect timeout, close timeout, deferred failure, flush timeout */
     uv_timer_t ping;
@@ -102,7 +172,6 @@ struct sp_ws_client_s {
     int state;
     int status;
     int pending_err; /* failure to report from the timer (never from inside an API call) */
-
     char key[32];
     char accept[32];
     sp_buf_t hs; /* handshake answer bytes */
@@ -113,7 +182,6 @@ struct sp_ws_client_s {
     uint16_t peer_code;
     bool peer_closed;
     char peer_reason[124];
-
     const tr_ops_t *tr_ops; /* NULL for ws:// */
     void *tr;
     sp_buf_t plain; /* TLS plaintext of one read */
@@ -126,7 +194,6 @@ struct sp_ws_client_s {
 };
 
 static void on_timer(uv_timer_t *t);
-static void close_tcp(sp_ws_client_t *c);
 
 /* ---- pure: handshake answer ------------------------------------------------------- */
 enum { HF_NONE, HF_UPGRADE, HF_CONNECTION, HF_ACCEPT, HF_EXT, HF_PROTO };
@@ -281,9 +348,9 @@ static int parse_url(sp_ws_client_t *c, const char *url)
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0])
         goto out;
-    if (strcmp(scheme, "wss") == 0 && !(c->tr_ops = sp_ws_client_tls_ops()))
-        goto out;
-    if (strcmp(scheme, "wss") != 0 && strcmp(scheme, "ws") != 0)
+    if (strcmp(scheme, "wss") == 0)
+        c->tr_ops = &tls_ops;
+    else if (strcmp(scheme, "ws") != 0)
         goto out;
     /* RFC 6455 §3: no fragment; we send no credentials from the URL either */
     if (curl_url_get(u, CURLUPART_FRAGMENT, &x, 0) == CURLUE_OK ||
@@ -678,6 +745,25 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
+/* The transport ended (EOF, read error, TLS close_notify or failure). */
+static void input_ended(sp_ws_client_t *c, int err)
+{
+    if (c->state == ST_TLS || (c->tr && err == SP_ECRYPTO)) {
+        sp_info("ws_client", "tls failed", "host=%s reason=\"%s\"", c->host,
+                c->tr ? c->tr_ops->error(c->tr) : "");
+        err = SP_ECRYPTO;
+    }
+    if (c->state < ST_OPEN)
+        fail_open(c, err);
+    else if (c->peer_closed)
+        finish(c, c->peer_code, c->peer_reason, false);
+    else
+        finish(c, SP_WS_CLOSE_ABNORMAL,
+               err == SP_ECLOSED ? "connection closed" : err == SP_ECRYPTO ? "tls error"
+                                                                         : "read error",
+               false);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sp_ws_client_t *c = s->data;
@@ -685,13 +771,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->freed || c->state >= ST_CANCELED)
         return;
     if (nread < 0) {
-        if (c->state < ST_OPEN)
-            fail_open(c, nread == UV_EOF ? SP_ECLOSED : (int)nread);
-        else if (c->peer_closed)
-            finish(c, c->peer_code, c->peer_reason, false);
-        else
-            finish(c, SP_WS_CLOSE_ABNORMAL, nread == UV_EOF ? "connection closed" : "read error",
-                   false);
+        input_ended(c, nread == UV_EOF ? SP_ECLOSED : (int)nread);
         return;
     }
     c->last_rx = uv_now(c->loop);
@@ -702,17 +782,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     sp_buf_reset(&c->plain);
     int rc = c->tr_ops->feed(c->tr, (const uint8_t *)c->rbuf, (size_t)nread, &c->plain, &c->wbuf);
     kick_write(c);
-    if (rc < 0) {
-        if (c->state < ST_OPEN)
-            fail_open(c, rc);
-        else
-            finish(c, SP_WS_CLOSE_ABNORMAL, "tls error", false);
-        return;
-    }
-    if (c->state == ST_TLS && c->tr_ops->ready(c->tr))
+    if (c->state == ST_TLS && rc == 0 && c->tr_ops->ready(c->tr))
         send_upgrade(c);
-    if (c->plain.len && c->state != ST_DONE)
+    if (c->plain.len && c->state != ST_DONE && !c->freed)
         plain_input(c, (const uint8_t *)c->plain.p, c->plain.len);
+    if (rc < 0 && !c->freed && c->state < ST_CANCELED)
+        input_ended(c, rc);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -728,9 +803,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->state = ST_TLS;
-    if (!(c->tr = c->tr_ops->create(c->host, c->ca_file, &rc)))
-        goto fail;
-    if ((rc = c->tr_ops->start(c->tr, &c->wbuf)) < 0)
+    if (!(c->tr = c->tr_ops->create(c->host, c->ca_file, &c->wbuf, &rc)))
         goto fail;
     kick_write(c);
     return;
