@@ -3,12 +3,20 @@
  * loop. The server is raw uv_tcp: it answers the handshake as the test asks
  * (good, wrong accept, 404, silent), parses the client's frames itself (so it
  * can check the mask bit, see pongs and pings, and choose not to answer), and
- * sends frames built with sp_ws_frame_header(). Plus the pure parts: the
- * handshake answer parser and the request builder.
+ * sends frames built with sp_ws_frame_header(). For wss:// the server speaks
+ * TLS through OpenSSL memory BIOs with a self-signed certificate generated
+ * here. Plus the pure parts: the handshake answer parser and the request
+ * builder.
  */
 #include <criterion/criterion.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/sp_alloc.h"
@@ -57,6 +65,10 @@ typedef struct {
     int free_in; /* 0 none, 1 on_open, 2 first on_message */
     int close_on_open; /* client starts close(1000,"done") in on_open */
     const char *send_on_open;
+    /* wss: the server's TLS end */
+    SSL_CTX *sctx;
+    SSL *ssl;
+    BIO *rbio, *wbio;
 } fx_t;
 
 /* ---- server ------------------------------------------------------------------------ */
@@ -66,7 +78,7 @@ static void srv_written(uv_write_t *w, int status)
     sp_free(w);
 }
 
-static void srv_write(fx_t *f, const void *p, size_t n)
+static void srv_raw_write(fx_t *f, const void *p, size_t n)
 {
     if (!f->conn_open)
         return;
@@ -75,6 +87,25 @@ static void srv_write(fx_t *f, const void *p, size_t n)
     uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)n);
     if (uv_write(w, (uv_stream_t *)&f->conn, &b, 1, srv_written) != 0)
         sp_free(w);
+}
+
+/* Whatever TLS wants to send goes on the wire. */
+static void srv_tls_flush(fx_t *f)
+{
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(f->wbio, buf, sizeof(buf))) > 0)
+        srv_raw_write(f, buf, (size_t)n);
+}
+
+static void srv_write(fx_t *f, const void *p, size_t n)
+{
+    if (!f->ssl) {
+        srv_raw_write(f, p, n);
+        return;
+    }
+    cr_assert_eq(SSL_write(f->ssl, p, (int)n), (int)n);
+    srv_tls_flush(f);
 }
 
 static void srv_frame(fx_t *f, int fin_op, const void *p, size_t n)
@@ -249,6 +280,17 @@ static void srv_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(buf, sizeof(buf));
 }
 
+static void srv_plain(fx_t *f, const char *p, size_t n)
+{
+    sp_buf_append(&f->in, p, n);
+    if (!f->upgraded)
+        srv_handshake(f);
+    size_t used;
+    while (f->upgraded && f->conn_open && f->in.len &&
+           (used = srv_parse_frame(f, (const uint8_t *)f->in.p, f->in.len)) > 0)
+        sp_buf_consume(&f->in, used);
+}
+
 static void srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     fx_t *f = s->data;
@@ -256,13 +298,25 @@ static void srv_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         srv_drop(f);
         return;
     }
-    sp_buf_append(&f->in, b->base, (size_t)n);
-    if (!f->upgraded)
-        srv_handshake(f);
-    size_t used;
-    while (f->upgraded && f->conn_open && f->in.len &&
-           (used = srv_parse_frame(f, (const uint8_t *)f->in.p, f->in.len)) > 0)
-        sp_buf_consume(&f->in, used);
+    if (!f->ssl) {
+        srv_plain(f, b->base, (size_t)n);
+        return;
+    }
+    BIO_write(f->rbio, b->base, (int)n);
+    if (!SSL_is_init_finished(f->ssl)) {
+        ERR_clear_error();
+        if (SSL_do_handshake(f->ssl) != 1) {
+            srv_tls_flush(f); /* an alert, or the next flight */
+            ERR_clear_error();
+            return;
+        }
+    }
+    char buf[16384];
+    int r;
+    while (f->conn_open && (r = SSL_read(f->ssl, buf, sizeof(buf))) > 0)
+        srv_plain(f, buf, (size_t)r);
+    srv_tls_flush(f);
+    ERR_clear_error();
 }
 
 static void srv_accept(uv_stream_t *s, int status)
@@ -274,6 +328,13 @@ static void srv_accept(uv_stream_t *s, int status)
     f->conn.data = f;
     cr_assert_eq(uv_accept(s, (uv_stream_t *)&f->conn), 0);
     f->conn_open = true;
+    if (f->sctx) {
+        f->ssl = SSL_new(f->sctx);
+        f->rbio = BIO_new(BIO_s_mem());
+        f->wbio = BIO_new(BIO_s_mem());
+        SSL_set_bio(f->ssl, f->rbio, f->wbio);
+        SSL_set_accept_state(f->ssl);
+    }
     uv_read_start((uv_stream_t *)&f->conn, srv_alloc, srv_read);
 }
 
@@ -369,16 +430,24 @@ static void setup(fx_t *f)
     f->o.connect_timeout_ms = 2000;
 }
 
-static void run(fx_t *f, const char *path)
+static void run_url(fx_t *f, const char *url)
 {
-    char url[128];
-    snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", f->port, path ? path : "/ws");
     f->o.url = url;
     cr_assert_eq(sp_ws_client_new(&f->loop, &f->o, &f->cl), 0);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&f->loop), 0, "every handle closed, client memory released");
     sp_buf_cleanup(&f->in);
+    SSL_free(f->ssl);
+    SSL_CTX_free(f->sctx);
+    ERR_clear_error();
     cr_assert_eq(f->errors + f->closes <= 1, 1, "at most one terminal callback");
+}
+
+static void run(fx_t *f, const char *path)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d%s", f->port, path ? path : "/ws");
+    run_url(f, url);
 }
 
 /* ---- loop tests ------------------------------------------------------------------- */
@@ -604,6 +673,94 @@ Test(ws_client, unanswered_pings_drop_1006)
     cr_assert_geq(f.srv_pings, 1, "client pinged");
     cr_assert_eq(f.close_code, 1006);
     cr_assert_str_eq(f.close_reason, "ping timeout");
+}
+
+/* ---- wss:// ------------------------------------------------------------------------ */
+/* A self-signed CA certificate for "localhost" only (no IP name), written to ca_path. */
+static void make_cert(EVP_PKEY **key, X509 **cert, char *ca_path, size_t cap)
+{
+    *key = EVP_EC_gen("P-256");
+    cr_assert_not_null(*key);
+    X509 *x = *cert = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+                               -1, 0);
+    X509_set_issuer_name(x, name);
+    X509_set_pubkey(x, *key);
+    const char *ext[][2] = { { "basicConstraints", "critical,CA:TRUE" },
+                             { "subjectAltName", "DNS:localhost" } };
+    for (size_t i = 0; i < 2; i++) {
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, ext[i][0], ext[i][1]);
+        cr_assert_not_null(e);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    cr_assert(X509_sign(x, *key, EVP_sha256()) > 0);
+    snprintf(ca_path, cap, "/tmp/sp_test_wsc_XXXXXX");
+    int fd = mkstemp(ca_path);
+    cr_assert(fd >= 0);
+    FILE *fp = fdopen(fd, "w");
+    cr_assert(PEM_write_X509(fp, x) == 1);
+    fclose(fp);
+}
+
+/* Runs one wss:// client against the TLS server; ca NULL = the system store. */
+static void run_wss(fx_t *f, const char *host, bool trust)
+{
+    EVP_PKEY *key;
+    X509 *cert;
+    char ca[64], url[128];
+    make_cert(&key, &cert, ca, sizeof(ca));
+    f->sctx = SSL_CTX_new(TLS_server_method());
+    cr_assert(SSL_CTX_use_certificate(f->sctx, cert) == 1);
+    cr_assert(SSL_CTX_use_PrivateKey(f->sctx, key) == 1);
+    f->o.ca_file = trust ? ca : NULL;
+    snprintf(url, sizeof(url), "wss://%s:%d/ws", host, f->port);
+    run_url(f, url);
+    unlink(ca);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+Test(ws_client, wss_echo_with_ca_file)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO, .send_on_open = "over tls" };
+    setup(&f);
+    run_wss(&f, "localhost", true);
+    cr_assert_eq(f.errors, 0, "err %d", f.err);
+    cr_assert_eq(f.opened, 1);
+    cr_assert(strstr(f.req, "\r\nHost: localhost:"), "%s", f.req);
+    cr_assert_str_eq(f.srv_text, "over tls");
+    cr_assert_str_eq(f.msg, "over tls");
+    cr_assert_eq(f.srv_close_code, 1000);
+    cr_assert_eq(f.close_code, 1000);
+}
+
+Test(ws_client, wss_untrusted_certificate_rejected)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO };
+    setup(&f);
+    run_wss(&f, "localhost", false);
+    cr_assert_eq(f.opened, 0);
+    cr_assert_eq(f.errors, 1);
+    cr_assert_eq(f.err, SP_ECRYPTO);
+}
+
+Test(ws_client, wss_host_name_mismatch_rejected)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO };
+    setup(&f);
+    run_wss(&f, "127.0.0.1", true); /* trusted, but the certificate names only localhost */
+    cr_assert_eq(f.opened, 0);
+    cr_assert_eq(f.errors, 1);
+    cr_assert_eq(f.err, SP_ECRYPTO);
 }
 
 /* ---- options and pure parts ------------------------------------------------------- */
