@@ -21,14 +21,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
-#include <strings.h>
 #include <wslay/wslay.h>
 
 #include "core/sp_alloc.h"
 #include "core/sp_buf.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
-#include "core/sp_time.h"
 #include "net/sp_tls.h"
 #include "net/sp_ws_proto.h"
 
@@ -142,12 +140,6 @@ enum {
     ST_RESOLVING, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CANCELED, ST_DONE
 };
 
-typedef struct {
-    uv_write_t req;
-    struct sp_ws_client_s *c;
-    char *p;
-} wreq_t;
-
 struct sp_ws_client_s {
     uv_loop_t *loop;
     sp_ws_client_cbs_t cbs;
@@ -189,7 +181,8 @@ struct sp_ws_client_s {
     size_t inflight;
     bool writing;
     bool close_after_write;
-    bool corked; /* inside wslay_event_send: gather, write once after */
+    bool corked;  /* inside wslay_event_send: gather, write once after */
+    bool in_recv; /* inside wslay_event_recv: sending waits until it returns */
     char rbuf[16384];
 };
 
@@ -224,16 +217,9 @@ static int hs_on_value(http_parser *hp, const char *at, size_t len)
 {
     hs_parse_t *s = hp->data;
     char v[256];
-    if (s->field == HF_NONE)
-        return 0;
-    if (s->field == HF_EXT || s->field == HF_PROTO) {
-        if (s->field == HF_EXT)
-            s->ext = true;
-        else
-            s->proto = true;
-        return 0;
-    }
-    if (len >= sizeof(v))
+    s->ext |= s->field == HF_EXT;     /* we offer no extension and no subprotocol, */
+    s->proto |= s->field == HF_PROTO; /* so any answer naming one fails */
+    if (s->field == HF_NONE || s->field == HF_EXT || s->field == HF_PROTO || len >= sizeof(v))
         return 0; /* longer than any valid value: never matches */
     memcpy(v, at, len);
     v[len] = '\0';
@@ -494,10 +480,9 @@ static void kick_write(sp_ws_client_t *c);
 
 static void on_write(uv_write_t *req, int status)
 {
-    wreq_t *w = sp_container_of(req, wreq_t, req);
-    sp_ws_client_t *c = w->c;
-    sp_free(w->p);
-    sp_free(w);
+    sp_ws_client_t *c = req->handle->data;
+    sp_free(req->data);
+    sp_free(req);
     c->writing = false;
     c->inflight = 0;
     if (status < 0) {
@@ -516,14 +501,13 @@ static void kick_write(sp_ws_client_t *c)
 {
     if (c->writing || !c->wbuf.len || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
-    wreq_t *w = sp_malloc(sizeof(*w));
+    uv_write_t *w = sp_malloc(sizeof(*w));
     size_t len;
-    w->c = c;
-    w->p = sp_buf_detach(&c->wbuf, &len);
-    uv_buf_t b = uv_buf_init(w->p, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    w->data = sp_buf_detach(&c->wbuf, &len); /* the write owns the bytes */
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
-        sp_free(w->p);
+        sp_free(w->data);
         sp_free(w);
         defer_fail(c, rc);
         return;
@@ -608,7 +592,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 /* Sends what wslay has queued. Failures are reported from the timer. */
 static void ws_flush(sp_ws_client_t *c)
 {
-    if (!c->ws || !wslay_event_want_write(c->ws))
+    if (!c->ws || c->in_recv || !wslay_event_want_write(c->ws))
         return;
     c->corked = true; /* wslay sends header and payload separately: one write for both */
     int rc = wslay_event_send(c->ws);
@@ -643,11 +627,13 @@ static void ws_feed(sp_ws_client_t *c, const uint8_t *p, size_t n)
 {
     c->in = p;
     c->in_len = n;
+    c->in_recv = true;
     while (c->in_len > 0 && !c->freed && (c->state == ST_OPEN || c->state == ST_CLOSING) &&
            wslay_event_want_read(c->ws)) {
         if (wslay_event_recv(c->ws) != 0)
             break;
     }
+    c->in_recv = false;
     c->in = NULL;
     c->in_len = 0;
     if (!c->freed)
@@ -898,7 +884,7 @@ int sp_ws_client_new(uv_loop_t *loop, const sp_ws_client_opts_t *o, sp_ws_client
     sp_buf_init(&c->wbuf, c->max_queue + SP_WS_CLIENT_WSLACK);
     if ((rc = parse_url(c, o->url)) != 0)
         goto fail;
-    if (!c->tr_ops && strcmp(c->port, "0") == 0) {
+    if (strcmp(c->port, "0") == 0) {
         rc = SP_EINVAL;
         goto fail;
     }
@@ -938,6 +924,8 @@ static int send_msg(sp_ws_client_t *c, uint8_t opcode, const void *p, size_t len
         return SP_ECLOSED;
     if (len > c->max_queue || sp_ws_client_queued(c) + len > c->max_queue)
         return SP_ETOOBIG;
+    if (opcode == WSLAY_TEXT_FRAME && !sp_ws_utf8_valid(p, len))
+        return SP_EUTF8;
     struct wslay_event_msg m = { .opcode = opcode, .msg = p, .msg_length = len };
     if (wslay_event_queue_msg(c->ws, &m) != 0)
         return SP_ECLOSED;
@@ -970,8 +958,15 @@ void sp_ws_client_close(sp_ws_client_t *c, uint16_t code, const char *reason)
     if (c->state != ST_OPEN)
         return;
     size_t rl = reason ? strlen(reason) : 0;
-    if (rl > 123)
-        rl = 123;
+    if (rl > 123) /* the control frame limit, cut on a UTF-8 boundary */
+        for (rl = 123; rl > 0 && ((uint8_t)reason[rl] & 0xC0) == 0x80; rl--)
+            ;
+    bool sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+                    (code >= 3000 && code <= 4999);
+    if (!sendable) { /* 1005, 1006, 1015 and unassigned codes never go on the wire */
+        code = SP_WS_CLOSE_NORMAL;
+        rl = 0;
+    }
     c->state = ST_CLOSING;
     wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, rl);
     ws_flush(c);

@@ -15,8 +15,9 @@
  * Callbacks (all on the loop thread, never from inside an sp_ws_client_*()
  * call):
  *  - on_open: once, when the 101 has been validated.
- *  - on_message: zero or more times after on_open, one complete message each
- *    (text is valid UTF-8). The bytes are valid during the call only.
+ *  - on_message: zero or more times after on_open and before any
+ *    sp_ws_client_close(), one complete message each (text is valid UTF-8).
+ *    The bytes are valid during the call only.
  *  - on_error: once, INSTEAD of on_open, if the connection never opened (DNS,
  *    connect, TLS, timeout, a non-101 answer (SP_EUPSTREAM; the status is
  *    sp_ws_client_http_status()), a bad handshake (SP_EPROTO), or
@@ -89,15 +90,17 @@ int sp_ws_client_new(uv_loop_t *loop, const sp_ws_client_opts_t *opts, sp_ws_cli
 void sp_ws_client_free(sp_ws_client_t *c);
 /**
  * Queues one text message (masked). Returns 0, SP_EAGAIN before on_open,
- * SP_ECLOSED once closing or closed, SP_ETOOBIG over max_queue or
- * max_message.
+ * SP_ECLOSED once closing or closed, SP_ETOOBIG if the bytes queued would pass
+ * max_queue, SP_EUTF8 if text is not valid UTF-8.
  */
 int sp_ws_client_send_text(sp_ws_client_t *c, const char *text, size_t len);
 /** Same for a binary message. */
 int sp_ws_client_send_binary(sp_ws_client_t *c, const void *p, size_t len);
 /**
  * Starts the close handshake: sends close(code, reason) (reason <= 123 bytes,
- * cut otherwise) and waits close_timeout_ms for the reply; on_close follows.
+ * cut on a UTF-8 boundary otherwise; a code that may not be sent, such as
+ * 1005 or 1006, becomes 1000) and waits close_timeout_ms for the reply;
+ * on_close follows.
  * Before on_open it abandons the attempt (on_error(SP_ECANCELED) follows).
  * A no-op once closing or closed.
  */

@@ -213,7 +213,9 @@ static size_t srv_parse_frame(fx_t *f, const uint8_t *p, size_t len)
     for (uint64_t i = 0; i < pl; i++)
         d[i] = p[off + i] ^ (masked ? mask[i & 3] : 0);
     d[pl] = 0;
-    if (op == SP_WS_OP_TEXT) {
+    if (op == SP_WS_OP_BINARY && f->script == SC_ECHO) {
+        srv_frame(f, FIN | SP_WS_OP_BINARY, d, pl);
+    } else if (op == SP_WS_OP_TEXT) {
         f->srv_texts++;
         snprintf(f->srv_text, sizeof(f->srv_text), "%s", (char *)d);
         if (f->script == SC_ECHO || f->script == SC_FRAG)
@@ -473,6 +475,42 @@ Test(ws_client, handshake_ok_and_echo_both_ways)
     cr_assert_eq(f.srv_close_code, 1000, "client close handshake");
     cr_assert_str_eq(f.srv_close_reason, "done");
     cr_assert_eq(f.closes, 1);
+    cr_assert_eq(f.close_code, 1000);
+}
+
+static void open_send_rules(sp_ws_client_t *c, void *ud)
+{
+    fx_t *f = ud;
+    char big[100];
+    memset(big, 'a', sizeof(big));
+    f->opened++;
+    cr_assert(sp_ws_client_is_open(c));
+    cr_assert_eq(sp_ws_client_send_text(c, "\xff", 1), SP_EUTF8);
+    cr_assert_eq(sp_ws_client_send_text(c, big, sizeof(big)), SP_ETOOBIG, "over max_queue");
+    cr_assert_eq(sp_ws_client_send_binary(c, "bi\0nary", 7), 0);
+}
+
+Test(ws_client, send_rules_and_binary_echo)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO };
+    char url[64];
+    setup(&f);
+    f.o.max_queue = 64;
+    f.o.cbs.on_open = open_send_rules;
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/", f.port);
+    f.o.url = url;
+    cr_assert_eq(sp_ws_client_new(&f.loop, &f.o, &f.cl), 0);
+    cr_assert_eq(sp_ws_client_send_text(f.cl, "early", 5), SP_EAGAIN, "before on_open");
+    cr_assert(!sp_ws_client_is_open(f.cl));
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f.loop), 0);
+    sp_buf_cleanup(&f.in);
+    cr_assert_eq(f.opened, 1);
+    cr_assert_eq(f.msgs, 1);
+    cr_assert(f.msg_binary);
+    cr_assert_eq(f.msg_len, 7);
+    cr_assert_eq(memcmp(f.msg, "bi\0nary", 7), 0);
+    cr_assert_eq(f.srv_unmasked, 0);
     cr_assert_eq(f.close_code, 1000);
 }
 
