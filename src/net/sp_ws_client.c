@@ -1,18 +1,12 @@
 /*
  * sp_ws_client: outbound WebSocket client (ws:// and wss://). See sp_ws_client.h.
  *
- * Layers, bottom up: uv_tcp_t -> transport (plain: bytes pass through; TLS:
- * OpenSSL over memory BIOs, see tr_ops_t) -> HTTP handshake (pure parser) ->
- * wslay client context (masking, ping/pong, fragments, close handshake).
- *
- * Writing: plaintext from wslay (or the Upgrade request) goes through the
- * transport into wbuf; at most one uv_write is in flight and takes wbuf's
- * storage as is. wbuf is capped (max_queue + slack for control frames).
- *
- * Memory: three handles (tcp, timer, ping) are initialised in new() and closed
- * in free(); the struct is released when their close callbacks have run and no
- * getaddrinfo is pending. Callbacks to the owner are made only from libuv
- * callbacks, and every one is followed by a check of `freed`.
+ * Layers: uv_tcp_t -> transport (plain, or sp_tls over memory BIOs: tr_ops_t) ->
+ * handshake (pure parser) -> wslay client context. Writes: plaintext goes through
+ * the transport into wbuf (capped); one uv_write in flight takes wbuf's storage.
+ * Memory: three handles (tcp, timer, ping) made in new() and closed in free(); the
+ * struct goes when their close callbacks have run and no getaddrinfo is pending.
+ * Owner callbacks come only from libuv callbacks, each followed by a `freed` check.
  */
 #include "net/sp_ws_client.h"
 
@@ -21,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
+#include <strings.h>
 #include <wslay/wslay.h>
 
 #include "core/sp_alloc.h"
@@ -292,36 +287,38 @@ int sp_ws_client_parse_handshake(const uint8_t *p, size_t len, size_t max_header
     return out->reason ? SP_EPROTO : (int)n;
 }
 
-int sp_ws_client_build_request(char *out, size_t cap, const char *host_header, const char *path,
+int sp_ws_client_build_request(sp_buf_t *out, const char *host_header, const char *path,
                                const char *key, const char *const *headers, size_t n_headers)
 {
-    sp_buf_t b;
-    int rc;
-    sp_buf_init(&b, cap > 0 ? cap - 1 : 1);
-    rc = sp_buf_appendf(&b,
-                        "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                        "Sec-WebSocket-Version: 13\r\n",
-                        path, host_header, key);
+    size_t mark = out->len;
+    int rc = sp_buf_appendf(out,
+                            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                            "Sec-WebSocket-Version: 13\r\n",
+                            path, host_header, key);
     for (size_t i = 0; rc == 0 && i < n_headers; i++)
-        rc = sp_buf_appendf(&b, "%s\r\n", headers[i]);
+        rc = sp_buf_appendf(out, "%s\r\n", headers[i]);
     if (rc == 0)
-        rc = sp_buf_append_str(&b, "\r\n");
-    if (rc == 0 && b.len < cap) {
-        memcpy(out, b.p, b.len + 1);
-        rc = (int)b.len;
-    } else {
-        rc = SP_ETOOBIG;
-    }
-    sp_buf_cleanup(&b);
+        rc = sp_buf_append_str(out, "\r\n");
+    if (rc != 0) /* all or nothing */
+        out->len = mark;
+    if (out->p)
+        out->p[out->len] = '\0';
     return rc;
 }
 
 /* ---- URL and options -------------------------------------------------------------- */
+/* "Name: value", no CR/LF, not one of the handshake's own headers. */
 static bool header_ok(const char *h)
 {
+    static const char *const own[] = { "host:", "upgrade:", "connection:", "sec-websocket-" };
     const char *colon = strchr(h, ':');
-    return colon && colon != h && !strpbrk(h, "\r\n");
+    if (!colon || colon == h || strpbrk(h, "\r\n") || strcspn(h, " \t") < (size_t)(colon - h))
+        return false;
+    for (size_t i = 0; i < SP_ARRAY_LEN(own); i++)
+        if (strncasecmp(h, own[i], strlen(own[i])) == 0)
+            return false;
+    return true;
 }
 
 static int parse_url(sp_ws_client_t *c, const char *url)
@@ -699,8 +696,8 @@ static void handshake_input(sp_ws_client_t *c, const uint8_t *p, size_t n)
         uv_timer_start(&c->ping, on_ping_timer, c->ping_interval, c->ping_interval);
     if (c->cbs.on_open)
         c->cbs.on_open(c, c->ud);
-    if (c->freed || c->state != ST_OPEN)
-        return;
+    if (c->freed || (c->state != ST_OPEN && c->state != ST_CLOSING))
+        return; /* (closed in on_open: the frames that came with the 101 are still read) */
     if (c->hs.len > hl)
         ws_feed(c, (const uint8_t *)c->hs.p + hl, c->hs.len - hl);
     sp_buf_cleanup(&c->hs);
@@ -708,12 +705,16 @@ static void handshake_input(sp_ws_client_t *c, const uint8_t *p, size_t n)
 
 static void send_upgrade(sp_ws_client_t *c)
 {
-    char req[SP_WS_CLIENT_REQ_MAX];
-    int n = sp_ws_client_build_request(req, sizeof(req), c->host_header, c->path, c->key,
-                                       (const char *const *)c->headers, c->n_headers);
+    sp_buf_t req;
+    sp_buf_init(&req, SP_WS_CLIENT_REQ_MAX);
+    int rc = sp_ws_client_build_request(&req, c->host_header, c->path, c->key,
+                                        (const char *const *)c->headers, c->n_headers);
     c->state = ST_HANDSHAKE;
-    if (n < 0 || (n = wire_send(c, req, (size_t)n)) < 0)
-        fail_open(c, n);
+    if (rc == 0)
+        rc = wire_send(c, req.p, req.len);
+    sp_buf_cleanup(&req);
+    if (rc < 0)
+        fail_open(c, rc);
 }
 
 static void plain_input(sp_ws_client_t *c, const uint8_t *p, size_t n)

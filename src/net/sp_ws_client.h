@@ -55,6 +55,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/sp_buf.h"
+
 typedef struct sp_ws_client_s sp_ws_client_t;
 
 typedef struct {
@@ -66,7 +68,8 @@ typedef struct {
 
 typedef struct {
     const char *url;             /* ws://host[:port]/path?query or wss://... */
-    const char *const *headers;  /* extra request headers, "Name: value" each */
+    const char *const *headers;  /* extra request headers, "Name: value" each; not Host,
+                                    Upgrade, Connection or Sec-WebSocket-* */
     size_t n_headers;
     size_t max_message;          /* bytes; over -> close 1009 (default 1 MiB) */
     size_t max_queue;            /* outbound bytes not yet written (default 4 MiB) */
@@ -82,8 +85,8 @@ typedef struct {
 
 /**
  * Validates opts and starts connecting. Returns 0 and *out, or SP_EINVAL (bad
- * URL or scheme, header with CR/LF or no colon, missing url) with *out NULL
- * and no callback.
+ * URL or scheme, port 0, a header with CR/LF, no colon or a handshake header's
+ * name, missing url) with *out NULL and no callback.
  */
 int sp_ws_client_new(uv_loop_t *loop, const sp_ws_client_opts_t *opts, sp_ws_client_t **out);
 /** See the top comment. NULL is a no-op. */
@@ -131,10 +134,10 @@ int sp_ws_client_parse_handshake(const uint8_t *p, size_t len, size_t max_header
                                  const char *accept, sp_ws_client_hs_t *out);
 
 /**
- * Builds the Upgrade request for the parsed pieces into out (cap bytes, NUL-
- * terminated). Returns its length or SP_ETOOBIG.
+ * Appends the Upgrade request to out (its max is the cap). Returns 0, or
+ * SP_ETOOBIG with out unchanged.
  */
-int sp_ws_client_build_request(char *out, size_t cap, const char *host_header, const char *path,
+int sp_ws_client_build_request(sp_buf_t *out, const char *host_header, const char *path,
                                const char *key, const char *const *headers, size_t n_headers);
 
 #endif

@@ -832,6 +832,14 @@ Test(ws_client, options_validated)
     cr_assert_eq(try_new("ws://example.com/", "X-A: 1\r\nX-B: 2"), SP_EINVAL);
     cr_assert_eq(try_new("ws://example.com/", "no colon"), SP_EINVAL);
     cr_assert_eq(try_new("ws://example.com/", ": empty name"), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", "Bad Name: x"), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", "host: evil"), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", "Sec-WebSocket-Protocol: x"), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com/", "Client-Id: abc"), 0);
+    cr_assert_eq(try_new("ws://example.com/a\r\nX-Injected: 1", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://exa mple.com/", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("ws://example.com:0/", NULL), SP_EINVAL);
+    cr_assert_eq(try_new("WSS://Example.com/", NULL), 0, "scheme is case-insensitive");
 }
 
 #define KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -933,14 +941,17 @@ Test(ws_client, parse_header_cap)
 
 Test(ws_client, build_request)
 {
-    char out[512];
+    sp_buf_t b;
     const char *h[] = { "Authorization: Bearer t" };
-    int n = sp_ws_client_build_request(out, sizeof(out), "example.com:8080", "/a?b=c", KEY, h, 1);
-    cr_assert_gt(n, 0);
-    cr_assert_eq((size_t)n, strlen(out));
-    cr_assert_str_eq(out, "GET /a?b=c HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n"
+    sp_buf_init(&b, 512);
+    cr_assert_eq(sp_ws_client_build_request(&b, "example.com:8080", "/a?b=c", KEY, h, 1), 0);
+    cr_assert_eq(b.len, strlen(b.p));
+    cr_assert_str_eq(b.p, "GET /a?b=c HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n"
                           "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY "\r\n"
                           "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer t\r\n\r\n");
-    cr_assert_eq(sp_ws_client_build_request(out, 40, "example.com", "/", KEY, NULL, 0),
-                 SP_ETOOBIG);
+    sp_buf_cleanup(&b);
+    sp_buf_init(&b, 150);
+    cr_assert_eq(sp_ws_client_build_request(&b, "example.com", "/", KEY, h, 1), SP_ETOOBIG);
+    cr_assert_eq(b.len, 0, "all or nothing");
+    sp_buf_cleanup(&b);
 }
