@@ -22,6 +22,9 @@
 #include "core/sp_alloc.h"
 #include "core/sp_buf.h"
 #include "core/sp_err.h"
+#include "net/sp_http.h"
+#include "net/sp_router.h"
+#include "net/sp_ws.h"
 #include "net/sp_ws_client.h"
 #include "net/sp_ws_proto.h"
 
@@ -711,6 +714,121 @@ Test(ws_client, unanswered_pings_drop_1006)
     cr_assert_geq(f.srv_pings, 1, "client pinged");
     cr_assert_eq(f.close_code, 1006);
     cr_assert_str_eq(f.close_reason, "ping timeout");
+}
+
+/* ---- against the project's own server (sp_http + sp_ws hub, wslay in server mode) ---- */
+typedef struct {
+    uv_loop_t loop;
+    uv_timer_t guard;
+    sp_router_t *router;
+    sp_http_server_t *http;
+    sp_ws_hub_t *hub;
+    sp_ws_client_t *cl;
+    int srv_close, srv_texts, opened, closes, close_code, ends;
+    char msg[64];
+} hx_t;
+
+static void hx_end(hx_t *h)
+{
+    if (++h->ends < 2) /* both the hub's on_close and the client's */
+        return;
+    sp_ws_client_free(h->cl);
+    sp_ws_hub_free(h->hub);
+    sp_http_server_free(h->http);
+    uv_close((uv_handle_t *)&h->guard, NULL);
+}
+
+static bool hub_text(sp_ws_conn_t *c, const char *msg, size_t len, void *ud)
+{
+    hx_t *h = ud;
+    h->srv_texts++;
+    cr_assert_eq(sp_ws_conn_send_text(c, msg, len), 0);
+    return true;
+}
+
+static void hub_close(sp_ws_conn_t *c, int code, void *ud)
+{
+    hx_t *h = ud;
+    (void)c;
+    h->srv_close = code;
+    hx_end(h);
+}
+
+static const sp_ws_handlers_t HUB_H = { .on_text = hub_text, .on_close = hub_close };
+
+static void hub_route(sp_http_req_t *req, void *ud)
+{
+    hx_t *h = ud;
+    sp_ws_handle_upgrade(h->hub, req, &HUB_H, h);
+}
+
+static void hub_auth(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
+{
+    (void)req, (void)ud;
+    sp_ws_auth_done(a, 0, "u1", 0);
+}
+
+static void hx_open(sp_ws_client_t *c, void *ud)
+{
+    hx_t *h = ud;
+    h->opened++;
+    cr_assert_eq(sp_ws_client_send_text(c, "{\"type\":\"hi\"}", 13), 0);
+}
+
+static void hx_message(sp_ws_client_t *c, bool binary, const uint8_t *p, size_t len, void *ud)
+{
+    hx_t *h = ud;
+    cr_assert(!binary);
+    snprintf(h->msg, sizeof(h->msg), "%.*s", (int)len, (const char *)p);
+    sp_ws_client_close(c, 1000, "bye");
+}
+
+static void hx_close(sp_ws_client_t *c, int code, const char *reason, void *ud)
+{
+    hx_t *h = ud;
+    (void)c, (void)reason;
+    h->closes++;
+    h->close_code = code;
+    hx_end(h);
+}
+
+static void hx_error(sp_ws_client_t *c, int err, void *ud)
+{
+    (void)c, (void)ud;
+    cr_assert_fail("client error %d", err);
+}
+
+Test(ws_client, interop_with_own_server_hub)
+{
+    hx_t h = { 0 };
+    cr_assert_eq(uv_loop_init(&h.loop), 0);
+    uv_timer_init(&h.loop, &h.guard);
+    uv_timer_start(&h.guard, guard_cb, 5000, 0);
+    h.router = sp_router_new();
+    sp_route_opts_t ro = { 0 };
+    sp_router_add(h.router, "GET", "/socket", hub_route, &h, &ro);
+    sp_http_opts_t ho = { .listen = "127.0.0.1:0", .max_connections = 4, .max_header_bytes = 16384,
+                          .default_body_limit = 65536, .header_timeout_ms = 5000,
+                          .idle_timeout_ms = 5000, .server_name = "t" };
+    h.http = sp_http_server_new(&h.loop, &ho, h.router);
+    cr_assert_eq(sp_http_server_listen(h.http), 0);
+    sp_ws_opts_t wo = { .public_url = "http://localhost:1" };
+    h.hub = sp_ws_hub_new(&h.loop, &wo);
+    sp_ws_hub_set_auth(h.hub, hub_auth, &h);
+    char url[64];
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/socket", sp_http_server_port(h.http));
+    sp_ws_client_opts_t o = { .url = url, .cbs = { hx_open, hx_message, hx_close, hx_error },
+                              .ud = &h };
+    cr_assert_eq(sp_ws_client_new(&h.loop, &o, &h.cl), 0);
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&h.loop), 0);
+    sp_router_free(h.router);
+    cr_assert_eq(h.opened, 1);
+    cr_assert_eq(h.srv_texts, 1, "the server's wslay accepted our masked frame");
+    cr_assert_str_eq(h.msg, "{\"type\":\"hi\"}");
+    cr_assert_eq(h.srv_close, 1000);
+    cr_assert_eq(h.closes, 1);
+    cr_assert_eq(h.close_code, 1000);
 }
 
 /* ---- wss:// ------------------------------------------------------------------------ */
