@@ -141,10 +141,7 @@ struct sp_ws_client_s {
     void *ud;
     size_t max_message, max_queue, max_header;
     uint64_t connect_timeout, ping_interval, close_timeout;
-    char *host;        /* for DNS and SNI, no brackets */
-    char *host_header; /* as sent in Host: */
-    char *path;        /* path?query */
-    char *ca_file;
+    char *host, *host_header, *path, *ca_file; /* host: DNS and SNI, no [] ; path?query */
     char port[8];
     char **headers;
     size_t n_headers;
@@ -154,10 +151,8 @@ struct sp_ws_client_s {
     uv_getaddrinfo_t gai;
     uv_connect_t conn;
     int handles; /* handles whose close callback is still to come */
-    bool gai_pending;
-    bool freed;
-    int state;
-    int status;
+    bool gai_pending, freed;
+    int state, status;
     int pending_err; /* failure to report from the timer (never from inside an API call) */
     char key[32];
     char accept[32];
@@ -166,6 +161,7 @@ struct sp_ws_client_s {
     const uint8_t *in; /* wslay's input window during feed */
     size_t in_len;
     uint64_t last_rx;
+    uint64_t ping_at; /* when the oldest unanswered ping went out (0: none) */
     uint16_t peer_code;
     bool peer_closed;
     char peer_reason[124];
@@ -190,7 +186,7 @@ typedef struct {
     int field;
     bool done;
     bool upgrade_ok, conn_ok, ext, proto;
-    int accepts;
+    int accepts; /* Sec-WebSocket-Accept headers seen */
     bool accept_ok;
     const char *accept;
 } hs_parse_t;
@@ -224,8 +220,7 @@ static int hs_on_value(http_parser *hp, const char *at, size_t len)
         s->conn_ok = true;
     else if (s->field == HF_ACCEPT) {
         s->accepts++;
-        /* trim optional whitespace */
-        size_t b = 0, e = len;
+        size_t b = 0, e = len; /* without optional whitespace */
         while (b < e && (v[b] == ' ' || v[b] == '\t'))
             b++;
         while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'))
@@ -259,16 +254,12 @@ int sp_ws_client_parse_handshake(const uint8_t *p, size_t len, size_t max_header
     http_parser_init(&hp, HTTP_RESPONSE);
     hp.data = &s;
     size_t n = http_parser_execute(&hp, &hs_settings, (const char *)p, scan);
-    if (!s.done) {
-        if (HTTP_PARSER_ERRNO(&hp) != HPE_OK) {
-            out->reason = "malformed";
-            return SP_EPROTO;
-        }
-        if (len >= max_header) {
-            out->reason = "too_big";
-            return SP_ETOOBIG;
-        }
+    bool bad = HTTP_PARSER_ERRNO(&hp) != HPE_OK;
+    if (!s.done && !bad && len < max_header)
         return SP_EAGAIN;
+    if (!s.done) {
+        out->reason = bad ? "malformed" : "too_big";
+        return bad ? SP_EPROTO : SP_ETOOBIG;
     }
     out->status = hp.status_code;
     if (hp.status_code != 101) {
@@ -641,15 +632,19 @@ static void ws_feed(sp_ws_client_t *c, const uint8_t *p, size_t n)
 static void on_ping_timer(uv_timer_t *t)
 {
     sp_ws_client_t *c = t->data;
+    uint64_t now = uv_now(c->loop);
     if (c->freed || c->state != ST_OPEN)
         return;
-    if (uv_now(c->loop) - c->last_rx >= 2 * c->ping_interval) {
+    /* dropped only after a ping of ours went unanswered for a whole interval */
+    if (c->ping_at && c->last_rx < c->ping_at && now - c->ping_at >= c->ping_interval) {
         finish(c, SP_WS_CLOSE_ABNORMAL, "ping timeout", false);
         return;
     }
     struct wslay_event_msg m = { .opcode = WSLAY_PING, .msg = NULL, .msg_length = 0 };
     if (wslay_event_queue_msg(c->ws, &m) == 0)
         ws_flush(c);
+    if (!c->ping_at || c->last_rx >= c->ping_at)
+        c->ping_at = now;
 }
 
 static int open_ws(sp_ws_client_t *c)

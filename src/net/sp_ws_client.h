@@ -75,8 +75,8 @@ typedef struct {
     size_t max_queue;            /* outbound bytes not yet written (default 4 MiB) */
     size_t max_header_bytes;     /* handshake response headers (default 16 KiB) */
     uint64_t connect_timeout_ms; /* DNS + TCP + TLS + 101 (default 10000) */
-    uint64_t ping_interval_ms;   /* 0 = no pings; else ping, and drop (1006) a peer
-                                    silent for two intervals */
+    uint64_t ping_interval_ms;   /* 0 = no pings; else ping every interval and drop
+                                    (1006) a peer silent for an interval after a ping */
     uint64_t close_timeout_ms;   /* wait for the close reply (default 2000) */
     const char *ca_file;         /* wss: PEM CA bundle to trust; NULL = system store */
     sp_ws_client_cbs_t cbs;
