@@ -36,8 +36,9 @@
  * caller writes to the socket.
  */
 typedef struct {
-    /* A session for host; starts the handshake (ClientHello into wire). */
-    void *(*create)(const char *host, const char *ca_file, sp_buf_t *wire, int *err);
+    /* A session for host (shared context, else one from ca_file); ClientHello into wire. */
+    void *(*create)(const char *host, const char *ca_file, sp_tls_ctx_t *shared, sp_buf_t *wire,
+                    int *err);
     /* Wire bytes in; plaintext appended to plain. 0, SP_ECLOSED (peer ended it), or < 0. */
     int (*feed)(void *t, const uint8_t *in, size_t n, sp_buf_t *plain, sp_buf_t *wire);
     /* Plaintext out; wire bytes appended to wire. */
@@ -47,54 +48,47 @@ typedef struct {
     void (*destroy)(void *t);
 } tr_ops_t;
 
-typedef struct {
-    sp_tls_ctx_t *ctx;
-    sp_tls_t *s;
-} tls_tr_t;
-
-static void tls_destroy(void *p)
-{
-    tls_tr_t *t = p;
-    sp_tls_free(t->s);
-    sp_tls_ctx_free(t->ctx);
-    sp_free(t);
-}
-
 /* Moves the records sp_tls produced into wire. */
-static int tls_take(tls_tr_t *t, sp_buf_t *wire)
+static int tls_take(sp_tls_t *t, sp_buf_t *wire)
 {
     char tmp[16384];
     size_t n;
-    while ((n = sp_tls_out_take(t->s, tmp, sizeof(tmp))) > 0)
+    while ((n = sp_tls_out_take(t, tmp, sizeof(tmp))) > 0)
         if (sp_buf_append(wire, tmp, n) != 0)
             return SP_ETOOBIG;
     return 0;
 }
 
-static void *tls_create(const char *host, const char *ca_file, sp_buf_t *wire, int *err)
+static void tls_destroy(void *p)
 {
-    tls_tr_t *t = sp_calloc(1, sizeof(*t));
-    if ((*err = sp_tls_ctx_create(ca_file, &t->ctx)) == 0 &&
-        (*err = sp_tls_create(t->ctx, host, &t->s)) == 0) {
-        *err = sp_tls_handshake(t->s); /* ClientHello */
-        if (*err == SP_EAGAIN && (*err = tls_take(t, wire)) == 0)
-            return t;
-    }
-    tls_destroy(t);
+    sp_tls_free(p);
+}
+
+static void *tls_create(const char *host, const char *ca_file, sp_tls_ctx_t *shared,
+                        sp_buf_t *wire, int *err)
+{
+    sp_tls_ctx_t *own = NULL;
+    sp_tls_t *t = NULL;
+    if ((*err = shared ? 0 : sp_tls_ctx_create(ca_file, &own)) == 0)
+        *err = sp_tls_create(shared ? shared : own, host, &t);
+    sp_tls_ctx_free(own); /* the session keeps its own reference */
+    if (*err == 0 && (*err = sp_tls_handshake(t)) == SP_EAGAIN && (*err = tls_take(t, wire)) == 0)
+        return t; /* ClientHello is in wire */
+    sp_tls_free(t);
     return NULL;
 }
 
 static int tls_feed(void *p, const uint8_t *in, size_t n, sp_buf_t *plain, sp_buf_t *wire)
 {
-    tls_tr_t *t = p;
+    sp_tls_t *t = p;
     char tmp[16384];
-    int rc = sp_tls_feed(t->s, in, n);
-    if (rc == 0 && !sp_tls_established(t->s)) {
-        rc = sp_tls_handshake(t->s);
+    int rc = sp_tls_feed(t, in, n);
+    if (rc == 0 && !sp_tls_established(t)) {
+        rc = sp_tls_handshake(t);
         if (rc == SP_EAGAIN) /* more from the peer needed */
             return tls_take(t, wire);
     }
-    while (rc == 0 && (rc = sp_tls_read(t->s, tmp, sizeof(tmp))) > 0)
+    while (rc == 0 && (rc = sp_tls_read(t, tmp, sizeof(tmp))) > 0)
         rc = sp_buf_append(plain, tmp, (size_t)rc);
     if (rc == SP_EAGAIN)
         rc = 0;
@@ -104,21 +98,18 @@ static int tls_feed(void *p, const uint8_t *in, size_t n, sp_buf_t *plain, sp_bu
 
 static int tls_write(void *p, const uint8_t *data, size_t n, sp_buf_t *wire)
 {
-    tls_tr_t *t = p;
-    int rc = sp_tls_write(t->s, data, n);
-    return rc < 0 ? rc : tls_take(t, wire);
+    int rc = sp_tls_write(p, data, n);
+    return rc < 0 ? rc : tls_take(p, wire);
 }
 
 static bool tls_ready(const void *p)
 {
-    const tls_tr_t *t = p;
-    return sp_tls_established(t->s);
+    return sp_tls_established(p);
 }
 
 static const char *tls_error(void *p)
 {
-    tls_tr_t *t = p;
-    return sp_tls_error(t->s);
+    return sp_tls_error(p);
 }
 
 static const tr_ops_t tls_ops = {
@@ -142,6 +133,7 @@ struct sp_ws_client_s {
     size_t max_message, max_queue, max_header;
     uint64_t connect_timeout, ping_interval, close_timeout;
     char *host, *host_header, *path, *ca_file; /* host: DNS and SNI, no [] ; path?query */
+    sp_tls_ctx_t *tls_ctx; /* shared, not owned */
     char port[8];
     char **headers;
     size_t n_headers;
@@ -785,7 +777,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->state = ST_TLS;
-    if (!(c->tr = c->tr_ops->create(c->host, c->ca_file, &c->wbuf, &rc)))
+    if (!(c->tr = c->tr_ops->create(c->host, c->ca_file, c->tls_ctx, &c->wbuf, &rc)))
         goto fail;
     kick_write(c);
     return;
@@ -875,6 +867,7 @@ int sp_ws_client_new(uv_loop_t *loop, const sp_ws_client_opts_t *o, sp_ws_client
     c->ping_interval = o->ping_interval_ms;
     c->close_timeout = o->close_timeout_ms ? o->close_timeout_ms : 2000;
     c->ca_file = o->ca_file ? sp_strdup(o->ca_file) : NULL;
+    c->tls_ctx = o->tls_ctx;
     sp_buf_init(&c->hs, c->max_header + sizeof(c->rbuf) + 32768);
     sp_buf_init(&c->plain, 0); /* bounded by what one read decrypts to */
     sp_buf_init(&c->wbuf, c->max_queue + SP_WS_CLIENT_WSLACK);

@@ -56,6 +56,7 @@
 #include <uv.h>
 
 #include "core/sp_buf.h"
+#include "net/sp_tls.h"
 
 typedef struct sp_ws_client_s sp_ws_client_t;
 
@@ -78,6 +79,9 @@ typedef struct {
     uint64_t ping_interval_ms;   /* 0 = no pings; else ping every interval and drop
                                     (1006) a peer silent for an interval after a ping */
     uint64_t close_timeout_ms;   /* wait for the close reply (default 2000) */
+    sp_tls_ctx_t *tls_ctx;       /* wss: shared context (net/sp_tls.h; not owned, must
+                                    outlive the client); made at start-up, no CA file is
+                                    read on the loop. NULL: one per connection from: */
     const char *ca_file;         /* wss: PEM CA bundle to trust; NULL = system store */
     sp_ws_client_cbs_t cbs;
     void *ud;

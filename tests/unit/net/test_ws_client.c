@@ -867,9 +867,10 @@ static void make_cert(EVP_PKEY **key, X509 **cert, char *ca_path, size_t cap)
     fclose(fp);
 }
 
-/* Runs one wss:// client against the TLS server; ca NULL = the system store. */
-static void run_wss(fx_t *f, const char *host, bool trust)
+/* Runs one wss:// client against the TLS server: trust 0 system store, 1 CA file, 2 shared ctx. */
+static void run_wss(fx_t *f, const char *host, int trust)
 {
+    sp_tls_ctx_t *shared = NULL;
     EVP_PKEY *key;
     X509 *cert;
     char ca[64], url[128];
@@ -877,9 +878,13 @@ static void run_wss(fx_t *f, const char *host, bool trust)
     f->sctx = SSL_CTX_new(TLS_server_method());
     cr_assert(SSL_CTX_use_certificate(f->sctx, cert) == 1);
     cr_assert(SSL_CTX_use_PrivateKey(f->sctx, key) == 1);
-    f->o.ca_file = trust ? ca : NULL;
+    f->o.ca_file = trust == 1 ? ca : NULL;
+    if (trust == 2)
+        cr_assert_eq(sp_tls_ctx_create(ca, &shared), 0);
+    f->o.tls_ctx = shared;
     snprintf(url, sizeof(url), "wss://%s:%d/ws", host, f->port);
     run_url(f, url);
+    sp_tls_ctx_free(shared);
     unlink(ca);
     X509_free(cert);
     EVP_PKEY_free(key);
@@ -889,7 +894,7 @@ Test(ws_client, wss_echo_with_ca_file)
 {
     fx_t f = { .hs = HS_OK, .script = SC_ECHO, .send_on_open = "over tls" };
     setup(&f);
-    run_wss(&f, "localhost", true);
+    run_wss(&f, "localhost", 1);
     cr_assert_eq(f.errors, 0, "err %d", f.err);
     cr_assert_eq(f.opened, 1);
     cr_assert(strstr(f.req, "\r\nHost: localhost:"), "%s", f.req);
@@ -899,11 +904,21 @@ Test(ws_client, wss_echo_with_ca_file)
     cr_assert_eq(f.close_code, 1000);
 }
 
+Test(ws_client, wss_with_shared_tls_context)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO, .send_on_open = "shared" };
+    setup(&f);
+    run_wss(&f, "localhost", 2);
+    cr_assert_eq(f.errors, 0, "err %d", f.err);
+    cr_assert_str_eq(f.msg, "shared");
+    cr_assert_eq(f.close_code, 1000);
+}
+
 Test(ws_client, wss_untrusted_certificate_rejected)
 {
     fx_t f = { .hs = HS_OK, .script = SC_ECHO };
     setup(&f);
-    run_wss(&f, "localhost", false);
+    run_wss(&f, "localhost", 0);
     cr_assert_eq(f.opened, 0);
     cr_assert_eq(f.errors, 1);
     cr_assert_eq(f.err, SP_ECRYPTO);
@@ -913,7 +928,7 @@ Test(ws_client, wss_host_name_mismatch_rejected)
 {
     fx_t f = { .hs = HS_OK, .script = SC_ECHO };
     setup(&f);
-    run_wss(&f, "127.0.0.1", true); /* trusted, but the certificate names only localhost */
+    run_wss(&f, "127.0.0.1", 1); /* trusted, but the certificate names only localhost */
     cr_assert_eq(f.opened, 0);
     cr_assert_eq(f.errors, 1);
     cr_assert_eq(f.err, SP_ECRYPTO);
