@@ -40,6 +40,7 @@ enum {
     SC_MUTE,     /* never answer anything (pings, close) */
     SC_MASKED,   /* a masked frame from the server: protocol error */
     SC_CTLFRAG,  /* a control frame without FIN: protocol error */
+    SC_BADUTF8,  /* a text message that is not UTF-8 */
 };
 
 typedef struct {
@@ -66,7 +67,9 @@ typedef struct {
     size_t msg_len;
     bool msg_binary;
     int free_in; /* 0 none, 1 on_open, 2 first on_message */
-    int close_on_open; /* client starts close(1000,"done") in on_open */
+    int close_on_open; /* client starts close(close_with ?: 1000, reason ?: "done") in on_open */
+    uint16_t close_with;
+    const char *close_reason_send;
     const char *send_on_open;
     /* wss: the server's TLS end */
     SSL_CTX *sctx;
@@ -171,6 +174,9 @@ static void srv_on_upgrade(fx_t *f)
     }
     case SC_CTLFRAG:
         srv_frame(f, SP_WS_OP_PING, "p", 1);
+        break;
+    case SC_BADUTF8:
+        srv_frame(f, FIN | SP_WS_OP_TEXT, "a\xff", 2);
         break;
     case SC_FRAG:
         srv_frame(f, SP_WS_OP_TEXT, "hel", 3);
@@ -368,7 +374,8 @@ static void cl_open(sp_ws_client_t *c, void *ud)
     if (f->send_on_open)
         cr_assert_eq(sp_ws_client_send_text(c, f->send_on_open, strlen(f->send_on_open)), 0);
     if (f->close_on_open)
-        sp_ws_client_close(c, 1000, "done");
+        sp_ws_client_close(c, f->close_with ? f->close_with : 1000,
+                           f->close_reason_send ? f->close_reason_send : "done");
 }
 
 static void cl_message(sp_ws_client_t *c, bool binary, const uint8_t *p, size_t len, void *ud)
@@ -661,6 +668,35 @@ Test(ws_client, protocol_errors_close_1002)
         cr_assert_eq(f.close_code, 1002, "script %d", scripts[i]);
         cr_assert_neq(f.srv_close_code, 0, "a close frame was sent");
     }
+}
+
+Test(ws_client, invalid_utf8_text_closes_1007)
+{
+    fx_t f = { .hs = HS_OK, .script = SC_BADUTF8 };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.msgs, 0);
+    cr_assert_eq(f.close_code, 1007);
+    cr_assert_eq(f.srv_close_code, 1007);
+}
+
+Test(ws_client, close_code_and_reason_sanitized)
+{
+    char reason[200];
+    memset(reason, 'r', sizeof(reason));
+    reason[sizeof(reason) - 1] = '\0';
+    memcpy(reason + 122, "\xc3\xa9", 2); /* a 2-byte character across the 123-byte limit */
+    fx_t f = { .hs = HS_OK, .script = SC_ECHO, .close_on_open = 1, .close_with = 4000,
+               .close_reason_send = reason };
+    setup(&f);
+    run(&f, NULL);
+    cr_assert_eq(f.srv_close_code, 4000);
+    cr_assert_eq(strlen(f.srv_close_reason), 122, "cut before the split character");
+    fx_t g = { .hs = HS_OK, .script = SC_ECHO, .close_on_open = 1, .close_with = 1006 };
+    setup(&g);
+    run(&g, NULL);
+    cr_assert_eq(g.srv_close_code, 1000, "1006 never goes on the wire");
+    cr_assert_eq(g.close_code, 1000);
 }
 
 Test(ws_client, server_drop_is_1006)
