@@ -24,6 +24,12 @@ bool sp_str_eq_cstr(sp_str_t a, const char *b)
     return sp_str_eq(a, sp_str(b));
 }
 
+bool sp_str_ieq_cstr(sp_str_t a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && (n == 0 || strncasecmp(a.p, b, n) == 0);
+}
+
 void sp_buf_init(sp_buf_t *b, size_t max)
 {
     b->p = NULL;

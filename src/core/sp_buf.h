@@ -26,6 +26,7 @@ typedef struct {
 sp_str_t sp_str(const char *cstr);
 bool sp_str_eq(sp_str_t a, sp_str_t b);
 bool sp_str_eq_cstr(sp_str_t a, const char *b);
+bool sp_str_ieq_cstr(sp_str_t a, const char *b); /* ASCII case-insensitive */
 
 typedef struct {
     char *p;    /* data, NUL-terminated when cap > 0 */

@@ -17,6 +17,7 @@
 #include "core/sp_backoff.h"
 #include "core/sp_buf.h"
 #include "core/sp_config.h"
+#include "net/sp_tls.h"
 
 #define SP_RELAY_UID_LEN 33  /* 32 hex + NUL */
 #define SP_RELAY_GOP_MAX_BYTES (16u * 1024 * 1024)
@@ -130,7 +131,7 @@ struct sp_relay_s {
     uint64_t ingest_rejected;
     void *ingest;   /* sp_rtmp_server_t */
     void *api;      /* sp_relay_api_t */
-    void *tls_ctx;  /* SSL_CTX * for outputs */
+    sp_tls_ctx_t *tls_ctx; /* client TLS for rtmps:// outputs */
     void *webhook;  /* sp_curlm_t * */
     size_t out_queue_bytes;
     uint32_t out_queue_ms;

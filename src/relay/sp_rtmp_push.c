@@ -2,8 +2,8 @@
  * sp_rtmp_push: one output of a live input, pushed to an rtmp:// or rtmps://
  * destination. Each output is its own state machine (idle, connecting,
  * forwarding, error) with last_error, bytes sent and reconnect count. TLS is
- * OpenSSL over memory BIOs so it runs non-blocking on the loop, with SNI and
- * verification against the system store or RELAY_CA_FILE. Forwarding starts
+ * net/sp_tls (OpenSSL over memory BIOs) so it runs non-blocking on the loop, with
+ * SNI and verification against the system store or RELAY_CA_FILE. Forwarding starts
  * with metadata, sequence headers and the cached GOP (a keyframe), with
  * timestamps rebased. The per-output queue is bounded by bytes and duration;
  * over the bound whole GOPs are dropped up to the next keyframe. Nothing here
@@ -11,9 +11,6 @@
  */
 #include "relay/sp_relay_int.h"
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <string.h>
@@ -26,6 +23,7 @@
 #include "relay/sp_rtmp_chunk.h"
 #include "relay/sp_rtmp_handshake.h"
 #include "core/sp_time.h"
+#include "net/sp_tls.h"
 
 #define OUT_CHUNK 4096
 #define CONNECT_TIMEOUT_MS 10000
@@ -54,8 +52,7 @@ struct sp_push_conn_s {
     char app[512];
     char tcurl[1024];
     char *key;
-    SSL *ssl;
-    BIO *rbio, *wbio;
+    sp_tls_t *ssl;          /* rtmps: the TLS session, once TCP is connected */
     sp_rtmp_hs_t *hs;       /* only during the handshake */
     bool hs_done;
     sp_rtmp_reader_t rd;
@@ -103,29 +100,21 @@ const char *sp_relay_out_state_name(sp_relay_out_state_t s)
 
 int sp_push_tls_init(sp_relay_t *r)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return SP_ECRYPTO;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     const char *ca = r->cfg && r->cfg->relay_ca_file && r->cfg->relay_ca_file[0]
                          ? r->cfg->relay_ca_file : NULL;
-    if (ca) {
-        if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-            sp_error("relay", "cannot load RELAY_CA_FILE", "path=%s", ca);
-            SSL_CTX_free(ctx);
-            return SP_ECONFIG;
-        }
-    } else {
-        SSL_CTX_set_default_verify_paths(ctx);
-    }
+    sp_tls_ctx_t *ctx = NULL;
+    int rc = sp_tls_ctx_create(ca, &ctx);
+    if (rc == SP_ECONFIG)
+        sp_error("relay", "cannot load RELAY_CA_FILE", "path=%s", ca);
+    if (rc != 0)
+        return rc;
     r->tls_ctx = ctx;
     return 0;
 }
 
 void sp_push_tls_free(sp_relay_t *r)
 {
-    SSL_CTX_free(r->tls_ctx);
+    sp_tls_ctx_free(r->tls_ctx);
     r->tls_ctx = NULL;
 }
 
@@ -135,8 +124,7 @@ static void conn_release(sp_push_conn_t *c)
 {
     if (--c->pending > 0)
         return;
-    if (c->ssl)
-        SSL_free(c->ssl); /* frees the BIOs */
+    sp_tls_free(c->ssl);
     sp_rtmp_reader_cleanup(&c->rd);
     sp_buf_cleanup(&c->in);
     sp_free(c->hs);
@@ -240,18 +228,18 @@ static void submit(sp_push_conn_t *c, pw_t *w, uv_buf_t *bufs, unsigned n)
 /* Flushes TLS output records to the socket. */
 static void flush_tls(sp_push_conn_t *c)
 {
-    size_t n = BIO_ctrl_pending(c->wbio);
+    size_t n = c->ssl ? sp_tls_out_pending(c->ssl) : 0;
     if (n == 0)
         return;
     pw_t *w = sp_calloc(1, sizeof(*w));
     w->copy = sp_malloc(n);
-    int got = BIO_read(c->wbio, w->copy, (int)n);
-    if (got <= 0) {
+    size_t got = sp_tls_out_take(c->ssl, w->copy, n);
+    if (got == 0) {
         sp_free(w->copy);
         sp_free(w);
         return;
     }
-    w->bytes = (size_t)got;
+    w->bytes = got;
     uv_buf_t b = uv_buf_init(w->copy, (unsigned)got);
     submit(c, w, &b, 1);
 }
@@ -261,8 +249,7 @@ static void send_raw(sp_push_conn_t *c, const void *p, size_t len)
     if (c->closing || len == 0)
         return;
     if (c->tls) {
-        ERR_clear_error();
-        if (SSL_write(c->ssl, p, (int)len) <= 0) {
+        if (sp_tls_write(c->ssl, p, len) != 0) {
             out_fail(c, "TLS write failed");
             return;
         }
@@ -410,11 +397,7 @@ static void pump(sp_push_conn_t *c)
                 off += g_batch.iov[i].len;
             }
             batch_unref(nrefs);
-            ERR_clear_error();
-            bool ok = SSL_write(c->ssl, g_batch.flat, (int)off) > 0;
-            if (!ok)
-                ERR_clear_error();
-            if (!ok) {
+            if (sp_tls_write(c->ssl, g_batch.flat, off) != 0) {
                 out_fail(c, "TLS write failed");
                 return;
             }
@@ -704,18 +687,7 @@ static void start_rtmp_handshake(sp_push_conn_t *c)
 
 static void tls_fail(sp_push_conn_t *c)
 {
-    long vr = SSL_get_verify_result(c->ssl);
-    if (vr != X509_V_OK) {
-        ERR_clear_error(); /* never leave entries behind: they would fail the next connection */
-        out_fail(c, "TLS certificate verification failed: %s", X509_verify_cert_error_string(vr));
-        return;
-    }
-    unsigned long e = ERR_get_error();
-    char buf[160] = "handshake failed";
-    if (e)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    out_fail(c, "TLS error: %s", buf);
+    out_fail(c, "%s", sp_tls_error(c->ssl));
 }
 
 static void feed_in(sp_push_conn_t *c, const uint8_t *p, size_t len)
@@ -761,39 +733,35 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         feed_in(c, g_rbuf, (size_t)nread);
         return;
     }
-    BIO_write(c->rbio, g_rbuf, (int)nread);
+    if (sp_tls_feed(c->ssl, g_rbuf, (size_t)nread) != 0) {
+        tls_fail(c);
+        return;
+    }
     if (c->stage == ST_TLS) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(c->ssl);
-        if (r == 1) {
-            flush_tls(c);
-            sp_debug("relay", "tls established", "host=%s version=%s", c->host,
-                     SSL_get_version(c->ssl));
-            start_rtmp_handshake(c);
-        } else {
-            int e = SSL_get_error(c->ssl, r);
-            flush_tls(c);
-            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-                tls_fail(c);
-                return;
-            }
+        int r = sp_tls_handshake(c->ssl);
+        flush_tls(c);
+        if (r == SP_EAGAIN)
+            return;
+        if (r != 0) {
+            tls_fail(c);
             return;
         }
+        sp_debug("relay", "tls established", "host=%s version=%s", c->host,
+                 sp_tls_version(c->ssl));
+        start_rtmp_handshake(c);
     }
     uint8_t tmp[16384];
     for (;;) {
         if (c->closing)
             return;
-        ERR_clear_error();
-        int r = SSL_read(c->ssl, tmp, sizeof(tmp));
+        int r = sp_tls_read(c->ssl, tmp, sizeof(tmp));
         if (r > 0) {
             feed_in(c, tmp, (size_t)r);
             continue;
         }
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        if (r == SP_EAGAIN)
             break;
-        if (e == SSL_ERROR_ZERO_RETURN)
+        if (r == SP_ECLOSED)
             out_fail(c, "destination closed the TLS connection");
         else
             tls_fail(c);
@@ -821,22 +789,13 @@ static void on_connected(uv_connect_t *req, int status)
     uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (c->tls) {
-        c->ssl = SSL_new(c->relay->tls_ctx);
-        c->rbio = BIO_new(BIO_s_mem());
-        c->wbio = BIO_new(BIO_s_mem());
-        SSL_set_bio(c->ssl, c->rbio, c->wbio);
-        SSL_set_connect_state(c->ssl);
-        struct in6_addr a6;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, c->host, &a4) == 1 || inet_pton(AF_INET6, c->host, &a6) == 1) {
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host);
-        } else {
-            SSL_set_tlsext_host_name(c->ssl, c->host);
-            SSL_set1_host(c->ssl, c->host);
+        if (sp_tls_create(c->relay->tls_ctx, c->host, &c->ssl) != 0) {
+            out_fail(c, "TLS is not available");
+            conn_release(c);
+            return;
         }
         set_stage(c, ST_TLS);
-        ERR_clear_error();
-        SSL_do_handshake(c->ssl);
+        sp_tls_handshake(c->ssl); /* the ClientHello */
         flush_tls(c);
     } else {
         start_rtmp_handshake(c);
@@ -1077,7 +1036,7 @@ static void conn_drain(sp_push_conn_t *c)
     if (c->closing)
         return;
     if (c->tls) {
-        SSL_shutdown(c->ssl);
+        sp_tls_shutdown(c->ssl);
         flush_tls(c);
     }
     o->conn = NULL;
