@@ -1,7 +1,7 @@
 /*
  * sp_ls_media: the media-plane operations the livestream manager needs, as a
  * small vtable, so the manager does not care whether Cloudflare Stream, the
- * built-in relay or a test double answers (ARCHITECTURE.md §2.4).
+ * built-in relay or a test double answers (docs/livestream.md, "Pieces").
  * sp_ls_media_cf.c implements it over src/media/sp_cloudflare.h.
  *
  * Every callback runs on the loop, never synchronously; a function that fails

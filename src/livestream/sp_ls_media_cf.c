@@ -4,6 +4,8 @@
  * INTERACTIVE, cleanup and reconciliation NORMAL, monitoring POLL (first to
  * be refused when the call budget runs low).
  */
+#include "livestream/sp_ls_media_cf.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +14,6 @@
 #include "media/sp_cloudflare.h"
 #include "core/sp_err.h"
 #include "livestream/sp_ls_media.h"
-#include "livestream/sp_ls_media_cf.h"
 
 typedef struct {
     void *cb;

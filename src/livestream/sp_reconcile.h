@@ -2,7 +2,7 @@
  * sp_reconcile: the output reconciliation planner (pure). Given our
  * stream_outputs rows of a user's live input and the outputs the media API
  * lists for that input, decide how to make both sides agree after a crash at
- * any point of start or stop (intent-first, ARCHITECTURE.md §2):
+ * any point of start or stop (intent-first, docs/livestream.md "Crash safety"):
  *
  *  - a remote output whose uid is on an open row (creating/active/failed)
  *    is KEPT (row confirmed active); a second remote output for the same row

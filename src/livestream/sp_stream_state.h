@@ -1,5 +1,5 @@
 /*
- * sp_stream_state: the stream state machine of ARCHITECTURE.md §2.1 as a pure
+ * sp_stream_state: the stream state machine of docs/livestream.md ("State machine") as a pure
  * transition function (the seed's StreamStateServer logic without the I/O).
  *
  *   offline -> ready -> streaming -> ending -> offline (or ready if the input

@@ -88,7 +88,7 @@ Test(http, oversized_head_is_431_and_closes)
     static char in[40000];
     int n = snprintf(in, sizeof(in), "GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ");
     memset(in + n, 'a', 20000);
-    strcpy(in + n + 20000, "\r\n\r\n");
+    memcpy(in + n + 20000, "\r\n\r\n", 5);
     char *out = run(in, strlen(in));
     cr_assert_not_null(strstr(out, "HTTP/1.1 431"), "%.200s", out);
     cr_assert_not_null(strstr(out, "Connection: close"));
