@@ -434,7 +434,9 @@ int main(int argc, char **argv)
         int rc = load_config(&cfg);
         if (rc)
             return rc;
-        rc = sp_relay_main(&cfg);
+        sp_relay_opts_t ro = { .cfg = &cfg,
+                               .allow_private_destinations = cfg.allow_private_destinations };
+        rc = sp_relay_main(&ro);
         sp_config_cleanup(&cfg);
         return rc;
     }

@@ -18,6 +18,7 @@
 #include "core/sp_buf.h"
 #include "core/sp_config.h"
 #include "net/sp_tls.h"
+#include "relay/sp_relay.h"
 
 #define SP_RELAY_UID_LEN 33  /* 32 hex + NUL */
 #define SP_RELAY_GOP_MAX_BYTES (16u * 1024 * 1024)
@@ -132,6 +133,12 @@ struct sp_relay_s {
     void *ingest;   /* sp_rtmp_server_t */
     void *api;      /* sp_relay_api_t */
     sp_tls_ctx_t *tls_ctx; /* client TLS for rtmps:// outputs */
+    /* Outputs' address policy (sp_relay_opts_t): checked on every connect. */
+    bool allow_private;
+    sp_relay_resolve_fn resolve;  /* NULL: uv_getaddrinfo */
+    /* NULL: uv_tcp_connect. Only unit tests set it, to see where a connect would go. */
+    int (*connect)(uv_connect_t *req, uv_tcp_t *tcp, const struct sockaddr *addr,
+                   uv_connect_cb cb);
     void *webhook;  /* sp_curlm_t * */
     size_t out_queue_bytes;
     uint32_t out_queue_ms;

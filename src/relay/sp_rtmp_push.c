@@ -23,6 +23,7 @@
 #include "relay/sp_rtmp_chunk.h"
 #include "relay/sp_rtmp_handshake.h"
 #include "core/sp_time.h"
+#include "net/sp_dest_url.h"
 #include "net/sp_tls.h"
 
 #define OUT_CHUNK 4096
@@ -812,15 +813,33 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || !res) {
-        out_fail(c, "cannot resolve %s: %s", c->host, uv_strerror(status));
+        out_fail(c, "cannot resolve %s: %s", c->host,
+                 status < 0 ? uv_strerror(status) : "no address");
         uv_freeaddrinfo(res);
         conn_release(c);
         return;
     }
+    /* Every address the name has now, checked on every connect: one refused address
+     * refuses the name (no DNS-rebinding window: the address checked is the one used). */
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        const char *why = NULL;
+        if (sp_dest_addr_allowed(ai->ai_addr, c->relay->allow_private, &why) != 0) {
+            char ip[64] = "?";
+            if (ai->ai_family == AF_INET6)
+                uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, ip, sizeof(ip));
+            else if (ai->ai_family == AF_INET)
+                uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, ip, sizeof(ip));
+            uv_freeaddrinfo(res);
+            out_fail(c, "destination address %s is not allowed (%s)", ip, why);
+            conn_release(c);
+            return;
+        }
+    }
     set_stage(c, ST_TCP);
     c->creq.data = c;
     c->pending++;
-    int rc = uv_tcp_connect(&c->creq, &c->tcp, res->ai_addr, on_connected);
+    int rc = (c->relay->connect ? c->relay->connect : uv_tcp_connect)(&c->creq, &c->tcp,
+                                                                      res->ai_addr, on_connected);
     uv_freeaddrinfo(res);
     if (rc != 0) {
         c->pending--;
@@ -849,54 +868,33 @@ static void on_timer(uv_timer_t *t)
         out_fail(c, "destination stalled: no data accepted for %d s", WRITE_STALL_MS / 1000);
 }
 
-/* Splits rtmp[s]://host[:port]/app[/...] into parts; key may complete it. */
-static int parse_url(sp_push_conn_t *c, const char *url, const char *key)
+/*
+ * The destination: host, port and scheme by the shared strict parser
+ * (net/sp_dest_url: `host:80abc`, user info, odd host forms are refused), then
+ * the RTMP split of the path: with a stream key the whole path is the app
+ * ("live" or "live/sub"), without one its last segment is the key.
+ */
+static int parse_url(sp_push_conn_t *c, const char *url, const char *key, const char **why)
 {
-    const char *p;
-    if (strncmp(url, "rtmp://", 7) == 0) {
-        p = url + 7;
-        c->port = 1935;
-    } else if (strncmp(url, "rtmps://", 8) == 0) {
-        p = url + 8;
-        c->port = 443;
-        c->tls = true;
-    } else {
-        return SP_EINVAL;
-    }
-    const char *slash = strchr(p, '/');
-    const char *hend = slash ? slash : p + strlen(p);
-    const char *hstart = p, *colon = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(hend - p));
-        if (!rb)
-            return SP_EINVAL;
-        hstart = p + 1;
-        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
-        hend = rb;
-    } else {
-        colon = memchr(p, ':', (size_t)(hend - p));
-    }
-    const char *host_end = colon && colon < hend ? colon : hend;
-    size_t hl = (size_t)(host_end - hstart);
-    if (hl == 0 || hl >= sizeof(c->host))
-        return SP_EINVAL;
-    memcpy(c->host, hstart, hl);
-    c->host[hl] = 0;
-    if (colon) {
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (port <= 0 || port > 65535)
-            return SP_EINVAL;
-        c->port = (int)port;
-    }
-    const char *app = slash ? slash + 1 : "";
+    sp_dest_url_t u;
+    int rc = sp_dest_url_parse(url, strlen(url), &u, why);
+    if (rc != 0)
+        return rc;
+    memcpy(c->host, u.host, sizeof(c->host));
+    c->port = u.port;
+    c->tls = u.tls;
+    const char *p = url + (u.tls ? 8 : 7);
+    p += strcspn(p, "/?");
+    const char *app = *p == '/' ? p + 1 : "";
     size_t al = strlen(app);
     while (al > 0 && app[al - 1] == '/')
         al--;
+    *why = "app name too long";
     if (al >= sizeof(c->app))
         return SP_EINVAL;
     memcpy(c->app, app, al);
     c->app[al] = 0;
+    *why = "no app and stream key in the path";
     if (key && key[0]) {
         c->key = sp_strdup(key);
     } else {
@@ -908,6 +906,7 @@ static int parse_url(sp_push_conn_t *c, const char *url, const char *key)
     }
     if (!c->app[0])
         return SP_EINVAL;
+    *why = NULL;
     snprintf(c->tcurl, sizeof(c->tcurl), "%s://%s%s%s:%d/%s", c->tls ? "rtmps" : "rtmp",
              strchr(c->host, ':') ? "[" : "", c->host, strchr(c->host, ':') ? "]" : "", c->port,
              c->app);
@@ -968,8 +967,10 @@ void sp_push_start(sp_relay_output_t *o)
     o->state = SP_RELAY_OUT_CONNECTING;
     sp_tagq_clear(&o->q);
     sp_relay_grid_start(&c->timer, on_timer, 1000);
-    if (parse_url(c, o->url, o->stream_key) != 0) {
-        out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app)");
+    const char *why = NULL;
+    if (parse_url(c, o->url, o->stream_key, &why) != 0) {
+        out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app): %s",
+                 why ? why : "malformed");
         return;
     }
     if (c->tls && !r->tls_ctx) {
@@ -984,7 +985,8 @@ void sp_push_start(sp_relay_output_t *o)
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     char port[8];
     snprintf(port, sizeof(port), "%d", c->port);
-    int rc = uv_getaddrinfo(r->loop, &c->gai, on_resolved, c->host, port, &hints);
+    int rc = (r->resolve ? r->resolve : uv_getaddrinfo)(r->loop, &c->gai, on_resolved, c->host,
+                                                        port, &hints);
     if (rc != 0) {
         c->pending--;
         c->stage = ST_TCP;
