@@ -19,6 +19,7 @@
 #include "core/sp_log.h"
 #include "relay/sp_relay_api.h"
 #include "relay/sp_relay_int.h"
+#include "relay/sp_rtmp_push.h"
 #include "core/sp_time.h"
 
 /* ---- ids and keys ---- */

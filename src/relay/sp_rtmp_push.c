@@ -16,7 +16,7 @@
  * are dropped up to the next keyframe. Nothing here ever waits on a
  * destination: the input and other outputs never block.
  */
-#include "relay/sp_relay_int.h"
+#include "relay/sp_rtmp_push.h"
 
 #include <stdarg.h>
 #include <string.h>

@@ -11,6 +11,7 @@
 
 #include "core/sp_err.h"
 #include "relay/sp_relay_int.h"
+#include "relay/sp_rtmp_push.h"
 
 /* ---- the injected resolver: answers from a script, asynchronously (next loop turn) ---- */
 
