@@ -487,8 +487,11 @@ int main(int argc, char **argv)
         if (rc)
             return rc;
         rc = enforce_prod_rules(&cfg, "relay");
-        if (rc == 0)
-            rc = sp_relay_main(&cfg);
+        if (rc == 0) {
+            sp_relay_opts_t ro = { .cfg = &cfg,
+                                   .allow_private_destinations = cfg.allow_private_destinations };
+            rc = sp_relay_main(&ro);
+        }
         sp_config_cleanup(&cfg);
         return rc;
     }

@@ -19,6 +19,7 @@
 #include "core/sp_log.h"
 #include "relay/sp_relay_api.h"
 #include "relay/sp_relay_int.h"
+#include "relay/sp_rtmp_push.h"
 #include "core/sp_time.h"
 
 /* ---- ids and keys ---- */
@@ -382,8 +383,9 @@ static int ensure_dir(const char *path)
     return 0;
 }
 
-int sp_relay_main(const sp_config_t *cfg)
+int sp_relay_main(const sp_relay_opts_t *opts)
 {
+    const sp_config_t *cfg = opts->cfg;
     int rc = 1, port = 0;
     relay_proc_t *p = sp_calloc(1, sizeof(*p));
     sp_relay_t *r = &p->relay;
@@ -402,6 +404,8 @@ int sp_relay_main(const sp_config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
     r->loop = loop;
     r->cfg = cfg;
+    r->allow_private = opts->allow_private_destinations;
+    r->resolve = opts->resolve;
     r->out_queue_bytes = cfg->relay_output_queue_bytes > 0 ? (size_t)cfg->relay_output_queue_bytes
                                                            : 8u * 1024 * 1024;
     r->out_queue_ms = cfg->relay_output_queue_ms > 0 ? (uint32_t)cfg->relay_output_queue_ms : 5000;

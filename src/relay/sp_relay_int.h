@@ -18,6 +18,7 @@
 #include "core/sp_buf.h"
 #include "core/sp_config.h"
 #include "net/sp_tls.h"
+#include "relay/sp_relay.h"
 
 #define SP_RELAY_UID_LEN 33  /* 32 hex + NUL */
 #define SP_RELAY_GOP_MAX_BYTES (16u * 1024 * 1024)
@@ -36,7 +37,12 @@ typedef struct {
 #define SP_TAG_SEQ 2u
 #define SP_TAG_FRAME 4u
 
-typedef enum { SP_RELAY_OUT_IDLE = 0, SP_RELAY_OUT_CONNECTING, SP_RELAY_OUT_FORWARDING, SP_RELAY_OUT_ERROR } sp_relay_out_state_t;
+typedef enum {
+    SP_RELAY_OUT_IDLE = 0,
+    SP_RELAY_OUT_CONNECTING,
+    SP_RELAY_OUT_FORWARDING,
+    SP_RELAY_OUT_ERROR
+} sp_relay_out_state_t;
 
 typedef struct sp_relay_s sp_relay_t;
 typedef struct sp_relay_input_s sp_relay_input_t;
@@ -132,6 +138,12 @@ struct sp_relay_s {
     void *ingest;   /* sp_rtmp_server_t */
     void *api;      /* sp_relay_api_t */
     sp_tls_ctx_t *tls_ctx; /* client TLS for rtmps:// outputs */
+    /* Outputs' address policy (sp_relay_opts_t): checked on every connect. */
+    bool allow_private;
+    sp_relay_resolve_fn resolve;  /* NULL: uv_getaddrinfo */
+    /* NULL: uv_tcp_connect. Only unit tests set it, to see where a connect would go. */
+    int (*connect)(uv_connect_t *req, uv_tcp_t *tcp, const struct sockaddr *addr,
+                   uv_connect_cb cb);
     void *webhook;  /* sp_curlm_t * */
     size_t out_queue_bytes;
     uint32_t out_queue_ms;
@@ -215,15 +227,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
 void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len);
 void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms);
 
-/* ---- outputs (sp_rtmp_push.c) ---- */
-void sp_push_start(sp_relay_output_t *o);         /* input live + enabled: connect */
-void sp_push_stop(sp_relay_output_t *o, const char *why); /* close, state idle */
-void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t); /* queue only */
-void sp_push_flush(sp_relay_output_t *o);         /* write what is queued */
-void sp_push_cleanup(sp_relay_output_t *o);       /* before freeing o */
-int sp_push_tls_init(sp_relay_t *r);
-void sp_push_tls_free(sp_relay_t *r);
-void sp_push_batch_free(void);                    /* pump's scratch space, at exit */
+/* ---- outputs: relay/sp_rtmp_push.h ---- */
 
 /* ---- ingest (sp_rtmp_server.c) ---- */
 int sp_rtmp_server_start(sp_relay_t *r, const char *listen, int *port_out);

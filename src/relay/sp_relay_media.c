@@ -5,6 +5,7 @@
  * once; every tag is handed to each forwarding output by reference.
  */
 #include "relay/sp_relay_int.h"
+#include "relay/sp_rtmp_push.h"
 
 #include <string.h>
 

@@ -1,31 +1,36 @@
 /*
  * sp_rtmp_push: one output of a live input, pushed to an rtmp:// or rtmps://
- * destination. Each output is its own state machine (idle, connecting,
- * forwarding, error) with last_error, bytes sent and reconnect count. TLS is
- * net/sp_tls (OpenSSL over memory BIOs) so it runs non-blocking on the loop, with
- * SNI and verification against the system store or RELAY_CA_FILE. Forwarding starts
- * with metadata, sequence headers and the cached GOP (a keyframe), with
- * timestamps rebased. The per-output queue is bounded by bytes and duration;
- * over the bound whole GOPs are dropped up to the next keyframe. Nothing here
- * ever waits on a destination: the input and other outputs never block.
+ * destination: the push state machine (resolve, address policy, connect, TLS,
+ * reconnect with backoff, health, queueing and batched writes). The RTMP
+ * protocol itself (handshake, commands, chunk headers) is sp_rtmp_client's.
+ *
+ * Each output is its own state machine (idle, connecting, forwarding, error)
+ * with last_error, bytes sent and reconnect count. Every connect and reconnect
+ * resolves the host again and checks EVERY address against the destination
+ * policy (net/sp_dest_url, ALLOW_PRIVATE_DESTINATIONS) before connect(2); the
+ * address checked is the address used. TLS is net/sp_tls (OpenSSL over memory
+ * BIOs) so it runs non-blocking on the loop, with SNI and verification against
+ * the system store or RELAY_CA_FILE. Forwarding starts with metadata, sequence
+ * headers and the cached GOP (a keyframe), with timestamps rebased. The
+ * per-output queue is bounded by bytes and duration; over the bound whole GOPs
+ * are dropped up to the next keyframe. Nothing here ever waits on a
+ * destination: the input and other outputs never block.
  */
-#include "relay/sp_relay_int.h"
+#include "relay/sp_rtmp_push.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "core/sp_alloc.h"
-#include "relay/sp_amf0.h"
 #include "core/sp_err.h"
-#include "relay/sp_flv.h"
 #include "core/sp_log.h"
-#include "relay/sp_rtmp_chunk.h"
-#include "relay/sp_rtmp_handshake.h"
 #include "core/sp_time.h"
+#include "net/sp_dest_url.h"
 #include "net/sp_tls.h"
+#include "relay/sp_flv.h"
+#include "relay/sp_rtmp_client.h"
 
-#define OUT_CHUNK 4096
+#define OUT_CHUNK SP_RTMP_CLIENT_CHUNK
 #define CONNECT_TIMEOUT_MS 10000
 #define WRITE_STALL_MS 30000
 #define DRAIN_TIMEOUT_MS 5000
@@ -33,9 +38,17 @@
 #define READ_BUF 16384
 #define SNDBUF (512 * 1024)
 
-enum { ST_DNS, ST_TCP, ST_TLS, ST_HS, ST_CONNECT, ST_CREATE, ST_PUBLISH, ST_FWD };
-static const char *const stage_names[] = { "dns", "tcp connect", "tls handshake", "rtmp handshake",
-                                           "connect", "createStream", "publish", "forwarding" };
+/* Transport stages, then (ST_RTMP + sp_rtmp_client_stage_t) the client's. */
+enum { ST_DNS, ST_TCP, ST_TLS, ST_RTMP };
+#define ST_FWD (ST_RTMP + SP_RTMP_CLIENT_PUBLISHING)
+
+static const char *stage_name(int st)
+{
+    static const char *const names[] = { "dns", "tcp connect", "tls handshake" };
+    if (st < ST_RTMP)
+        return names[st];
+    return sp_rtmp_client_stage_name((sp_rtmp_client_stage_t)(st - ST_RTMP));
+}
 
 struct sp_push_conn_s {
     uv_tcp_t tcp;
@@ -46,22 +59,11 @@ struct sp_push_conn_s {
     sp_relay_t *relay;
     int pending;            /* open handles + pending requests */
     bool closing, tcp_open;
-    char host[256];
-    int port;
-    bool tls;
-    char app[512];
-    char tcurl[1024];
-    char *key;
+    sp_rtmp_target_t t;     /* host, port, tls, app, key */
     sp_tls_t *ssl;          /* rtmps: the TLS session, once TCP is connected */
-    sp_rtmp_hs_t *hs;       /* only during the handshake */
-    bool hs_done;
-    sp_rtmp_reader_t rd;
-    sp_buf_t in;
+    sp_rtmp_client_t *cl;   /* the RTMP protocol */
     int stage;
     uint64_t stage_since;
-    uint32_t stream_id;
-    uint32_t peer_window;
-    uint64_t acked;
     size_t inflight;
     uint64_t oldest_write_ms;
     size_t writes;
@@ -125,10 +127,8 @@ static void conn_release(sp_push_conn_t *c)
     if (--c->pending > 0)
         return;
     sp_tls_free(c->ssl);
-    sp_rtmp_reader_cleanup(&c->rd);
-    sp_buf_cleanup(&c->in);
-    sp_free(c->hs);
-    sp_free(c->key);
+    sp_rtmp_client_free(c->cl);
+    sp_rtmp_target_cleanup(&c->t);
     sp_free(c);
 }
 
@@ -169,7 +169,7 @@ static void out_fail(sp_push_conn_t *c, const char *fmt, ...)
     va_end(ap);
     o->state = SP_RELAY_OUT_ERROR;
     sp_warn("relay", "output error", "output=%s input=%s host=%s error=\"%s\"", o->uid,
-            o->input->uid, c->host, o->last_error);
+            o->input->uid, c->t.host, o->last_error);
     sp_tagq_clear(&o->q);
     conn_close(c);
     schedule_retry(o);
@@ -248,7 +248,7 @@ static void send_raw(sp_push_conn_t *c, const void *p, size_t len)
 {
     if (c->closing || len == 0)
         return;
-    if (c->tls) {
+    if (c->t.tls) {
         if (sp_tls_write(c->ssl, p, len) != 0) {
             out_fail(c, "TLS write failed");
             return;
@@ -262,12 +262,6 @@ static void send_raw(sp_push_conn_t *c, const void *p, size_t len)
     w->bytes = len;
     uv_buf_t b = uv_buf_init(w->copy, (unsigned)len);
     submit(c, w, &b, 1);
-}
-
-static void send_buf(sp_push_conn_t *c, sp_buf_t *b)
-{
-    send_raw(c, b->p, b->len);
-    sp_buf_reset(b);
 }
 
 static uint32_t rebase(sp_relay_output_t *o, uint32_t ts)
@@ -356,7 +350,7 @@ static void pump(sp_push_conn_t *c)
         size_t ntags = 0, hbound = 0, nchunks = 0, pbytes = 0;
         while (ntags < o->q.n && ntags < BATCH_TAGS && (ntags == 0 || pbytes < BATCH_BYTES)) {
             uint32_t len = (uint32_t)sp_tagq_at(&o->q, ntags)->data->len;
-            hbound += sp_rtmp_chunk_hdr_bound(len, OUT_CHUNK);
+            hbound += sp_rtmp_client_hdr_bound(len);
             nchunks += len == 0 ? 1 : (len + OUT_CHUNK - 1) / OUT_CHUNK;
             pbytes += len;
             ntags++;
@@ -372,9 +366,8 @@ static void pump(sp_push_conn_t *c)
             uint32_t ts = t.type == SP_FLV_TAG_DATA ? o->last_out_ts : rebase(o, t.ts);
             o->last_out_ts = ts;
             uint32_t len = (uint32_t)t.data->len;
-            uint32_t csid = t.type == SP_FLV_TAG_AUDIO ? 4 : t.type == SP_FLV_TAG_VIDEO ? 6 : 5;
-            size_t n = sp_rtmp_chunk_headers(g_batch.hdr + hoff, g_batch.hl, OUT_CHUNK, csid,
-                                             t.type, ts, c->stream_id, len);
+            size_t n = sp_rtmp_client_tag_headers(g_batch.hdr + hoff, g_batch.hl, t.type, ts,
+                                                  sp_rtmp_client_stream_id(c->cl), len);
             uint32_t sent = 0;
             for (size_t ci = 0; ci < n; ci++) {
                 g_batch.iov[k++] = uv_buf_init((char *)g_batch.hdr + hoff, g_batch.hl[ci]);
@@ -388,7 +381,7 @@ static void pump(sp_push_conn_t *c)
             g_batch.refs[nrefs++] = t.data; /* the popped reference moves into the batch */
         }
         total += hoff;
-        if (c->tls) {
+        if (c->t.tls) {
             /* one SSL_write for the batch: full-size records, not one per chunk slice */
             g_batch.flat = grow(g_batch.flat, &g_batch.flat_cap, total, 1);
             size_t off = 0;
@@ -452,41 +445,7 @@ void sp_push_flush(sp_relay_output_t *o)
         drop_queue(o, "duration");
 }
 
-/* ---- commands ---- */
-
-static void send_cmd(sp_push_conn_t *c, uint32_t msid, sp_buf_t *amf)
-{
-    sp_buf_t out;
-    sp_buf_init(&out, 0);
-    sp_rtmp_write_msg(&out, OUT_CHUNK, msid ? 8 : 3, SP_RTMP_MSG_CMD_AMF0, 0, msid,
-                      (uint8_t *)amf->p, (uint32_t)amf->len);
-    send_buf(c, &out);
-    sp_buf_cleanup(&out);
-    sp_buf_reset(amf);
-}
-
-static void send_connect(sp_push_conn_t *c)
-{
-    sp_buf_t b;
-    sp_buf_init(&b, 0);
-    sp_rtmp_write_u32_ctrl(&b, SP_RTMP_MSG_SET_CHUNK_SIZE, OUT_CHUNK);
-    send_buf(c, &b);
-    sp_amf0_put_cstr(&b, "connect");
-    sp_amf0_put_number(&b, 1);
-    sp_amf0_put_object_begin(&b);
-    sp_amf0_put_key(&b, "app");
-    sp_amf0_put_cstr(&b, c->app);
-    sp_amf0_put_key(&b, "type");
-    sp_amf0_put_cstr(&b, "nonprivate");
-    sp_amf0_put_key(&b, "flashVer");
-    sp_amf0_put_cstr(&b, "FMLE/3.0 (compatible; streampai)");
-    sp_amf0_put_key(&b, "tcUrl");
-    sp_amf0_put_cstr(&b, c->tcurl);
-    sp_amf0_put_object_end(&b);
-    send_cmd(c, 0, &b);
-    sp_buf_cleanup(&b);
-    set_stage(c, ST_CONNECT);
-}
+/* ---- the RTMP client's callbacks ---- */
 
 static void start_forwarding(sp_push_conn_t *c)
 {
@@ -500,7 +459,7 @@ static void start_forwarding(sp_push_conn_t *c)
     o->last_out_ts = 0;
     sp_tagq_clear(&o->q);
     sp_info("relay", "output forwarding", "output=%s input=%s host=%s gop_tags=%zu", o->uid,
-            in->uid, c->host, in->gop_valid ? in->gop.n : (size_t)0);
+            in->uid, c->t.host, in->gop_valid ? in->gop.n : (size_t)0);
     /* metadata and sequence headers first, then the GOP from its keyframe */
     if (in->meta_tag.data)
         sp_tagq_push(&o->q, &in->meta_tag);
@@ -521,168 +480,37 @@ static void start_forwarding(sp_push_conn_t *c)
     pump(c);
 }
 
-static void handle_cmd(sp_push_conn_t *c, sp_rbuf_t *payload)
+static void cl_send(void *ud, const void *p, size_t len)
 {
-    sp_amf0_val_t **v = NULL;
-    size_t n = 0;
-    if (sp_amf0_decode_all(payload->data, payload->len, NULL, &v, &n, 16) != 0 || n < 2) {
-        sp_amf0_free_all(v, n);
-        return;
-    }
-    sp_str_t name = { 0 };
-    double txn = 0;
-    sp_amf0_as_str(v[0], &name);
-    sp_amf0_as_num(v[1], &txn);
-    sp_buf_t b;
-    sp_buf_init(&b, 0);
-    if (sp_str_eq_cstr(name, "_result") && c->stage == ST_CONNECT && txn == 1) {
-        sp_amf0_put_cstr(&b, "releaseStream");
-        sp_amf0_put_number(&b, 2);
-        sp_amf0_put_null(&b);
-        sp_amf0_put_cstr(&b, c->key);
-        send_cmd(c, 0, &b);
-        sp_amf0_put_cstr(&b, "FCPublish");
-        sp_amf0_put_number(&b, 3);
-        sp_amf0_put_null(&b);
-        sp_amf0_put_cstr(&b, c->key);
-        send_cmd(c, 0, &b);
-        sp_amf0_put_cstr(&b, "createStream");
-        sp_amf0_put_number(&b, 4);
-        sp_amf0_put_null(&b);
-        send_cmd(c, 0, &b);
-        set_stage(c, ST_CREATE);
-    } else if (sp_str_eq_cstr(name, "_result") && c->stage == ST_CREATE && txn == 4) {
-        double sid = 1;
-        if (n >= 4)
-            sp_amf0_as_num(v[3], &sid);
-        c->stream_id = sid >= 0 && sid < 1e6 ? (uint32_t)sid : 1;
-        sp_amf0_put_cstr(&b, "publish");
-        sp_amf0_put_number(&b, 5);
-        sp_amf0_put_null(&b);
-        sp_amf0_put_cstr(&b, c->key);
-        sp_amf0_put_cstr(&b, "live");
-        send_cmd(c, c->stream_id, &b);
-        set_stage(c, ST_PUBLISH);
-    } else if (sp_str_eq_cstr(name, "_error")) {
-        sp_str_t code = { 0 }, desc = { 0 };
-        const sp_amf0_val_t *info = n >= 4 ? v[3] : NULL;
-        sp_amf0_as_str(sp_amf0_get(info, "code"), &code);
-        sp_amf0_as_str(sp_amf0_get(info, "description"), &desc);
-        out_fail(c, "destination refused: %.*s %.*s", (int)code.len, code.p, (int)desc.len,
-                 desc.p);
-    } else if (sp_str_eq_cstr(name, "onStatus")) {
-        sp_str_t code = { 0 }, level = { 0 }, desc = { 0 };
-        const sp_amf0_val_t *info = n >= 4 ? v[3] : NULL;
-        sp_amf0_as_str(sp_amf0_get(info, "code"), &code);
-        sp_amf0_as_str(sp_amf0_get(info, "level"), &level);
-        sp_amf0_as_str(sp_amf0_get(info, "description"), &desc);
-        if (sp_str_eq_cstr(code, "NetStream.Publish.Start") && c->stage == ST_PUBLISH) {
-            start_forwarding(c);
-        } else if (sp_str_eq_cstr(level, "error")) {
-            out_fail(c, "destination refused: %.*s %.*s", (int)code.len, code.p,
-                     (int)desc.len, desc.p);
-        }
-    } else if (sp_str_eq_cstr(name, "onBWDone") || sp_str_eq_cstr(name, "onFCPublish")) {
-        /* informational */
-    }
-    sp_buf_cleanup(&b);
-    sp_amf0_free_all(v, n);
+    send_raw(ud, p, len);
 }
 
-static void handle_msg(sp_push_conn_t *c, sp_rtmp_msg_t *m)
+static void cl_stage(void *ud, sp_rtmp_client_stage_t st)
 {
-    const uint8_t *p = m->payload->data;
-    switch (m->type) {
-    case SP_RTMP_MSG_WINDOW_ACK:
-        if (m->payload->len >= 4)
-            c->peer_window = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                             ((uint32_t)p[2] << 8) | p[3];
-        break;
-    case SP_RTMP_MSG_USER_CONTROL:
-        if (m->payload->len >= 6 && p[1] == 6) {
-            sp_buf_t out;
-            sp_buf_init(&out, 0);
-            sp_rtmp_write_user_ctrl(&out, 7, ((uint32_t)p[2] << 24) | ((uint32_t)p[3] << 16) |
-                                                 ((uint32_t)p[4] << 8) | p[5]);
-            send_buf(c, &out);
-            sp_buf_cleanup(&out);
-        }
-        break;
-    case SP_RTMP_MSG_CMD_AMF0:
-        handle_cmd(c, m->payload);
-        break;
-    default:
-        break;
-    }
+    sp_push_conn_t *c = ud;
+    if (st == SP_RTMP_CLIENT_PUBLISHING)
+        start_forwarding(c);
+    else
+        set_stage(c, ST_RTMP + (int)st);
 }
 
-static void process(sp_push_conn_t *c)
+static void cl_refused(void *ud, const char *why)
 {
-    size_t pos = 0;
-    int rc = 0;
-    while (!c->closing && pos < c->in.len) {
-        if (!c->hs_done) {
-            if (!c->hs) {
-                rc = SP_EPROTO; /* bytes before we sent C0+C1 */
-                break;
-            }
-            rc = sp_rtmp_hs_feed(c->hs, (uint8_t *)c->in.p + pos, c->in.len - pos);
-            if (rc < 0)
-                break;
-            pos += (size_t)rc;
-            if (c->hs->done) {
-                c->hs_done = true;
-                send_raw(c, c->hs->out, c->hs->out_len); /* C2 */
-                sp_free(c->hs);
-                c->hs = NULL;
-                if (!c->closing)
-                    send_connect(c);
-            }
-            continue;
-        }
-        sp_rtmp_msg_t m;
-        bool have = false;
-        rc = sp_rtmp_reader_feed(&c->rd, (uint8_t *)c->in.p + pos, c->in.len - pos, &m, &have);
-        if (rc == SP_EAGAIN) {
-            rc = 0;
-            break;
-        }
-        if (rc < 0)
-            break;
-        pos += (size_t)rc;
-        if (have) {
-            handle_msg(c, &m);
-            sp_rbuf_unref(m.payload);
-        }
-        rc = 0;
-    }
-    if (c->closing)
-        return;
-    sp_buf_consume(&c->in, pos);
-    if (rc < 0) {
-        out_fail(c, "protocol error from destination: %s", sp_strerror(rc));
-        return;
-    }
-    if (c->peer_window && c->rd.bytes_in - c->acked >= c->peer_window) {
-        c->acked = c->rd.bytes_in;
-        sp_buf_t out;
-        sp_buf_init(&out, 0);
-        sp_rtmp_write_u32_ctrl(&out, SP_RTMP_MSG_ACK, (uint32_t)c->rd.bytes_in);
-        send_buf(c, &out);
-        sp_buf_cleanup(&out);
-    }
+    out_fail(ud, "%s", why);
 }
 
-static void start_rtmp_handshake(sp_push_conn_t *c)
+static bool cl_alive(void *ud)
 {
-    uint8_t rnd[SP_RTMP_HS_SIZE - 8];
-    randombytes_buf(rnd, sizeof(rnd));
-    c->hs = sp_malloc(sizeof(*c->hs));
-    sp_rtmp_hs_client_init(c->hs, rnd);
-    set_stage(c, ST_HS);
-    send_raw(c, c->hs->out, c->hs->out_len);
-    if (c->hs)
-        c->hs->out_len = 0;
+    sp_push_conn_t *c = ud;
+    return !c->closing;
+}
+
+static void start_rtmp(sp_push_conn_t *c)
+{
+    static const sp_rtmp_client_cbs_t cbs = { .send = cl_send, .on_stage = cl_stage,
+                                              .on_refused = cl_refused, .alive = cl_alive };
+    c->cl = sp_rtmp_client_create(&c->t, &cbs, c);
+    sp_rtmp_client_start(c->cl);
 }
 
 static void tls_fail(sp_push_conn_t *c)
@@ -692,11 +520,13 @@ static void tls_fail(sp_push_conn_t *c)
 
 static void feed_in(sp_push_conn_t *c, const uint8_t *p, size_t len)
 {
-    if (sp_buf_append(&c->in, p, len) != 0) {
-        out_fail(c, "destination sent too much data");
+    int rc = c->cl ? sp_rtmp_client_input(c->cl, p, len) : SP_EPROTO; /* before C0+C1 */
+    if (rc == 0 || c->closing)
         return;
-    }
-    process(c);
+    if (rc == SP_ELIMIT)
+        out_fail(c, "destination sent too much data");
+    else
+        out_fail(c, "protocol error from destination: %s", sp_strerror(rc));
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -721,15 +551,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        if (c->tls && c->stage == ST_TLS)
+        if (c->t.tls && c->stage == ST_TLS)
             tls_fail(c);
         else
             out_fail(c, "destination closed the connection during %s%s%s",
-                     stage_names[c->stage], nread == UV_EOF ? "" : ": ",
+                     stage_name(c->stage), nread == UV_EOF ? "" : ": ",
                      nread == UV_EOF ? "" : uv_strerror((int)nread));
         return;
     }
-    if (!c->tls) {
+    if (!c->t.tls) {
         feed_in(c, g_rbuf, (size_t)nread);
         return;
     }
@@ -746,9 +576,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             tls_fail(c);
             return;
         }
-        sp_debug("relay", "tls established", "host=%s version=%s", c->host,
+        sp_debug("relay", "tls established", "host=%s version=%s", c->t.host,
                  sp_tls_version(c->ssl));
-        start_rtmp_handshake(c);
+        start_rtmp(c);
     }
     uint8_t tmp[16384];
     for (;;) {
@@ -778,7 +608,7 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     if (status < 0) {
-        out_fail(c, "connect to %s:%d failed: %s", c->host, c->port, uv_strerror(status));
+        out_fail(c, "connect to %s:%d failed: %s", c->t.host, c->t.port, uv_strerror(status));
         conn_release(c);
         return;
     }
@@ -788,8 +618,8 @@ static void on_connected(uv_connect_t *req, int status)
     int sndbuf = SNDBUF;
     uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (c->tls) {
-        if (sp_tls_create(c->relay->tls_ctx, c->host, &c->ssl) != 0) {
+    if (c->t.tls) {
+        if (sp_tls_create(c->relay->tls_ctx, c->t.host, &c->ssl) != 0) {
             out_fail(c, "TLS is not available");
             conn_release(c);
             return;
@@ -798,7 +628,7 @@ static void on_connected(uv_connect_t *req, int status)
         sp_tls_handshake(c->ssl); /* the ClientHello */
         flush_tls(c);
     } else {
-        start_rtmp_handshake(c);
+        start_rtmp(c);
     }
     conn_release(c);
 }
@@ -812,19 +642,37 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || !res) {
-        out_fail(c, "cannot resolve %s: %s", c->host, uv_strerror(status));
+        out_fail(c, "cannot resolve %s: %s", c->t.host,
+                 status < 0 ? uv_strerror(status) : "no address");
         uv_freeaddrinfo(res);
         conn_release(c);
         return;
     }
+    /* Every address the name has now, checked on every connect: one refused address
+     * refuses the name (no DNS-rebinding window: the address checked is the one used). */
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        const char *why = NULL;
+        if (sp_dest_addr_allowed(ai->ai_addr, c->relay->allow_private, &why) != 0) {
+            char ip[64] = "?";
+            if (ai->ai_family == AF_INET6)
+                uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, ip, sizeof(ip));
+            else if (ai->ai_family == AF_INET)
+                uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, ip, sizeof(ip));
+            uv_freeaddrinfo(res);
+            out_fail(c, "destination address %s is not allowed (%s)", ip, why);
+            conn_release(c);
+            return;
+        }
+    }
     set_stage(c, ST_TCP);
     c->creq.data = c;
     c->pending++;
-    int rc = uv_tcp_connect(&c->creq, &c->tcp, res->ai_addr, on_connected);
+    int rc = (c->relay->connect ? c->relay->connect : uv_tcp_connect)(&c->creq, &c->tcp,
+                                                                      res->ai_addr, on_connected);
     uv_freeaddrinfo(res);
     if (rc != 0) {
         c->pending--;
-        out_fail(c, "connect to %s:%d failed: %s", c->host, c->port, uv_strerror(rc));
+        out_fail(c, "connect to %s:%d failed: %s", c->t.host, c->t.port, uv_strerror(rc));
     }
     conn_release(c);
 }
@@ -842,76 +690,11 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     if (c->stage != ST_FWD && now - c->stage_since > CONNECT_TIMEOUT_MS) {
-        out_fail(c, "timeout during %s", stage_names[c->stage]);
+        out_fail(c, "timeout during %s", stage_name(c->stage));
         return;
     }
     if (c->stage == ST_FWD && c->writes && now - c->oldest_write_ms > WRITE_STALL_MS)
         out_fail(c, "destination stalled: no data accepted for %d s", WRITE_STALL_MS / 1000);
-}
-
-/* Splits rtmp[s]://host[:port]/app[/...] into parts; key may complete it. */
-static int parse_url(sp_push_conn_t *c, const char *url, const char *key)
-{
-    const char *p;
-    if (strncmp(url, "rtmp://", 7) == 0) {
-        p = url + 7;
-        c->port = 1935;
-    } else if (strncmp(url, "rtmps://", 8) == 0) {
-        p = url + 8;
-        c->port = 443;
-        c->tls = true;
-    } else {
-        return SP_EINVAL;
-    }
-    const char *slash = strchr(p, '/');
-    const char *hend = slash ? slash : p + strlen(p);
-    const char *hstart = p, *colon = NULL;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(hend - p));
-        if (!rb)
-            return SP_EINVAL;
-        hstart = p + 1;
-        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
-        hend = rb;
-    } else {
-        colon = memchr(p, ':', (size_t)(hend - p));
-    }
-    const char *host_end = colon && colon < hend ? colon : hend;
-    size_t hl = (size_t)(host_end - hstart);
-    if (hl == 0 || hl >= sizeof(c->host))
-        return SP_EINVAL;
-    memcpy(c->host, hstart, hl);
-    c->host[hl] = 0;
-    if (colon) {
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (port <= 0 || port > 65535)
-            return SP_EINVAL;
-        c->port = (int)port;
-    }
-    const char *app = slash ? slash + 1 : "";
-    size_t al = strlen(app);
-    while (al > 0 && app[al - 1] == '/')
-        al--;
-    if (al >= sizeof(c->app))
-        return SP_EINVAL;
-    memcpy(c->app, app, al);
-    c->app[al] = 0;
-    if (key && key[0]) {
-        c->key = sp_strdup(key);
-    } else {
-        char *ls = strrchr(c->app, '/');
-        if (!ls)
-            return SP_EINVAL;
-        c->key = sp_strdup(ls + 1);
-        *ls = 0;
-    }
-    if (!c->app[0])
-        return SP_EINVAL;
-    snprintf(c->tcurl, sizeof(c->tcurl), "%s://%s%s%s:%d/%s", c->tls ? "rtmps" : "rtmp",
-             strchr(c->host, ':') ? "[" : "", c->host, strchr(c->host, ':') ? "]" : "", c->port,
-             c->app);
-    return 0;
 }
 
 /* ---- output state machine ---- */
@@ -957,8 +740,6 @@ void sp_push_start(sp_relay_output_t *o)
     sp_push_conn_t *c = sp_calloc(1, sizeof(*c));
     c->relay = r;
     c->out = o;
-    sp_rtmp_reader_init(&c->rd, 1u << 20, 16);
-    sp_buf_init(&c->in, (1u << 20) + 64);
     uv_tcp_init(r->loop, &c->tcp);
     uv_timer_init(r->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -968,27 +749,30 @@ void sp_push_start(sp_relay_output_t *o)
     o->state = SP_RELAY_OUT_CONNECTING;
     sp_tagq_clear(&o->q);
     sp_relay_grid_start(&c->timer, on_timer, 1000);
-    if (parse_url(c, o->url, o->stream_key) != 0) {
-        out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app)");
+    const char *why = NULL;
+    if (sp_rtmp_target_parse(o->url, o->stream_key, &c->t, &why) != 0) {
+        out_fail(c, "invalid destination URL (expected rtmp:// or rtmps://host[:port]/app): %s",
+                 why ? why : "malformed");
         return;
     }
-    if (c->tls && !r->tls_ctx) {
+    if (c->t.tls && !r->tls_ctx) {
         out_fail(c, "TLS is not available");
         return;
     }
     sp_info("relay", "output connecting", "output=%s input=%s host=%s port=%d tls=%d", o->uid,
-            o->input->uid, c->host, c->port, c->tls ? 1 : 0);
+            o->input->uid, c->t.host, c->t.port, c->t.tls ? 1 : 0);
     set_stage(c, ST_DNS);
     c->gai.data = c;
     c->pending++;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
     char port[8];
-    snprintf(port, sizeof(port), "%d", c->port);
-    int rc = uv_getaddrinfo(r->loop, &c->gai, on_resolved, c->host, port, &hints);
+    snprintf(port, sizeof(port), "%d", c->t.port);
+    int rc = (r->resolve ? r->resolve : uv_getaddrinfo)(r->loop, &c->gai, on_resolved, c->t.host,
+                                                        port, &hints);
     if (rc != 0) {
         c->pending--;
         c->stage = ST_TCP;
-        out_fail(c, "cannot resolve %s: %s", c->host, uv_strerror(rc));
+        out_fail(c, "cannot resolve %s: %s", c->t.host, uv_strerror(rc));
     }
 }
 
@@ -1020,22 +804,10 @@ static void conn_drain(sp_push_conn_t *c)
     c->draining = true;
     c->drain_since = sp_mono_ms();
     pump(c);
-    sp_buf_t b;
-    sp_buf_init(&b, 0);
-    sp_amf0_put_cstr(&b, "FCUnpublish");
-    sp_amf0_put_number(&b, 6);
-    sp_amf0_put_null(&b);
-    sp_amf0_put_cstr(&b, c->key);
-    send_cmd(c, 0, &b);
-    sp_amf0_put_cstr(&b, "deleteStream");
-    sp_amf0_put_number(&b, 7);
-    sp_amf0_put_null(&b);
-    sp_amf0_put_number(&b, c->stream_id);
-    send_cmd(c, 0, &b);
-    sp_buf_cleanup(&b);
+    sp_rtmp_client_unpublish(c->cl);
     if (c->closing)
         return;
-    if (c->tls) {
+    if (c->t.tls) {
         sp_tls_shutdown(c->ssl);
         flush_tls(c);
     }

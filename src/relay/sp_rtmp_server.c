@@ -8,7 +8,6 @@
 #include "relay/sp_relay_int.h"
 
 #include <errno.h>
-#include <sodium.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -18,7 +17,7 @@
 #include "relay/sp_flv.h"
 #include "core/sp_log.h"
 #include "relay/sp_rtmp_chunk.h"
-#include "relay/sp_rtmp_handshake.h"
+#include "relay/sp_rtmp_rx.h"
 #include "core/sp_time.h"
 
 #define HS_TIMEOUT_MS 10000
@@ -47,11 +46,7 @@ struct sp_ingest_conn_s {
     bool ticked;            /* publishing: read by the media tick */
     bool quiet;             /* SO_RCVLOWAT set: read (mostly) by the tick only */
     uint64_t publish_ms;
-    sp_rtmp_hs_t hs;
-    sp_rtmp_reader_t rd;
-    sp_buf_t in;
-    uint32_t peer_window;
-    uint64_t acked;
+    sp_rtmp_rx_t *rx;       /* handshake, chunk stream, acks (shared with the client side) */
     char app[128];
     bool connected;
     uint32_t stream_id;
@@ -74,8 +69,7 @@ static void on_closed(uv_handle_t *h)
     sp_ingest_conn_t *c = h->data;
     if (--c->open_handles > 0)
         return;
-    sp_rtmp_reader_cleanup(&c->rd);
-    sp_buf_cleanup(&c->in);
+    sp_rtmp_rx_free(c->rx);
     if (c->prev)
         c->prev->next = c->next;
     else if (c->srv->list == c)
@@ -436,28 +430,11 @@ static void handle_aggregate(sp_ingest_conn_t *c, uint32_t ts, sp_rbuf_t *payloa
     }
 }
 
+/* Every message but Window Acknowledgement Size and PingRequest (sp_rtmp_rx answers those). */
 static int handle_msg(sp_ingest_conn_t *c, sp_rtmp_msg_t *m)
 {
     int rc = 0;
     switch (m->type) {
-    case SP_RTMP_MSG_WINDOW_ACK:
-        if (m->payload->len >= 4) {
-            const uint8_t *p = m->payload->data;
-            c->peer_window = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                             ((uint32_t)p[2] << 8) | p[3];
-        }
-        break;
-    case SP_RTMP_MSG_USER_CONTROL:
-        if (m->payload->len >= 6 && m->payload->data[1] == 6) { /* PingRequest -> PingResponse */
-            const uint8_t *p = m->payload->data + 2;
-            sp_buf_t out;
-            sp_buf_init(&out, 0);
-            sp_rtmp_write_user_ctrl(&out, 7, ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                                                 ((uint32_t)p[2] << 8) | p[3]);
-            send_buf(c, &out);
-            sp_buf_cleanup(&out);
-        }
-        break;
     case SP_RTMP_MSG_CMD_AMF0:
         rc = handle_command(c, m->payload);
         break;
@@ -493,45 +470,30 @@ static int handle_msg(sp_ingest_conn_t *c, sp_rtmp_msg_t *m)
     return rc;
 }
 
+static void rx_send(void *ud, const void *p, size_t len)
+{
+    sp_ingest_conn_t *c = ud;
+    sp_buf_t out;
+    sp_buf_init(&out, 0);
+    sp_buf_append(&out, p, len);
+    send_buf(c, &out);
+    sp_buf_cleanup(&out);
+}
+
+static int rx_msg(void *ud, sp_rtmp_msg_t *m)
+{
+    return handle_msg(ud, m);
+}
+
+static bool rx_alive(void *ud)
+{
+    sp_ingest_conn_t *c = ud;
+    return !c->closing && !c->shutting;
+}
+
 static void process(sp_ingest_conn_t *c)
 {
-    size_t pos = 0;
-    int rc = 0;
-    while (!c->closing && !c->shutting && pos < c->in.len) {
-        if (!c->hs.done) {
-            rc = sp_rtmp_hs_feed(&c->hs, (uint8_t *)c->in.p + pos, c->in.len - pos);
-            if (rc < 0)
-                break;
-            pos += (size_t)rc;
-            if (c->hs.out_len) {
-                sp_buf_t out;
-                sp_buf_init(&out, 0);
-                sp_buf_append(&out, c->hs.out, c->hs.out_len);
-                c->hs.out_len = 0;
-                send_buf(c, &out);
-                sp_buf_cleanup(&out);
-            }
-            continue;
-        }
-        sp_rtmp_msg_t m;
-        bool have = false;
-        rc = sp_rtmp_reader_feed(&c->rd, (uint8_t *)c->in.p + pos, c->in.len - pos, &m, &have);
-        if (rc == SP_EAGAIN) {
-            rc = 0;
-            break;
-        }
-        if (rc < 0)
-            break;
-        pos += (size_t)rc;
-        if (have) {
-            rc = handle_msg(c, &m);
-            sp_rbuf_unref(m.payload);
-            if (rc < 0)
-                break;
-        }
-        rc = 0;
-    }
-    sp_buf_consume(&c->in, pos);
+    int rc = sp_rtmp_rx_process(c->rx);
     /* what this read produced goes out with the media tick's flush */
     if (rc < 0 && !c->closing) {
         sp_warn("rtmp", "protocol error from publisher", "peer=%s err=%s", c->peer,
@@ -539,16 +501,6 @@ static void process(sp_ingest_conn_t *c)
         if (c->input && c->input->publisher == c)
             sp_relay_input_errored(c->input, "ERR_PROTOCOL", sp_strerror(rc));
         conn_close(c, NULL);
-        return;
-    }
-    /* Acknowledgement */
-    if (!c->closing && c->peer_window && c->rd.bytes_in - c->acked >= c->peer_window) {
-        c->acked = c->rd.bytes_in;
-        sp_buf_t out;
-        sp_buf_init(&out, 0);
-        sp_rtmp_write_u32_ctrl(&out, SP_RTMP_MSG_ACK, (uint32_t)c->rd.bytes_in);
-        send_buf(c, &out);
-        sp_buf_cleanup(&out);
     }
 }
 
@@ -559,12 +511,13 @@ static void process(sp_ingest_conn_t *c)
  */
 static size_t in_room(sp_ingest_conn_t *c, size_t want, char **at)
 {
-    size_t room = c->in.max - c->in.len;
+    sp_buf_t *in = sp_rtmp_rx_buf(c->rx);
+    size_t room = in->max - in->len;
     if (want > room)
         want = room;
-    if (want == 0 || sp_buf_reserve(&c->in, want) != 0)
+    if (want == 0 || sp_buf_reserve(in, want) != 0)
         return 0;
-    *at = c->in.p + c->in.len;
+    *at = in->p + in->len;
     return want;
 }
 
@@ -578,8 +531,9 @@ static void buffer_full(sp_ingest_conn_t *c)
 
 static void on_filled(sp_ingest_conn_t *c, size_t n)
 {
-    c->in.len += n;
-    c->in.p[c->in.len] = '\0';
+    sp_buf_t *in = sp_rtmp_rx_buf(c->rx);
+    in->len += n;
+    in->p[in->len] = '\0';
     process(c);
 }
 
@@ -655,7 +609,7 @@ static void on_tick(uv_timer_t *t)
     if (c->closing || c->shutting)
         return;
     sp_relay_grid_start(t, on_tick, 1000);
-    if (!c->hs.done && now - c->started_ms > HS_TIMEOUT_MS) {
+    if (!sp_rtmp_rx_handshake_done(c->rx) && now - c->started_ms > HS_TIMEOUT_MS) {
         sp_warn("rtmp", "handshake timeout", "peer=%s", c->peer);
         conn_close(c, NULL);
         return;
@@ -716,11 +670,10 @@ static void on_conn(uv_stream_t *ls, int status)
         snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    uint8_t rnd[SP_RTMP_HS_SIZE - 8];
-    randombytes_buf(rnd, sizeof(rnd));
-    sp_rtmp_hs_server_init(&c->hs, rnd);
-    sp_rtmp_reader_init(&c->rd, SP_RTMP_MAX_MSG_DEFAULT, SP_RTMP_MAX_CSID_DEFAULT);
-    sp_buf_init(&c->in, SP_RTMP_MAX_MSG_DEFAULT + 64);
+    static const sp_rtmp_rx_cbs_t cbs = { .send = rx_send, .on_msg = rx_msg,
+                                          .alive = rx_alive };
+    c->rx = sp_rtmp_rx_create(SP_RTMP_MAX_MSG_DEFAULT, SP_RTMP_MAX_CSID_DEFAULT, &cbs, c);
+    sp_rtmp_rx_start(c->rx, false);
     c->started_ms = sp_mono_ms();
     sp_relay_grid_start(&c->timer, on_tick, 1000);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
