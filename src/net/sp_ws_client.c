@@ -903,6 +903,14 @@ fail:
     return rc;
 }
 
+/* Outbound bytes queued or being written. */
+static size_t queued_bytes(const sp_ws_client_t *c)
+{
+    if (!c)
+        return 0;
+    return c->wbuf.len + c->inflight + (c->ws ? wslay_event_get_queued_msg_length(c->ws) : 0);
+}
+
 static int send_msg(sp_ws_client_t *c, uint8_t opcode, const void *p, size_t len)
 {
     if (!c || c->freed)
@@ -911,7 +919,7 @@ static int send_msg(sp_ws_client_t *c, uint8_t opcode, const void *p, size_t len
         return SP_EAGAIN;
     if (c->state != ST_OPEN || c->pending_err)
         return SP_ECLOSED;
-    if (len > c->max_queue || sp_ws_client_queued(c) + len > c->max_queue)
+    if (len > c->max_queue || queued_bytes(c) + len > c->max_queue)
         return SP_ETOOBIG;
     if (opcode == WSLAY_TEXT_FRAME && !sp_ws_utf8_valid(p, len))
         return SP_EUTF8;
@@ -971,11 +979,4 @@ bool sp_ws_client_is_open(const sp_ws_client_t *c)
 int sp_ws_client_http_status(const sp_ws_client_t *c)
 {
     return c ? c->status : 0;
-}
-
-size_t sp_ws_client_queued(const sp_ws_client_t *c)
-{
-    if (!c)
-        return 0;
-    return c->wbuf.len + c->inflight + (c->ws ? wslay_event_get_queued_msg_length(c->ws) : 0);
 }

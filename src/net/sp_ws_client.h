@@ -115,8 +115,6 @@ void sp_ws_client_close(sp_ws_client_t *c, uint16_t code, const char *reason);
 bool sp_ws_client_is_open(const sp_ws_client_t *c);
 /** HTTP status of the handshake answer (0 before it arrived). */
 int sp_ws_client_http_status(const sp_ws_client_t *c);
-/** Outbound bytes queued or being written. */
-size_t sp_ws_client_queued(const sp_ws_client_t *c);
 
 /* ---- pure parts (unit-tested, fuzzed) ----------------------------------------------- */
 typedef struct {

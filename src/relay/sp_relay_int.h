@@ -183,7 +183,6 @@ void sp_relay_flush_stop(sp_relay_t *r);
 
 /* ---- tags / queues (sp_relay_media.c) ---- */
 void sp_tag_clear(sp_relay_tag_t *t);
-void sp_tag_set(sp_relay_tag_t *dst, const sp_relay_tag_t *src); /* takes a new ref */
 void sp_tagq_init(sp_tagq_t *q);
 void sp_tagq_cleanup(sp_tagq_t *q);
 void sp_tagq_push(sp_tagq_t *q, const sp_relay_tag_t *t); /* takes a ref */

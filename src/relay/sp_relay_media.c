@@ -23,7 +23,8 @@ void sp_tag_clear(sp_relay_tag_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-void sp_tag_set(sp_relay_tag_t *dst, const sp_relay_tag_t *src)
+/* dst = src, taking a new reference */
+static void tag_set(sp_relay_tag_t *dst, const sp_relay_tag_t *src)
 {
     sp_relay_tag_t tmp = *src;
     if (tmp.data)
@@ -222,7 +223,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
     if (type == SP_FLV_TAG_VIDEO) {
         set_codec(in->st.vcodec, sizeof(in->st.vcodec), sp_flv_codec_name(type, info.codec));
         if (info.seq_header) {
-            sp_tag_set(&in->vseq, &t);
+            tag_set(&in->vseq, &t);
             in->has_video = true;
         }
         if (info.is_frame) {
@@ -241,7 +242,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
     } else if (type == SP_FLV_TAG_AUDIO) {
         set_codec(in->st.acodec, sizeof(in->st.acodec), sp_flv_codec_name(type, info.codec));
         if (info.seq_header)
-            sp_tag_set(&in->aseq, &t);
+            tag_set(&in->aseq, &t);
         if (info.is_frame)
             in->st.audio_frames++;
     }
