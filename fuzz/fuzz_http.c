@@ -1,4 +1,5 @@
-/* Fuzz target: bytes of one connection through the HTTP glue (parser, limits, router, responses). */
+/* Fuzz target: bytes of one connection through the HTTP glue (parser, limits, router, responses).
+ */
 #include <stdint.h>
 #include <string.h>
 

@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sp_topic_info_t ti;
         int rc = sp_pubsub_topic_parse(t, strlen(t), &ti);
         if (rc == 0) {
-            if (ti.user_id.len && (ti.user_id.p < t || ti.user_id.p + ti.user_id.len > t + strlen(t)))
+            if (ti.user_id.len &&
+                (ti.user_id.p < t || ti.user_id.p + ti.user_id.len > t + strlen(t)))
                 __builtin_trap();
             bool own = ti.user_id.len > 0;
             char user[80] = "";

@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bool h2 = false;
                 sp_rtmp_msg_t m2;
                 while (p2 < out.len && !h2) {
-                    int rc2 = sp_rtmp_reader_feed(&r2, (uint8_t *)out.p + p2, out.len - p2, &m2, &h2);
+                    int rc2 =
+                        sp_rtmp_reader_feed(&r2, (uint8_t *)out.p + p2, out.len - p2, &m2, &h2);
                     if (rc2 <= 0)
                         __builtin_trap();
                     p2 += (size_t)rc2;

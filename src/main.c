@@ -73,19 +73,24 @@ static const char *usage_main =
 static const char *usage_cmd(const char *cmd)
 {
     if (strcmp(cmd, "serve") == 0)
-        return "usage: streampai serve\n\nRuns the HTTP/WebSocket control plane on HTTP_LISTEN (default 127.0.0.1:4000).\n"
+        return "usage: streampai serve\n\nRuns the HTTP/WebSocket control plane on HTTP_LISTEN "
+               "(default 127.0.0.1:4000).\n"
                "Stops gracefully on SIGINT/SIGTERM; SIGHUP reopens LOG_FILE.\n";
     if (strcmp(cmd, "relay") == 0)
-        return "usage: streampai relay\n\nRuns the built-in RTMP relay: ingest on RELAY_RTMP_LISTEN, a Cloudflare Stream\n"
+        return "usage: streampai relay\n\nRuns the built-in RTMP relay: ingest on "
+               "RELAY_RTMP_LISTEN, a Cloudflare Stream\n"
                "compatible API on RELAY_API_LISTEN (Bearer RELAY_API_TOKEN).\n";
     if (strcmp(cmd, "check-config") == 0)
-        return "usage: streampai check-config\n\nPrints one line per required variable and key setting (✅ ok / ❌ problem).\n"
+        return "usage: streampai check-config\n\nPrints one line per required variable and key "
+               "setting (✅ ok / ❌ problem).\n"
                "Exit 0 when the selected STREAMPAI_ENV's requirements are met, 2 otherwise.\n"
                "  --markdown   print the table of every variable (docs/configuration.md)\n";
     if (strcmp(cmd, "migrate") == 0)
-        return "usage: streampai migrate\n\nApplies pending migrations to DATABASE_URL (or SQLite in DATA_DIR) and exits.\n";
+        return "usage: streampai migrate\n\nApplies pending migrations to DATABASE_URL (or SQLite "
+               "in DATA_DIR) and exits.\n";
     if (strcmp(cmd, "debug") == 0)
-        return "usage: streampai debug presence|managers|users|counts\n\nQueries the running server's admin endpoint "
+        return "usage: streampai debug presence|managers|users|counts\n\nQueries the running "
+               "server's admin endpoint "
                "(loopback, Bearer ADMIN_TOKEN).\n";
     if (strcmp(cmd, "version") == 0)
         return "usage: streampai version\n\nPrints the version.\n";
@@ -127,7 +132,8 @@ static int enforce_prod_rules(const sp_config_t *cfg, const char *cmd)
     }
     int failed = sp_config_check(cfg, env_get, NULL, mem);
     /* the relay serves its API in prod only with a token, whatever MEDIA_BACKEND says */
-    bool relay_open = strcmp(cmd, "relay") == 0 && (!cfg->relay_api_token || !*cfg->relay_api_token);
+    bool relay_open =
+        strcmp(cmd, "relay") == 0 && (!cfg->relay_api_token || !*cfg->relay_api_token);
     fclose(mem);
     if (relay_open && !strstr(text ? text : "", "\xe2\x9d\x8c RELAY_API_TOKEN")) {
         fprintf(stderr, "streampai %s: refusing to start in prod: RELAY_API_TOKEN missing "
@@ -198,7 +204,8 @@ static void on_shutdown_tick(uv_timer_t *t)
     server_t *s = t->data;
     sp_app_t *app = &s->app;
     uint64_t elapsed = sp_mono_ms() - s->shutdown_started_ms;
-    bool idle = sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 && sp_socket_drained(app);
+    bool idle =
+        sp_http_server_busy(app->http) == 0 && sp_job_pending() == 0 && sp_socket_drained(app);
     if (idle) {
         finish_shutdown(s, "drained");
         return;
@@ -279,7 +286,8 @@ static int cmd_serve(void)
     app->cfg = &s->cfg;
     app->started_mono_ms = sp_mono_ms();
     app->router = sp_router_new();
-    sp_info("main", "starting", "version=%s env=%s pid=%d", SP_VERSION, s->cfg.env_name, (int)getpid());
+    sp_info("main", "starting", "version=%s env=%s pid=%d", SP_VERSION, s->cfg.env_name,
+            (int)getpid());
 
     {
         char serr[512];

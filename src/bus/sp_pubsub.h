@@ -12,7 +12,8 @@
  * longer holds everything.
  *
  * Socket protocol (client -> server, handled through the ws hub's extension hook):
- *   {"type":"subscribe","topic":T}            -> {"topic":T,"event":"subscribed","payload":{"seq":S},"seq":null}
+ *   {"type":"subscribe","topic":T}            ->
+ * {"topic":T,"event":"subscribed","payload":{"seq":S},"seq":null}
  *   {"type":"unsubscribe","topic":T}          -> {"topic":T,"event":"unsubscribed",...}
  *   {"type":"resume","topic":T,"after_seq":A} -> [gap event] + missed frames + {"event":"resumed",
  *                                                "payload":{"after_seq":A,"replayed":n,"seq":S}}

@@ -478,7 +478,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
     if (!ip[0]) {
         char why[120];
-        snprintf(why, sizeof(why), "resolve failed: %s", status ? uv_strerror(status) : "no address");
+        snprintf(why, sizeof(why), "resolve failed: %s",
+                 status ? uv_strerror(status) : "no address");
         set_reason(r, why);
         r->st.failures++;
         schedule_retry(r, true);

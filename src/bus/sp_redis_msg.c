@@ -165,7 +165,8 @@ int sp_redis_url_parse(const char *url, sp_redis_url_t *out)
         size_t ulen = (size_t)(at - p);
         const char *colon = memchr(p, ':', ulen);
         if (colon) {
-            if (sp_pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user), SP_PCT_NO_NUL) < 0 ||
+            if (sp_pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user), SP_PCT_NO_NUL) <
+                    0 ||
                 sp_pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof(out->pass),
                               SP_PCT_NO_NUL) < 0)
                 return SP_EINVAL;

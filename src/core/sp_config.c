@@ -41,21 +41,25 @@ typedef struct {
 
 #define OFF(field) offsetof(sp_config_t, field)
 #define ALL(v) { v, v, v }
+#define PER(dev, test, prod) { dev, test, prod }
 #define I64MAX INT64_MAX
 #define DAY 86400000LL
 
 static const var_t vars[] = {
     { "HTTP_LISTEN", T_LISTEN, OFF(http_listen), ALL("127.0.0.1:4000"), 0, 0, NULL, F_KEY,
       "Address of the HTTP/WebSocket server (host:port; port 0 picks a free one)." },
-    { "PUBLIC_URL", T_URL, OFF(public_url), { NULL, NULL, NULL }, 0, 0, "http|https", F_REQ_PROD | F_KEY,
-      "External base URL of the dashboard (origin checks, cookies' Secure flag, OAuth and webhook URLs). Default http://HTTP_LISTEN." },
+    { "PUBLIC_URL", T_URL, OFF(public_url), PER(NULL, NULL, NULL), 0, 0, "http|https",
+      F_REQ_PROD | F_KEY,
+      "External base URL of the dashboard (origin checks, cookies' Secure flag, OAuth and webhook "
+      "URLs). Default http://HTTP_LISTEN." },
     { "ALLOWED_ORIGINS", T_STR, OFF(allowed_origins), ALL(NULL), 0, 0, NULL, 0,
-      "Extra origins (comma-separated, e.g. https://obs.example) allowed for WebSocket and CSRF checks besides PUBLIC_URL's." },
+      "Extra origins (comma-separated, e.g. https://obs.example) allowed for WebSocket and CSRF "
+      "checks besides PUBLIC_URL's." },
     { "DATA_DIR", T_STR, OFF(data_dir), ALL("./var"), 0, 0, NULL, F_KEY,
       "Directory for the SQLite database, generated dev keys and relay state." },
     { "WEB_DIR", T_STR, OFF(web_dir), ALL("./web"), 0, 0, NULL, 0,
       "Directory of the static dashboard and widget files." },
-    { "LOG_LEVEL", T_LOGLEVEL, OFF(log_level), { "debug", "info", "info" }, 0, 0, NULL, F_KEY,
+    { "LOG_LEVEL", T_LOGLEVEL, OFF(log_level), PER("debug", "info", "info"), 0, 0, NULL, F_KEY,
       "debug | info | warn | error." },
     { "LOG_FILE", T_STR, OFF(log_file), ALL(NULL), 0, 0, NULL, 0,
       "Append logs to this file instead of stderr (reopened on SIGHUP, for logrotate)." },
@@ -77,80 +81,95 @@ static const var_t vars[] = {
       "A WebSocket peer silent for this many milliseconds is closed." },
     { "SHUTDOWN_TIMEOUT", T_DUR, OFF(shutdown_timeout), ALL("5000"), 100, 60000, NULL, 0,
       "On SIGTERM/SIGINT, in-flight work gets this long before the process exits anyway." },
-    { "TEST_MODE", T_BOOL, OFF(test_mode), { "false", "true", "false" }, 0, 0, NULL, 0,
-      "Enables test-only hooks (diagnostic flood messages, fake-friendly timings). Never in prod." },
-    { "DATABASE_URL", T_URL, OFF(database_url), ALL(NULL), 0, 0, "postgres|postgresql|sqlite", F_KEY,
-      "postgres://user:pass@host:port/db for PostgreSQL; unset or sqlite:PATH for SQLite in DATA_DIR." },
+    { "TEST_MODE", T_BOOL, OFF(test_mode), PER("false", "true", "false"), 0, 0, NULL, 0,
+      "Enables test-only hooks (diagnostic flood messages, fake-friendly timings). Never in "
+      "prod." },
+    { "DATABASE_URL", T_URL, OFF(database_url), ALL(NULL), 0, 0, "postgres|postgresql|sqlite",
+      F_KEY,
+      "postgres://user:pass@host:port/db for PostgreSQL; unset or sqlite:PATH for SQLite in "
+      "DATA_DIR." },
     { "DB_POOL_SIZE", T_INT, OFF(db_pool_size), ALL("4"), 1, 64, NULL, 0,
       "PostgreSQL connections kept open." },
-    { "TOKEN_SIGNING_SECRET", T_STR, OFF(token_signing_secret), ALL(NULL), 0, 0, NULL, F_SECRET | F_REQ_PROD | F_KEY,
+    { "TOKEN_SIGNING_SECRET", T_STR, OFF(token_signing_secret), ALL(NULL), 0, 0, NULL,
+      F_SECRET | F_REQ_PROD | F_KEY,
       "HS256 key for session JWTs, at least 32 bytes. Dev/test generate one into DATA_DIR." },
     { "SECRETS_KEY", T_STR, OFF(secrets_key), ALL(NULL), 0, 0, NULL, F_SECRET | F_REQ_PROD | F_KEY,
-      "32 bytes, base64: seals OAuth tokens and stream keys at rest. Dev/test generate one into DATA_DIR." },
+      "32 bytes, base64: seals OAuth tokens and stream keys at rest. Dev/test generate one into "
+      "DATA_DIR." },
     { "SESSION_TTL", T_DUR, OFF(session_ttl), ALL("30d"), 60000, 365 * DAY, NULL, 0,
       "Lifetime of a login session (e.g. 30d, 12h)." },
     { "REDIS_URL", T_URL, OFF(redis_url), ALL(NULL), 0, 0, "redis", 0,
-      "redis://[[user]:pass@]host[:port][/db] for the multi-node WebSocket bus (pub/sub with one seq order per topic across nodes); unset = single node. Presence stays per node." },
+      "redis://[[user]:pass@]host[:port][/db] for the multi-node WebSocket bus (pub/sub with one "
+      "seq order per topic across nodes); unset = single node. Presence stays per node." },
     { "ADMIN_TOKEN", T_STR, OFF(admin_token), ALL(NULL), 0, 0, NULL, F_SECRET,
-      "Bearer token for the loopback-only admin/debug endpoint (streampai debug ...); unset disables it." },
+      "Bearer token for the loopback-only admin/debug endpoint (streampai debug ...); unset "
+      "disables it." },
     { "MEDIA_BACKEND", T_ENUM, OFF(media_backend), ALL(NULL), 0, 0, "local|cloudflare", F_KEY,
-      "local (built-in relay) or cloudflare. Default: cloudflare when CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID are set, else local." },
+      "local (built-in relay) or cloudflare. Default: cloudflare when CLOUDFLARE_API_TOKEN and "
+      "CLOUDFLARE_ACCOUNT_ID are set, else local." },
     { "CLOUDFLARE_API_TOKEN", T_STR, OFF(cloudflare_api_token), ALL(NULL), 0, 0, NULL, F_SECRET,
       "Cloudflare API token with Stream edit rights (required with MEDIA_BACKEND=cloudflare)." },
     { "CLOUDFLARE_ACCOUNT_ID", T_STR, OFF(cloudflare_account_id), ALL(NULL), 0, 0, NULL, 0,
       "Cloudflare account id (required with MEDIA_BACKEND=cloudflare)." },
-    { "CLOUDFLARE_API_BASE_URL", T_URL, OFF(cloudflare_api_base_url), ALL(NULL), 0, 0, "http|https", 0,
-      "Stream API base. Default https://api.cloudflare.com/client/v4, or the built-in relay's API with MEDIA_BACKEND=local." },
-    { "CLOUDFLARE_WEBHOOK_SECRET", T_STR, OFF(cloudflare_webhook_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
-      "Shared secret expected in the cf-webhook-auth header of live-input webhooks." },
-    { "CLOUDFLARE_INPUT_POLL_INTERVAL", T_DUR, OFF(cloudflare_input_poll_interval), ALL("15000"), 100, 3600000, NULL, 0,
+    { "CLOUDFLARE_API_BASE_URL", T_URL, OFF(cloudflare_api_base_url), ALL(NULL), 0, 0, "http|https",
+      0,
+      "Stream API base. Default https://api.cloudflare.com/client/v4, or the built-in relay's API "
+      "with MEDIA_BACKEND=local." },
+    { "CLOUDFLARE_WEBHOOK_SECRET", T_STR, OFF(cloudflare_webhook_secret), ALL(NULL), 0, 0, NULL,
+      F_SECRET, "Shared secret expected in the cf-webhook-auth header of live-input webhooks." },
+    { "CLOUDFLARE_INPUT_POLL_INTERVAL", T_DUR, OFF(cloudflare_input_poll_interval), ALL("15000"),
+      100, 3600000, NULL, 0,
       "Milliseconds between live-input reconciliation polls (webhooks are the primary signal)." },
     { "CLOUDFLARE_CALL_BUDGET", T_INT, OFF(cloudflare_call_budget), ALL("1100"), 1, 100000, NULL, 0,
       "Stream API calls allowed per 5 minutes per account (Cloudflare's limit is 1200)." },
     { "API_CALL_TIMEOUT", T_DUR, OFF(api_call_timeout), ALL("10000"), 100, 120000, NULL, 0,
       "Timeout of one outbound API call in milliseconds." },
-    { "MAX_USER_STREAMS", T_INT, OFF(max_user_streams), { "100", "100", "10000" }, 1, 1000000, NULL, 0,
-      "Maximum user stream managers running on this node." },
-    { "MAX_CONCURRENT_USERS", T_INT, OFF(max_concurrent_users), { "100", "100", "10000" }, 1, 1000000, NULL, 0,
-      "Maximum users with a running manager; more get a clear error." },
+    { "MAX_USER_STREAMS", T_INT, OFF(max_user_streams), PER("100", "100", "10000"), 1, 1000000,
+      NULL, 0, "Maximum user stream managers running on this node." },
+    { "MAX_CONCURRENT_USERS", T_INT, OFF(max_concurrent_users), PER("100", "100", "10000"), 1,
+      1000000, NULL, 0, "Maximum users with a running manager; more get a clear error." },
     { "MAX_PLATFORMS_PER_USER", T_INT, OFF(max_platforms_per_user), ALL("10"), 1, 100, NULL, 0,
       "Maximum destinations (platform accounts and custom RTMP) per user." },
     { "EVENT_HISTORY_SIZE", T_INT, OFF(event_history_size), ALL("100"), 1, 100000, NULL, 0,
       "Messages kept per topic so a reconnecting client can resume." },
     { "ALERT_QUEUE_SIZE", T_INT, OFF(alert_queue_size), ALL("100"), 1, 100000, NULL, 0,
       "Pending alerts kept per user." },
-    { "STREAM_DISCONNECT_TIMEOUT", T_DUR, OFF(stream_disconnect_timeout), ALL("300000"), 100, DAY, NULL, 0,
-      "Grace window after the input disconnects while streaming before the stream ends." },
-    { "PRESENCE_CLEANUP_TIMEOUT", T_DUR, OFF(presence_cleanup_timeout), ALL("5000"), 10, DAY, NULL, 0,
-      "After the last dashboard tab closes, an offline user's manager stops after this delay." },
-    { "PLATFORM_EVENT_POLL_INTERVAL", T_DUR, OFF(platform_event_poll_interval), ALL("5000"), 100, 3600000, NULL, 0,
+    { "STREAM_DISCONNECT_TIMEOUT", T_DUR, OFF(stream_disconnect_timeout), ALL("300000"), 100, DAY,
+      NULL, 0, "Grace window after the input disconnects while streaming before the stream ends." },
+    { "PRESENCE_CLEANUP_TIMEOUT", T_DUR, OFF(presence_cleanup_timeout), ALL("5000"), 10, DAY, NULL,
+      0, "After the last dashboard tab closes, an offline user's manager stops after this delay." },
+    { "PLATFORM_EVENT_POLL_INTERVAL", T_DUR, OFF(platform_event_poll_interval), ALL("5000"), 100,
+      3600000, NULL, 0,
       "Milliseconds between polls of platform event APIs (where no push exists)." },
-    { "PLATFORM_MONITOR_TIMEOUT", T_DUR, OFF(platform_monitor_timeout), ALL("30000"), 100, 3600000, NULL, 0,
-      "A platform monitor without progress for this long is restarted." },
-    { "STREAM_METRICS_BROADCAST_INTERVAL", T_DUR, OFF(stream_metrics_broadcast_interval), ALL("5000"), 100, 3600000, NULL, 0,
+    { "PLATFORM_MONITOR_TIMEOUT", T_DUR, OFF(platform_monitor_timeout), ALL("30000"), 100, 3600000,
+      NULL, 0, "A platform monitor without progress for this long is restarted." },
+    { "STREAM_METRICS_BROADCAST_INTERVAL", T_DUR, OFF(stream_metrics_broadcast_interval),
+      ALL("5000"), 100, 3600000, NULL, 0,
       "Milliseconds between stream statistics broadcasts to dashboards." },
-    { "ALLOW_PRIVATE_DESTINATIONS", T_BOOL, OFF(allow_private_destinations), { "false", "true", "false" }, 0, 0, NULL, 0,
+    { "ALLOW_PRIVATE_DESTINATIONS", T_BOOL, OFF(allow_private_destinations),
+      PER("false", "true", "false"), 0, 0, NULL, 0,
       "Allow RTMP destinations on private, loopback and link-local addresses (SSRF guard off)." },
     { "TWITCH_CLIENT_ID", T_STR, OFF(twitch_client_id), ALL(NULL), 0, 0, NULL, F_KEY,
       "Twitch application client id (Twitch integration disabled when unset)." },
     { "TWITCH_CLIENT_SECRET", T_STR, OFF(twitch_client_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
       "Twitch application client secret." },
-    { "TWITCH_RATE_LIMIT_PER_MINUTE", T_INT, OFF(twitch_rate_limit_per_minute), ALL("800"), 1, 100000, NULL, 0,
-      "Helix calls per minute per app token." },
+    { "TWITCH_RATE_LIMIT_PER_MINUTE", T_INT, OFF(twitch_rate_limit_per_minute), ALL("800"), 1,
+      100000, NULL, 0, "Helix calls per minute per app token." },
     { "GOOGLE_CLIENT_ID", T_STR, OFF(google_client_id), ALL(NULL), 0, 0, NULL, F_KEY,
       "Google OAuth client id for YouTube (YouTube integration disabled when unset)." },
     { "GOOGLE_CLIENT_SECRET", T_STR, OFF(google_client_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
       "Google OAuth client secret." },
     { "GOOGLE_REDIRECT_URI", T_URL, OFF(google_redirect_uri), ALL(NULL), 0, 0, "http|https", 0,
       "OAuth redirect URI registered with Google (default PUBLIC_URL/auth/youtube/callback)." },
-    { "YOUTUBE_RATE_LIMIT_PER_MINUTE", T_INT, OFF(youtube_rate_limit_per_minute), ALL("100"), 1, 100000, NULL, 0,
-      "YouTube Data API calls per minute." },
-    { "RELAY_RTMP_LISTEN", T_LISTEN, OFF(relay_rtmp_listen), ALL("127.0.0.1:1935"), 0, 0, NULL, F_KEY,
-      "Built-in relay RTMP ingest address (use 0.0.0.0:1935 to accept OBS from the LAN)." },
+    { "YOUTUBE_RATE_LIMIT_PER_MINUTE", T_INT, OFF(youtube_rate_limit_per_minute), ALL("100"), 1,
+      100000, NULL, 0, "YouTube Data API calls per minute." },
+    { "RELAY_RTMP_LISTEN", T_LISTEN, OFF(relay_rtmp_listen), ALL("127.0.0.1:1935"), 0, 0, NULL,
+      F_KEY, "Built-in relay RTMP ingest address (use 0.0.0.0:1935 to accept OBS from the LAN)." },
     { "RELAY_API_LISTEN", T_LISTEN, OFF(relay_api_listen), ALL("127.0.0.1:8788"), 0, 0, NULL, 0,
       "Built-in relay's Cloudflare-compatible API address." },
     { "RELAY_API_TOKEN", T_STR, OFF(relay_api_token), ALL(NULL), 0, 0, NULL, F_SECRET,
-      "Bearer token of the relay API (make run generates one; required in prod with MEDIA_BACKEND=local)." },
+      "Bearer token of the relay API (make run generates one; required in prod with "
+      "MEDIA_BACKEND=local)." },
     { "RELAY_CA_FILE", T_STR, OFF(relay_ca_file), ALL(NULL), 0, 0, NULL, 0,
       "PEM CA bundle the relay trusts for rtmps:// destinations (default: the system store)." },
     { "RELAY_WEBHOOK_URL", T_URL, OFF(relay_webhook_url), ALL(NULL), 0, 0, "http|https", 0,
@@ -159,7 +178,8 @@ static const var_t vars[] = {
       "Ingest URL shown to streamers (default rtmp://RELAY_RTMP_LISTEN/live)." },
     { "RELAY_MAX_INPUTS", T_INT, OFF(relay_max_inputs), ALL("1000"), 1, 1000000, NULL, 0,
       "Live inputs the relay accepts." },
-    { "RELAY_OUTPUT_QUEUE_BYTES", T_INT, OFF(relay_output_queue_bytes), ALL("8388608"), 65536, 1073741824, NULL, 0,
+    { "RELAY_OUTPUT_QUEUE_BYTES", T_INT, OFF(relay_output_queue_bytes), ALL("8388608"), 65536,
+      1073741824, NULL, 0,
       "Per-output queue cap in bytes; a slower destination drops whole GOPs." },
     { "RELAY_OUTPUT_QUEUE_MS", T_DUR, OFF(relay_output_queue_ms), ALL("5000"), 100, 600000, NULL, 0,
       "Per-output queue cap in media milliseconds." },
@@ -170,7 +190,8 @@ static const var_t vars[] = {
 
 #define N_VARS (sizeof(vars) / sizeof(vars[0]))
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -190,16 +211,18 @@ int sp_config_parse_int(const char *name, const char *s, int64_t min, int64_t ma
         s++;
     long long v = s && *s ? strtoll(s, &end, 10) : 0;
     if (s == NULL || *s == '\0' || errno || end == s || *end != '\0')
-        return fail(err, errlen, "%s: expected an integer between %" PRId64 " and %" PRId64 ", got '%.40s'",
+        return fail(err, errlen,
+                    "%s: expected an integer between %" PRId64 " and %" PRId64 ", got '%.40s'",
                     name, min, max, s ? s : "");
     if (v < min || v > max)
-        return fail(err, errlen, "%s: %lld is out of range (expected %" PRId64 "..%" PRId64 ")", name, v, min, max);
+        return fail(err, errlen, "%s: %lld is out of range (expected %" PRId64 "..%" PRId64 ")",
+                    name, v, min, max);
     *out = v;
     return 0;
 }
 
-int sp_config_parse_duration(const char *name, const char *s, int64_t min, int64_t max, int64_t *out_ms,
-                             char *err, size_t errlen)
+int sp_config_parse_duration(const char *name, const char *s, int64_t min, int64_t max,
+                             int64_t *out_ms, char *err, size_t errlen)
 {
     char *end = NULL;
     errno = 0;
@@ -223,11 +246,14 @@ int sp_config_parse_duration(const char *name, const char *s, int64_t min, int64
         goto bad;
     v *= mult;
     if (v < min || v > max)
-        return fail(err, errlen, "%s: %lld ms is out of range (expected %" PRId64 "..%" PRId64 " ms)", name, v, min, max);
+        return fail(err, errlen,
+                    "%s: %lld ms is out of range (expected %" PRId64 "..%" PRId64 " ms)", name, v,
+                    min, max);
     *out_ms = v;
     return 0;
 bad:
-    return fail(err, errlen, "%s: expected a duration in milliseconds (e.g. 5000, 5s, 2m, 1h, 30d), got '%.40s'",
+    return fail(err, errlen,
+                "%s: expected a duration in milliseconds (e.g. 5000, 5s, 2m, 1h, 30d), got '%.40s'",
                 name, s ? s : "");
 }
 
@@ -275,11 +301,13 @@ int sp_config_parse_listen(const char *name, const char *s, char *host, size_t h
     *port = (int)p;
     return 0;
 bad:
-    return fail(err, errlen, "%s: expected host:port with port 0-65535 (e.g. 127.0.0.1:4000), got '%.60s'", name,
+    return fail(err, errlen,
+                "%s: expected host:port with port 0-65535 (e.g. 127.0.0.1:4000), got '%.60s'", name,
                 s ? s : "");
 }
 
-int sp_config_parse_url(const char *name, const char *s, const char *const *schemes, char *err, size_t errlen)
+int sp_config_parse_url(const char *name, const char *s, const char *const *schemes, char *err,
+                        size_t errlen)
 {
     const char *sep = s ? strstr(s, "://") : NULL;
     const char *colon = s ? strchr(s, ':') : NULL;
@@ -375,7 +403,8 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
             rc = sp_config_parse_int(v->name, val, v->min, v->max, (int64_t *)field, err, errlen);
             break;
         case T_DUR:
-            rc = sp_config_parse_duration(v->name, val, v->min, v->max, (int64_t *)field, err, errlen);
+            rc = sp_config_parse_duration(v->name, val, v->min, v->max, (int64_t *)field, err,
+                                          errlen);
             break;
         case T_BOOL:
             rc = sp_config_parse_bool(v->name, val, (bool *)field, err, errlen);
@@ -405,7 +434,8 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
             for (size_t k = 0; ch[k]; k++)
                 ok = ok || strcmp(ch[k], val) == 0;
             if (!ok)
-                rc = fail(err, errlen, "%s: expected one of %s, got '%.40s'", v->name, v->choices, val);
+                rc = fail(err, errlen, "%s: expected one of %s, got '%.40s'", v->name, v->choices,
+                          val);
             else
                 *(char **)field = sp_strdup(val);
             break;
@@ -413,7 +443,8 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
         case T_LOGLEVEL: {
             int lvl = sp_log_level_parse(val);
             if (lvl < 0)
-                rc = fail(err, errlen, "%s: expected debug, info, warn or error, got '%.40s'", v->name, val);
+                rc = fail(err, errlen, "%s: expected debug, info, warn or error, got '%.40s'",
+                          v->name, val);
             else
                 *(int *)field = lvl;
             break;
@@ -429,8 +460,9 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
         int64_t idle = c->ws_idle_timeout, ping = c->ws_ping_interval;
         sp_config_cleanup(c);
         return fail(err, errlen,
-                    "WS_IDLE_TIMEOUT: must be greater than WS_PING_INTERVAL (%" PRId64 " <= %" PRId64
-                    " ms would close silent peers before the first ping)", idle, ping);
+                    "WS_IDLE_TIMEOUT: must be greater than WS_PING_INTERVAL (%" PRId64
+                    " <= %" PRId64 " ms would close silent peers before the first ping)",
+                    idle, ping);
     }
     /* Derived defaults. */
     if (c->public_url == NULL) {
@@ -442,7 +474,8 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
     while (pl > 0 && c->public_url[pl - 1] == '/')
         c->public_url[--pl] = '\0';
     if (c->media_backend == NULL)
-        c->media_backend = sp_strdup(c->cloudflare_api_token && c->cloudflare_account_id ? "cloudflare" : "local");
+        c->media_backend =
+            sp_strdup(c->cloudflare_api_token && c->cloudflare_account_id ? "cloudflare" : "local");
     if (c->cloudflare_api_base_url == NULL) {
         char buf[300];
         if (strcmp(c->media_backend, "local") == 0)
@@ -507,7 +540,8 @@ const char *sp_config_var_name(size_t i)
     return i < N_VARS ? vars[i].name : NULL;
 }
 
-static void line(FILE *out, bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void line(FILE *out, bool ok, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void line(FILE *out, bool ok, const char *name, const char *fmt, ...)
 {
     va_list ap;
@@ -522,7 +556,8 @@ static size_t b64_decoded_len(const char *s)
 {
     size_t n = strlen(s), pad = 0;
     for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/' || s[i] == '=' || s[i] == '-' || s[i] == '_'))
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/' || s[i] == '=' ||
+              s[i] == '-' || s[i] == '_'))
             return 0;
     while (n > 0 && s[n - 1] == '=') {
         n--;
@@ -542,15 +577,20 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
     bool has_public = get("PUBLIC_URL", ud) && *get("PUBLIC_URL", ud);
     bool https = strncasecmp(c->public_url, "https://", 8) == 0;
     if (prod && (!has_public || !https)) {
-        line(out, false, "PUBLIC_URL", "%s (required in prod, must be https://)", has_public ? c->public_url : "missing");
+        line(out, false, "PUBLIC_URL", "%s (required in prod, must be https://)",
+             has_public ? c->public_url : "missing");
         failed++;
     } else {
-        line(out, true, "PUBLIC_URL", "%s%s", c->public_url, has_public ? "" : " (derived from HTTP_LISTEN)");
+        line(out, true, "PUBLIC_URL", "%s%s", c->public_url,
+             has_public ? "" : " (derived from HTTP_LISTEN)");
     }
     line(out, true, "DATA_DIR", "%s", c->data_dir);
-    line(out, true, "DATABASE_URL", "%s", c->database_url ? (strncmp(c->database_url, "sqlite", 6) == 0 ? "SQLite" : "PostgreSQL") : "SQLite in DATA_DIR");
+    line(out, true, "DATABASE_URL", "%s",
+         c->database_url ? (strncmp(c->database_url, "sqlite", 6) == 0 ? "SQLite" : "PostgreSQL")
+                         : "SQLite in DATA_DIR");
     if (c->token_signing_secret && strlen(c->token_signing_secret) < 32) {
-        line(out, false, "TOKEN_SIGNING_SECRET", "too short (%zu bytes; at least 32)", strlen(c->token_signing_secret));
+        line(out, false, "TOKEN_SIGNING_SECRET", "too short (%zu bytes; at least 32)",
+             strlen(c->token_signing_secret));
         failed++;
     } else if (c->token_signing_secret) {
         line(out, true, "TOKEN_SIGNING_SECRET", "set (%zu bytes)", strlen(c->token_signing_secret));
@@ -558,7 +598,8 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
         line(out, false, "TOKEN_SIGNING_SECRET", "missing (required in prod, at least 32 bytes)");
         failed++;
     } else {
-        line(out, true, "TOKEN_SIGNING_SECRET", "not set: generated once into DATA_DIR (%s only)", c->env_name);
+        line(out, true, "TOKEN_SIGNING_SECRET", "not set: generated once into DATA_DIR (%s only)",
+             c->env_name);
     }
     if (c->secrets_key && b64_decoded_len(c->secrets_key) != 32) {
         line(out, false, "SECRETS_KEY", "must be 32 bytes, base64-encoded");
@@ -566,16 +607,20 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
     } else if (c->secrets_key) {
         line(out, true, "SECRETS_KEY", "set (32 bytes)");
     } else if (prod) {
-        line(out, false, "SECRETS_KEY", "missing (required in prod: 32 bytes base64, e.g. openssl rand -base64 32)");
+        line(out, false, "SECRETS_KEY",
+             "missing (required in prod: 32 bytes base64, e.g. openssl rand -base64 32)");
         failed++;
     } else {
-        line(out, true, "SECRETS_KEY", "not set: generated once into DATA_DIR (%s only)", c->env_name);
+        line(out, true, "SECRETS_KEY", "not set: generated once into DATA_DIR (%s only)",
+             c->env_name);
     }
     bool cf = strcmp(c->media_backend, "cloudflare") == 0;
     line(out, true, "MEDIA_BACKEND", "%s", c->media_backend);
     if (cf) {
-        const char *need[] = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_WEBHOOK_SECRET" };
-        const char *have[] = { c->cloudflare_api_token, c->cloudflare_account_id, c->cloudflare_webhook_secret };
+        const char *need[] = { "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID",
+                               "CLOUDFLARE_WEBHOOK_SECRET" };
+        const char *have[] = { c->cloudflare_api_token, c->cloudflare_account_id,
+                               c->cloudflare_webhook_secret };
         for (int i = 0; i < 3; i++) {
             if (have[i])
                 line(out, true, need[i], "set");
@@ -589,14 +634,17 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
         if (c->relay_api_token)
             line(out, true, "RELAY_API_TOKEN", "set");
         else if (prod) {
-            line(out, false, "RELAY_API_TOKEN", "missing (required in prod with the built-in relay)");
+            line(out, false, "RELAY_API_TOKEN",
+                 "missing (required in prod with the built-in relay)");
             failed++;
         } else {
             line(out, true, "RELAY_API_TOKEN", "not set: make run generates one");
         }
     }
-    line(out, true, "TWITCH_CLIENT_ID", "%s", c->twitch_client_id && c->twitch_client_secret ? "set" : "not set (Twitch disabled)");
-    line(out, true, "GOOGLE_CLIENT_ID", "%s", c->google_client_id && c->google_client_secret ? "set" : "not set (YouTube disabled)");
+    line(out, true, "TWITCH_CLIENT_ID", "%s",
+         c->twitch_client_id && c->twitch_client_secret ? "set" : "not set (Twitch disabled)");
+    line(out, true, "GOOGLE_CLIENT_ID", "%s",
+         c->google_client_id && c->google_client_secret ? "set" : "not set (YouTube disabled)");
     line(out, true, "REDIS_URL", "%s", c->redis_url ? "set (multi-node)" : "not set (single node)");
     if (prod && c->test_mode) {
         line(out, false, "TEST_MODE", "must be false in prod");
@@ -618,7 +666,9 @@ void sp_config_write_docs(void *out_file)
         const var_t *v = &vars[i];
         fprintf(out, "| `%s` |", v->name);
         for (int e = 0; e < 3; e++)
-            fprintf(out, " %s%s%s |", v->def[e] ? "`" : "", v->def[e] ? v->def[e] : ((v->flags & F_REQ_PROD) && e == 2 ? "**required**" : "—"),
+            fprintf(out, " %s%s%s |", v->def[e] ? "`" : "",
+                    v->def[e] ? v->def[e]
+                              : ((v->flags & F_REQ_PROD) && e == 2 ? "**required**" : "—"),
                     v->def[e] ? "`" : "");
         fprintf(out, " %s%s |\n", v->help, (v->flags & F_SECRET) ? " Secret: never logged." : "");
     }

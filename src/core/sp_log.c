@@ -137,8 +137,8 @@ static bool key_is_sensitive(const char *k, size_t n)
         low[i] = (char)tolower((unsigned char)k[i]);
     low[n] = '\0';
     /* Descriptive keys about secrets, not secrets: session_name=, key_count=, keyframe... */
-    static const char *harmless_suffix[] = { "_name", "_count", "_interval", "_ms", "_len", "_bytes",
-                                             "_at", "_mib", "_t", NULL };
+    static const char *harmless_suffix[] = { "_name",  "_count", "_interval", "_ms", "_len",
+                                             "_bytes", "_at",    "_mib",      "_t",  NULL };
     for (int i = 0; harmless_suffix[i]; i++) {
         size_t sl = strlen(harmless_suffix[i]);
         if (n > sl && strcmp(low + n - sl, harmless_suffix[i]) == 0)
@@ -220,7 +220,10 @@ size_t sp_redact(const char *in, size_t len, char *out, size_t cap)
         /* Bearer / Basic credentials. */
         if ((len - i >= 7 && strncasecmp(in + i, "bearer ", 7) == 0) ||
             (len - i >= 6 && strncasecmp(in + i, "basic ", 6) == 0)) {
-            size_t kw = tolower((unsigned char)in[i]) == 'b' && tolower((unsigned char)in[i + 1]) == 'e' ? 7 : 6;
+            size_t kw =
+                tolower((unsigned char)in[i]) == 'b' && tolower((unsigned char)in[i + 1]) == 'e'
+                    ? 7
+                    : 6;
             put(&o, in + i, kw);
             i += kw;
             size_t vl = value_len(in + i, len - i, false);
@@ -343,7 +346,8 @@ void sp_log_write(sp_log_level_t level, const char *module, const char *user, co
         va_end(ap);
         if (n > 0) {
             raw[rl++] = ' ';
-            escape_into(raw, &rl, sizeof(raw), fb, (size_t)n < sizeof(fb) ? (size_t)n : sizeof(fb) - 1, false);
+            escape_into(raw, &rl, sizeof(raw), fb,
+                        (size_t)n < sizeof(fb) ? (size_t)n : sizeof(fb) - 1, false);
         }
     }
     raw[rl < sizeof(raw) ? rl : sizeof(raw) - 1] = '\0';

@@ -22,11 +22,13 @@ void *sp_map_gets(const sp_map_t *m, const char *key);
 /** Inserts or replaces (the old value goes to free_val). */
 void sp_map_set(sp_map_t *m, const void *key, size_t klen, void *value);
 void sp_map_sets(sp_map_t *m, const char *key, void *value);
-/** Removes; returns true if present. free_val is called unless take != NULL, which receives the value. */
+/** Removes; returns true if present. free_val is called unless take != NULL, which receives the
+ * value. */
 bool sp_map_del(sp_map_t *m, const void *key, size_t klen, void **take);
 bool sp_map_dels(sp_map_t *m, const char *key, void **take);
 
-/** Iteration: for (size_t it = 0; sp_map_next(m, &it, &k, &kl, &v);) ...; do not modify meanwhile. */
+/** Iteration: for (size_t it = 0; sp_map_next(m, &it, &k, &kl, &v);) ...; do not modify meanwhile.
+ */
 bool sp_map_next(const sp_map_t *m, size_t *it, const char **key, size_t *klen, void **value);
 
 #endif

@@ -91,7 +91,8 @@ static void sweep(sp_ratelimit_t *rl, uint64_t now_ms, bool force_half)
     sp_free(vlens);
 }
 
-int sp_ratelimit_check(sp_ratelimit_t *rl, const char *key, uint64_t now_ms, uint64_t *retry_after_ms)
+int sp_ratelimit_check(sp_ratelimit_t *rl, const char *key, uint64_t now_ms,
+                       uint64_t *retry_after_ms)
 {
     sp_tbucket_t *b = sp_map_gets(rl->buckets, key);
     if (b == NULL) {

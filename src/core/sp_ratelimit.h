@@ -30,7 +30,8 @@ typedef struct sp_ratelimit_s sp_ratelimit_t;
 sp_ratelimit_t *sp_ratelimit_new(double rate_per_sec, double burst, size_t max_keys);
 void sp_ratelimit_free(sp_ratelimit_t *rl);
 /** 0 if allowed, SP_ERATELIMIT with *retry_after_ms set otherwise. */
-int sp_ratelimit_check(sp_ratelimit_t *rl, const char *key, uint64_t now_ms, uint64_t *retry_after_ms);
+int sp_ratelimit_check(sp_ratelimit_t *rl, const char *key, uint64_t now_ms,
+                       uint64_t *retry_after_ms);
 size_t sp_ratelimit_keys(const sp_ratelimit_t *rl);
 
 #endif

@@ -149,8 +149,8 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
         goto out;
     }
     bool has_id = false;
-    if (!sp_json_strcpy(data, "input_id", out->input_id, sizeof out->input_id, 0, &has_id) || !has_id ||
-        !sp_id_ok(out->input_id, strlen(out->input_id)))
+    if (!sp_json_strcpy(data, "input_id", out->input_id, sizeof out->input_id, 0, &has_id) ||
+        !has_id || !sp_id_ok(out->input_id, strlen(out->input_id)))
         goto out;
     bool has_up = false;
     if (!sp_json_strcpy(data, "updated_at", out->updated_at, sizeof out->updated_at, 0, &has_up))
@@ -163,7 +163,8 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
         if (json_is_object(e)) {
             if (!sp_json_strcpy(e, "code", out->error_code, sizeof out->error_code, 0, NULL))
                 out->error_code[0] = '\0';
-            if (!sp_json_strcpy(e, "message", out->error_message, sizeof out->error_message, 0, NULL))
+            if (!sp_json_strcpy(e, "message", out->error_message, sizeof out->error_message, 0,
+                                NULL))
                 out->error_message[0] = '\0';
         }
     }

@@ -147,7 +147,8 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-/* Schema-form status strings (docs/internals/media-client.md) mapped onto the object form's states. */
+/* Schema-form status strings (docs/internals/media-client.md) mapped onto the object form's states.
+ */
 static const char *state_from_enum(const char *s)
 {
     if (!strcmp(s, "connected") || !strcmp(s, "reconnected") ||
@@ -167,7 +168,8 @@ int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
     memset(out, 0, sizeof *out);
     if (!json_is_object(result))
         return SP_EPROTO;
-    if (!sp_json_strcpy(result, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) || !id_ok(out->uid))
+    if (!sp_json_strcpy(result, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) ||
+        !id_ok(out->uid))
         return SP_EPROTO;
     json_t *rtmps = json_object_get(result, "rtmps");
     if (json_is_object(rtmps)) {
@@ -191,7 +193,8 @@ int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
     } else if (json_is_object(st)) {
         json_t *cur = json_object_get(st, "current");
         char tmp[64];
-        if (!json_is_object(cur) || !sp_json_strcpy(cur, "state", tmp, sizeof tmp, SP_JSON_REQUIRED, NULL))
+        if (!json_is_object(cur) ||
+            !sp_json_strcpy(cur, "state", tmp, sizeof tmp, SP_JSON_REQUIRED, NULL))
             return SP_EPROTO;
         copy_str(out->state, sizeof out->state, state_from_enum(tmp));
         if (!sp_json_strcpy(cur, "statusEnteredAt", out->status_entered_at,
@@ -209,7 +212,8 @@ int sp_cloudflare_parse_output(const json_t *obj, sp_cf_output_t *out)
     memset(out, 0, sizeof *out);
     if (!json_is_object(obj))
         return SP_EPROTO;
-    if (!sp_json_strcpy(obj, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) || !id_ok(out->uid))
+    if (!sp_json_strcpy(obj, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) ||
+        !id_ok(out->uid))
         return SP_EPROTO;
     if (!sp_json_strcpy(obj, "url", out->url, sizeof out->url, 0, NULL) ||
         !sp_json_strcpy(obj, "streamKey", out->stream_key, sizeof out->stream_key, 0, NULL))

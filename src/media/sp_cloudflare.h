@@ -81,7 +81,7 @@ typedef struct {
     const char *cf_message; /* Cloudflare errors[0].message or our description; never NULL */
     uint64_t retry_after_ms; /* with SP_ERATELIMIT: when to try again */
     uint32_t attempts;
-    json_t *result;         /* borrowed envelope "result" (may be NULL); valid during the callback */
+    json_t *result; /* borrowed envelope "result" (may be NULL); valid during the callback */
 } sp_cf_result_t;
 
 typedef struct {

@@ -38,8 +38,8 @@ typedef struct {
 /** 0 or SP_EINVAL (with *why set to a short static reason, if why != NULL). */
 int sp_dest_url_parse(const char *s, size_t len, sp_dest_url_t *out, const char **why);
 
-/** Writes the URL without its stream key (the key path becomes "/" followed by four asterisks) for logs and API
- *  answers; returns the length (truncated to cap-1). */
+/** Writes the URL without its stream key (the key path becomes "/" followed by four asterisks) for
+ * logs and API answers; returns the length (truncated to cap-1). */
 size_t sp_dest_url_redacted(const sp_dest_url_t *u, char *out, size_t cap);
 
 /** 0 if the address may be used, SP_EFORBIDDEN otherwise (why: "loopback", "private", ...).

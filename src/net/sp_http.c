@@ -134,7 +134,8 @@ static void on_write(uv_write_t *w, int status)
         conn_linger(c);
         return;
     }
-    if (c->write_blocked && c->tcp && uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) < WRITE_QUEUE_CAP / 2) {
+    if (c->write_blocked && c->tcp &&
+        uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) < WRITE_QUEUE_CAP / 2) {
         c->write_blocked = false;
         conn_process(c);
     }
@@ -174,11 +175,13 @@ static void finish_request(conn_t *c, sp_http_req_t *req, int status, size_t byt
     uint64_t us = sp_mono_us() - req->start_us;
     const char *pattern = sp_http_req_route_pattern(req);
     sp_metrics_http_observe(pattern, status, us);
-    bool log_it = !(req->match.route && (sp_route_opts(req->match.route)->flags & SP_ROUTE_NO_ACCESSLOG));
+    bool log_it =
+        !(req->match.route && (sp_route_opts(req->match.route)->flags & SP_ROUTE_NO_ACCESSLOG));
     if (log_it && sp_log_enabled(SP_LOG_INFO))
         sp_log_write(SP_LOG_INFO, "http", req->user[0] ? req->user : NULL, "request",
-                     "method=%s path=\"%s\" status=%d bytes=%zu us=%llu ip=%s", sp_http_req_method(req),
-                     sp_http_req_path(req), status, bytes, (unsigned long long)us, c ? c->ip : "-");
+                     "method=%s path=\"%s\" status=%d bytes=%zu us=%llu ip=%s",
+                     sp_http_req_method(req), sp_http_req_path(req), status, bytes,
+                     (unsigned long long)us, c ? c->ip : "-");
 }
 
 void sp_http_respond(sp_http_req_t *req, int status, const char *content_type, const void *body,
@@ -196,15 +199,18 @@ void sp_http_respond(sp_http_req_t *req, int status, const char *content_type, c
     sp_http_server_t *s = c->srv;
     bool keep = req->keep_alive && !s->stopping && req->early_status == 0 && status != 400 &&
                 status != 413 && status != 431 && status != 408;
-    bool no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || (status >= 100 && status < 200);
+    bool no_body = req->method == HTTP_HEAD || status == 204 || status == 304 ||
+                   (status >= 100 && status < 200);
     char head[1024];
-    int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n", status, sp_http_status_text(status));
+    int hl =
+        snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n", status, sp_http_status_text(status));
     if (status != 204 && status != 304)
         hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "Content-Length: %zu\r\n", len);
     if (content_type && status != 204 && status != 304)
         hl += snprintf(head + hl, sizeof(head) - (size_t)hl, "Content-Type: %s\r\n", content_type);
     hl += snprintf(head + hl, sizeof(head) - (size_t)hl,
-                   "X-Content-Type-Options: nosniff\r\nConnection: %s\r\n", keep ? "keep-alive" : "close");
+                   "X-Content-Type-Options: nosniff\r\nConnection: %s\r\n",
+                   keep ? "keep-alive" : "close");
     sp_buf_t all;
     sp_buf_init(&all, 0);
     sp_buf_append(&all, head, (size_t)hl);
@@ -237,7 +243,8 @@ void sp_http_respond_json(sp_http_req_t *req, int status, json_t *json)
     char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (s == NULL) {
-        sp_http_respond(req, 500, "application/json", "{\"error\":{\"code\":\"internal\",\"message\":\"encoding failed\"}}", 58);
+        sp_http_respond(req, 500, "application/json",
+                        "{\"error\":{\"code\":\"internal\",\"message\":\"encoding failed\"}}", 58);
         return;
     }
     sp_http_respond(req, status, "application/json", s, strlen(s));
@@ -417,7 +424,8 @@ static int on_headers_complete(http_parser *p)
     finalize_headers(r);
     r->method = p->method;
     r->keep_alive = http_should_keep_alive(p) != 0;
-    if (r->n_content_length > 1 || (r->n_content_length && r->has_te) || (r->has_te && !r->te_chunked_only)) {
+    if (r->n_content_length > 1 || (r->n_content_length && r->has_te) ||
+        (r->has_te && !r->te_chunked_only)) {
         r->early_status = 400;
         return -1;
     }
@@ -438,8 +446,8 @@ static int on_headers_complete(http_parser *p)
         size_t qe = hash && hash > qm ? (size_t)(hash - qm - 1) : ul - pl - 1;
         r->query = sp_strndup(qm + 1, qe);
     }
-    r->match_status = sp_router_match(s->router, http_method_str((enum http_method)p->method), r->path,
-                                      pl, &r->match);
+    r->match_status = sp_router_match(s->router, http_method_str((enum http_method)p->method),
+                                      r->path, pl, &r->match);
     size_t limit = s->opts.default_body_limit;
     if (r->match_status == 0) {
         const sp_route_opts_t *o = sp_route_opts(r->match.route);
@@ -500,7 +508,8 @@ static void on_timer(uv_timer_t *t)
     conn_t *c = sp_container_of(t, conn_t, timer);
     if (c->dispatched)
         return; /* a handler is running: its own timeouts apply */
-    sp_debug("http", "connection timed out", "ip=%s phase=%s", c->ip, c->in_headers || c->req ? "headers" : "idle");
+    sp_debug("http", "connection timed out", "ip=%s phase=%s", c->ip,
+             c->in_headers || c->req ? "headers" : "idle");
     conn_close(c);
 }
 
@@ -625,7 +634,9 @@ static const char *parse_error_code(conn_t *c, int *status)
     sp_http_req_t *r = c->req;
     if (r && r->early_status) {
         *status = r->early_status;
-        return *status == 431 ? "headers_too_large" : *status == 413 ? "payload_too_large" : "bad_request";
+        return *status == 431   ? "headers_too_large"
+               : *status == 413 ? "payload_too_large"
+                                : "bad_request";
     }
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_HEADER_OVERFLOW) {
@@ -658,7 +669,8 @@ static void conn_process(conn_t *c)
         if (e != HPE_OK && e != HPE_PAUSED) {
             int status;
             const char *code = parse_error_code(c, &status);
-            sp_info("http", "bad request", "ip=%s status=%d parser=%s", c->ip, status, http_errno_name(e));
+            sp_info("http", "bad request", "ip=%s status=%d parser=%s", c->ip, status,
+                    http_errno_name(e));
             sp_buf_reset(&c->in);
             c->processing = false;
             send_simple(c, status, code,
@@ -770,12 +782,14 @@ static void on_connection(uv_stream_t *server, int status)
     s->n_conns++;
     sp_metrics_gauge_add("http_open_connections", 1);
     if (s->n_conns > s->opts.max_connections) {
-        sp_warn("http", "connection limit reached", "max=%zu ip=%s", s->opts.max_connections, c->ip);
+        sp_warn("http", "connection limit reached", "max=%zu ip=%s", s->opts.max_connections,
+                c->ip);
         c->req = sp_http_req_new_(c);
         c->req->keep_alive = false;
         c->dispatched = true;
         s->n_busy++;
-        sp_http_respond_error(c->req, 503, "too_many_connections", "server connection limit reached");
+        sp_http_respond_error(c->req, 503, "too_many_connections",
+                              "server connection limit reached");
         return;
     }
     arm_timer(c, s->opts.header_timeout_ms);
@@ -784,7 +798,8 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- server -------------------------------------------------------------------------- */
 
-sp_http_server_t *sp_http_server_new(uv_loop_t *loop, const sp_http_opts_t *opts, sp_router_t *router)
+sp_http_server_t *sp_http_server_new(uv_loop_t *loop, const sp_http_opts_t *opts,
+                                     sp_router_t *router)
 {
     static bool settings_ready;
     if (!settings_ready) {
@@ -941,7 +956,8 @@ uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover)
 
 /* ---- memory mode ---------------------------------------------------------------------- */
 
-int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len, sp_buf_t *out)
+int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len,
+                 sp_buf_t *out)
 {
     sp_http_server_t *s = sp_http_server_new(NULL, opts, router);
     conn_t *c = sp_calloc(1, sizeof(*c));

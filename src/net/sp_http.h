@@ -38,7 +38,8 @@ typedef struct {
     const char *server_name;     /* for logs */
 } sp_http_opts_t;
 
-sp_http_server_t *sp_http_server_new(uv_loop_t *loop, const sp_http_opts_t *opts, sp_router_t *router);
+sp_http_server_t *sp_http_server_new(uv_loop_t *loop, const sp_http_opts_t *opts,
+                                     sp_router_t *router);
 /** Binds and listens. Returns 0 or a negative code; the error names the address in the log. */
 int sp_http_server_listen(sp_http_server_t *s);
 /** The bound port (useful with port 0). */
@@ -67,7 +68,8 @@ json_t *sp_http_req_json_or_400(sp_http_req_t *req);
 const char *sp_http_req_remote_ip(const sp_http_req_t *req);
 const char *sp_http_req_route_pattern(const sp_http_req_t *req);
 bool sp_http_req_aborted(const sp_http_req_t *req);
-/** Per-request slot for the guard/handler (e.g. the authenticated user). Not freed by the server. */
+/** Per-request slot for the guard/handler (e.g. the authenticated user). Not freed by the server.
+ */
 void sp_http_req_set_data(sp_http_req_t *req, void *data);
 void *sp_http_req_get_data(const sp_http_req_t *req);
 /** Function that frees the data slot when the request is freed (answered or aborted). */
@@ -107,6 +109,7 @@ uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover);
  * appends every byte the server would have written to `out`. Returns 0, or
  * SP_EAGAIN if a handler was left pending (asynchronous handlers need a loop).
  */
-int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len, sp_buf_t *out);
+int sp_http_feed(sp_router_t *router, const sp_http_opts_t *opts, const void *in, size_t len,
+                 sp_buf_t *out);
 
 #endif

@@ -149,7 +149,8 @@ json_t *sp_http_req_json_or_400(sp_http_req_t *req)
     if (j == NULL || !json_is_object(j)) {
         json_decref(j);
         char msg[200];
-        snprintf(msg, sizeof(msg), "request body is not a JSON object (%s)", j ? "wrong type" : jerr.text);
+        snprintf(msg, sizeof(msg), "request body is not a JSON object (%s)",
+                 j ? "wrong type" : jerr.text);
         sp_http_respond_error(req, 400, "invalid_json", msg);
         return NULL;
     }

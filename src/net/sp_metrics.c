@@ -124,24 +124,25 @@ void sp_metrics_render(sp_buf_t *out)
     const char *k;
     size_t kl;
     void *v;
-    sp_buf_append_str(out, "# HELP streampai_http_requests_total HTTP requests by route pattern and status.\n"
-                           "# TYPE streampai_http_requests_total counter\n");
+    sp_buf_append_str(
+        out, "# HELP streampai_http_requests_total HTTP requests by route pattern and status.\n"
+             "# TYPE streampai_http_requests_total counter\n");
     while (http_counts && sp_map_next(http_counts, &it, &k, &kl, &v)) {
         const char *sep = memchr(k, '\x1f', kl);
         if (!sep)
             continue;
         sp_buf_append_str(out, "streampai_http_requests_total{route=\"");
         label_value(out, k, (size_t)(sep - k));
-        sp_buf_appendf(out, "\",status=\"%.*s\"} %.0f\n", (int)(kl - (size_t)(sep - k) - 1), sep + 1,
-                       ((num_t *)v)->value);
+        sp_buf_appendf(out, "\",status=\"%.*s\"} %.0f\n", (int)(kl - (size_t)(sep - k) - 1),
+                       sep + 1, ((num_t *)v)->value);
     }
     sp_buf_append_str(out, "# HELP streampai_http_request_duration_seconds HTTP request latency.\n"
                            "# TYPE streampai_http_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i < N_BUCKETS; i++) {
         cum += hist[i];
-        sp_buf_appendf(out, "streampai_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets_s[i],
-                       (unsigned long long)cum);
+        sp_buf_appendf(out, "streampai_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                       buckets_s[i], (unsigned long long)cum);
     }
     cum += hist[N_BUCKETS];
     sp_buf_appendf(out,
@@ -151,8 +152,8 @@ void sp_metrics_render(sp_buf_t *out)
                    (unsigned long long)cum, hist_sum, (unsigned long long)hist_count);
     it = 0;
     while (gauges && sp_map_next(gauges, &it, &k, &kl, &v))
-        sp_buf_appendf(out, "# TYPE streampai_%.*s gauge\nstreampai_%.*s %.17g\n", (int)kl, k, (int)kl, k,
-                       ((num_t *)v)->value);
+        sp_buf_appendf(out, "# TYPE streampai_%.*s gauge\nstreampai_%.*s %.17g\n", (int)kl, k,
+                       (int)kl, k, ((num_t *)v)->value);
     it = 0;
     while (counters && sp_map_next(counters, &it, &k, &kl, &v)) {
         const char *sep = memchr(k, '\x1f', kl);
@@ -161,7 +162,8 @@ void sp_metrics_render(sp_buf_t *out)
         int nl = (int)(sep - k);
         int ll = (int)(kl - (size_t)nl - 1);
         if (ll > 0)
-            sp_buf_appendf(out, "streampai_%.*s{%.*s} %.17g\n", nl, k, ll, sep + 1, ((num_t *)v)->value);
+            sp_buf_appendf(out, "streampai_%.*s{%.*s} %.17g\n", nl, k, ll, sep + 1,
+                           ((num_t *)v)->value);
         else
             sp_buf_appendf(out, "streampai_%.*s %.17g\n", nl, k, ((num_t *)v)->value);
     }
@@ -173,7 +175,8 @@ void sp_metrics_render(sp_buf_t *out)
                    "# TYPE streampai_event_loop_lag_seconds gauge\n"
                    "streampai_event_loop_lag_seconds %.6f\n"
                    "streampai_event_loop_lag_max_seconds %.6f\n",
-                   (unsigned long long)sp_metrics_rss_bytes(), loop_lag_ms / 1000.0, loop_lag_max_ms / 1000.0);
+                   (unsigned long long)sp_metrics_rss_bytes(), loop_lag_ms / 1000.0,
+                   loop_lag_max_ms / 1000.0);
     for (hook_t *h = hooks; h; h = h->next)
         h->cb(out, h->ud);
 }

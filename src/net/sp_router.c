@@ -89,7 +89,8 @@ int sp_router_add(sp_router_t *r, const char *method, const char *pattern, sp_ht
     size_t n_params = 0;
     for (int i = 0; i < n; i++) {
         rt->segs[i] = sp_strndup(segs[i].p, segs[i].len);
-        rt->is_param[i] = segs[i].len > 2 && segs[i].p[0] == '{' && segs[i].p[segs[i].len - 1] == '}';
+        rt->is_param[i] =
+            segs[i].len > 2 && segs[i].p[0] == '{' && segs[i].p[segs[i].len - 1] == '}';
         if (rt->is_param[i]) {
             n_params++;
             if (segs[i].p[1] == '*') {

@@ -105,9 +105,11 @@ int sp_static_resolve(const char *url_path, size_t len, char *out, size_t cap)
     for (size_t i = 0; i < len; i++) {
         char ch = url_path[i];
         if (ch == '%') {
-            if (i + 2 >= len + 0 || sp_hex_digit((unsigned char)url_path[i + 1]) < 0 || sp_hex_digit((unsigned char)url_path[i + 2]) < 0)
+            if (i + 2 >= len + 0 || sp_hex_digit((unsigned char)url_path[i + 1]) < 0 ||
+                sp_hex_digit((unsigned char)url_path[i + 2]) < 0)
                 return SP_EINVAL;
-            ch = (char)(sp_hex_digit((unsigned char)url_path[i + 1]) * 16 + sp_hex_digit((unsigned char)url_path[i + 2]));
+            ch = (char)(sp_hex_digit((unsigned char)url_path[i + 1]) * 16 +
+                        sp_hex_digit((unsigned char)url_path[i + 2]));
             i += 2;
         }
         if (ch == '\0' || ch == '\\')
@@ -206,7 +208,8 @@ static void load_work(void *arg)
 {
     load_t *l = arg;
     l->err = try_read(l, l->rel);
-    if (l->err == SP_ENOTFOUND && strchr(strrchr(l->rel, '/') ? strrchr(l->rel, '/') : l->rel, '.') == NULL) {
+    if (l->err == SP_ENOTFOUND &&
+        strchr(strrchr(l->rel, '/') ? strrchr(l->rel, '/') : l->rel, '.') == NULL) {
         char alt[1100];
         snprintf(alt, sizeof(alt), "%s.html", l->rel); /* /login -> login.html */
         l->err = try_read(l, alt);
@@ -219,9 +222,11 @@ static void serve_entry(sp_http_req_t *req, const entry_t *e)
     sp_http_res_header(req, "ETag", e->etag);
     sp_http_res_header(req, "Cache-Control", "no-cache");
     if (strncmp(e->mime, "text/html", 9) == 0) {
-        sp_http_res_header(req, "Content-Security-Policy",
-                           "default-src 'self'; img-src 'self' data: https:; media-src 'self' data: https:; "
-                           "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'self'");
+        sp_http_res_header(
+            req, "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: https:; media-src 'self' data: https:; "
+            "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors "
+            "'self'");
         sp_http_res_header(req, "Referrer-Policy", "same-origin");
     }
     if (inm && (strcmp(inm, e->etag) == 0 || strcmp(inm, "*") == 0)) {

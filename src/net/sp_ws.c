@@ -652,7 +652,8 @@ sp_ws_hub_t *sp_ws_hub_new(uv_loop_t *loop, const sp_ws_opts_t *opts)
     hub->opts.public_url = hub->public_url;
     hub->opts.allowed_origins = hub->allowed_origins;
     if (sp_ws_origins_init(&hub->origins, hub->public_url, hub->allowed_origins) != 0)
-        sp_warn(MOD, "some allowed origins ignored", "public_url=%s", hub->public_url ? hub->public_url : "");
+        sp_warn(MOD, "some allowed origins ignored", "public_url=%s",
+                hub->public_url ? hub->public_url : "");
     for (size_t i = 0; i < hub->origins.n; i++)
         sp_debug(MOD, "allowed origin", "origin=%s", hub->origins.v[i]);
 
@@ -732,20 +733,21 @@ size_t sp_ws_hub_count(const sp_ws_hub_t *hub)
 void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out)
 {
     const sp_ws_stats_t *s = &hub->st;
-    sp_buf_appendf(out,
-                   "# TYPE streampai_ws_open gauge\nstreampai_ws_open %zu\n"
-                   "# TYPE streampai_ws_accepted_total counter\nstreampai_ws_accepted_total %llu\n"
-                   "# TYPE streampai_ws_rejected_total counter\nstreampai_ws_rejected_total %llu\n"
-                   "# TYPE streampai_ws_messages_total counter\n"
-                   "streampai_ws_messages_total{dir=\"in\"} %llu\n"
-                   "streampai_ws_messages_total{dir=\"out\"} %llu\n"
-                   "# TYPE streampai_ws_out_bytes_total counter\nstreampai_ws_out_bytes_total %llu\n"
-                   "# TYPE streampai_ws_slow_closed_total counter\n"
-                   "streampai_ws_slow_closed_total %llu\n"
-                   "# TYPE streampai_ws_closes_total counter\n",
-                   hub->n_conns, (unsigned long long)s->accepted, (unsigned long long)s->rejected,
-                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
-                   (unsigned long long)s->bytes_out, (unsigned long long)s->slow_closed);
+    sp_buf_appendf(
+        out,
+        "# TYPE streampai_ws_open gauge\nstreampai_ws_open %zu\n"
+        "# TYPE streampai_ws_accepted_total counter\nstreampai_ws_accepted_total %llu\n"
+        "# TYPE streampai_ws_rejected_total counter\nstreampai_ws_rejected_total %llu\n"
+        "# TYPE streampai_ws_messages_total counter\n"
+        "streampai_ws_messages_total{dir=\"in\"} %llu\n"
+        "streampai_ws_messages_total{dir=\"out\"} %llu\n"
+        "# TYPE streampai_ws_out_bytes_total counter\nstreampai_ws_out_bytes_total %llu\n"
+        "# TYPE streampai_ws_slow_closed_total counter\n"
+        "streampai_ws_slow_closed_total %llu\n"
+        "# TYPE streampai_ws_closes_total counter\n",
+        hub->n_conns, (unsigned long long)s->accepted, (unsigned long long)s->rejected,
+        (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+        (unsigned long long)s->bytes_out, (unsigned long long)s->slow_closed);
     for (int i = 0; i < 16; i++)
         if (s->closes[i])
             sp_buf_appendf(out, "streampai_ws_closes_total{code=\"%d\"} %llu\n", 1000 + i,

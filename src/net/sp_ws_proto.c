@@ -91,7 +91,9 @@ int sp_ws_origin_normalize(const char *in, size_t len, char *out, size_t cap)
             port = NULL;
     }
     /* ws/wss origins compare as http/https (browsers send http(s) origins) */
-    const char *s = strcmp(scheme, "wss") == 0 ? "https" : strcmp(scheme, "ws") == 0 ? "http" : scheme;
+    const char *s = strcmp(scheme, "wss") == 0  ? "https"
+                    : strcmp(scheme, "ws") == 0 ? "http"
+                                                : scheme;
     size_t need = strlen(s) + 3 + hlen + (port ? plen + 1 : 0);
     if (need + 1 > cap)
         return SP_EINVAL;
@@ -540,7 +542,8 @@ void sp_ws_proto_close(sp_ws_proto_t *p, uint16_t code, const char *reason)
         return;
     if (ensure_ctx(p) != 0)
         return;
-    if (wslay_event_queue_close(p->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0) == 0)
+    if (wslay_event_queue_close(p->ctx, code, (const uint8_t *)reason,
+                                reason ? strlen(reason) : 0) == 0)
         p->sent_code = code;
     /* inside on_message wslay is mid-recv: the frame goes out at the end of feed() */
     if (!p->in)

@@ -392,16 +392,20 @@ static void render_metrics(sp_buf_t *b, void *ud)
     for (int s = 0; s < 4; s++)
         sp_buf_appendf(b, "streampai_relay_outputs{state=\"%s\"} %zu\n",
                        sp_relay_out_state_name((sp_relay_out_state_t)s), by_state[s]);
-    sp_buf_appendf(b,
-                   "# TYPE streampai_relay_bytes_in_total counter\nstreampai_relay_bytes_in_total %llu\n"
-                   "# TYPE streampai_relay_bytes_out_total counter\nstreampai_relay_bytes_out_total %llu\n"
-                   "# TYPE streampai_relay_dropped_gops_total counter\nstreampai_relay_dropped_gops_total %llu\n"
-                   "# TYPE streampai_relay_dropped_frames_total counter\nstreampai_relay_dropped_frames_total %llu\n"
-                   "# TYPE streampai_relay_reconnects_total counter\nstreampai_relay_reconnects_total %llu\n"
-                   "# TYPE streampai_relay_ingest_rejected_total counter\nstreampai_relay_ingest_rejected_total %llu\n",
-                   (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-                   (unsigned long long)r->dropped_gops, (unsigned long long)r->dropped_tags,
-                   (unsigned long long)r->reconnects, (unsigned long long)r->ingest_rejected);
+    sp_buf_appendf(
+        b,
+        "# TYPE streampai_relay_bytes_in_total counter\nstreampai_relay_bytes_in_total %llu\n"
+        "# TYPE streampai_relay_bytes_out_total counter\nstreampai_relay_bytes_out_total %llu\n"
+        "# TYPE streampai_relay_dropped_gops_total counter\nstreampai_relay_dropped_gops_total "
+        "%llu\n"
+        "# TYPE streampai_relay_dropped_frames_total counter\nstreampai_relay_dropped_frames_total "
+        "%llu\n"
+        "# TYPE streampai_relay_reconnects_total counter\nstreampai_relay_reconnects_total %llu\n"
+        "# TYPE streampai_relay_ingest_rejected_total "
+        "counter\nstreampai_relay_ingest_rejected_total %llu\n",
+        (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+        (unsigned long long)r->dropped_gops, (unsigned long long)r->dropped_tags,
+        (unsigned long long)r->reconnects, (unsigned long long)r->ingest_rejected);
 }
 
 static void h_metrics(sp_http_req_t *req, void *ud)

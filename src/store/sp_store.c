@@ -310,7 +310,8 @@ static int parse_url(const sp_config_t *cfg, char **path, bool *pg, char *err, s
     else if (strncmp(u, "sqlite:", 7) == 0)
         p = u + 7;
     if (!p) {
-        snprintf(err, errlen, "DATABASE_URL: expected sqlite:PATH or postgres://..., got '%.*s:...'",
+        snprintf(err, errlen,
+                 "DATABASE_URL: expected sqlite:PATH or postgres://..., got '%.*s:...'",
                  (int)strcspn(u, ":"), u);
         return SP_ECONFIG;
     }

@@ -32,10 +32,10 @@
 typedef struct sp_store_s sp_store_t;
 
 /* rows: JSON array of objects {column: value} (integers as json integers, NULL as json null,
-   text as strings; JSON columns come back as their JSON text in both backends); borrowed: valid only during the callback (json_incref to keep).
-   err: 0 or SP_E* (SP_EEXISTS unique violation, SP_EUNAVAIL db down/unreachable,
-   SP_EDISKFULL, SP_EBUSY locked, SP_ECORRUPT, SP_EDB other, SP_ETIMEDOUT, SP_ECLOSED after
-   close). On error rows is an empty array. changes: rows affected.
+   text as strings; JSON columns come back as their JSON text in both backends); borrowed: valid
+   only during the callback (json_incref to keep). err: 0 or SP_E* (SP_EEXISTS unique violation,
+   SP_EUNAVAIL db down/unreachable, SP_EDISKFULL, SP_EBUSY locked, SP_ECORRUPT, SP_EDB other,
+   SP_ETIMEDOUT, SP_ECLOSED after close). On error rows is an empty array. changes: rows affected.
    The callback is never called synchronously. */
 typedef void (*sp_store_cb)(int err, json_t *rows, int64_t changes, void *ud);
 

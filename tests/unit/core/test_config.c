@@ -61,8 +61,10 @@ Test(config, malformed_values_name_the_variable)
         { "HTTP_LISTEN", "127.0.0.1:70000", "HTTP_LISTEN" },
         { "MAX_CONNECTIONS", "12abc", "MAX_CONNECTIONS: expected an integer" },
         { "MAX_CONNECTIONS", "0", "out of range" },
-        { "STREAM_DISCONNECT_TIMEOUT", "5 minutes", "STREAM_DISCONNECT_TIMEOUT: expected a duration" },
-        { "ALLOW_PRIVATE_DESTINATIONS", "maybe", "ALLOW_PRIVATE_DESTINATIONS: expected true or false" },
+        { "STREAM_DISCONNECT_TIMEOUT", "5 minutes",
+          "STREAM_DISCONNECT_TIMEOUT: expected a duration" },
+        { "ALLOW_PRIVATE_DESTINATIONS", "maybe",
+          "ALLOW_PRIVATE_DESTINATIONS: expected true or false" },
         { "DATABASE_URL", "mysql://x", "DATABASE_URL: expected a URL" },
         { "PUBLIC_URL", "ftp://x", "PUBLIC_URL" },
         { "LOG_LEVEL", "loud", "LOG_LEVEL" },
@@ -76,8 +78,8 @@ Test(config, malformed_values_name_the_variable)
         env_t e = { { cases[i].name, cases[i].value, NULL } };
         sp_config_t c;
         char err[256] = "";
-        cr_assert_eq(sp_config_load(&c, get, &e, err, sizeof(err)), SP_ECONFIG, "%s=%s accepted", cases[i].name,
-                     cases[i].value);
+        cr_assert_eq(sp_config_load(&c, get, &e, err, sizeof(err)), SP_ECONFIG, "%s=%s accepted",
+                     cases[i].name, cases[i].value);
         cr_assert_not_null(strstr(err, cases[i].expect), "%s: %s", cases[i].name, err);
     }
 }
@@ -92,8 +94,11 @@ Test(config, durations_accept_units)
     cr_assert_eq(ms, 120000);
     cr_assert_eq(sp_config_parse_duration("X", "250ms", 0, INT64_MAX, &ms, err, sizeof(err)), 0);
     cr_assert_eq(ms, 250);
-    cr_assert_eq(sp_config_parse_duration("X", "-1", 0, INT64_MAX, &ms, err, sizeof(err)), SP_ECONFIG);
-    cr_assert_eq(sp_config_parse_duration("X", "99999999999999999999d", 0, INT64_MAX, &ms, err, sizeof(err)), SP_ECONFIG);
+    cr_assert_eq(sp_config_parse_duration("X", "-1", 0, INT64_MAX, &ms, err, sizeof(err)),
+                 SP_ECONFIG);
+    cr_assert_eq(
+        sp_config_parse_duration("X", "99999999999999999999d", 0, INT64_MAX, &ms, err, sizeof(err)),
+        SP_ECONFIG);
 }
 
 Test(config, check_fails_prod_without_secrets_and_passes_with_them)
@@ -127,6 +132,7 @@ Test(config, docs_list_every_variable)
     for (size_t i = 0; sp_config_var_name(i); i++) {
         char needle[80];
         snprintf(needle, sizeof(needle), "`%s`", sp_config_var_name(i));
-        cr_assert_not_null(strstr(doc, needle), "docs/configuration.md lacks %s", sp_config_var_name(i));
+        cr_assert_not_null(strstr(doc, needle), "docs/configuration.md lacks %s",
+                           sp_config_var_name(i));
     }
 }

@@ -47,7 +47,8 @@ Test(redact, keeps_harmless_fields)
 Test(redact, descriptive_keys_are_not_redacted)
 {
     char out[256];
-    const char *in = "session_name=sp_session keyframe_interval=2.0 token_expires_at=123 key_count=3";
+    const char *in =
+        "session_name=sp_session keyframe_interval=2.0 token_expires_at=123 key_count=3";
     sp_redact(in, strlen(in), out, sizeof(out));
     cr_assert_str_eq(out, in);
 }
@@ -74,7 +75,8 @@ Test(log, writes_logfmt_with_escaping_and_redaction)
     FILE *f = fopen(path, "r");
     char line[2048] = "";
     cr_assert_not_null(fgets(line, sizeof(line), f));
-    cr_assert_not_null(strstr(line, "level=info module=test user=user-1 msg=\"hello\\nworld\""), "%s", line);
+    cr_assert_not_null(strstr(line, "level=info module=test user=user-1 msg=\"hello\\nworld\""),
+                       "%s", line);
     cr_assert_not_null(strstr(line, "n=7"));
     cr_assert_null(strstr(line, CANARY));
     cr_assert_not_null(fgets(line, sizeof(line), f));

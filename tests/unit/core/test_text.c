@@ -55,7 +55,8 @@ Test(text, id_ok)
 
 Test(text, json_strcpy)
 {
-    json_t *o = json_pack("{s:s,s:i,s:n,s:s%}", "a", "hello", "n", 3, "z", "nul", "a\0b", (size_t)3);
+    json_t *o =
+        json_pack("{s:s,s:i,s:n,s:s%}", "a", "hello", "n", 3, "z", "nul", "a\0b", (size_t)3);
     char d[6];
     bool present = true;
     cr_assert(sp_json_strcpy(o, "a", d, sizeof(d), 0, &present));

@@ -166,7 +166,8 @@ static size_t wr(char *p, size_t s, size_t n, void *ud)
     return l;
 }
 
-long fake_cf_control(fake_cf_t *f, const char *method, const char *path, const char *json, char **out)
+long fake_cf_control(fake_cf_t *f, const char *method, const char *path, const char *json,
+                     char **out)
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", f->control, path);

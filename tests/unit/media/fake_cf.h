@@ -27,7 +27,8 @@ int fake_cf_start(fake_cf_t *f);
 int fake_cf_start_tls(fake_cf_t *f);
 void fake_cf_stop(fake_cf_t *f);
 /** Blocking control call; returns HTTP status (or -1); response body (malloc'd) in *out if out. */
-long fake_cf_control(fake_cf_t *f, const char *method, const char *path, const char *json, char **out);
+long fake_cf_control(fake_cf_t *f, const char *method, const char *path, const char *json,
+                     char **out);
 /** Count occurrences of needle in the recorded calls JSON. */
 int fake_cf_count_calls(fake_cf_t *f, const char *needle);
 

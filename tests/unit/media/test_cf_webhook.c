@@ -18,8 +18,10 @@ Test(cf_webhook, disconnected_payload_from_docs)
     const char *p =
         "{\"name\":\"Live Webhook Test\",\"text\":\"Notification type: Stream Live Input\\nInput "
         "ID: eb222fcca08eeb1ae84c981ebe8aeeb6\\nEvent type: live_input.disconnected\",\"data\":{"
-        "\"notification_name\":\"Stream Live Input\",\"input_id\":\"eb222fcca08eeb1ae84c981ebe8aeeb6\","
-        "\"event_type\":\"live_input.disconnected\",\"updated_at\":\"2022-01-13T11:43:41.855717910Z\"},"
+        "\"notification_name\":\"Stream Live "
+        "Input\",\"input_id\":\"eb222fcca08eeb1ae84c981ebe8aeeb6\","
+        "\"event_type\":\"live_input.disconnected\",\"updated_at\":\"2022-01-13T11:43:41."
+        "855717910Z\"},"
         "\"ts\":1642074233}";
     sp_cf_webhook_event_t e;
     cr_assert_eq(parse(p, &e), 0);
@@ -37,10 +39,13 @@ Test(cf_webhook, connected_and_errored)
                        &e), 0);
     cr_assert_eq(e.type, SP_CF_EVT_CONNECTED);
     cr_assert_eq(e.updated_ms, 0);
-    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.errored\","
-                       "\"updated_at\":\"2024-07-09T18:07:51.077371662Z\",\"live_input_errored\":{"
-                       "\"error\":{\"code\":\"ERR_GOP_OUT_OF_RANGE\",\"message\":\"Input GOP size\"},"
-                       "\"video_codec\":\"\",\"audio_codec\":\"\"}},\"ts\":1720548474}", &e), 0);
+    cr_assert_eq(
+        parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.errored\","
+              "\"updated_at\":\"2024-07-09T18:07:51.077371662Z\",\"live_input_errored\":{"
+              "\"error\":{\"code\":\"ERR_GOP_OUT_OF_RANGE\",\"message\":\"Input GOP size\"},"
+              "\"video_codec\":\"\",\"audio_codec\":\"\"}},\"ts\":1720548474}",
+              &e),
+        0);
     cr_assert_eq(e.type, SP_CF_EVT_ERRORED);
     cr_assert_str_eq(e.error_code, "ERR_GOP_OUT_OF_RANGE");
     cr_assert_str_eq(e.error_message, "Input GOP size");
@@ -52,8 +57,8 @@ Test(cf_webhook, test_message_and_unknown_events_are_other)
     sp_cf_webhook_event_t e;
     cr_assert_eq(parse("{\"text\":\"Hello World! This is a test message\"}", &e), 0);
     cr_assert_eq(e.type, SP_CF_EVT_OTHER);
-    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.future\"}}", &e),
-                 0);
+    cr_assert_eq(
+        parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.future\"}}", &e), 0);
     cr_assert_eq(e.type, SP_CF_EVT_OTHER);
 }
 
@@ -66,8 +71,9 @@ Test(cf_webhook, malformed_refused)
     cr_assert_eq(parse("{\"data\":5}", &e), SP_EPROTO);
     cr_assert_eq(parse("{\"data\":{\"event_type\":\"live_input.connected\"}}", &e), SP_EPROTO,
                  "no input id");
-    cr_assert_eq(parse("{\"data\":{\"input_id\":\"a/../b\",\"event_type\":\"live_input.connected\"}}",
-                       &e), SP_EPROTO);
+    cr_assert_eq(
+        parse("{\"data\":{\"input_id\":\"a/../b\",\"event_type\":\"live_input.connected\"}}", &e),
+        SP_EPROTO);
     cr_assert_eq(parse("{\"data\":{\"input_id\":7,\"event_type\":\"live_input.connected\"}}", &e),
                  SP_EPROTO);
     cr_assert_eq(parse("{\"data\":{\"input_id\":\"a\",\"input_id\":\"b\","
@@ -77,7 +83,8 @@ Test(cf_webhook, malformed_refused)
     memset(id, 'a', 80);
     id[80] = '\0';
     char buf[300];
-    snprintf(buf, sizeof buf, "{\"data\":{\"input_id\":\"%s\",\"event_type\":\"live_input.connected\"}}", id);
+    snprintf(buf, sizeof buf,
+             "{\"data\":{\"input_id\":\"%s\",\"event_type\":\"live_input.connected\"}}", id);
     cr_assert_eq(parse(buf, &e), SP_EPROTO, "over-long id");
     size_t big = SP_CF_WEBHOOK_MAX_BODY + 1;
     uint8_t *b = malloc(big);
@@ -151,13 +158,17 @@ Test(cf_webhook, classify_duplicates_and_stale)
     cr_assert_eq(sp_cf_webhook_classify(&e, t + 1, SP_CF_EVT_DISCONNECTED), SP_CF_WEBHOOK_STALE,
                  "an old connected must not undo a newer disconnected");
     /* no updated_at: ts in seconds is used */
-    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.disconnected\"},"
-                       "\"ts\":1764007900}", &e), 0);
+    cr_assert_eq(
+        parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.disconnected\"},"
+              "\"ts\":1764007900}",
+              &e),
+        0);
     cr_assert_eq(sp_cf_webhook_event_ms(&e), 1764007900000LL);
     cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_CONNECTED), SP_CF_WEBHOOK_STALE);
     /* no time at all */
-    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.disconnected\"}}",
-                       &e), 0);
+    cr_assert_eq(
+        parse("{\"data\":{\"input_id\":\"abc\",\"event_type\":\"live_input.disconnected\"}}", &e),
+        0);
     cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_DISCONNECTED), SP_CF_WEBHOOK_DUPLICATE);
     cr_assert_eq(sp_cf_webhook_classify(&e, t, SP_CF_EVT_CONNECTED), SP_CF_WEBHOOK_APPLY);
 }

@@ -474,7 +474,8 @@ Test(cloudflare_parse, input_status_shapes)
     cr_assert_str_eq(in.state, "disconnected");
     cr_assert_eq(parse_in("{\"uid\":\"ab\",\"status\":\"failed_to_connect\"}", &in), 0);
     cr_assert_str_eq(in.state, "errored");
-    cr_assert_eq(parse_in("{\"uid\":\"ab\",\"status\":{\"current\":{\"state\":\"weird\"}}}", &in), 0);
+    cr_assert_eq(parse_in("{\"uid\":\"ab\",\"status\":{\"current\":{\"state\":\"weird\"}}}", &in),
+                 0);
     cr_assert_str_eq(in.state, "weird", "unknown states stay opaque");
     cr_assert_eq(parse_in("{\"status\":null}", &in), SP_EPROTO);
     cr_assert_eq(parse_in("{\"uid\":\"../x\"}", &in), SP_EPROTO);
@@ -485,8 +486,10 @@ Test(cloudflare_parse, input_status_shapes)
 
 Test(cloudflare_parse, output)
 {
-    json_t *j = json_loads("{\"uid\":\"baea4d9c515887b80289d5c33cf01145\",\"url\":\"rtmp://a/live2\","
-                           "\"streamKey\":\"k\"}", 0, NULL);
+    json_t *j =
+        json_loads("{\"uid\":\"baea4d9c515887b80289d5c33cf01145\",\"url\":\"rtmp://a/live2\","
+                   "\"streamKey\":\"k\"}",
+                   0, NULL);
     sp_cf_output_t o;
     cr_assert_eq(sp_cloudflare_parse_output(j, &o), 0);
     cr_assert(o.enabled, "missing enabled defaults to true");
@@ -624,7 +627,8 @@ Test(cloudflare_parse, from_config_registers_metrics)
     sp_cloudflare_opts_from_config(&c, &o);
     sp_cloudflare_t *x = sp_cloudflare_new(&l, &o);
     cr_assert_not_null(x);
-    cr_assert(sp_cloudflare_budget_remaining(x) > 1099.9 && sp_cloudflare_budget_remaining(x) < 1100.1,
+    cr_assert(sp_cloudflare_budget_remaining(x) > 1099.9 &&
+                  sp_cloudflare_budget_remaining(x) < 1100.1,
               "configured budget used as is");
     sp_buf_t out;
     sp_buf_init(&out, 0);
@@ -683,7 +687,8 @@ Test(cloudflare_parse, envelope)
     cr_assert_str_eq(e.cf_message, "bad url");
     cr_assert_null(e.root);
     cr_assert_eq(sp_cloudflare_parse_envelope(err, strlen(err), 404, false, &e), SP_ENOTFOUND);
-    const char *auth = "{\"success\":false,\"errors\":[{\"code\":6003,\"message\":\"Invalid request headers\"}]}";
+    const char *auth =
+        "{\"success\":false,\"errors\":[{\"code\":6003,\"message\":\"Invalid request headers\"}]}";
     cr_assert_eq(sp_cloudflare_parse_envelope(auth, strlen(auth), 400, false, &e), SP_EAUTH);
     cr_assert_eq(sp_cloudflare_parse_envelope("", 0, 200, true, &e), 0, "empty DELETE body ok");
     cr_assert_eq(sp_cloudflare_parse_envelope("", 0, 200, false, &e), SP_EPROTO);

@@ -151,7 +151,8 @@ Test(curlm, many_parallel, .init = setup, .fini = teardown)
 
 Test(curlm, timeout, .init = setup, .fini = teardown)
 {
-    cr_assert_eq(fake_cf_control(&fake, "POST", "/fault", "{\"kind\":\"hang\",\"count\":1}", NULL), 200);
+    cr_assert_eq(fake_cf_control(&fake, "POST", "/fault", "{\"kind\":\"hang\",\"count\":1}", NULL),
+                 200);
     sp_curlm_t *m = sp_curlm_new(&loop);
     char url[256];
     url_of(url, sizeof url, "");
@@ -226,7 +227,8 @@ static void on_cancel_timer(uv_timer_t *t)
 
 Test(curlm, cancel_on_free, .init = setup, .fini = teardown)
 {
-    cr_assert_eq(fake_cf_control(&fake, "POST", "/fault", "{\"kind\":\"hang\",\"count\":3}", NULL), 200);
+    cr_assert_eq(fake_cf_control(&fake, "POST", "/fault", "{\"kind\":\"hang\",\"count\":3}", NULL),
+                 200);
     sp_curlm_t *m = sp_curlm_new(&loop);
     char url[256];
     url_of(url, sizeof url, "");

@@ -155,8 +155,9 @@ static void on_res(int err, const char *why, const struct sockaddr_storage *a, s
         cr_assert_not_null(why);
     if (n) {
         r->family = a[0].ss_family;
-        r->port = ntohs(a[0].ss_family == AF_INET ? ((const struct sockaddr_in *)&a[0])->sin_port
-                                                  : ((const struct sockaddr_in6 *)&a[0])->sin6_port);
+        r->port =
+            ntohs(a[0].ss_family == AF_INET ? ((const struct sockaddr_in *)&a[0])->sin_port
+                                            : ((const struct sockaddr_in6 *)&a[0])->sin6_port);
     }
 }
 

@@ -16,8 +16,8 @@ static void echo(sp_http_req_t *req, void *ud)
     const char *id = sp_http_req_param(req, "id");
     char q[64] = "";
     sp_http_req_query_param(req, "q", q, sizeof(q));
-    snprintf(out, sizeof(out), "len=%zu id=%s q=%s first=%.*s", b->len, id ? id : "-", q, b->len > 8 ? 8 : (int)b->len,
-             b->p ? b->p : "");
+    snprintf(out, sizeof(out), "len=%zu id=%s q=%s first=%.*s", b->len, id ? id : "-", q,
+             b->len > 8 ? 8 : (int)b->len, b->p ? b->p : "");
     sp_http_respond(req, 200, "text/plain", out, strlen(out));
 }
 
@@ -97,7 +97,8 @@ Test(http, oversized_head_is_431_and_closes)
 
 Test(http, body_over_route_limit_is_413)
 {
-    const char *in = "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n12345678901234567";
+    const char *in =
+        "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n12345678901234567";
     char *out = run(in, strlen(in));
     cr_assert_not_null(strstr(out, "HTTP/1.1 413"), "%s", out);
     const char *chunked = "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -109,22 +110,26 @@ Test(http, body_over_route_limit_is_413)
 
 Test(http, smuggling_attempts_are_400)
 {
-    const char *both = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "0\r\n\r\nGET /echo HTTP/1.1\r\n\r\n";
+    const char *both =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\nGET /echo HTTP/1.1\r\n\r\n";
     char *out = run(both, strlen(both));
     cr_assert_not_null(strstr(out, "HTTP/1.1 400"), "%s", out);
     cr_assert_eq(count(out, "HTTP/1.1 "), 1, "smuggled request was answered: %s", out);
-    const char *dup = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
+    const char *dup =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
     out = run(dup, strlen(dup));
     cr_assert_not_null(strstr(out, "HTTP/1.1 400"), "%s", out);
-    const char *te = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
+    const char *te =
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
     out = run(te, strlen(te));
     cr_assert_not_null(strstr(out, "HTTP/1.1 400"), "%s", out);
 }
 
 Test(http, not_found_and_method_not_allowed)
 {
-    const char *in = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nDELETE /items/1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *in =
+        "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nDELETE /items/1 HTTP/1.1\r\nHost: x\r\n\r\n";
     char *out = run(in, strlen(in));
     cr_assert_not_null(strstr(out, "HTTP/1.1 404"), "%s", out);
     cr_assert_not_null(strstr(out, "HTTP/1.1 405"), "%s", out);
@@ -143,15 +148,18 @@ Test(http, head_has_length_but_no_body)
 
 Test(http, json_helpers_and_errors)
 {
-    const char *ok = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\":[1]}";
+    const char *ok = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                     "application/json\r\nContent-Length: 9\r\n\r\n{\"a\":[1]}";
     char *out = run(ok, strlen(ok));
     cr_assert_not_null(strstr(out, "HTTP/1.1 201"), "%s", out);
     cr_assert_not_null(strstr(out, "{\"a\":[1]}"), "%s", out);
-    const char *bad = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\n{bad";
+    const char *bad = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/json\r\nContent-Length: 4\r\n\r\n{bad";
     out = run(bad, strlen(bad));
     cr_assert_not_null(strstr(out, "HTTP/1.1 400"), "%s", out);
     cr_assert_not_null(strstr(out, "invalid_json"), "%s", out);
-    const char *ct = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}";
+    const char *ct =
+        "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}";
     out = run(ct, strlen(ct));
     cr_assert_not_null(strstr(out, "HTTP/1.1 415"), "%s", out);
 }

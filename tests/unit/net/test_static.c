@@ -26,8 +26,16 @@ Test(static_files, resolves_index_and_nested)
 Test(static_files, refuses_traversal_and_hidden)
 {
     char out[256];
-    const char *bad[] = { "/../etc/passwd", "/js/../../x", "/%2e%2e/etc/passwd", "/.env", "/a/.git/config",
-                          "/a%00b", "/a%5c..%5cb", "/a\\b", "/%zz", "x" };
+    const char *bad[] = { "/../etc/passwd",
+                          "/js/../../x",
+                          "/%2e%2e/etc/passwd",
+                          "/.env",
+                          "/a/.git/config",
+                          "/a%00b",
+                          "/a%5c..%5cb",
+                          "/a\\b",
+                          "/%zz",
+                          "x" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(res(bad[i], out), SP_EINVAL, "accepted %s", bad[i]);
 }

@@ -120,7 +120,8 @@ static void *client(void *arg)
         char buf[4096];
         size_t have = 0;
         ssize_t n;
-        while (have < sizeof(buf) - 1 && (n = read_some(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+        while (have < sizeof(buf) - 1 &&
+               (n = read_some(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
             have += (size_t)n;
             buf[have] = '\0';
             char *e = strstr(buf, "\r\n\r\n");

@@ -8,7 +8,8 @@
 
 static const char KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/* RFC 6455 §1.3: the server answers s3pPLMBiTxaQ9kYGzzhZRbK+xOo= (checked with Python hashlib too). */
+/* RFC 6455 §1.3: the server answers s3pPLMBiTxaQ9kYGzzhZRbK+xOo= (checked with Python
+ * hashlib too). */
 Test(ws_proto, accept_key_rfc6455_example)
 {
     char out[29];
@@ -29,8 +30,12 @@ Test(ws_proto, key_validation)
 
 static sp_ws_hs_req_t good_req(void)
 {
-    sp_ws_hs_req_t r = { .method = "GET", .upgrade = "websocket", .connection = "keep-alive, Upgrade",
-                         .version = "13", .key = KEY, .origin = NULL };
+    sp_ws_hs_req_t r = { .method = "GET",
+                         .upgrade = "websocket",
+                         .connection = "keep-alive, Upgrade",
+                         .version = "13",
+                         .key = KEY,
+                         .origin = NULL };
     return r;
 }
 

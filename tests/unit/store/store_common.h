@@ -25,7 +25,8 @@ typedef struct {
     int64_t changes;
 } tres_t;
 
-/* pg=false: SQLite in a temp dir; pg=true: a fresh database on SP_TEST_PG_URL (skips when unset). */
+/* pg=false: SQLite in a temp dir; pg=true: a fresh database on SP_TEST_PG_URL (skips when unset).
+ */
 void tenv_setup(tenv_t *e, bool pg);
 void tenv_teardown(tenv_t *e);
 int tenv_open(tenv_t *e, char *err, size_t errlen);
