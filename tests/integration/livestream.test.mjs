@@ -423,7 +423,7 @@ describe('livestream: the call budget favours interactive calls over polling', (
       .match(/streampai_livestream_input_polls_skipped_budget_total (\d+)/)[1]);
     await waitFor(async () => (await metric()) > 0, { timeout: 10000, what: 'polls refused by the budget' });
     const polls = ctx.cf.calls.filter((c) => c.method === 'GET' && c.path.endsWith(uid)).length;
-    assert.ok(polls < 24, `polls ${polls} stayed under the budget`);
+    assert.ok(polls >= 1 && polls < 24, `polls ${polls}: some, and under the budget`);
     const s = await u.stream();
     assert.equal(s.input.status, 'connected', 'a refused poll is not an outage');
     const st = await u.api('POST', '/api/stream/start', { destinations: [d.id] });
