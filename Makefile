@@ -80,7 +80,7 @@ run: deps release
 lint:
 	@scripts/lint.sh
 test: test-deps
-	@$(MAKE) --no-print-directory asan fuzz
+	@$(MAKE) --no-print-directory asan fuzz release
 	@scripts/test.sh
 bench: test-deps release
 	@scripts/bench.sh

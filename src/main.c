@@ -100,6 +100,48 @@ static int load_config(sp_config_t *cfg)
     return 0;
 }
 
+static const char *env_get(const char *name, void *ud)
+{
+    (void)ud;
+    return getenv(name);
+}
+
+/*
+ * The production rules of `check-config`, enforced by every long-running command: in prod a
+ * configuration that check-config rejects (TEST_MODE=true, ALLOW_PRIVATE_DESTINATIONS=true, a
+ * missing required variable, the relay API without a token) refuses to start with exit 2 and
+ * the variables named on stderr. Outside prod the defaults stand and nothing is refused here.
+ */
+static int enforce_prod_rules(const sp_config_t *cfg, const char *cmd)
+{
+    if (cfg->env != SP_ENV_PROD)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        fprintf(stderr, "streampai %s: cannot check the configuration\n", cmd);
+        return EXIT_USAGE;
+    }
+    int failed = sp_config_check(cfg, env_get, NULL, mem);
+    /* the relay serves its API in prod only with a token, whatever MEDIA_BACKEND says */
+    bool relay_open = strcmp(cmd, "relay") == 0 && (!cfg->relay_api_token || !*cfg->relay_api_token);
+    fclose(mem);
+    if (relay_open && !strstr(text ? text : "", "\xe2\x9d\x8c RELAY_API_TOKEN")) {
+        fprintf(stderr, "streampai %s: refusing to start in prod: RELAY_API_TOKEN missing "
+                        "(the relay API must not be open)\n", cmd);
+        failed++;
+    }
+    if (failed && text) {
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            if (strncmp(line, "\xe2\x9d\x8c ", 4) == 0)
+                fprintf(stderr, "streampai %s: refusing to start in prod: %s\n", cmd, line + 4);
+    }
+    free(text);
+    return failed ? EXIT_USAGE : 0;
+}
+
 static int ensure_dir(const char *path)
 {
     char tmp[4096];
@@ -214,6 +256,12 @@ static int cmd_serve(void)
         sp_free(s);
         return rc;
     }
+    rc = enforce_prod_rules(&s->cfg, "serve");
+    if (rc) {
+        sp_config_cleanup(&s->cfg);
+        sp_free(s);
+        return rc;
+    }
     if (sp_log_open((sp_log_level_t)s->cfg.log_level, s->cfg.log_file) < 0) {
         fprintf(stderr, "streampai: cannot open LOG_FILE %s\n", s->cfg.log_file);
         rc = EXIT_USAGE;
@@ -283,8 +331,10 @@ static int cmd_serve(void)
     }
     sp_livestream_register_routes(app);
     sp_livestream_attach_ws(app); /* presence observer on dashboard sockets */
+#ifdef SP_TEST_HOOKS
     if (s->cfg.test_mode)
         sp_test_register_routes(app);
+#endif
 
     sp_http_opts_t ho = {
         .listen = s->cfg.http_listen,
@@ -357,11 +407,6 @@ out:
 
 /* ---- other commands -------------------------------------------------------------------- */
 
-static const char *env_get(const char *name, void *ud)
-{
-    (void)ud;
-    return getenv(name);
-}
 
 static int cmd_migrate(void)
 {
@@ -434,7 +479,9 @@ int main(int argc, char **argv)
         int rc = load_config(&cfg);
         if (rc)
             return rc;
-        rc = sp_relay_main(&cfg);
+        rc = enforce_prod_rules(&cfg, "relay");
+        if (rc == 0)
+            rc = sp_relay_main(&cfg);
         sp_config_cleanup(&cfg);
         return rc;
     }

@@ -624,6 +624,7 @@ static bool ext_message(sp_ws_conn_t *c, const char *type, void *json_obj, void 
             refuse(c, topic, "not subscribed");
         return true;
     }
+#ifdef SP_TEST_HOOKS /* test hooks build + TEST_MODE only */
     if (strcmp(type, "publish") == 0 && sp_ws_hub_opts(sp_ws_conn_hub(c))->test_mode) {
         const char *event = json_string_value(json_object_get(j, "event"));
         int64_t seq = sp_pubsub_publish(ps, topic, event ? event : "test",
@@ -632,6 +633,7 @@ static bool ext_message(sp_ws_conn_t *c, const char *type, void *json_obj, void 
             refuse(c, topic, sp_err_name((int)seq));
         return true;
     }
+#endif
     return false;
 }
 

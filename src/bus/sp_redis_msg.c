@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/sp_err.h"
+#include "core/sp_text.h"
 #include "bus/sp_pubsub.h"
 
 /* reads a decimal without leading zero (0 itself allowed), up to max; advances *i */
@@ -141,40 +142,6 @@ char *sp_redis_msg_encode_tail(const char *node, uint64_t msg_id, const char *to
 
 /* ---- REDIS_URL ---------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* percent-decodes [p, p+n) into out (cap incl. NUL) */
-static int pct_decode(const char *p, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= n || (h = hexval(p[i + 1])) < 0 || (l = hexval(p[i + 2])) < 0)
-                return SP_EINVAL;
-            c = (char)(h * 16 + l);
-            i += 2;
-            if (c == '\0')
-                return SP_EINVAL;
-        }
-        if (o + 1 >= cap)
-            return SP_EINVAL;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 int sp_redis_url_parse(const char *url, sp_redis_url_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -198,10 +165,11 @@ int sp_redis_url_parse(const char *url, sp_redis_url_t *out)
         size_t ulen = (size_t)(at - p);
         const char *colon = memchr(p, ':', ulen);
         if (colon) {
-            if (pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) ||
-                pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof(out->pass)))
+            if (sp_pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user), SP_PCT_NO_NUL) < 0 ||
+                sp_pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof(out->pass),
+                              SP_PCT_NO_NUL) < 0)
                 return SP_EINVAL;
-        } else if (pct_decode(p, ulen, out->pass, sizeof(out->pass))) {
+        } else if (sp_pct_decode(p, ulen, out->pass, sizeof(out->pass), SP_PCT_NO_NUL) < 0) {
             return SP_EINVAL; /* redis://password@host (redis-cli style) */
         }
         hp = at + 1;

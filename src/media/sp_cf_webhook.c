@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/sp_err.h"
+#include "core/sp_text.h"
 
 static bool blank(char c)
 {
@@ -104,42 +105,6 @@ int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms)
     return 0;
 }
 
-static bool id_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* copies a string member if present; false if present but not a string or too long */
-static bool get_str(json_t *obj, const char *key, char *dst, size_t cap, bool *present)
-{
-    json_t *v = json_object_get(obj, key);
-    dst[0] = '\0';
-    if (present)
-        *present = false;
-    if (!v || json_is_null(v))
-        return true;
-    if (!json_is_string(v))
-        return false;
-    size_t n = json_string_length(v);
-    if (n >= cap)
-        return false;
-    memcpy(dst, json_string_value(v), n);
-    dst[n] = '\0';
-    if (memchr(dst, '\0', n))
-        return false; /* embedded NUL */
-    if (present)
-        *present = true;
-    return true;
-}
-
 int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -165,7 +130,7 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
         goto out;
     char et[64];
     bool has_et = false;
-    if (!get_str(data, "event_type", et, sizeof et, &has_et))
+    if (!sp_json_strcpy(data, "event_type", et, sizeof et, 0, &has_et))
         goto out;
     if (!has_et) {
         out->type = SP_CF_EVT_OTHER;
@@ -184,11 +149,11 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
         goto out;
     }
     bool has_id = false;
-    if (!get_str(data, "input_id", out->input_id, sizeof out->input_id, &has_id) || !has_id ||
-        !id_ok(out->input_id, strlen(out->input_id)))
+    if (!sp_json_strcpy(data, "input_id", out->input_id, sizeof out->input_id, 0, &has_id) || !has_id ||
+        !sp_id_ok(out->input_id, strlen(out->input_id)))
         goto out;
     bool has_up = false;
-    if (!get_str(data, "updated_at", out->updated_at, sizeof out->updated_at, &has_up))
+    if (!sp_json_strcpy(data, "updated_at", out->updated_at, sizeof out->updated_at, 0, &has_up))
         goto out;
     if (has_up && sp_cf_webhook_parse_time(out->updated_at, strlen(out->updated_at),
                                            &out->updated_ms) != 0)
@@ -196,9 +161,9 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
     if (out->type == SP_CF_EVT_ERRORED) {
         json_t *e = json_object_get(json_object_get(data, "live_input_errored"), "error");
         if (json_is_object(e)) {
-            if (!get_str(e, "code", out->error_code, sizeof out->error_code, NULL))
+            if (!sp_json_strcpy(e, "code", out->error_code, sizeof out->error_code, 0, NULL))
                 out->error_code[0] = '\0';
-            if (!get_str(e, "message", out->error_message, sizeof out->error_message, NULL))
+            if (!sp_json_strcpy(e, "message", out->error_message, sizeof out->error_message, 0, NULL))
                 out->error_message[0] = '\0';
         }
     }

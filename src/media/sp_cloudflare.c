@@ -18,6 +18,7 @@
 #include "core/sp_breaker.h"
 #include "net/sp_curlm.h"
 #include "core/sp_err.h"
+#include "core/sp_text.h"
 #include "core/sp_log.h"
 #include "net/sp_metrics.h"
 #include "core/sp_ratelimit.h"
@@ -132,13 +133,7 @@ struct call_s {
 
 static bool id_ok(const char *s)
 {
-    if (!s)
-        return false;
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!isalnum((unsigned char)s[n]) && s[n] != '-' && s[n] != '_')
-            return false;
-    return n > 0 && n <= 64;
+    return s && sp_id_ok(s, strlen(s));
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -150,24 +145,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
         n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-/* Copies a JSON string field; false if absent/not a string or too long. */
-static bool json_str(const json_t *obj, const char *key, char *dst, size_t cap, bool required)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v)) {
-        dst[0] = '\0';
-        return !required;
-    }
-    if (!json_is_string(v))
-        return false;
-    size_t n = json_string_length(v);
-    if (n >= cap)
-        return false;
-    memcpy(dst, json_string_value(v), n);
-    dst[n] = '\0';
-    return true;
 }
 
 /* Schema-form status strings (research §2.6) mapped onto the object form's states. */
@@ -190,12 +167,12 @@ int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
     memset(out, 0, sizeof *out);
     if (!json_is_object(result))
         return SP_EPROTO;
-    if (!json_str(result, "uid", out->uid, sizeof out->uid, true) || !id_ok(out->uid))
+    if (!sp_json_strcpy(result, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) || !id_ok(out->uid))
         return SP_EPROTO;
     json_t *rtmps = json_object_get(result, "rtmps");
     if (json_is_object(rtmps)) {
-        if (!json_str(rtmps, "url", out->rtmps_url, sizeof out->rtmps_url, false) ||
-            !json_str(rtmps, "streamKey", out->stream_key, sizeof out->stream_key, false))
+        if (!sp_json_strcpy(rtmps, "url", out->rtmps_url, sizeof out->rtmps_url, 0, NULL) ||
+            !sp_json_strcpy(rtmps, "streamKey", out->stream_key, sizeof out->stream_key, 0, NULL))
             return SP_EPROTO;
     }
     json_t *en = json_object_get(result, "enabled");
@@ -214,11 +191,11 @@ int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
     } else if (json_is_object(st)) {
         json_t *cur = json_object_get(st, "current");
         char tmp[64];
-        if (!json_is_object(cur) || !json_str(cur, "state", tmp, sizeof tmp, true))
+        if (!json_is_object(cur) || !sp_json_strcpy(cur, "state", tmp, sizeof tmp, SP_JSON_REQUIRED, NULL))
             return SP_EPROTO;
         copy_str(out->state, sizeof out->state, state_from_enum(tmp));
-        if (!json_str(cur, "statusEnteredAt", out->status_entered_at,
-                      sizeof out->status_entered_at, false))
+        if (!sp_json_strcpy(cur, "statusEnteredAt", out->status_entered_at,
+                      sizeof out->status_entered_at, 0, NULL))
             out->status_entered_at[0] = '\0';
         out->ever_connected = true;
     } else {
@@ -232,10 +209,10 @@ int sp_cloudflare_parse_output(const json_t *obj, sp_cf_output_t *out)
     memset(out, 0, sizeof *out);
     if (!json_is_object(obj))
         return SP_EPROTO;
-    if (!json_str(obj, "uid", out->uid, sizeof out->uid, true) || !id_ok(out->uid))
+    if (!sp_json_strcpy(obj, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) || !id_ok(out->uid))
         return SP_EPROTO;
-    if (!json_str(obj, "url", out->url, sizeof out->url, false) ||
-        !json_str(obj, "streamKey", out->stream_key, sizeof out->stream_key, false))
+    if (!sp_json_strcpy(obj, "url", out->url, sizeof out->url, 0, NULL) ||
+        !sp_json_strcpy(obj, "streamKey", out->stream_key, sizeof out->stream_key, 0, NULL))
         return SP_EPROTO;
     json_t *en = json_object_get(obj, "enabled");
     out->enabled = en ? !json_is_false(en) : true;

@@ -29,84 +29,10 @@
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
+#include "core/sp_text.h"
+#include "net/sp_http_int.h"
 #include "net/sp_metrics.h"
 #include "core/sp_time.h"
-
-#define MAX_HEADERS 100
-#define READ_CHUNK 65536
-#define WRITE_QUEUE_CAP (1u << 20)
-
-typedef struct conn_s conn_t;
-
-struct sp_http_server_s {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    bool listening;
-    bool stopping;
-    bool freed;
-    sp_http_opts_t opts;
-    char listen_host[256];
-    int listen_port;
-    sp_router_t *router;
-    conn_t *conns; /* doubly linked list */
-    size_t n_conns;
-    size_t n_busy;
-    int open_handles; /* listener + conns' handles still to be closed */
-};
-
-typedef struct {
-    uint32_t name, value; /* offsets into req->raw */
-} hdr_t;
-
-struct sp_http_req_s {
-    conn_t *conn; /* NULL once the connection is gone */
-    sp_http_server_t *srv;
-    int method;
-    sp_buf_t raw; /* url NUL, then name NUL value NUL ... */
-    uint32_t url_len;
-    size_t n_headers;
-    hdr_t hdrs[MAX_HEADERS];
-    char *path, *query; /* owned copies */
-    sp_buf_t body;
-    sp_route_match_t match;
-    int match_status;
-    char *param_values[SP_ROUTE_MAX_PARAMS];
-    sp_buf_t res_headers;
-    void *data;
-    void (*data_free)(void *);
-    char user[64];
-    uint64_t start_us;
-    int n_content_length;
-    bool has_te, te_chunked_only;
-    bool keep_alive;
-    bool responded;
-    int early_status; /* a limit was hit while parsing */
-    bool header_field_open; /* last callback was a header field */
-};
-
-struct conn_s {
-    sp_http_server_t *srv;
-    uv_tcp_t *tcp;
-    uv_timer_t timer;
-    http_parser parser;
-    sp_buf_t in;
-    sp_http_req_t *req;
-    size_t header_bytes;
-    bool in_headers;  /* between message begin and headers complete */
-    bool dispatched;  /* current req handed to guard/handler */
-    bool reading;
-    bool closing;
-    bool close_after_write;
-    bool write_blocked; /* too much queued output: parse no further */
-    bool processing;    /* inside conn_process (no recursion) */
-    sp_buf_t *mem_out;  /* memory mode (tests, fuzzing): no socket, writes land here */
-    bool lingering;     /* answer sent, write side shut: draining input before close */
-    int n_handles;      /* tcp + timer still to be closed; the conn is freed at 0 */
-    uv_shutdown_t shutdown_req;
-    int pending_writes;
-    char ip[64];
-    conn_t *prev, *next;
-};
 
 static http_parser_settings parser_settings;
 static void conn_close(conn_t *c);
@@ -173,234 +99,6 @@ static const char *error_code_for(int status)
     case 503: return "unavailable";
     default: return "error";
     }
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decodes (and '+' -> ' ' when form) into out; returns length or -1. */
-static long pct_decode(const char *s, size_t n, char *out, size_t cap, bool form)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (o + 1 >= cap)
-            return -1;
-        if (s[i] == '%' && i + 2 < n + 0 && hexval((unsigned char)s[i + 1]) >= 0 &&
-            hexval((unsigned char)s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
-            i += 2;
-        } else if (s[i] == '%') {
-            return -1;
-        } else if (form && s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return (long)o;
-}
-
-/* ---- request object ------------------------------------------------------------------ */
-
-static sp_http_req_t *req_new(conn_t *c)
-{
-    sp_http_req_t *r = sp_calloc(1, sizeof(*r));
-    r->conn = c;
-    r->srv = c->srv;
-    sp_buf_init(&r->raw, c->srv->opts.max_header_bytes + 1024);
-    sp_buf_init(&r->body, c->srv->opts.default_body_limit);
-    sp_buf_init(&r->res_headers, 64 * 1024);
-    r->start_us = sp_mono_us();
-    return r;
-}
-
-static void req_free(sp_http_req_t *r)
-{
-    if (r == NULL)
-        return;
-    if (r->data_free && r->data)
-        r->data_free(r->data);
-    sp_buf_cleanup(&r->raw);
-    sp_buf_cleanup(&r->body);
-    sp_buf_cleanup(&r->res_headers);
-    sp_free(r->path);
-    sp_free(r->query);
-    for (size_t i = 0; i < SP_ROUTE_MAX_PARAMS; i++)
-        sp_free(r->param_values[i]);
-    sp_free(r);
-}
-
-const char *sp_http_req_method(const sp_http_req_t *req)
-{
-    return http_method_str((enum http_method)req->method);
-}
-
-bool sp_http_req_is_head(const sp_http_req_t *req)
-{
-    return req->method == HTTP_HEAD;
-}
-
-const char *sp_http_req_path(const sp_http_req_t *req)
-{
-    return req->path ? req->path : "/";
-}
-
-const char *sp_http_req_query(const sp_http_req_t *req)
-{
-    return req->query ? req->query : "";
-}
-
-bool sp_http_req_query_param(const sp_http_req_t *req, const char *name, char *out, size_t cap)
-{
-    const char *q = sp_http_req_query(req);
-    size_t nl = strlen(name);
-    while (*q) {
-        const char *amp = strchr(q, '&');
-        size_t seg = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', seg);
-        size_t kl = eq ? (size_t)(eq - q) : seg;
-        char key[128];
-        long dk = kl < sizeof(key) ? pct_decode(q, kl, key, sizeof(key), true) : -1;
-        if (dk >= 0 && (size_t)dk == nl && memcmp(key, name, nl) == 0) {
-            if (!eq) {
-                if (cap)
-                    out[0] = '\0';
-                return cap > 0;
-            }
-            return pct_decode(eq + 1, seg - kl - 1, out, cap, true) >= 0;
-        }
-        q += seg;
-        if (*q == '&')
-            q++;
-    }
-    return false;
-}
-
-const char *sp_http_req_header(const sp_http_req_t *req, const char *name)
-{
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (strcasecmp(req->raw.p + req->hdrs[i].name, name) == 0)
-            return req->raw.p + req->hdrs[i].value;
-    return NULL;
-}
-
-bool sp_http_req_cookie(const sp_http_req_t *req, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcasecmp(req->raw.p + req->hdrs[i].name, "cookie") != 0)
-            continue;
-        const char *p = req->raw.p + req->hdrs[i].value;
-        while (*p) {
-            while (*p == ' ' || *p == ';')
-                p++;
-            const char *end = strchr(p, ';');
-            size_t seg = end ? (size_t)(end - p) : strlen(p);
-            if (seg > nl && p[nl] == '=' && strncmp(p, name, nl) == 0) {
-                size_t vl = seg - nl - 1;
-                if (vl + 1 > cap)
-                    return false;
-                memcpy(out, p + nl + 1, vl);
-                out[vl] = '\0';
-                return true;
-            }
-            p += seg;
-        }
-    }
-    return false;
-}
-
-const char *sp_http_req_param(const sp_http_req_t *req, const char *name)
-{
-    for (size_t i = 0; i < req->match.n_params; i++) {
-        const char *pn = req->match.params[i].name; /* "{id}" or "{*path}" */
-        size_t pl = strlen(pn);
-        size_t off = pn[1] == '*' ? 2 : 1;
-        if (pl - off - 1 == strlen(name) && strncmp(pn + off, name, pl - off - 1) == 0)
-            return req->param_values[i];
-    }
-    return NULL;
-}
-
-const sp_buf_t *sp_http_req_body(const sp_http_req_t *req)
-{
-    return &req->body;
-}
-
-json_t *sp_http_req_json_or_400(sp_http_req_t *req)
-{
-    const char *ct = sp_http_req_header(req, "content-type");
-    if (req->body.len == 0) {
-        sp_http_respond_error(req, 400, "invalid_json", "request body must be a JSON object");
-        return NULL;
-    }
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        sp_http_respond_error(req, 415, "unsupported_media_type", "expected application/json");
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *j = json_loadb(req->body.p, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL || !json_is_object(j)) {
-        json_decref(j);
-        char msg[200];
-        snprintf(msg, sizeof(msg), "request body is not a JSON object (%s)", j ? "wrong type" : jerr.text);
-        sp_http_respond_error(req, 400, "invalid_json", msg);
-        return NULL;
-    }
-    return j;
-}
-
-const char *sp_http_req_remote_ip(const sp_http_req_t *req)
-{
-    return req->conn ? req->conn->ip : "";
-}
-
-const char *sp_http_req_route_pattern(const sp_http_req_t *req)
-{
-    return req->match.route ? sp_route_pattern(req->match.route) : "unmatched";
-}
-
-bool sp_http_req_aborted(const sp_http_req_t *req)
-{
-    return req->conn == NULL;
-}
-
-void sp_http_req_set_data(sp_http_req_t *req, void *data)
-{
-    req->data = data;
-}
-
-void sp_http_req_set_data_free(sp_http_req_t *req, void (*fn)(void *))
-{
-    req->data_free = fn;
-}
-
-void *sp_http_req_get_data(const sp_http_req_t *req)
-{
-    return req->data;
-}
-
-void sp_http_req_set_user(sp_http_req_t *req, const char *user_id)
-{
-    snprintf(req->user, sizeof(req->user), "%s", user_id ? user_id : "");
-}
-
-uv_loop_t *sp_http_req_loop(const sp_http_req_t *req)
-{
-    return req->srv->loop;
-}
-
-void sp_http_req_continue(sp_http_req_t *req)
-{
-    sp_route_handler(req->match.route)(req, sp_route_ud(req->match.route));
 }
 
 /* ---- responses ----------------------------------------------------------------------- */
@@ -492,7 +190,7 @@ void sp_http_respond(sp_http_req_t *req, int status, const char *content_type, c
     req->responded = true;
     if (c == NULL) { /* client went away while the handler ran */
         finish_request(NULL, req, status, 0);
-        req_free(req);
+        sp_http_req_free_(req);
         return;
     }
     sp_http_server_t *s = c->srv;
@@ -520,7 +218,7 @@ void sp_http_respond(sp_http_req_t *req, int status, const char *content_type, c
         s->n_busy--;
     }
     c->req = NULL;
-    req_free(req);
+    sp_http_req_free_(req);
     if (!keep) {
         c->close_after_write = true;
         if (c->pending_writes == 0)
@@ -560,7 +258,7 @@ static void send_simple(conn_t *c, int status, const char *code, const char *msg
 {
     sp_http_req_t *req = c->req;
     if (req == NULL) {
-        req = req_new(c);
+        req = sp_http_req_new_(c);
         c->req = req;
     }
     req->early_status = status;
@@ -609,7 +307,7 @@ static int on_message_begin(http_parser *p)
 {
     conn_t *c = p->data;
     if (c->req == NULL)
-        c->req = req_new(c);
+        c->req = sp_http_req_new_(c);
     c->in_headers = true;
     c->header_bytes = 0;
     arm_timer(c, c->srv->opts.header_timeout_ms);
@@ -749,10 +447,9 @@ static int on_headers_complete(http_parser *p)
             limit = o->body_limit;
         for (size_t i = 0; i < r->match.n_params; i++) {
             char tmp[1024];
-            long dl = r->match.params[i].value.len < sizeof(tmp)
-                          ? pct_decode(r->match.params[i].value.p, r->match.params[i].value.len, tmp, sizeof(tmp), false)
-                          : -1;
-            if (dl < 0 || memchr(tmp, '\0', (size_t)dl)) {
+            const sp_str_t *v = &r->match.params[i].value;
+            long dl = sp_pct_decode(v->p, v->len, tmp, sizeof(tmp), SP_PCT_NO_NUL);
+            if (dl < 0) {
                 r->early_status = 400;
                 return -1;
             }
@@ -871,7 +568,7 @@ static void conn_close(conn_t *c)
             c->req->conn = NULL;
             s->n_busy--;
         } else {
-            req_free(c->req);
+            sp_http_req_free_(c->req);
         }
         c->req = NULL;
     }
@@ -1074,7 +771,7 @@ static void on_connection(uv_stream_t *server, int status)
     sp_metrics_gauge_add("http_open_connections", 1);
     if (s->n_conns > s->opts.max_connections) {
         sp_warn("http", "connection limit reached", "max=%zu ip=%s", s->opts.max_connections, c->ip);
-        c->req = req_new(c);
+        c->req = sp_http_req_new_(c);
         c->req->keep_alive = false;
         c->dispatched = true;
         s->n_busy++;
@@ -1242,7 +939,7 @@ uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover)
     }
     req->responded = true;
     c->req = NULL;
-    req_free(req);
+    sp_http_req_free_(req);
     conn_close(c);
     return tcp;
 }

@@ -13,6 +13,7 @@
 
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
+#include "core/sp_text.h"
 #include "core/sp_job.h"
 #include "core/sp_map.h"
 #include "core/sp_time.h"
@@ -95,17 +96,6 @@ const char *sp_static_mime(const char *path)
     return "application/octet-stream";
 }
 
-static int hexv(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sp_static_resolve(const char *url_path, size_t len, char *out, size_t cap)
 {
     char dec[1024];
@@ -115,9 +105,9 @@ int sp_static_resolve(const char *url_path, size_t len, char *out, size_t cap)
     for (size_t i = 0; i < len; i++) {
         char ch = url_path[i];
         if (ch == '%') {
-            if (i + 2 >= len + 0 || hexv((unsigned char)url_path[i + 1]) < 0 || hexv((unsigned char)url_path[i + 2]) < 0)
+            if (i + 2 >= len + 0 || sp_hex_digit((unsigned char)url_path[i + 1]) < 0 || sp_hex_digit((unsigned char)url_path[i + 2]) < 0)
                 return SP_EINVAL;
-            ch = (char)(hexv((unsigned char)url_path[i + 1]) * 16 + hexv((unsigned char)url_path[i + 2]));
+            ch = (char)(sp_hex_digit((unsigned char)url_path[i + 1]) * 16 + sp_hex_digit((unsigned char)url_path[i + 2]));
             i += 2;
         }
         if (ch == '\0' || ch == '\\')

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "core/sp_alloc.h"
-#include "web/sp_app.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
@@ -381,6 +380,7 @@ static void diag_error(sp_ws_conn_t *c, const char *message)
     json_decref(p);
 }
 
+#ifdef SP_TEST_HOOKS
 static void flood_tick(uv_timer_t *t)
 {
     sp_ws_hub_t *hub = t->data;
@@ -403,6 +403,7 @@ static void flood_tick(uv_timer_t *t)
     if (hub->flood_left == 0)
         uv_timer_stop(t);
 }
+#endif
 
 static bool default_on_text(sp_ws_conn_t *c, const char *msg, size_t len, void *ud)
 {
@@ -429,6 +430,7 @@ static bool default_on_text(sp_ws_conn_t *c, const char *msg, size_t len, void *
         diag_send(c, "pong", p);
         json_decref(p);
         done = true;
+#ifdef SP_TEST_HOOKS
     } else if (strcmp(type, "flood") == 0 && hub->opts.test_mode) {
         json_int_t n = json_integer_value(json_object_get(j, "count"));
         json_int_t sz = json_integer_value(json_object_get(j, "size"));
@@ -442,6 +444,7 @@ static bool default_on_text(sp_ws_conn_t *c, const char *msg, size_t len, void *
             uv_timer_start(&hub->flood_timer, flood_tick, 0, 1);
         }
         done = true;
+#endif
     } else {
         diag_error(c, "unknown type");
     }
@@ -450,6 +453,11 @@ static bool default_on_text(sp_ws_conn_t *c, const char *msg, size_t len, void *
 }
 
 static const sp_ws_handlers_t default_handlers = { .on_text = default_on_text };
+
+const sp_ws_handlers_t *sp_ws_default_handlers(void)
+{
+    return &default_handlers;
+}
 
 /* ---- connection setup ------------------------------------------------------------- */
 
@@ -594,10 +602,9 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
         hub->auth(req, a, hub->auth_ud);
         return;
     }
-    char user[64];
-    bool has_user = hub->opts.test_mode &&
-                    sp_http_req_query_param(req, "test_user", user, sizeof(user)) && user[0];
-    sp_ws_auth_done(a, 0, has_user ? user : NULL, 0);
+    /* Fail closed: a hub nobody gave an auth hook accepts no one. */
+    sp_error(MOD, "upgrade refused: no authentication hook installed", "path=/socket");
+    sp_ws_auth_done(a, 503, NULL, 0);
 }
 
 /* ---- hub ------------------------------------------------------------------------ */
@@ -811,23 +818,4 @@ void *sp_ws_conn_get_ext(const sp_ws_conn_t *c)
 size_t sp_ws_conn_queued(const sp_ws_conn_t *c)
 {
     return c->qbytes + c->inflight;
-}
-
-/* ---- route -------------------------------------------------------------------- */
-
-static void socket_route(sp_http_req_t *req, void *ud)
-{
-    sp_app_t *app = ud;
-    if (!app->ws) {
-        sp_http_respond_error(req, 503, "unavailable", "websocket hub not running");
-        return;
-    }
-    sp_ws_handle_upgrade(app->ws, req, &default_handlers, app);
-}
-
-void sp_ws_register_routes(struct sp_app_s *app)
-{
-    sp_route_opts_t o = { .body_limit = 0, .flags = SP_ROUTE_PUBLIC };
-    if (sp_router_add(app->router, "GET", "/socket", socket_route, app, &o) != 0)
-        sp_error(MOD, "cannot register route", "path=/socket");
 }

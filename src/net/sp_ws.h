@@ -41,8 +41,6 @@
 #include "net/sp_http.h"
 #include "net/sp_ws_proto.h"
 
-struct sp_app_s;
-
 typedef struct sp_ws_hub_s sp_ws_hub_t;
 typedef struct sp_ws_conn_s sp_ws_conn_t;
 typedef struct sp_ws_auth_s sp_ws_auth_t;
@@ -55,7 +53,7 @@ typedef struct {
     uint64_t close_timeout_ms; /* wait for the peer's close reply (default 2000) */
     const char *public_url;    /* origin derived from it */
     const char *allowed_origins; /* extra origins, comma-separated */
-    bool test_mode;            /* enables the diag "flood"/"publish" helpers and ?test_user= */
+    bool test_mode; /* SP_TEST_HOOKS builds only: enables the diag "flood"/"publish" helpers */
 } sp_ws_opts_t;
 
 /* Connection flags set by the auth hook. */
@@ -155,15 +153,14 @@ void *sp_ws_conn_get_ext(const sp_ws_conn_t *c);
 size_t sp_ws_conn_queued(const sp_ws_conn_t *c);
 
 /**
- * Registers GET /socket on app->router (app->ws must be set). Its handlers
- * implement the diagnostic topic:
+ * The handlers of the diagnostic topic, for the GET /socket route (web/sp_socket.c):
  *   {"type":"echo","payload":X} -> {"topic":"diag","event":"echo","payload":X,"seq":n}
  *   {"type":"ping"}             -> {"topic":"diag","event":"pong","payload":{},"seq":n}
- *   test mode only: {"type":"flood","count":N,"size":S} broadcasts N diag
- *   "flood" messages of S payload bytes to every socket, paced by a timer.
+ *   test hooks build (SP_TEST_HOOKS) with test_mode only: {"type":"flood","count":N,"size":S}
+ *   broadcasts N diag "flood" messages of S payload bytes to every socket, paced by a timer.
  * Unknown types get {"topic":"diag","event":"error","payload":{"message":..}}.
  * Other types (subscribe, resume...) go to the extension hook first.
  */
-void sp_ws_register_routes(struct sp_app_s *app);
+const sp_ws_handlers_t *sp_ws_default_handlers(void);
 
 #endif

@@ -1,11 +1,13 @@
 /*
- * sp_routes_test: diagnostic routes registered only when TEST_MODE is on
- * (never in prod; check-config refuses TEST_MODE there). They let the
+ * sp_routes_test: diagnostic routes, compiled only into the test hooks builds (asan, fuzz:
+ * -DSP_TEST_HOOKS) and registered there only when TEST_MODE is on (serve refuses TEST_MODE in
+ * prod). They let the
  * integration tests exercise server mechanics without product routes:
  *   POST /api/_test/echo          -> {bytes, sha256, content_type} of the body
  *   GET  /api/_test/slow?ms=N     -> answers after N ms (in-flight shutdown tests)
  *   GET  /api/_test/items/{id}    -> {id} (path parameters, 404 vs 405)
  */
+#ifdef SP_TEST_HOOKS
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,3 +75,4 @@ void sp_test_register_routes(sp_app_t *app)
     sp_router_add(app->router, "GET", "/api/_test/items/{id}", item, app, &o);
     sp_router_add(app->router, "DELETE", "/api/_test/items/{id}", item, app, &o);
 }
+#endif /* SP_TEST_HOOKS */

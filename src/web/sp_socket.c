@@ -1,6 +1,7 @@
 /* sp_socket: hub + pubsub wiring. See sp_socket.h. */
 #include "web/sp_socket.h"
 
+#include "core/sp_err.h"
 #include "net/sp_metrics.h"
 #include "bus/sp_pubsub.h"
 #include "bus/sp_pubsub_redis.h"
@@ -13,6 +14,16 @@ static void render_metrics(sp_buf_t *out, void *ud)
         sp_ws_hub_write_metrics(app->ws, out);
     if (app->pubsub)
         sp_pubsub_write_metrics(app->pubsub, out);
+}
+
+static void socket_route(sp_http_req_t *req, void *ud)
+{
+    sp_app_t *app = ud;
+    if (!app->ws) {
+        sp_http_respond_error(req, 503, "unavailable", "websocket hub not running");
+        return;
+    }
+    sp_ws_handle_upgrade(app->ws, req, sp_ws_default_handlers(), app);
 }
 
 int sp_socket_init(sp_app_t *app)
@@ -30,7 +41,9 @@ int sp_socket_init(sp_app_t *app)
     app->ws = sp_ws_hub_new(app->loop, &o);
     app->pubsub = sp_pubsub_new(app->loop, (size_t)cfg->event_history_size);
     sp_pubsub_attach(app->pubsub, app->ws);
-    sp_ws_register_routes(app);
+    sp_route_opts_t ro = { .body_limit = 0, .flags = SP_ROUTE_PUBLIC };
+    if (sp_router_add(app->router, "GET", "/socket", socket_route, app, &ro) != 0)
+        return SP_EINVAL;
     sp_metrics_register(render_metrics, app);
     /* multi-node: the same bus over Redis pub/sub (freed with the pubsub) */
     if (cfg->redis_url && *cfg->redis_url)
