@@ -115,11 +115,13 @@ export async function startServer({ env = {}, args = ['serve'], dataDir, readyPa
   proc.stderr.on('data', onData);
   const pattern = readyPattern || /module=http msg="listening" addr=127\.0\.0\.1:(\d+)/;
   try {
+    let early = null; // waitFor() retries on a throw: an early exit ends the wait at once instead
     await waitFor(() => {
-      if (srv.exitCode !== null || srv.exitSignal) throw new Error(`server exited early (${srv.exitCode}/${srv.exitSignal}):\n${srv.logs.join('\n')}`);
+      if (srv.exitCode !== null || srv.exitSignal) { early = new Error(`server exited early (${srv.exitCode}/${srv.exitSignal}):\n${srv.logs.join('\n')}`); return true; }
       for (const l of srv.logs) { const m = l.match(pattern); if (m) { srv.port = Number(m[1]); return true; } }
       return false;
     }, { timeout, what: 'server start' });
+    if (early) throw early;
   } catch (e) {
     proc.kill('SIGKILL');
     throw e;
