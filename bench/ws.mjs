@@ -1,6 +1,10 @@
 // bench/ws: N idle WebSocket connections held by this load generator against
 // (a) streampai and (b) a Node `ws` server (the peer), measured in the same run.
 // Prints the server-side RSS growth per connection for both and the ratio.
+// Each size N runs on fresh server processes: for every N a new streampai (`serve`, release
+// build, its own empty DATA_DIR) and a new peer are started, measured, then stopped by pid
+// with SIGTERM; each must exit cleanly (exit code 0, no signal, within 15 s) or the bench fails.
+// RSS (VmRSS) is read 0.5 s after the server is up, and again 1.5 s after the N-th open.
 // Usage: node bench/ws.mjs [N...]   (default 10000 50000 100000)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,17 +57,41 @@ async function measure(name, pid, url, n, headers) {
   return { per, opened };
 }
 
-async function main() {
+// Stops a child by its pid with SIGTERM and asserts a clean exit (code 0, no signal).
+async function stopClean(name, proc) {
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    throw new Error(`${name} (pid ${proc.pid}) had already exited: code ${proc.exitCode} signal ${proc.signalCode}`);
+  }
+  const exited = new Promise((r) => proc.once('exit', (code, sig) => r({ code, sig })));
+  const t0 = Date.now();
+  process.kill(proc.pid, 'SIGTERM');
+  let timer;
+  const r = await Promise.race([exited, new Promise((res) => { timer = setTimeout(() => res(null), 15000); })]);
+  clearTimeout(timer);
+  if (!r) {
+    process.kill(proc.pid, 'SIGKILL');
+    await exited;
+    throw new Error(`${name} (pid ${proc.pid}) did not exit within 15 s of SIGTERM (killed)`);
+  }
+  if (r.code !== 0 || r.sig) throw new Error(`${name} (pid ${proc.pid}) exited uncleanly: code ${r.code} signal ${r.sig}`);
+  return Date.now() - t0;
+}
+
+// A fresh streampai: new DATA_DIR and port; authenticates like a dashboard would, when
+// accounts exist. Returns {proc, url, dataDir}.
+async function startStreampai() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sp-bench-ws-'));
   const port = await freePort();
   const env = {
     ...process.env, STREAMPAI_ENV: 'test', LOG_LEVEL: 'warn', HTTP_LISTEN: `127.0.0.1:${port}`, DATA_DIR: dataDir,
     WEB_DIR: path.join(ROOT, 'web'), MAX_CONNECTIONS: '200000', WS_PING_INTERVAL: '300000', WS_IDLE_TIMEOUT: '600000',
   };
-  const srv = spawn(path.join(ROOT, 'build/release/streampai'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const proc = spawn(path.join(ROOT, 'build/release/streampai'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
-  await waitFor(() => fetch(base + '/healthz').then((r) => r.ok), { what: 'streampai' });
-  // Authenticate like a dashboard would, when accounts exist.
+  await waitFor(() => {
+    if (proc.exitCode !== null) throw new Error(`streampai exited at start: code ${proc.exitCode}`);
+    return fetch(base + '/healthz').then((r) => r.ok).catch(() => false);
+  }, { what: 'streampai', timeout: 20000 });
   let query = '';
   const reg = await fetch(base + '/api/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email: 'bench@example.com', password: 'bench-password-1' }) }).catch(() => null);
@@ -73,25 +101,50 @@ async function main() {
     const tok = await fetch(base + '/api/auth/token', { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
     if (tok.ok) query = '?token=' + encodeURIComponent((await tok.json()).token);
   }
-  // The peer: a Node ws server in its own process.
-  const peerPort = await freePort();
-  const peer = spawn(process.execPath, ['-e', `
+  return { proc, url: `ws://127.0.0.1:${port}/socket${query}`, dataDir };
+}
+
+// A fresh peer: a Node ws server in its own process; exits 0 on SIGTERM after closing.
+async function startPeer() {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['-e', `
     const { WebSocketServer } = require(${JSON.stringify(path.join(ROOT, 'node_modules/ws'))});
-    new WebSocketServer({ host: '127.0.0.1', port: ${peerPort}, perMessageDeflate: false });
-    console.log('ready');`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((r) => peer.stdout.once('data', r));
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: ${port}, perMessageDeflate: false });
+    wss.on('listening', () => console.log('ready'));
+    process.on('SIGTERM', () => { for (const c of wss.clients) c.terminate(); wss.close(() => process.exit(0)); });`],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    proc.stdout.once('data', resolve);
+    proc.once('exit', (code) => reject(new Error(`node-ws peer exited at start: code ${code}`)));
+  });
+  return { proc, url: `ws://127.0.0.1:${port}/` };
+}
+
+async function main() {
   const results = [];
   for (const n of Ns) {
-    const a = await measure('streampai', srv.pid, `ws://127.0.0.1:${port}/socket${query}`, n);
-    const b = await measure('node-ws', peer.pid, `ws://127.0.0.1:${peerPort}/`, n);
+    const sp = await startStreampai();
+    let a;
+    try {
+      a = await measure('streampai', sp.proc.pid, sp.url, n);
+    } finally {
+      a = { ...a, stopMs: await stopClean(`streampai N=${n}`, sp.proc) };
+      fs.rmSync(sp.dataDir, { recursive: true, force: true });
+    }
+    const peer = await startPeer();
+    let b;
+    try {
+      b = await measure('node-ws', peer.proc.pid, peer.url, n);
+    } finally {
+      b = { ...b, stopMs: await stopClean(`node-ws N=${n}`, peer.proc) };
+    }
+    console.log(`  N=${n}: streampai pid ${sp.proc.pid} exited 0 after SIGTERM in ${a.stopMs} ms; node-ws pid ${peer.proc.pid} exited 0 in ${b.stopMs} ms`);
     results.push({ n, a, b });
   }
-  console.log('\nbench/ws summary (server-side RSS per idle connection)');
+  console.log('\nbench/ws summary (server-side RSS per idle connection; fresh server processes for every N)');
   for (const { n, a, b } of results) {
-    console.log(`  N=${String(n).padStart(6)}  streampai ${(a.per / 1024).toFixed(2)} KiB  node-ws ${(b.per / 1024).toFixed(2)} KiB  ` +
+    console.log(`  N=${String(n).padStart(6)}  streampai ${(a.per / 1024).toFixed(2)} KiB (${a.opened} opened)  node-ws ${(b.per / 1024).toFixed(2)} KiB (${b.opened} opened)  ` +
       `ratio ${(a.per / b.per).toFixed(2)}x  target <= 4 KiB: ${a.per <= 4096 ? 'OK' : 'ABOVE TARGET'}`);
   }
-  srv.kill('SIGTERM');
-  peer.kill('SIGTERM');
 }
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # bench/ws: idle WebSocket connections; server RSS per connection vs a Node ws server.
+# Every size N (BENCH_WS_COUNTS, default "10000 50000 100000") runs on a fresh streampai
+# process (new DATA_DIR) and a fresh peer process, each stopped by pid with SIGTERM after its
+# size and required to exit 0 (else the bench fails). Method: docs/internals/websocket.md.
 # 50k and 100k connections need RLIMIT_NOFILE above that in both the server and the load
 # generator: sizes the hard limit cannot carry are reported as skipped, not faked.
 set -euo pipefail

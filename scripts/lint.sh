@@ -9,6 +9,8 @@
 #        core <- net, store <- auth, bus, media, relay <- livestream, platforms <- web <- main
 #      (a folder may include its own headers and any folder of a lower layer)
 #   5. no file under src/ over 1000 lines
+#   6. (whole tree, with the asan objects built) scripts/lint-symbols.sh: every global symbol
+#      sp_-prefixed and used outside its own file
 # Prints every violation as file:line: rule: detail, then one line "lint: N problems".
 # Exit 1 when there is any. Usage: scripts/lint.sh [files...]  (default: the whole tree)
 set -uo pipefail
@@ -78,5 +80,8 @@ for f in "${files[@]}"; do
     fi
   done < <(grep -nE '^#[[:space:]]*include[[:space:]]*"' "$f")
 done
+if [ $# -eq 0 ]; then
+  while IFS= read -r l; do report "$l"; done < <(scripts/lint-symbols.sh | grep -v '^lint-symbols:')
+fi
 echo "lint: $problems problems in ${#files[@]} files"
 [ "$problems" -eq 0 ]

@@ -26,7 +26,9 @@
 #include "media/sp_cloudflare.h"
 #include "web/sp_debug_cli.h"
 #include "livestream/sp_livestream.h"
+#include "web/sp_routes_auth.h"
 #include "web/sp_socket.h"
+#include "web/sp_socket_auth.h"
 #include "auth/sp_seal.h"
 #include "store/sp_store.h"
 #include "core/sp_config.h"
@@ -292,11 +294,11 @@ static int cmd_serve(void)
             rc = EXIT_RUNTIME;
             goto loop_out;
         }
-        if (sp_auth_init(app) < 0) {
+        if (sp_auth_new(app->loop, &s->cfg, app->store, &app->auth) < 0) {
             rc = EXIT_USAGE;
             goto loop_out;
         }
-        sp_auth_register_routes(app);
+        sp_routes_auth_register(app);
         sp_app_add_ready_check(app, "store", store_ready, NULL);
     }
     sp_core_register_routes(app);
@@ -305,7 +307,11 @@ static int cmd_serve(void)
         rc = EXIT_USAGE;
         goto loop_out;
     }
-    sp_auth_attach_ws(app); /* GET /socket: session cookie or ?token=JWT, else 401 */
+    if (sp_socket_auth_attach(app) != 0) { /* GET /socket: session cookie or ?token=JWT */
+        sp_error("main", "cannot authenticate WebSockets", "");
+        rc = EXIT_RUNTIME;
+        goto loop_out;
+    }
     /* The one media client: Cloudflare Stream, or the built-in relay's compatible API. */
     {
         bool cf = strcmp(s->cfg.media_backend, "cloudflare") == 0;
@@ -393,7 +399,8 @@ loop_out:
     if (uv_loop_close(app->loop) != 0)
         sp_warn("main", "event loop closed with open handles", "");
     sp_core_free();
-    sp_auth_free(app);
+    sp_auth_free(app->auth);
+    app->auth = NULL;
     sp_router_free(app->router);
     sp_app_cleanup(app);
     sp_metrics_reset();

@@ -1,4 +1,4 @@
-/* sp_auth: accounts, sessions, the route guard. See sp_auth.h. */
+/* sp_auth: accounts and sessions, the library. See sp_auth.h. */
 #include "auth/sp_auth.h"
 
 #include <sodium.h>
@@ -6,25 +6,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/sp_password.h"
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
-#include "auth/sp_jwt.h"
 #include "core/sp_log.h"
-#include "core/sp_map.h"
-#include "auth/sp_password.h"
 #include "core/sp_ratelimit.h"
-#include "store/sp_store.h"
 #include "core/sp_time.h"
 
 #define DEFAULT_SESSION_TTL_MS (7LL * 24 * 3600 * 1000)
 #define MAX_ORIGINS 16
 #define UA_MAX 256
-#define TOKEN_CAP (SP_JWT_MAX_TOKEN + 1)
-#define CSRF_LEN 43 /* base64url(32 bytes), no padding */
 #define RL_MAX_KEYS 65536
 
 struct sp_auth_s {
-    sp_app_t *app;
+    uv_loop_t *loop;
+    sp_store_t *store;
     uint8_t *key;
     size_t keylen;
     bool secure;
@@ -37,12 +33,9 @@ struct sp_auth_s {
     bool freeing;
 };
 
-typedef enum { OP_REGISTER, OP_LOGIN, OP_GUARD, OP_WS, OP_LOGOUT, OP_TOKEN, OP_REHASH } op_kind_t;
-
+/* One asynchronous operation; exactly one of the callbacks is set. */
 typedef struct {
-    op_kind_t kind;
     sp_auth_t *a;
-    sp_http_req_t *req;
     char *password;
     size_t pwlen;
     char hash[SP_PASSWORD_HASH_MAX];
@@ -52,20 +45,23 @@ typedef struct {
     char ip[64];
     int64_t now_ms;
     int64_t expires_ms;
-    sp_auth_ws_cb wscb;
-    void *wsud;
+    sp_auth_session_cb session_cb;
+    sp_auth_user_cb user_cb;
+    sp_auth_done_cb done_cb;
+    sp_auth_ws_cb ws_cb;
+    sp_http_req_t *req; /* ws_cb only */
+    void *ud;
 } op_t;
 
 static void auth_release(sp_auth_t *a);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static op_t *op_new(sp_auth_t *a, sp_http_req_t *req, op_kind_t kind)
+static op_t *op_new(sp_auth_t *a, void *ud)
 {
     op_t *op = sp_calloc(1, sizeof(*op));
     op->a = a;
-    op->req = req;
-    op->kind = kind;
+    op->ud = ud;
     op->now_ms = sp_wall_ms();
     a->pending++;
     return op;
@@ -85,46 +81,44 @@ static void op_free(op_t *op)
         auth_release(a);
 }
 
-static void respond_err(sp_http_req_t *req, int status, const char *code, const char *msg,
-                        const char *field)
+static void set_client(op_t *op, const sp_auth_client_t *client)
 {
-    if (!field) {
-        sp_http_respond_error(req, status, code, msg);
-        return;
-    }
-    json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", msg, "field",
-                          field);
-    sp_http_respond_json(req, status, e);
+    const char *ua = client ? client->user_agent : NULL;
+    const char *ip = client ? client->ip : NULL;
+    snprintf(op->ua, sizeof(op->ua), "%s", ua ? ua : "");
+    snprintf(op->ip, sizeof(op->ip), "%s", ip ? ip : "");
 }
 
-static void respond_store_err(sp_http_req_t *req, int err)
+static void set_password(op_t *op, const char *pw, size_t len)
+{
+    op->password = sp_malloc(len + 1);
+    memcpy(op->password, pw, len);
+    op->password[len] = '\0';
+    op->pwlen = len;
+}
+
+static sp_auth_status_t store_failed(int err)
 {
     sp_warn("auth", "store error", "err=%s", sp_err_name(err));
-    sp_http_res_header(req, "Retry-After", "1");
-    sp_http_respond_error(req, 503, "unavailable", "The database is unavailable, try again");
+    return SP_AUTH_STORE;
 }
 
-static void respond_429(sp_http_req_t *req, uint64_t retry_ms)
+/* ---- tokens and CSRF ------------------------------------------------------------------ */
+
+int sp_auth_token_verify(const sp_auth_t *a, const char *token, sp_jwt_claims_t *out)
 {
-    char ra[32];
-    uint64_t s = (retry_ms + 999) / 1000;
-    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(s ? s : 1));
-    sp_http_res_header(req, "Retry-After", ra);
-    sp_http_respond_error(req, 429, "rate_limited", "Too many attempts, try again later");
+    if (!a || !token)
+        return SP_EAUTH;
+    return sp_jwt_verify(a->key, a->keylen, token, strlen(token), sp_wall_ms() / 1000, out);
 }
 
-static void respond_401(sp_http_req_t *req)
+int sp_auth_token_issue(const sp_auth_t *a, const char *user_id, const char *sid, int64_t iat_ms,
+                        int64_t exp_ms, char **out)
 {
-    sp_http_respond_error(req, 401, "unauthenticated", "Log in to continue");
+    return sp_jwt_sign(a->key, a->keylen, user_id, sid, iat_ms / 1000, exp_ms / 1000, out);
 }
 
-static json_t *user_json(const sp_auth_user_t *u)
-{
-    return json_pack("{s:s,s:s,s:s}", "id", u->id, "email", u->email, "display_name",
-                     u->display_name);
-}
-
-static void csrf_token(const sp_auth_t *a, const char *sid, char out[CSRF_LEN + 1])
+void sp_auth_csrf_token(const sp_auth_t *a, const char *sid, char out[SP_AUTH_CSRF_LEN + 1])
 {
     unsigned char mac[crypto_auth_hmacsha256_BYTES];
     crypto_auth_hmacsha256_state st;
@@ -132,75 +126,44 @@ static void csrf_token(const sp_auth_t *a, const char *sid, char out[CSRF_LEN + 
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)"sp-csrf:", 8);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)sid, strlen(sid));
     crypto_auth_hmacsha256_final(&st, mac);
-    sodium_bin2base64(out, CSRF_LEN + 1, mac, sizeof(mac),
+    sodium_bin2base64(out, SP_AUTH_CSRF_LEN + 1, mac, sizeof(mac),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(&st, sizeof(st));
 }
 
-static void set_cookies(sp_auth_t *a, sp_http_req_t *req, const char *jwt, const char *sid,
-                        int64_t max_age_s)
+int sp_auth_csrf_verify(const sp_auth_t *a, const char *method, const char *origin,
+                        const char *sec_fetch_site, const char *header_token,
+                        const char *cookie_token, const char *sid)
 {
-    char v[TOKEN_CAP + 256];
-    char csrf[CSRF_LEN + 1];
-    const char *sec = a->secure ? "; Secure" : "";
-    if (jwt) {
-        csrf_token(a, sid, csrf);
-        snprintf(v, sizeof(v), "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Lax%s", a->cookie,
-                 jwt, (long long)max_age_s, sec);
-        sp_http_res_header(req, "Set-Cookie", v);
-        snprintf(v, sizeof(v), "%s=%s; Path=/; Max-Age=%lld; SameSite=Lax%s", SP_AUTH_COOKIE_CSRF,
-                 csrf, (long long)max_age_s, sec);
-        sp_http_res_header(req, "Set-Cookie", v);
-        sodium_memzero(v, sizeof(v));
-    } else {
-        snprintf(v, sizeof(v), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", a->cookie, sec);
-        sp_http_res_header(req, "Set-Cookie", v);
-        snprintf(v, sizeof(v), "%s=; Path=/; Max-Age=0; SameSite=Lax%s", SP_AUTH_COOKIE_CSRF, sec);
-        sp_http_res_header(req, "Set-Cookie", v);
-    }
-    sp_http_res_header(req, "Cache-Control", "no-store");
+    char expected[SP_AUTH_CSRF_LEN + 1];
+    sp_auth_csrf_token(a, sid, expected);
+    return sp_auth_csrf_check(method, origin, sec_fetch_site, header_token, cookie_token,
+                              expected, (const char *const *)a->origins, a->n_origins);
 }
 
-static void fill_client(op_t *op)
-{
-    const char *ua = sp_http_req_header(op->req, "User-Agent");
-    snprintf(op->ua, sizeof(op->ua), "%s", ua ? ua : "");
-    const char *ip = sp_http_req_remote_ip(op->req);
-    snprintf(op->ip, sizeof(op->ip), "%s", ip ? ip : "");
-}
+/* ---- throttling ----------------------------------------------------------------------- */
 
-/* Rate-limit keys: "<ip>" and "<email>" in separate limiters. */
-static int throttle(sp_ratelimit_t *by_ip, sp_ratelimit_t *by_email, sp_http_req_t *req,
-                    const char *email)
+int sp_auth_throttle(sp_auth_t *a, sp_auth_throttle_t what, const char *ip, const char *email,
+                     uint64_t *retry_ms)
 {
+    bool login = what == SP_AUTH_THROTTLE_LOGIN;
+    sp_ratelimit_t *by_ip = login ? a->rl_login_ip : a->rl_reg_ip;
+    sp_ratelimit_t *by_email = login ? a->rl_login_email : a->rl_reg_email;
     char key[128];
     uint64_t now = sp_mono_ms(), r1 = 0, r2 = 0;
-    sp_auth_ip_key(sp_http_req_remote_ip(req), key, sizeof(key));
+    sp_auth_ip_key(ip, key, sizeof(key));
     int e1 = sp_ratelimit_check(by_ip, key, now, &r1);
     int e2 = email && email[0] ? sp_ratelimit_check(by_email, email, now, &r2) : 0;
-    if (e1 || e2) {
-        respond_429(req, r1 > r2 ? r1 : r2);
-        return SP_ERATELIMIT;
-    }
-    return 0;
+    if (retry_ms)
+        *retry_ms = r1 > r2 ? r1 : r2;
+    return e1 || e2 ? SP_ERATELIMIT : 0;
 }
 
-/* Gets a string member (or NULL when absent / null). *bad set when present but not a string. */
-static const char *json_str(json_t *o, const char *k, size_t *len, bool *bad)
-{
-    json_t *v = json_object_get(o, k);
-    *len = 0;
-    if (!v || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v)) {
-        *bad = true;
-        return NULL;
-    }
-    *len = json_string_length(v);
-    return json_string_value(v);
-}
+/* ---- session creation (register, login, new session) ----------------------------------- */
 
-/* ---- session creation (shared by register, login, token) ----------------------------- */
+static const char *SQL_INSERT_SESSION =
+    "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip) "
+    "VALUES ($1, $2, $3, $4, $5, $6)";
 
 static json_t *session_params(op_t *op)
 {
@@ -209,37 +172,24 @@ static json_t *session_params(op_t *op)
                      (json_int_t)op->expires_ms, op->ua, op->ip);
 }
 
-static const char *SQL_INSERT_SESSION =
-    "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip) "
-    "VALUES ($1, $2, $3, $4, $5, $6)";
-
-/* Signs the JWT for op->user.sid; on failure responds 500 and returns NULL. */
-static char *sign_session(op_t *op)
+/* Signs the JWT of op->user.sid and hands the session to the caller. */
+static void session_done(op_t *op)
 {
     char *jwt = NULL;
-    int rc = sp_jwt_sign(op->a->key, op->a->keylen, op->user.id, op->user.sid, op->now_ms / 1000,
-                         op->expires_ms / 1000, &jwt);
+    int rc = sp_auth_token_issue(op->a, op->user.id, op->user.sid, op->now_ms, op->expires_ms,
+                                 &jwt);
     if (rc) {
         sp_error("auth", "cannot sign session token", "err=%s", sp_err_name(rc));
-        sp_http_respond_error(op->req, 500, "internal", "Cannot create a session");
-        return NULL;
-    }
-    return jwt;
-}
-
-static void respond_with_session(op_t *op, int status)
-{
-    char *jwt = sign_session(op);
-    if (!jwt)
+        op->session_cb(SP_AUTH_INTERNAL, NULL, NULL, op->ud);
         return;
-    set_cookies(op->a, op->req, jwt, op->user.sid, (op->expires_ms - op->now_ms) / 1000);
+    }
+    sp_auth_session_t s = {.token = jwt, .created_ms = op->now_ms, .expires_ms = op->expires_ms};
+    op->session_cb(SP_AUTH_OK, &op->user, &s, op->ud);
     sodium_memzero(jwt, strlen(jwt));
     sp_free(jwt);
-    sp_http_req_set_user(op->req, op->user.id);
-    sp_http_respond_json(op->req, status, json_pack("{s:o}", "user", user_json(&op->user)));
 }
 
-/* ---- register ----------------------------------------------------------------------- */
+/* ---- register --------------------------------------------------------------------------- */
 
 static void register_done(int err, json_t *rows, int64_t changes, void *ud)
 {
@@ -247,13 +197,12 @@ static void register_done(int err, json_t *rows, int64_t changes, void *ud)
     (void)rows;
     (void)changes;
     if (err == SP_EEXISTS) {
-        respond_err(op->req, 409, "email_taken", "An account with this email already exists",
-                    "email");
+        op->session_cb(SP_AUTH_TAKEN, NULL, NULL, op->ud);
     } else if (err) {
-        respond_store_err(op->req, err);
+        op->session_cb(store_failed(err), NULL, NULL, op->ud);
     } else {
         sp_info("auth", "user registered", "user_id=%s", op->user.id);
-        respond_with_session(op, 201);
+        session_done(op);
     }
     op_free(op);
 }
@@ -262,8 +211,7 @@ static void register_hashed(int err, const char *hash, void *ud)
 {
     op_t *op = ud;
     if (err) {
-        sp_http_res_header(op->req, "Retry-After", "1");
-        sp_http_respond_error(op->req, 503, "busy", "Server busy, try again");
+        op->session_cb(SP_AUTH_BUSY, NULL, NULL, op->ud);
         op_free(op);
         return;
     }
@@ -275,84 +223,28 @@ static void register_hashed(int err, const char *hash, void *ud)
     params[0] = json_pack("[s,s,s,s,I]", op->user.id, op->user.email, hash, op->user.display_name,
                           (json_int_t)op->now_ms);
     params[1] = session_params(op);
-    sp_store_tx(op->a->app->store, 2, s, params, register_done, op);
+    sp_store_tx(op->a->store, 2, s, params, register_done, op);
 }
 
-static void h_register(sp_http_req_t *req, void *ud)
+int sp_auth_register(sp_auth_t *a, const sp_auth_user_t *user, const char *password, size_t len,
+                     const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud)
 {
-    sp_auth_t *a = ud;
-    json_t *body = sp_http_req_json_or_400(req);
-    if (!body)
-        return;
-    bool bad = false;
-    size_t elen, plen, dlen;
-    const char *email = json_str(body, "email", &elen, &bad);
-    const char *pw = json_str(body, "password", &plen, &bad);
-    const char *dn = json_str(body, "display_name", &dlen, &bad);
-    sp_auth_user_t u;
-    memset(&u, 0, sizeof(u));
-    int rc;
-    if (!email || sp_auth_normalize_email(email, elen, u.email, sizeof(u.email)) != 0) {
-        respond_err(req, 422, "invalid_email", "Enter a valid email address", "email");
-        goto out;
-    }
-    if (!pw) {
-        respond_err(req, 422, "invalid_password", "Enter a password", "password");
-        goto out;
-    }
-    rc = sp_password_check_policy(pw, plen);
-    if (rc == SP_ETOOBIG) {
-        respond_err(req, 422, "invalid_password", "Password must be at most 1024 bytes",
-                    "password");
-        goto out;
-    } else if (rc) {
-        respond_err(req, 422, "invalid_password",
-                    rc == SP_EUTF8 ? "Password must be valid text"
-                                   : "Password must be at least 8 characters",
-                    "password");
-        goto out;
-    }
-    if (bad) {
-        respond_err(req, 422, "invalid_display_name", "Display name must be text",
-                    "display_name");
-        goto out;
-    }
-    if (dn && dlen) {
-        rc = sp_auth_check_display_name(dn, dlen, u.display_name, sizeof(u.display_name));
-        if (rc) {
-            respond_err(req, 422, "invalid_display_name",
-                        rc == SP_ETOOBIG ? "Display name must be at most 64 characters"
-                                         : "Display name contains invalid characters",
-                        "display_name");
-            goto out;
-        }
-    } else {
-        /* default: the local part of the email */
-        const char *at = strchr(u.email, '@');
-        size_t n = (size_t)(at - u.email);
-        if (n > SP_DISPLAY_NAME_MAX)
-            n = SP_DISPLAY_NAME_MAX;
-        memcpy(u.display_name, u.email, n);
-        u.display_name[n] = '\0';
-    }
-    if (throttle(a->rl_reg_ip, a->rl_reg_email, req, u.email))
-        goto out;
-    op_t *op = op_new(a, req, OP_REGISTER);
-    op->user = u;
+    op_t *op = op_new(a, ud);
+    op->session_cb = cb;
+    op->user = *user;
+    op->user.bearer = false;
     sp_uuid_v4(op->user.id);
     sp_uuid_v4(op->user.sid);
-    fill_client(op);
-    rc = sp_password_hash(a->app->loop, pw, plen, register_hashed, op);
+    set_client(op, client);
+    int rc = sp_password_hash(a->loop, password, len, register_hashed, op);
     if (rc) {
-        sp_http_res_header(req, "Retry-After", "1");
-        sp_http_respond_error(req, 503, "busy", "Server busy, try again");
         op_free(op);
+        return SP_EBUSY;
     }
-out:
-    json_decref(body);
+    return 0;
 }
 
-/* ---- login -------------------------------------------------------------------------- */
+/* ---- login ------------------------------------------------------------------------------ */
 
 /* Upgrading a hash made with older parameters: in the background after a good login. */
 static void rehash_saved(int err, json_t *rows, int64_t changes, void *ud)
@@ -372,7 +264,7 @@ static void rehash_done(int err, const char *hash, void *ud)
         return;
     }
     /* only if the stored hash is still the one we verified (no concurrent change) */
-    sp_store_query(op->a->app->store,
+    sp_store_query(op->a->store,
                    "UPDATE users SET password_hash = $1, updated_at = $2 "
                    "WHERE id = $3 AND password_hash = $4",
                    json_pack("[s,I,s,s]", hash, (json_int_t)sp_wall_ms(), op->user.id, op->hash),
@@ -383,10 +275,10 @@ static void maybe_rehash(op_t *login)
 {
     if (!sp_password_needs_rehash(login->hash))
         return;
-    op_t *op = op_new(login->a, NULL, OP_REHASH);
+    op_t *op = op_new(login->a, NULL);
     memcpy(op->user.id, login->user.id, sizeof(op->user.id));
     memcpy(op->hash, login->hash, sizeof(op->hash));
-    if (sp_password_hash(login->a->app->loop, login->password, login->pwlen, rehash_done, op))
+    if (sp_password_hash(login->a->loop, login->password, login->pwlen, rehash_done, op))
         op_free(op);
 }
 
@@ -405,7 +297,7 @@ static void cleanup_done(int err, json_t *rows, int64_t changes, void *ud)
 static void cleanup_sessions(op_t *op)
 {
     int64_t cutoff = op->now_ms - 24LL * 3600 * 1000;
-    sp_store_query(op->a->app->store,
+    sp_store_query(op->a->store,
                    "DELETE FROM sessions WHERE user_id = $1 AND "
                    "(expires_at < $2 OR (revoked_at IS NOT NULL AND revoked_at < $2))",
                    json_pack("[s,I]", op->user.id, (json_int_t)cutoff), cleanup_done, NULL);
@@ -417,10 +309,10 @@ static void login_session_done(int err, json_t *rows, int64_t changes, void *ud)
     (void)rows;
     (void)changes;
     if (err) {
-        respond_store_err(op->req, err);
+        op->session_cb(store_failed(err), NULL, NULL, op->ud);
     } else {
         sp_info("auth", "login", "user_id=%s", op->user.id);
-        respond_with_session(op, 200);
+        session_done(op);
         cleanup_sessions(op);
     }
     op_free(op);
@@ -431,21 +323,19 @@ static void login_verified(int err, void *ud)
     op_t *op = ud;
     if (err == SP_EAUTH || (err == 0 && !op->found)) {
         sp_info("auth", "login failed", "ip=%s", op->ip);
-        sp_http_respond_error(op->req, 401, "invalid_credentials", "Invalid email or password");
+        op->session_cb(SP_AUTH_DENIED, NULL, NULL, op->ud);
         op_free(op);
         return;
     }
     if (err) {
-        sp_http_res_header(op->req, "Retry-After", "1");
-        sp_http_respond_error(op->req, 503, "busy", "Server busy, try again");
+        op->session_cb(SP_AUTH_BUSY, NULL, NULL, op->ud);
         op_free(op);
         return;
     }
     maybe_rehash(op);
     sp_uuid_v4(op->user.sid);
     op->now_ms = sp_wall_ms();
-    sp_store_query(op->a->app->store, SQL_INSERT_SESSION, session_params(op), login_session_done,
-                   op);
+    sp_store_query(op->a->store, SQL_INSERT_SESSION, session_params(op), login_session_done, op);
 }
 
 static void login_loaded(int err, json_t *rows, int64_t changes, void *ud)
@@ -453,7 +343,7 @@ static void login_loaded(int err, json_t *rows, int64_t changes, void *ud)
     op_t *op = ud;
     (void)changes;
     if (err) {
-        respond_store_err(op->req, err);
+        op->session_cb(store_failed(err), NULL, NULL, op->ud);
         op_free(op);
         return;
     }
@@ -468,152 +358,142 @@ static void login_loaded(int err, json_t *rows, int64_t changes, void *ud)
         snprintf(op->hash, sizeof(op->hash), "%s", hash);
         snprintf(op->user.display_name, sizeof(op->user.display_name), "%s", dn ? dn : "");
     }
-    int rc = sp_password_verify(op->a->app->loop, op->found ? op->hash : NULL, op->password,
+    int rc = sp_password_verify(op->a->loop, op->found ? op->hash : NULL, op->password,
                                 op->pwlen, login_verified, op);
     if (rc) {
-        sp_http_res_header(op->req, "Retry-After", "1");
-        sp_http_respond_error(op->req, 503, "busy", "Server busy, try again");
+        op->session_cb(SP_AUTH_BUSY, NULL, NULL, op->ud);
         op_free(op);
     }
 }
 
-static void h_login(sp_http_req_t *req, void *ud)
+void sp_auth_login(sp_auth_t *a, const char *email, const char *password, size_t len,
+                   const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud)
 {
-    sp_auth_t *a = ud;
-    json_t *body = sp_http_req_json_or_400(req);
-    if (!body)
-        return;
-    bool bad = false;
-    size_t elen, plen;
-    const char *email = json_str(body, "email", &elen, &bad);
-    const char *pw = json_str(body, "password", &plen, &bad);
-    char norm[SP_EMAIL_MAX + 1];
-    norm[0] = '\0';
-    if (!email || !elen) {
-        respond_err(req, 422, "invalid_email", "Enter your email address", "email");
-        goto out;
-    }
-    if (!pw || !plen) {
-        respond_err(req, 422, "invalid_password", "Enter your password", "password");
-        goto out;
-    }
-    if (plen > SP_PASSWORD_MAX_BYTES) {
-        respond_err(req, 422, "invalid_password", "Password must be at most 1024 bytes",
-                    "password");
-        goto out;
-    }
-    /* A malformed email is just an unknown account (same answer, same cost). */
-    if (sp_auth_normalize_email(email, elen, norm, sizeof(norm)) != 0)
-        snprintf(norm, sizeof(norm), "%.*s", (int)(elen < SP_EMAIL_MAX ? elen : SP_EMAIL_MAX),
-                 email);
-    if (throttle(a->rl_login_ip, a->rl_login_email, req, norm))
-        goto out;
-    op_t *op = op_new(a, req, OP_LOGIN);
-    snprintf(op->user.email, sizeof(op->user.email), "%s", norm);
-    op->password = sp_malloc(plen + 1);
-    memcpy(op->password, pw, plen);
-    op->password[plen] = '\0';
-    op->pwlen = plen;
-    fill_client(op);
-    sp_store_query(a->app->store,
+    op_t *op = op_new(a, ud);
+    op->session_cb = cb;
+    snprintf(op->user.email, sizeof(op->user.email), "%s", email);
+    set_password(op, password, len);
+    set_client(op, client);
+    sp_store_query(a->store,
                    "SELECT id, email, password_hash, display_name FROM users WHERE email = $1",
-                   json_pack("[s]", norm), login_loaded, op);
-out:
-    json_decref(body);
+                   json_pack("[s]", op->user.email), login_loaded, op);
 }
 
-/* ---- logout, token, me -------------------------------------------------------------- */
+/* ---- new session, logout ------------------------------------------------------------- */
+
+static void session_inserted(int err, json_t *rows, int64_t changes, void *ud)
+{
+    op_t *op = ud;
+    (void)rows;
+    (void)changes;
+    if (err)
+        op->session_cb(store_failed(err), NULL, NULL, op->ud);
+    else
+        session_done(op);
+    op_free(op);
+}
+
+void sp_auth_session_new(sp_auth_t *a, const sp_auth_user_t *user,
+                         const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud)
+{
+    op_t *op = op_new(a, ud);
+    op->session_cb = cb;
+    op->user = *user;
+    sp_uuid_v4(op->user.sid);
+    set_client(op, client);
+    sp_store_query(a->store, SQL_INSERT_SESSION, session_params(op), session_inserted, op);
+}
 
 static void logout_done(int err, json_t *rows, int64_t changes, void *ud)
 {
     op_t *op = ud;
     (void)rows;
     (void)changes;
-    if (err) {
-        respond_store_err(op->req, err);
-    } else {
-        set_cookies(op->a, op->req, NULL, NULL, 0);
-        sp_http_respond(op->req, 204, NULL, NULL, 0);
-    }
+    op->done_cb(err ? store_failed(err) : SP_AUTH_OK, op->ud);
     op_free(op);
 }
 
-static void h_logout(sp_http_req_t *req, void *ud)
+void sp_auth_logout(sp_auth_t *a, const sp_auth_user_t *user, sp_auth_done_cb cb, void *ud)
 {
-    sp_auth_t *a = ud;
-    const sp_auth_user_t *u = sp_auth_user(req);
-    if (!u) {
-        respond_401(req);
-        return;
-    }
-    op_t *op = op_new(a, req, OP_LOGOUT);
-    op->user = *u;
-    sp_store_query(a->app->store,
+    op_t *op = op_new(a, ud);
+    op->done_cb = cb;
+    sp_store_query(a->store,
                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 "
                    "AND revoked_at IS NULL",
-                   json_pack("[I,s,s]", (json_int_t)op->now_ms, u->sid, u->id), logout_done, op);
+                   json_pack("[I,s,s]", (json_int_t)op->now_ms, user->sid, user->id),
+                   logout_done, op);
 }
 
-static void token_done(int err, json_t *rows, int64_t changes, void *ud)
+/* ---- session check (route guard, WebSocket) -------------------------------------------- */
+
+static void session_result(op_t *op, sp_auth_status_t st)
+{
+    const sp_auth_user_t *u = st == SP_AUTH_OK ? &op->user : NULL;
+    if (op->ws_cb) {
+        if (u)
+            sp_http_req_set_user(op->req, u->id);
+        op->ws_cb(op->req, st, u, op->ud);
+    } else {
+        op->user_cb(st, u, op->ud);
+    }
+}
+
+static void session_loaded(int err, json_t *rows, int64_t changes, void *ud)
 {
     op_t *op = ud;
-    (void)rows;
     (void)changes;
     if (err) {
-        respond_store_err(op->req, err);
+        session_result(op, store_failed(err));
         op_free(op);
         return;
     }
-    char *jwt = sign_session(op);
-    if (jwt) {
-        char ts[40];
-        sp_time_rfc3339(op->expires_ms, ts, sizeof(ts));
-        sp_http_res_header(op->req, "Cache-Control", "no-store");
-        sp_http_respond_json(op->req, 200,
-                             json_pack("{s:s,s:s,s:I}", "token", jwt, "expires_at", ts,
-                                       "expires_at_ms", (json_int_t)op->expires_ms));
-        sodium_memzero(jwt, strlen(jwt));
-        sp_free(jwt);
+    json_t *row = json_array_get(rows, 0);
+    const char *id = json_string_value(json_object_get(row, "id"));
+    const char *email = json_string_value(json_object_get(row, "email"));
+    const char *dn = json_string_value(json_object_get(row, "display_name"));
+    if (!row || !id || !email || strcmp(id, op->user.id) != 0) {
+        session_result(op, SP_AUTH_DENIED);
+        op_free(op);
+        return;
     }
+    snprintf(op->user.email, sizeof(op->user.email), "%s", email);
+    snprintf(op->user.display_name, sizeof(op->user.display_name), "%s", dn ? dn : "");
+    session_result(op, SP_AUTH_OK);
     op_free(op);
 }
 
-static void h_token(sp_http_req_t *req, void *ud)
+static void load_session(op_t *op, const sp_jwt_claims_t *c, bool bearer)
 {
-    sp_auth_t *a = ud;
-    const sp_auth_user_t *u = sp_auth_user(req);
-    if (!u) {
-        respond_401(req);
-        return;
-    }
-    op_t *op = op_new(a, req, OP_TOKEN);
-    op->user = *u;
-    sp_uuid_v4(op->user.sid);
-    fill_client(op);
-    sp_store_query(a->app->store, SQL_INSERT_SESSION, session_params(op), token_done, op);
+    /* ids are UUIDs; anything else cannot match a row */
+    const char *sub = sp_uuid_valid(c->sub) ? c->sub : "-";
+    const char *sid = sp_uuid_valid(c->sid) ? c->sid : "-";
+    memcpy(op->user.id, sub, strlen(sub) + 1);
+    memcpy(op->user.sid, sid, strlen(sid) + 1);
+    op->user.bearer = bearer;
+    sp_store_query(op->a->store,
+                   "SELECT u.id AS id, u.email AS email, u.display_name AS display_name "
+                   "FROM sessions s JOIN users u ON u.id = s.user_id "
+                   "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL "
+                   "AND s.expires_at > $3",
+                   json_pack("[s,s,I]", sid, sub, (json_int_t)op->now_ms), session_loaded,
+                   op);
 }
 
-static void h_me(sp_http_req_t *req, void *ud)
+void sp_auth_session_check(sp_auth_t *a, const sp_jwt_claims_t *claims, bool bearer,
+                           sp_auth_user_cb cb, void *ud)
 {
-    (void)ud;
-    const sp_auth_user_t *u = sp_auth_user(req);
-    if (!u) {
-        respond_401(req);
-        return;
-    }
-    sp_http_res_header(req, "Cache-Control", "no-store");
-    sp_http_respond_json(req, 200, json_pack("{s:o}", "user", user_json(u)));
+    op_t *op = op_new(a, ud);
+    op->user_cb = cb;
+    load_session(op, claims, bearer);
 }
 
-/* ---- authentication (guard and WebSocket) -------------------------------------------- */
+/* ---- requests --------------------------------------------------------------------------- */
 
-static const sp_auth_user_t *attach_user(sp_auth_t *a, sp_http_req_t *req,
-                                         const sp_auth_user_t *src)
+const sp_auth_user_t *sp_auth_set_user(sp_http_req_t *req, const sp_auth_user_t *user)
 {
-    (void)a;
     /* A copy per request, freed by the server when the request ends. */
     sp_auth_user_t *u = sp_malloc(sizeof(*u));
-    *u = *src;
+    *u = *user;
     sp_http_req_set_data(req, u);
     sp_http_req_set_data_free(req, sp_free);
     sp_http_req_set_user(req, u->id);
@@ -625,105 +505,9 @@ const sp_auth_user_t *sp_auth_user(sp_http_req_t *req)
     return sp_http_req_get_data(req);
 }
 
-static void session_loaded(int err, json_t *rows, int64_t changes, void *ud)
+int sp_auth_ws_authenticate(sp_auth_t *a, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud)
 {
-    op_t *op = ud;
-    (void)changes;
-    sp_http_req_t *req = op->req;
-    if (err) {
-        if (op->kind == OP_WS) {
-            sp_warn("auth", "store error", "err=%s", sp_err_name(err));
-            op->wscb(req, 503, NULL, op->wsud);
-        } else {
-            respond_store_err(req, err);
-        }
-        op_free(op);
-        return;
-    }
-    json_t *row = json_array_get(rows, 0);
-    const char *id = json_string_value(json_object_get(row, "id"));
-    const char *email = json_string_value(json_object_get(row, "email"));
-    const char *dn = json_string_value(json_object_get(row, "display_name"));
-    if (!row || !id || !email || strcmp(id, op->user.id) != 0) {
-        if (op->kind == OP_WS)
-            op->wscb(req, 401, NULL, op->wsud);
-        else
-            respond_401(req);
-        op_free(op);
-        return;
-    }
-    snprintf(op->user.email, sizeof(op->user.email), "%s", email);
-    snprintf(op->user.display_name, sizeof(op->user.display_name), "%s", dn ? dn : "");
-    if (op->kind == OP_WS) {
-        sp_http_req_set_user(req, op->user.id);
-        op->wscb(req, 0, &op->user, op->wsud);
-    } else {
-        attach_user(op->a, req, &op->user);
-        sp_http_req_continue(req);
-    }
-    op_free(op);
-}
-
-static void load_session(op_t *op, const sp_jwt_claims_t *c)
-{
-    /* ids are UUIDs; anything else cannot match a row */
-    const char *sub = sp_uuid_valid(c->sub) ? c->sub : "-";
-    const char *sid = sp_uuid_valid(c->sid) ? c->sid : "-";
-    memcpy(op->user.id, sub, strlen(sub) + 1);
-    memcpy(op->user.sid, sid, strlen(sid) + 1);
-    sp_store_query(op->a->app->store,
-                   "SELECT u.id AS id, u.email AS email, u.display_name AS display_name "
-                   "FROM sessions s JOIN users u ON u.id = s.user_id "
-                   "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL "
-                   "AND s.expires_at > $3",
-                   json_pack("[s,s,I]", sid, sub, (json_int_t)op->now_ms), session_loaded,
-                   op);
-}
-
-static bool guard(sp_http_req_t *req, unsigned flags, void *ud)
-{
-    sp_auth_t *a = ud;
-    if (!(flags & SP_ROUTE_AUTH))
-        return true;
-    char tok[TOKEN_CAP];
-    const char *token = sp_auth_bearer(sp_http_req_header(req, "Authorization"));
-    bool bearer = token != NULL;
-    if (!bearer) {
-        if (!sp_http_req_cookie(req, a->cookie, tok, sizeof(tok)) || !tok[0]) {
-            respond_401(req);
-            return false;
-        }
-        token = tok;
-    }
-    sp_jwt_claims_t c;
-    if (sp_jwt_verify(a->key, a->keylen, token, strlen(token), sp_wall_ms() / 1000, &c) != 0) {
-        respond_401(req);
-        return false;
-    }
-    if (!bearer && !(flags & SP_ROUTE_NO_CSRF)) {
-        char expected[CSRF_LEN + 1], cookie[CSRF_LEN + 8];
-        csrf_token(a, c.sid, expected);
-        if (!sp_http_req_cookie(req, SP_AUTH_COOKIE_CSRF, cookie, sizeof(cookie)))
-            cookie[0] = '\0';
-        if (sp_auth_csrf_check(sp_http_req_method(req), sp_http_req_header(req, "Origin"),
-                               sp_http_req_header(req, "Sec-Fetch-Site"),
-                               sp_http_req_header(req, SP_AUTH_CSRF_HEADER), cookie, expected,
-                               (const char *const *)a->origins, a->n_origins) != 0) {
-            sp_http_respond_error(req, 403, "csrf_failed",
-                                  "Missing or invalid CSRF token; reload the page");
-            return false;
-        }
-    }
-    op_t *op = op_new(a, req, OP_GUARD);
-    op->user.bearer = bearer;
-    load_session(op, &c);
-    return false;
-}
-
-int sp_auth_ws_authenticate(sp_app_t *app, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud)
-{
-    sp_auth_t *a = app->auth;
-    char tok[TOKEN_CAP];
+    char tok[SP_AUTH_TOKEN_CAP];
     bool bearer = false;
     if (!a || !cb)
         return SP_EINVAL;
@@ -739,23 +523,26 @@ int sp_auth_ws_authenticate(sp_app_t *app, sp_http_req_t *req, sp_auth_ws_cb cb,
         tok[0] = '\0';
     }
     sp_jwt_claims_t c;
-    if (!tok[0] ||
-        sp_jwt_verify(a->key, a->keylen, tok, strlen(tok), sp_wall_ms() / 1000, &c) != 0)
+    if (!tok[0] || sp_auth_token_verify(a, tok, &c) != 0)
         return SP_EAUTH;
-    op_t *op = op_new(a, req, OP_WS);
-    op->wscb = cb;
-    op->wsud = ud;
-    op->user.bearer = bearer;
-    load_session(op, &c);
+    op_t *op = op_new(a, ud);
+    op->ws_cb = cb;
+    op->req = req;
+    load_session(op, &c, bearer);
     return 0;
 }
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
 
 const char *sp_auth_cookie_name(const sp_auth_t *a)
 {
     return a->cookie;
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------- */
+bool sp_auth_cookie_secure(const sp_auth_t *a)
+{
+    return a->secure;
+}
 
 static void add_origin(sp_auth_t *a, const char *url)
 {
@@ -768,12 +555,30 @@ static void add_origin(sp_auth_t *a, const char *url)
     a->origins[a->n_origins++] = sp_strdup(o);
 }
 
-int sp_auth_init(sp_app_t *app)
+static void add_origins(sp_auth_t *a, const char *csv)
 {
-    const sp_config_t *cfg = app->cfg;
+    char *list = sp_strdup(csv);
+    char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ", ");
+        char save = p[n];
+        p[n] = '\0';
+        if (n)
+            add_origin(a, p);
+        if (!save)
+            break;
+        p += n + 1;
+    }
+    sp_free(list);
+}
+
+int sp_auth_new(uv_loop_t *loop, const sp_config_t *cfg, sp_store_t *store, sp_auth_t **out)
+{
     char err[512];
+    *out = NULL;
     sp_auth_t *a = sp_calloc(1, sizeof(*a));
-    a->app = app;
+    a->loop = loop;
+    a->store = store;
     int rc = sp_jwt_load_key(cfg, &a->key, &a->keylen, err, sizeof(err));
     if (rc) {
         sp_error("auth", "token signing key unusable", "err=%s detail=\"%s\"", sp_err_name(rc),
@@ -785,21 +590,8 @@ int sp_auth_init(sp_app_t *app)
     a->cookie = a->secure ? SP_AUTH_COOKIE_SECURE : SP_AUTH_COOKIE_PLAIN;
     if (cfg->public_url)
         add_origin(a, cfg->public_url);
-    if (cfg->allowed_origins && cfg->allowed_origins[0]) {
-        char *list = sp_strdup(cfg->allowed_origins);
-        char *p = list;
-        while (*p) {
-            size_t n = strcspn(p, ", ");
-            char save = p[n];
-            p[n] = '\0';
-            if (n)
-                add_origin(a, p);
-            if (!save)
-                break;
-            p += n + 1;
-        }
-        sp_free(list);
-    }
+    if (cfg->allowed_origins && cfg->allowed_origins[0])
+        add_origins(a, cfg->allowed_origins);
     a->ttl_ms = cfg->session_ttl > 0 ? cfg->session_ttl : DEFAULT_SESSION_TTL_MS;
     bool test = cfg->env == SP_ENV_TEST;
     /* Per minute: login 10/IP and 5/email; register 10/IP and 5/email. The test profile allows
@@ -812,13 +604,12 @@ int sp_auth_init(sp_app_t *app)
     size_t mem = test ? SP_PASSWORD_OWASP_MEMLIMIT : crypto_pwhash_MEMLIMIT_INTERACTIVE;
     rc = sp_password_init(ops, mem, 4);
     if (rc) {
-        app->auth = a;
-        sp_auth_free(app);
+        sp_auth_free(a);
         return rc;
     }
-    app->auth = a;
     sp_info("auth", "ready", "session_name=%s origins=%zu argon2_mib=%zu argon2_t=%llu", a->cookie,
             a->n_origins, mem >> 20, ops);
+    *out = a;
     return 0;
 }
 
@@ -837,50 +628,12 @@ static void auth_release(sp_auth_t *a)
     sp_free(a);
 }
 
-void sp_auth_free(sp_app_t *app)
+void sp_auth_free(sp_auth_t *a)
 {
-    if (!app || !app->auth)
+    if (!a)
         return;
-    sp_auth_t *a = app->auth;
-    app->auth = NULL;
     sp_password_cleanup();
     a->freeing = true;
     if (a->pending == 0)
         auth_release(a);
-}
-
-/* TEST_MODE only: runs sp_auth_ws_authenticate on a plain GET so the WebSocket
- * credential paths (cookie, ?token=, revoked, deleted) are testable over HTTP. */
-static void ws_probe_done(sp_http_req_t *req, int status, const sp_auth_user_t *u, void *ud)
-{
-    (void)ud;
-    if (status == 0)
-        sp_http_respond_json(req, 200, json_pack("{s:o,s:b}", "user", user_json(u), "bearer",
-                                                 u->bearer));
-    else if (status == 401)
-        respond_401(req);
-    else
-        respond_store_err(req, SP_EUNAVAIL);
-}
-
-static void h_ws_probe(sp_http_req_t *req, void *ud)
-{
-    sp_auth_t *a = ud;
-    if (sp_auth_ws_authenticate(a->app, req, ws_probe_done, NULL) != 0)
-        respond_401(req);
-}
-
-void sp_auth_register_routes(sp_app_t *app)
-{
-    sp_auth_t *a = app->auth;
-    sp_route_opts_t pub = {.body_limit = 8192, .flags = SP_ROUTE_PUBLIC};
-    sp_route_opts_t auth = {.body_limit = 1024, .flags = SP_ROUTE_AUTH};
-    sp_router_add(app->router, "POST", "/api/auth/register", h_register, a, &pub);
-    sp_router_add(app->router, "POST", "/api/auth/login", h_login, a, &pub);
-    sp_router_add(app->router, "POST", "/api/auth/logout", h_logout, a, &auth);
-    sp_router_add(app->router, "POST", "/api/auth/token", h_token, a, &auth);
-    sp_router_add(app->router, "GET", "/api/me", h_me, a, &auth);
-    if (app->cfg->test_mode)
-        sp_router_add(app->router, "GET", "/api/_test/ws_auth", h_ws_probe, a, &pub);
-    sp_router_set_guard(app->router, guard, a);
 }

@@ -1,37 +1,40 @@
 /*
- * sp_auth: accounts and sessions.
+ * sp_auth: accounts and sessions, as a library (docs/auth.md). It has no HTTP
+ * routes: src/web/sp_routes_auth.c maps these calls to the account routes
+ * and the route guard, src/web/sp_socket_auth.c to the WebSocket hub.
  *
- * Routes: POST /api/auth/register, /api/auth/login, /api/auth/logout,
- * /api/auth/token and GET /api/me (ARCHITECTURE.md §3). A session is a row in
- * `sessions` plus a JWT (HS256, see sp_jwt.h) naming it (sid) and its user
- * (sub). The JWT travels in the session cookie or as `Authorization: Bearer`.
- * Every authenticated request re-reads the session row and the user, so logout
- * (revoked_at) and a deleted user take effect at once.
+ * A session is a row in `sessions` plus a JWT (HS256, sp_jwt.h) naming it
+ * (sid) and its user (sub). Checking a session re-reads the row and the user,
+ * so logout (revoked_at) and a deleted user take effect at once. Passwords are
+ * argon2id on the thread pool (sp_password.h); secrets at rest are sealed by
+ * sp_seal.h; the pure input checks are sp_authcheck.h.
  *
- * Cookies: when PUBLIC_URL is https the session cookie is `__Host-sp_session`
- * (Secure; HttpOnly; Path=/; SameSite=Lax). Browsers refuse `__Host-` cookies
- * without Secure, so over plain http (dev, tests) the name is `sp_session`,
- * same flags minus Secure. The CSRF cookie `sp_csrf` (readable by JS) holds
- * an HMAC of the session id; state-changing cookie-authenticated requests
- * must echo it in `X-CSRF-Token` or come with a same-origin `Origin`.
- * Bearer-authenticated requests are exempt.
- *
- * The route guard (installed by sp_auth_register_routes) authenticates
- * SP_ROUTE_AUTH routes; handlers then call sp_auth_user(req).
+ * The instance gets what it needs explicitly: the loop, the config (signing
+ * key, PUBLIC_URL/ALLOWED_ORIGINS, SESSION_TTL, STREAMPAI_ENV) and the store.
+ * Everything runs on the loop thread; callbacks come later on the loop, never
+ * from inside the call that started the operation.
  */
 #ifndef SP_AUTH_H
 #define SP_AUTH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
 
-#include "web/sp_app.h"
 #include "auth/sp_authcheck.h"
+#include "auth/sp_jwt.h"
+#include "core/sp_config.h"
 #include "core/sp_uuid.h"
+#include "net/sp_http.h"
+#include "store/sp_store.h"
 
-#define SP_AUTH_COOKIE_SECURE "__Host-sp_session"
-#define SP_AUTH_COOKIE_PLAIN "sp_session"
+#define SP_AUTH_COOKIE_SECURE "__Host-sp_session" /* PUBLIC_URL https:// */
+#define SP_AUTH_COOKIE_PLAIN "sp_session"         /* plain http (dev, tests) */
 #define SP_AUTH_COOKIE_CSRF "sp_csrf"
 #define SP_AUTH_CSRF_HEADER "X-CSRF-Token"
+#define SP_AUTH_CSRF_LEN 43 /* base64url(HMAC-SHA256), no padding */
+#define SP_AUTH_TOKEN_CAP (SP_JWT_MAX_TOKEN + 1)
 
 typedef struct sp_auth_s sp_auth_t;
 
@@ -40,54 +43,134 @@ typedef struct sp_auth_user {
     char email[SP_EMAIL_MAX + 1];
     char display_name[SP_DISPLAY_NAME_BYTES];
     char sid[SP_UUID_STRLEN]; /* the session this request runs under */
-    bool bearer;              /* authenticated by Authorization header (not cookie) */
+    bool bearer;              /* authenticated by a bearer token (not the cookie) */
 } sp_auth_user_t;
 
-/**
- * Creates app->auth: resolves the signing key (TOKEN_SIGNING_SECRET, or the
- * dev/test key file in DATA_DIR), sets password-hash parameters (64 MiB/t=2;
- * OWASP minimum 19 MiB/t=2 when STREAMPAI_ENV=test) and computes the dummy
- * hash. Needs app->store. Blocking (startup only). 0 or SP_ECONFIG/SP_EIO.
- */
-int sp_auth_init(sp_app_t *app);
-/** Frees app->auth (deferred until in-flight operations finish). NULL-safe. */
-void sp_auth_free(sp_app_t *app);
-/** Adds the auth routes to app->router and installs the route guard. */
-void sp_auth_register_routes(sp_app_t *app);
+/** Outcome of an asynchronous operation. */
+typedef enum {
+    SP_AUTH_OK = 0,
+    SP_AUTH_DENIED,   /* wrong credentials; session revoked/expired; user deleted */
+    SP_AUTH_TAKEN,    /* register: the email has an account */
+    SP_AUTH_BUSY,     /* the password-hash queue is full */
+    SP_AUTH_STORE,    /* database error (logged) */
+    SP_AUTH_INTERNAL, /* the session token cannot be signed (logged) */
+} sp_auth_status_t;
 
-/** The authenticated user of a request that passed the guard of an SP_ROUTE_AUTH route. */
+/** A session just created: its JWT and lifetime (valid during the callback only). */
+typedef struct {
+    const char *token;
+    int64_t created_ms;
+    int64_t expires_ms;
+} sp_auth_session_t;
+
+/** user and session are set only with SP_AUTH_OK; valid during the callback (copy them). */
+typedef void (*sp_auth_session_cb)(sp_auth_status_t st, const sp_auth_user_t *user,
+                                   const sp_auth_session_t *session, void *ud);
+typedef void (*sp_auth_user_cb)(sp_auth_status_t st, const sp_auth_user_t *user, void *ud);
+typedef void (*sp_auth_done_cb)(sp_auth_status_t st, void *ud);
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+/**
+ * Resolves the signing key (TOKEN_SIGNING_SECRET, or the dev/test key file in
+ * DATA_DIR), sets the password-hash cost (64 MiB/t=2; the OWASP minimum
+ * 19 MiB/t=2 when STREAMPAI_ENV=test) and computes the dummy hash. Blocking
+ * (start-up only). cfg and store must outlive the instance. 0 and *out, or
+ * SP_ECONFIG / SP_EIO (logged).
+ */
+int sp_auth_new(uv_loop_t *loop, const sp_config_t *cfg, sp_store_t *store, sp_auth_t **out);
+/** Frees the instance once operations in flight are done (their callbacks still run). NULL-safe. */
+void sp_auth_free(sp_auth_t *a);
+
+/** Name of the session cookie ("__Host-sp_session" or "sp_session"). */
+const char *sp_auth_cookie_name(const sp_auth_t *a);
+/** True when cookies must carry Secure (PUBLIC_URL is https://). */
+bool sp_auth_cookie_secure(const sp_auth_t *a);
+
+/* ---- tokens and CSRF (synchronous) --------------------------------------------------- */
+
+/** Verifies a session JWT now (sp_jwt_verify). 0 and *out, or SP_EAUTH. */
+int sp_auth_token_verify(const sp_auth_t *a, const char *token, sp_jwt_claims_t *out);
+/** Signs a session JWT for (user_id, sid) valid from iat_ms to exp_ms. *out is sp_malloc'd. */
+int sp_auth_token_issue(const sp_auth_t *a, const char *user_id, const char *sid, int64_t iat_ms,
+                        int64_t exp_ms, char **out);
+
+/** The session's CSRF token: base64url(HMAC-SHA256(key, "sp-csrf:" + sid)). */
+void sp_auth_csrf_token(const sp_auth_t *a, const char *sid, char out[SP_AUTH_CSRF_LEN + 1]);
+/**
+ * The CSRF decision (sp_auth_csrf_check) for a cookie-authenticated request of
+ * session sid, against PUBLIC_URL's origin and ALLOWED_ORIGINS. 0 or SP_EFORBIDDEN.
+ */
+int sp_auth_csrf_verify(const sp_auth_t *a, const char *method, const char *origin,
+                        const char *sec_fetch_site, const char *header_token,
+                        const char *cookie_token, const char *sid);
+
+/* ---- login throttling ---------------------------------------------------------------- */
+
+typedef enum { SP_AUTH_THROTTLE_LOGIN, SP_AUTH_THROTTLE_REGISTER } sp_auth_throttle_t;
+
+/**
+ * Takes one token from the per-IP (IPv6 by /64) and, when email is non-empty,
+ * the per-email bucket of `what` (per minute: 10/IP, 60 in the test profile;
+ * 5/email). 0, or SP_ERATELIMIT with *retry_ms set (the longer wait).
+ */
+int sp_auth_throttle(sp_auth_t *a, sp_auth_throttle_t what, const char *ip, const char *email,
+                     uint64_t *retry_ms);
+
+/* ---- accounts and sessions (asynchronous) -------------------------------------------- */
+
+/** Who is asking: recorded on the session row (NULL = ""). */
+typedef struct {
+    const char *user_agent;
+    const char *ip;
+} sp_auth_client_t;
+
+/**
+ * Creates the account user (id and sid are generated here; email and
+ * display_name must already be checked, sp_authcheck.h) with a new session.
+ * The password must pass sp_password_check_policy. 0 (cb later: OK, TAKEN,
+ * BUSY, STORE, INTERNAL) or SP_EBUSY (hash queue full; cb never called).
+ */
+int sp_auth_register(sp_auth_t *a, const sp_auth_user_t *user, const char *password, size_t len,
+                     const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud);
+/**
+ * Checks email (normalised) + password; an unknown email costs the same hash.
+ * On success a new session (never a reused id); a hash made with older
+ * parameters is upgraded in the background, and the user's sessions that ended
+ * over a day ago are deleted. cb: OK, DENIED, BUSY, STORE, INTERNAL.
+ */
+void sp_auth_login(sp_auth_t *a, const char *email, const char *password, size_t len,
+                   const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud);
+/** A new session (own id and row) for an authenticated user. cb: OK, STORE, INTERNAL. */
+void sp_auth_session_new(sp_auth_t *a, const sp_auth_user_t *user,
+                         const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud);
+/** Revokes the session user->sid. cb: OK, STORE. */
+void sp_auth_logout(sp_auth_t *a, const sp_auth_user_t *user, sp_auth_done_cb cb, void *ud);
+/**
+ * Loads the session named by verified claims: not revoked, not expired, and
+ * its user still exists. cb: OK (user with id, email, display_name, sid and
+ * `bearer` as given), DENIED, STORE.
+ */
+void sp_auth_session_check(sp_auth_t *a, const sp_jwt_claims_t *claims, bool bearer,
+                           sp_auth_user_cb cb, void *ud);
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+/** Attaches a copy of user to req (freed with the request) and names it in the access log. */
+const sp_auth_user_t *sp_auth_set_user(sp_http_req_t *req, const sp_auth_user_t *user);
+/** The user attached by sp_auth_set_user (the route guard), or NULL. */
 const sp_auth_user_t *sp_auth_user(sp_http_req_t *req);
 
 /**
- * WebSocket upgrade authentication: the session cookie, `?token=JWT` or an
- * Authorization Bearer header; the session row and user are checked like the
- * route guard does (no CSRF: it is a GET; the WS layer checks Origin). Never
+ * Authentication of a WebSocket upgrade request: `Authorization: Bearer`,
+ * then `?token=JWT`, then the session cookie; the session is checked like the
+ * route guard does (no CSRF: it is a GET; the hub checks Origin). Never
  * responds. Returns SP_EAUTH synchronously (cb not called) when there is no
- * credential or the JWT is invalid; otherwise 0 and cb later on the loop with
- * status 0 and the user (valid during the callback; copy it), 401 (revoked or
- * expired session, deleted user) or 503 (store down). Adapter for the ws hub:
- *
- *   static void ws_done(sp_http_req_t *r, int st, const sp_auth_user_t *u, void *a)
- *   { sp_ws_auth_done(a, st, u ? u->id : NULL, 0); }
- *   static void ws_hook(sp_http_req_t *r, sp_ws_auth_t *a, void *app)
- *   { if (sp_auth_ws_authenticate(app, r, ws_done, a) != 0) sp_ws_auth_done(a, 401, NULL, 0); }
- *   sp_ws_hub_set_auth(app->ws, ws_hook, app);
+ * credential or the JWT is invalid; otherwise 0 and cb later with OK (the
+ * request's access-log user is set), DENIED or STORE.
  */
-typedef void (*sp_auth_ws_cb)(sp_http_req_t *req, int status, const sp_auth_user_t *user,
+typedef void (*sp_auth_ws_cb)(sp_http_req_t *req, sp_auth_status_t st, const sp_auth_user_t *user,
                               void *ud);
-int sp_auth_ws_authenticate(sp_app_t *app, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud);
-
-/**
- * Installs sp_auth_ws_hook as app->ws's auth hook (call after the hub exists,
- * i.e. after sp_socket_init). Returns 0, or -1 when there is no hub/auth (or
- * the hub is missing). A composed hook (widget tokens) can call
- * sp_auth_ws_hook itself for dashboard sockets.
- */
-struct sp_ws_auth_s;
-int sp_auth_attach_ws(sp_app_t *app);
-void sp_auth_ws_hook(sp_http_req_t *req, struct sp_ws_auth_s *a, void *ud);
-
-/** Name of the session cookie in use ("__Host-sp_session" or "sp_session"). */
-const char *sp_auth_cookie_name(const sp_auth_t *a);
+int sp_auth_ws_authenticate(sp_auth_t *a, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud);
 
 #endif

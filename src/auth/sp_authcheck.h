@@ -46,7 +46,8 @@ int sp_auth_csrf_check(const char *method, const char *origin, const char *sec_f
 /** "Bearer <tok>" (scheme case-insensitive): pointer to the token, else NULL. */
 const char *sp_auth_bearer(const char *authorization);
 
-/** "https://Host:443/path" -> "https://host" (lower-cased, default port dropped). 0 or SP_EINVAL. */
+/** "https://Host:443/path" -> "https://host" (lower-cased, default port dropped).
+ *  0 or SP_EINVAL. */
 int sp_auth_url_origin(const char *url, char *out, size_t cap);
 
 /** Rate-limit key of a client address: IPv4 as is, IPv6 grouped by /64. */

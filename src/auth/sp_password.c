@@ -41,14 +41,6 @@ void sp_password_cleanup(void)
     g_dummy_ready = false;
 }
 
-void sp_password_params(unsigned long long *opslimit, size_t *memlimit)
-{
-    if (opslimit)
-        *opslimit = g_ops;
-    if (memlimit)
-        *memlimit = g_mem;
-}
-
 int sp_password_check_policy(const char *pw, size_t len)
 {
     if (len > SP_PASSWORD_MAX_BYTES)

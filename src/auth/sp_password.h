@@ -26,8 +26,6 @@
 /** Sets the cost (clamped up to the OWASP minimum) and computes the dummy hash (blocking, once). */
 int sp_password_init(unsigned long long opslimit, size_t memlimit, unsigned max_inflight);
 void sp_password_cleanup(void);
-/** Current parameters (after clamping). */
-void sp_password_params(unsigned long long *opslimit, size_t *memlimit);
 
 /** Pure check: 0 ok, SP_EINVAL too short (< 8 code points), SP_ETOOBIG > 1024 bytes, SP_EUTF8. */
 int sp_password_check_policy(const char *pw, size_t len);

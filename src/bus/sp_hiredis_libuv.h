@@ -2,7 +2,7 @@
  * sp_hiredis_libuv: private, patched copy of hiredis 0.14.1's
  * <hiredis/adapters/libuv.h> (header-only, BSD-3-Clause, see hiredis COPYING).
  *
- * Changes (see ../research/stack.md "(ii) hiredis 0.14.1 async"):
+ * Changes (docs/internals/websocket.md, "Multi-node"):
  *   - on a poll error (libuv reports POLLERR/refused connect as status < 0) hiredis is
  *     told to read/write anyway, so it sees the error and runs the connect/disconnect
  *     callback; upstream returns early and the context + handle leak (hiredis #508/#450,

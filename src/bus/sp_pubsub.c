@@ -50,8 +50,6 @@ struct sp_pubsub_s {
     size_t history_size;
     sp_map_t *topics;
     sp_ws_hub_t *hub;
-    sp_pubsub_authorize_cb authorize;
-    void *authorize_ud;
     sp_pubsub_stats_t st;
     sp_pubsub_backend_t backend;
 };
@@ -268,12 +266,6 @@ void sp_pubsub_free(sp_pubsub_t *ps)
     sp_free(ps);
 }
 
-void sp_pubsub_set_authorize(sp_pubsub_t *ps, sp_pubsub_authorize_cb cb, void *ud)
-{
-    ps->authorize = cb;
-    ps->authorize_ud = ud;
-}
-
 static sp_pubsub_sub_t *sub_add(topic_t *t)
 {
     sp_pubsub_sub_t *s = sp_calloc(1, sizeof(*s));
@@ -298,7 +290,7 @@ sp_pubsub_sub_t *sp_pubsub_subscribe(sp_pubsub_t *ps, const char *topic, sp_pubs
     return s;
 }
 
-int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
+static int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
 {
     int err;
     topic_t *t = topic_get(ps, topic, true, &err);
@@ -321,7 +313,7 @@ void sp_pubsub_unsubscribe(sp_pubsub_t *ps, sp_pubsub_sub_t *sub)
         sub_kill(ps, sub);
 }
 
-int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
+static int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
 {
     int err;
     topic_t *t = topic_get(ps, topic, false, &err);
@@ -341,7 +333,7 @@ int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t 
     return SP_ENOTFOUND;
 }
 
-void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c)
+static void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c)
 {
     sp_pubsub_sub_t *s = sp_ws_conn_get_ext(c), *n;
     sp_ws_conn_set_ext(c, NULL);
@@ -539,7 +531,7 @@ static void replay_to_conn(sp_rbuf_t *frame, uint64_t seq, void *ud)
     sp_ws_conn_send_frame(ud, frame);
 }
 
-int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic, uint64_t after_seq,
+static int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic, uint64_t after_seq,
                      sp_pubsub_replay_t *out)
 {
     sp_pubsub_replay_t tmp;
@@ -569,8 +561,7 @@ int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic, uint64
 
 static bool may_join(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic)
 {
-    if (ps->authorize)
-        return ps->authorize(sp_ws_conn_user(c), sp_ws_conn_flags(c), topic, ps->authorize_ud);
+    (void)ps;
     return sp_pubsub_default_authorize(sp_ws_conn_user(c), sp_ws_conn_flags(c), topic);
 }
 

@@ -1,5 +1,5 @@
 /*
- * sp_pubsub: the in-process topic bus (ARCHITECTURE.md §2.3).
+ * sp_pubsub: the in-process topic bus (docs/internals/websocket.md).
  *
  * Topics use the seed's names (see sp_pubsub_topic_parse). publish() gives
  * the message the topic's next seq (1, 2, ...), encodes
@@ -23,8 +23,7 @@
  *
  * Authorisation: a socket may join only the per-user topics of its own user
  * (the user id comes from the ws auth hook); global topics (livestream:global,
- * users_presence) and unknown names are refused unless a custom hook says
- * otherwise (sp_pubsub_set_authorize).
+ * users_presence) and unknown names are refused (sp_pubsub_default_authorize).
  *
  * Multi-node (REDIS_URL, sp_pubsub_redis.h): a backend takes every publish,
  * Redis numbers it (one seq order per topic across nodes) and every node, the
@@ -79,8 +78,6 @@ bool sp_pubsub_default_authorize(const char *user_id, unsigned conn_flags, const
 /* ---- bus ------------------------------------------------------------------------- */
 typedef void (*sp_pubsub_cb)(const char *topic, const char *event, json_t *payload, uint64_t seq,
                              void *ud);
-typedef bool (*sp_pubsub_authorize_cb)(const char *user_id, unsigned conn_flags,
-                                       const char *topic, void *ud);
 
 typedef struct {
     uint64_t published;
@@ -96,17 +93,11 @@ sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size);
 void sp_pubsub_free(sp_pubsub_t *ps);
 /** Plugs the socket protocol (subscribe/resume/...) into the hub's extension hook. */
 void sp_pubsub_attach(sp_pubsub_t *ps, sp_ws_hub_t *hub);
-void sp_pubsub_set_authorize(sp_pubsub_t *ps, sp_pubsub_authorize_cb cb, void *ud);
 
 /** Callback subscriber; NULL if the topic name is invalid or too many topics. */
 sp_pubsub_sub_t *sp_pubsub_subscribe(sp_pubsub_t *ps, const char *topic, sp_pubsub_cb cb,
                                      void *ud);
-/** Socket subscriber (idempotent). Returns 0, SP_EINVAL, SP_ELIMIT. */
-int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c);
 void sp_pubsub_unsubscribe(sp_pubsub_t *ps, sp_pubsub_sub_t *sub);
-int sp_pubsub_unsubscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c);
-/** Drops every subscription of a socket (the hub calls it on close). */
-void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c);
 
 /**
  * Publishes (payload borrowed; NULL = null). Returns the seq given (> 0), 0 when a
@@ -153,9 +144,6 @@ typedef struct {
 /** History walk (pure w.r.t. sockets). Returns 0 or SP_EINVAL. */
 int sp_pubsub_replay(sp_pubsub_t *ps, const char *topic, uint64_t after_seq,
                      sp_pubsub_replay_cb cb, void *ud, sp_pubsub_replay_t *out);
-/** Subscribes the socket and sends what it missed (gap event first if needed). */
-int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic, uint64_t after_seq,
-                     sp_pubsub_replay_t *out);
 
 void sp_pubsub_stats(const sp_pubsub_t *ps, sp_pubsub_stats_t *out);
 void sp_pubsub_write_metrics(const sp_pubsub_t *ps, sp_buf_t *out);

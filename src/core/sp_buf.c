@@ -24,12 +24,6 @@ bool sp_str_eq_cstr(sp_str_t a, const char *b)
     return sp_str_eq(a, sp_str(b));
 }
 
-bool sp_str_ieq_cstr(sp_str_t a, const char *b)
-{
-    size_t n = strlen(b);
-    return a.len == n && (n == 0 || strncasecmp(a.p, b, n) == 0);
-}
-
 void sp_buf_init(sp_buf_t *b, size_t max)
 {
     b->p = NULL;
@@ -87,7 +81,7 @@ int sp_buf_append_str(sp_buf_t *b, const char *s)
     return sp_buf_append(b, s, strlen(s));
 }
 
-int sp_buf_vappendf(sp_buf_t *b, const char *fmt, va_list ap)
+static int sp_buf_vappendf(sp_buf_t *b, const char *fmt, va_list ap)
 {
     va_list cp;
     va_copy(cp, ap);

@@ -26,7 +26,6 @@ typedef struct {
 sp_str_t sp_str(const char *cstr);
 bool sp_str_eq(sp_str_t a, sp_str_t b);
 bool sp_str_eq_cstr(sp_str_t a, const char *b);
-bool sp_str_ieq_cstr(sp_str_t a, const char *b); /* ASCII case-insensitive */
 
 typedef struct {
     char *p;    /* data, NUL-terminated when cap > 0 */
@@ -42,7 +41,6 @@ int sp_buf_reserve(sp_buf_t *b, size_t extra);
 int sp_buf_append(sp_buf_t *b, const void *p, size_t n);
 int sp_buf_append_str(sp_buf_t *b, const char *s);
 int sp_buf_appendf(sp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sp_buf_vappendf(sp_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** Drops n bytes from the front. */
 void sp_buf_consume(sp_buf_t *b, size_t n);
 /** Hands the storage to the caller (sp_free it); the buffer becomes empty. */

@@ -106,11 +106,6 @@ bool sp_log_enabled(sp_log_level_t level)
     return level >= log_level;
 }
 
-unsigned long sp_log_lines(void)
-{
-    return log_lines;
-}
-
 void sp_log_add_secret(const char *secret)
 {
     if (secret == NULL || strlen(secret) < 6)

@@ -24,8 +24,6 @@ bool sp_log_enabled(sp_log_level_t level);
 int sp_log_level_parse(const char *s);
 /** Registers a secret value that must never appear in a log line (copied; >= 6 bytes). */
 void sp_log_add_secret(const char *secret);
-/** Lines written since start (for tests and metrics). */
-unsigned long sp_log_lines(void);
 
 /** fields is a printf format producing "k=v k2=v2" (may be ""). */
 void sp_log_write(sp_log_level_t level, const char *module, const char *user, const char *msg,

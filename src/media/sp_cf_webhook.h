@@ -9,7 +9,7 @@
  *    with caps (body <= SP_CF_WEBHOOK_MAX_BODY, ids <= 64 chars).
  * There is no signed timestamp and no message id: receivers de-duplicate on
  * (input_id, event_type, updated_at) and ignore events whose updated_ms is older than
- * the state they already applied (research reliability-security.md §2.6).
+ * the state they already applied (docs/internals/media-client.md, "sp_cf_webhook").
  */
 #ifndef SP_CF_WEBHOOK_H
 #define SP_CF_WEBHOOK_H

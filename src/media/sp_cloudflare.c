@@ -147,7 +147,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-/* Schema-form status strings (research §2.6) mapped onto the object form's states. */
+/* Schema-form status strings (docs/internals/media-client.md) mapped onto the object form's states. */
 static const char *state_from_enum(const char *s)
 {
     if (!strcmp(s, "connected") || !strcmp(s, "reconnected") ||

@@ -1,7 +1,7 @@
 /*
  * sp_curlm: libcurl multi_socket glue on libuv (see sp_curlm.h).
  *
- * The glue follows research/stack.md (i):
+ * The glue (docs/internals/media-client.md, "sp_curlm"):
  *  - CURLMOPT_SOCKETFUNCTION -> one uv_poll per socket (sock_t, assigned to
  *    the socket with curl_multi_assign), closed on CURL_POLL_REMOVE;
  *  - CURLMOPT_TIMERFUNCTION -> one uv_timer;

@@ -43,7 +43,7 @@ static void send_simple(conn_t *c, int status, const char *code, const char *msg
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-const char *sp_http_status_text(int status)
+static const char *sp_http_status_text(int status)
 {
     switch (status) {
     case 100: return "Continue";
@@ -895,11 +895,6 @@ size_t sp_http_server_busy(const sp_http_server_t *s)
         if (c->dispatched || c->pending_writes)
             n++;
     return n;
-}
-
-size_t sp_http_server_connections(const sp_http_server_t *s)
-{
-    return s->n_conns;
 }
 
 void sp_http_server_free(sp_http_server_t *s)

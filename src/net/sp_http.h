@@ -47,16 +47,12 @@ int sp_http_server_port(const sp_http_server_t *s);
 void sp_http_server_stop_accepting(sp_http_server_t *s);
 /** Connections with a request in flight. */
 size_t sp_http_server_busy(const sp_http_server_t *s);
-/** Open HTTP connections (upgraded ones excluded). */
-size_t sp_http_server_connections(const sp_http_server_t *s);
 /** Closes everything still open; memory is released once handles are closed. */
 void sp_http_server_free(sp_http_server_t *s);
 
 /* ---- request --------------------------------------------------------------------- */
 const char *sp_http_req_method(const sp_http_req_t *req); /* "GET" */
-bool sp_http_req_is_head(const sp_http_req_t *req);
 const char *sp_http_req_path(const sp_http_req_t *req);  /* raw path, no query */
-const char *sp_http_req_query(const sp_http_req_t *req); /* raw query without '?', or "" */
 /** Decoded value of a query parameter into out; false if absent or too long. */
 bool sp_http_req_query_param(const sp_http_req_t *req, const char *name, char *out, size_t cap);
 /** Case-insensitive header lookup; NULL if absent. */
@@ -92,7 +88,6 @@ void sp_http_respond(sp_http_req_t *req, int status, const char *content_type, c
 void sp_http_respond_json(sp_http_req_t *req, int status, json_t *json);
 /** {"error":{"code":code,"message":message}} */
 void sp_http_respond_error(sp_http_req_t *req, int status, const char *code, const char *message);
-const char *sp_http_status_text(int status);
 
 /* ---- protocol upgrade (WebSocket) --------------------------------------------------- */
 /**

@@ -46,17 +46,12 @@ const char *sp_http_req_method(const sp_http_req_t *req)
     return http_method_str((enum http_method)req->method);
 }
 
-bool sp_http_req_is_head(const sp_http_req_t *req)
-{
-    return req->method == HTTP_HEAD;
-}
-
 const char *sp_http_req_path(const sp_http_req_t *req)
 {
     return req->path ? req->path : "/";
 }
 
-const char *sp_http_req_query(const sp_http_req_t *req)
+static const char *sp_http_req_query(const sp_http_req_t *req)
 {
     return req->query ? req->query : "";
 }

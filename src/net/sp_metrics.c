@@ -64,26 +64,6 @@ void sp_metrics_gauge_add(const char *name, double delta)
     num_get(&gauges, name, strlen(name))->value += delta;
 }
 
-void sp_metrics_gauge_set(const char *name, double value)
-{
-    num_get(&gauges, name, strlen(name))->value = value;
-}
-
-double sp_metrics_gauge_get(const char *name)
-{
-    num_t *n = gauges ? sp_map_gets(gauges, name) : NULL;
-    return n ? n->value : 0;
-}
-
-void sp_metrics_counter_add(const char *name, const char *labels, double delta)
-{
-    char key[512];
-    int kl = snprintf(key, sizeof(key), "%s\x1f%s", name, labels ? labels : "");
-    if (kl < 0 || (size_t)kl >= sizeof(key))
-        return;
-    num_get(&counters, key, (size_t)kl)->value += delta;
-}
-
 void sp_metrics_loop_lag(double ms)
 {
     loop_lag_ms = ms;
@@ -112,7 +92,7 @@ void sp_metrics_unregister(sp_metrics_render_cb cb, void *ud)
     }
 }
 
-uint64_t sp_metrics_rss_bytes(void)
+static uint64_t sp_metrics_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long size = 0, rss = 0;

@@ -307,11 +307,6 @@ static void begin_close(sp_ws_conn_t *c, uint16_t code, const char *reason, bool
     sp_ws_proto_close(c->proto, code, reason);
 }
 
-void sp_ws_conn_close(sp_ws_conn_t *c, uint16_t code, const char *reason)
-{
-    begin_close(c, code, reason, false);
-}
-
 /* After input: decide whether the close handshake is complete. */
 static void after_proto(sp_ws_conn_t *c, int rc)
 {
@@ -604,7 +599,7 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
     }
     /* Fail closed: a hub nobody gave an auth hook accepts no one. */
     sp_error(MOD, "upgrade refused: no authentication hook installed", "path=/socket");
-    sp_ws_auth_done(a, 503, NULL, 0);
+    sp_ws_auth_done(a, 401, NULL, 0);
 }
 
 /* ---- hub ------------------------------------------------------------------------ */
@@ -734,12 +729,6 @@ size_t sp_ws_hub_count(const sp_ws_hub_t *hub)
     return hub->n_conns;
 }
 
-void sp_ws_hub_stats(const sp_ws_hub_t *hub, sp_ws_stats_t *out)
-{
-    *out = hub->st;
-    out->open = hub->n_conns;
-}
-
 void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out)
 {
     const sp_ws_stats_t *s = &hub->st;
@@ -783,10 +772,6 @@ const sp_ws_opts_t *sp_ws_hub_opts(const sp_ws_hub_t *hub)
 
 /* ---- conn accessors --------------------------------------------------------------- */
 
-bool sp_ws_conn_closing(const sp_ws_conn_t *c)
-{
-    return c->state != ST_OPEN;
-}
 const char *sp_ws_conn_user(const sp_ws_conn_t *c)
 {
     return c->user;
@@ -795,17 +780,9 @@ unsigned sp_ws_conn_flags(const sp_ws_conn_t *c)
 {
     return c->flags;
 }
-uint64_t sp_ws_conn_id(const sp_ws_conn_t *c)
-{
-    return c->id;
-}
 sp_ws_hub_t *sp_ws_conn_hub(const sp_ws_conn_t *c)
 {
     return c->hub;
-}
-void *sp_ws_conn_ud(const sp_ws_conn_t *c)
-{
-    return c->ud;
 }
 void sp_ws_conn_set_ext(sp_ws_conn_t *c, void *p)
 {
@@ -814,8 +791,4 @@ void sp_ws_conn_set_ext(sp_ws_conn_t *c, void *p)
 void *sp_ws_conn_get_ext(const sp_ws_conn_t *c)
 {
     return c->ext;
-}
-size_t sp_ws_conn_queued(const sp_ws_conn_t *c)
-{
-    return c->qbytes + c->inflight;
 }

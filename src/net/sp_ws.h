@@ -3,7 +3,7 @@
  *
  * A hub owns every upgraded connection. GET /socket is validated by the pure
  * sp_ws_handshake_check() (400 bad key/upgrade, 426 bad version, 403 foreign
- * Origin), then the optional auth hook decides asynchronously (401), then the
+ * Origin), then the auth hook decides asynchronously (401; no hook: 401, fail closed), then the
  * hub writes "101 Switching Protocols" on the detached uv_tcp_t and runs wslay.
  *
  * Reading: libuv -> one hub-wide read buffer -> sp_ws_proto (wslay) ->
@@ -119,7 +119,6 @@ void sp_ws_hub_set_observer(sp_ws_hub_t *hub, const sp_ws_observer_t *obs);
 /** Graceful: every socket gets close(code, "going away"); then closed on reply or timeout. */
 void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code);
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub);
-void sp_ws_hub_stats(const sp_ws_hub_t *hub, sp_ws_stats_t *out);
 /** Appends Prometheus text lines (streampai_ws_*) to out. */
 void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out);
 /** Queues the same frame on every open connection. */
@@ -137,20 +136,13 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
 int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame);
 /** Encodes and queues one text message. */
 int sp_ws_conn_send_text(sp_ws_conn_t *c, const char *text, size_t len);
-/** Starts the close handshake. */
-void sp_ws_conn_close(sp_ws_conn_t *c, uint16_t code, const char *reason);
-bool sp_ws_conn_closing(const sp_ws_conn_t *c);
 /** Authenticated user id or NULL. */
 const char *sp_ws_conn_user(const sp_ws_conn_t *c);
 unsigned sp_ws_conn_flags(const sp_ws_conn_t *c);
-uint64_t sp_ws_conn_id(const sp_ws_conn_t *c);
 sp_ws_hub_t *sp_ws_conn_hub(const sp_ws_conn_t *c);
-void *sp_ws_conn_ud(const sp_ws_conn_t *c);
 /** A slot for the extension (pubsub keeps its subscription list here). */
 void sp_ws_conn_set_ext(sp_ws_conn_t *c, void *p);
 void *sp_ws_conn_get_ext(const sp_ws_conn_t *c);
-/** Outbound bytes queued or in flight. */
-size_t sp_ws_conn_queued(const sp_ws_conn_t *c);
 
 /**
  * The handlers of the diagnostic topic, for the GET /socket route (web/sp_socket.c):

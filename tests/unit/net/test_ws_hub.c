@@ -33,7 +33,7 @@ typedef struct {
     int opened;
     int auth_calls;
     /* auth behaviour */
-    int auth_mode; /* 0 accept async with "u1", 1 reject 401, 2 accept read-only */
+    int auth_mode; /* 0 accept async with "u1", 1 reject 401, 2 accept read-only, 3 no hook */
     uv_timer_t auth_timer;
     sp_ws_auth_t *pending;
     /* client script */
@@ -110,9 +110,12 @@ static void *client(void *arg)
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)f->port) };
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-        const char *req = "GET /socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        char req[512];
+        snprintf(req, sizeof(req),
+                 "GET /socket%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                 f->auth_mode == 3 ? "?test_user=u1" : "");
         send(fd, req, strlen(req), 0);
         char buf[4096];
         size_t have = 0;
@@ -161,9 +164,10 @@ static void run(fx_t *f)
     f->http = sp_http_server_new(&f->loop, &ho, f->router);
     cr_assert_eq(sp_http_server_listen(f->http), 0);
     f->port = sp_http_server_port(f->http);
-    sp_ws_opts_t wo = { .public_url = "http://localhost:1" };
+    sp_ws_opts_t wo = { .public_url = "http://localhost:1", .test_mode = f->auth_mode == 3 };
     f->hub = sp_ws_hub_new(&f->loop, &wo);
-    sp_ws_hub_set_auth(f->hub, auth, f);
+    if (f->auth_mode != 3)
+        sp_ws_hub_set_auth(f->hub, auth, f);
     uv_timer_init(&f->loop, &f->auth_timer);
     f->auth_timer.data = f;
     uv_async_init(&f->loop, &f->done, stop_cb);
@@ -203,4 +207,14 @@ Test(ws_hub, readonly_socket_message_closes_1008)
     run(&f);
     cr_assert_eq(f.status, 101);
     cr_assert_eq(f.close_code, 1008);
+}
+
+Test(ws_hub, no_auth_hook_fails_closed)
+{
+    /* no hook: 401 before the upgrade, even in test mode with ?test_user= */
+    fx_t f = { .auth_mode = 3 };
+    run(&f);
+    cr_assert_eq(f.auth_calls, 0);
+    cr_assert_eq(f.status, 401);
+    cr_assert_eq(f.opened, 0);
 }
