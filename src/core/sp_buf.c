@@ -87,6 +87,7 @@ int sp_buf_append_str(sp_buf_t *b, const char *s)
     return sp_buf_append(b, s, strlen(s));
 }
 
+__attribute__((format(printf, 2, 0)))
 static int sp_buf_vappendf(sp_buf_t *b, const char *fmt, va_list ap)
 {
     va_list cp;

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, sleep, waitFor } from '../lib/harness.mjs';
+import { startServer, sleep, waitFor, assertCleanExit, SANITIZER_REPORT } from '../lib/harness.mjs';
 
 let srv;
 before(async () => {
   srv = await startServer({ env: { HTTP_HEADER_TIMEOUT: '700', HTTP_IDLE_TIMEOUT: '1500', MAX_BODY_SIZE: '65536' } });
 });
-after(async () => { if (srv) await srv.stop(); });
+after(async () => { if (srv) await srv.stop(); }); // cleanup only: the clean exit is the last test
 
 // Sends raw bytes on one connection; resolves with everything received until close or quiet time.
 function raw(port, data, { quietMs = 400, waitClose = false, timeout = 5000 } = {}) {
@@ -170,23 +170,35 @@ test('MAX_CONNECTIONS: extra connections get 503 and close', async () => {
     await sleep(200);
     const ok = await fetch(s2.url + '/healthz');
     assert.equal(ok.status, 200);
+    await s2.stopClean();
   } finally { await s2.stop(); }
 });
 
-test('graceful shutdown: in-flight request finishes, exit 0 well within 5 s, new connections refused', async () => {
+test('graceful shutdown: new connections refused during the drain, in-flight request finishes, clean exit well within 5 s', async () => {
   const s2 = await startServer();
-  const inflight = fetch(s2.url + '/api/_test/slow?ms=800').then((r) => r.json());
-  await sleep(150);
-  const t0 = Date.now();
-  s2.proc.kill('SIGTERM');
-  const body = await inflight;
-  assert.deepEqual(body, { slow: true });
-  const { code } = await s2.exited;
-  const ms = Date.now() - t0;
-  assert.equal(code, 0);
-  assert.ok(ms < 5000, `shutdown took ${ms} ms`);
-  await assert.rejects(fetch(s2.url + '/healthz'));
-  assert.ok(s2.logs.some((l) => /msg="shutdown complete"/.test(l)));
+  try {
+    let settled = false;
+    const inflight = fetch(s2.url + '/api/_test/slow?ms=1500').then((r) => r.json()).finally(() => { settled = true; });
+    await sleep(150);
+    const t0 = Date.now();
+    s2.proc.kill('SIGTERM');
+    await waitFor(() => s2.logs.some((l) => /module=main msg="shutting down"/.test(l)), { timeout: 1000, what: 'shutdown begun' });
+    // while the server drains (still running, the slow request still in flight): refused
+    const err = await new Promise((resolve) => {
+      const c = net.connect(s2.port, '127.0.0.1');
+      c.on('connect', () => { c.destroy(); resolve(null); });
+      c.on('error', (e) => resolve(e));
+    });
+    assert.equal(settled, false, 'checked while the in-flight request was still running');
+    assert.equal(s2.exitCode, null, 'checked before the server exited');
+    assert.equal(err?.code, 'ECONNREFUSED', `a new connection during the drain: ${err ? err.code : 'accepted'}`);
+    assert.deepEqual(await inflight, { slow: true });
+    const r = await s2.exited;
+    const ms = Date.now() - t0;
+    assertCleanExit(r, s2.logs);
+    assert.ok(ms < 5000, `shutdown took ${ms} ms`);
+    assert.ok(s2.logs.some((l) => /msg="shutdown complete"/.test(l)));
+  } finally { await s2.stop('SIGKILL'); }
 });
 
 test('SIGHUP reopens LOG_FILE (logrotate)', async () => {
@@ -195,7 +207,11 @@ test('SIGHUP reopens LOG_FILE (logrotate)', async () => {
   // The listening line goes to the file, so wait on the file instead of stderr.
   const { spawn } = await import('node:child_process');
   const { BIN } = await import('../lib/harness.mjs');
-  const p = spawn(BIN, ['serve'], { env: { ...process.env, STREAMPAI_ENV: 'test', HTTP_LISTEN: '127.0.0.1:0', DATA_DIR: dir, LOG_FILE: file }, stdio: 'ignore' });
+  const p = spawn(BIN, ['serve'], { env: { ...process.env, STREAMPAI_ENV: 'test', HTTP_LISTEN: '127.0.0.1:0', DATA_DIR: dir, LOG_FILE: file }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { out += d; });
+  const closed = new Promise((resolve) => p.on('close', (code, sig) => resolve({ code, sig })));
   try {
     const port = await waitFor(() => { const m = fs.existsSync(file) && fs.readFileSync(file, 'utf8').match(/addr=127\.0\.0\.1:(\d+)/); return m && Number(m[1]); }, { what: 'log file' });
     fs.renameSync(file, file + '.1');
@@ -203,7 +219,10 @@ test('SIGHUP reopens LOG_FILE (logrotate)', async () => {
     await waitFor(() => fs.existsSync(file), { what: 'reopened file' });
     await fetch(`http://127.0.0.1:${port}/api/_test/items/after-rotate`);
     await waitFor(() => fs.readFileSync(file, 'utf8').includes('after-rotate'), { what: 'new line in new file' });
-  } finally { p.kill('SIGTERM'); }
+    p.kill('SIGTERM');
+    const r = await closed;
+    assertCleanExit(r, `${fs.readFileSync(file + '.1', 'utf8')}${fs.readFileSync(file, 'utf8')}${out}`);
+  } finally { if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL'); }
 });
 
 test('bad configuration exits 2 naming the variable; check-config', async () => {
@@ -212,9 +231,11 @@ test('bad configuration exits 2 naming the variable; check-config', async () => 
   const bad = spawnSync(BIN, ['serve'], { env: { PATH: process.env.PATH, HTTP_LISTEN: 'nope' }, encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /HTTP_LISTEN: expected host:port/);
+  assert.doesNotMatch(bad.stderr, SANITIZER_REPORT);
   const prod = spawnSync(BIN, ['check-config'], { env: { PATH: process.env.PATH, STREAMPAI_ENV: 'prod' }, encoding: 'utf8' });
   assert.equal(prod.status, 2);
   assert.match(prod.stdout, /❌ TOKEN_SIGNING_SECRET/);
+  assert.doesNotMatch(prod.stderr, SANITIZER_REPORT);
   const dev = spawnSync(BIN, ['check-config'], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
   assert.equal(dev.status, 0);
   assert.match(dev.stdout, /✅ HTTP_LISTEN/);
@@ -223,4 +244,8 @@ test('bad configuration exits 2 naming the variable; check-config', async () => 
   assert.match(help.stdout, /usage: streampai serve/);
   const unknown = spawnSync(BIN, ['frobnicate'], { encoding: 'utf8' });
   assert.equal(unknown.status, 2);
+});
+
+test('the server exits cleanly (no ASan/LSan report)', async () => {
+  await srv.stopClean();
 });

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { startServer, startRedis, waitFor, sleep, freePort } from '../lib/harness.mjs';
+import { startServer, startRedis, waitFor, sleep, freePort, assertCleanExit, assertNoSecretsInLog } from '../lib/harness.mjs';
 import { openWs, sendJson, next } from '../lib/wsutil.mjs';
 
 const HISTORY = 50;
@@ -41,15 +41,10 @@ before(async () => {
   pubB = await openWs(B);
 });
 
-after(async () => {
+after(async () => { // cleanup only: the last test asserts the clean exits
   pubA?.close();
   pubB?.close();
-  for (const srv of [A, B]) {
-    if (!srv) continue;
-    const r = await srv.stop();
-    if (process.env.SP_TEST_LOGS) console.log(srv.logs.filter((l) => /module=(redis|pubsub|main)/.test(l)).join('\n'));
-    assert.equal(r.code, 0, 'clean exit (no ASan/LSan report)');
-  }
+  for (const srv of [A, B]) if (srv) await srv.stop();
   redis?.stop();
 });
 
@@ -225,12 +220,13 @@ test('AUTH: right password connects, wrong one is refused and never logged', asy
     ws2.close();
     const v = execFileSync('redis-cli', ['-p', String(port), '-a', 'Sekr3t-pw', '--no-auth-warning', '-n', '1', 'GET', 'streampai:seq:chat:ivy']).toString().trim();
     assert.equal(v, '1');
-  } finally {
     for (const srv of [good, bad]) {
       const x = await srv.stop();
-      assert.equal(x.code, 0, 'clean exit');
-      assert.doesNotMatch(srv.logText(), /Sekr3t-pw|wrong-pw-123/, 'passwords never logged');
+      assertCleanExit(x, srv.logs);
+      assertNoSecretsInLog(srv.logs, ['Sekr3t-pw', 'wrong-pw-123'], { known: [/module=http msg="listening"/, /module=redis/] });
     }
+  } finally {
+    for (const srv of [good, bad]) await srv.stop();
     r.stop();
   }
 });
@@ -250,11 +246,20 @@ test('a Redis that accepts but never answers: connect timeout, the loop keeps se
     }
     await waitFor(() => /msg="redis connect failed"[^\n]*reason="connect timed out"/.test(srv.logText()), { timeout: 8000, what: 'connect timeout' });
     assert.equal(await metric(srv, 'streampai_redis_connected'), 0);
+    assertCleanExit(await srv.stop(), srv.logs);
   } finally {
-    const x = await srv.stop();
-    assert.equal(x.code, 0, 'clean exit');
+    await srv.stop();
     for (const s of socks) s.destroy();
     black.close();
   }
 });
 
+test('both nodes exit cleanly (no ASan/LSan report)', async () => {
+  pubA.close();
+  pubB.close();
+  for (const srv of [A, B]) {
+    const r = await srv.stop();
+    if (process.env.SP_TEST_LOGS) console.log(srv.logs.filter((l) => /module=(redis|pubsub|main)/.test(l)).join('\n'));
+    assertCleanExit(r, srv.logs);
+  }
+});

@@ -1,6 +1,7 @@
 // Secrets at rest: stream keys (destinations and the user's live input) are sealed in the
 // database: the raw SQLite files (db, WAL) never contain them in clear, the key files are 0600,
-// and a sealed value copied to another user's row does not open.
+// and a sealed value copied to another user's row does not open; both server runs exit
+// cleanly and log no secret.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -42,13 +43,15 @@ test('stream keys are never stored in clear; key files are private', { timeout: 
     assert.equal(rev.json.stream_key, canary);
     // Copy A's sealed key into a destination row of B: it must not open for B.
     const db = await b.addDest('other', 'rtmp://127.0.0.1:1935/live', 'b-key-123456');
-    await ctx.srv.stop();
+    await ctx.srv.stopClean();
     dbExec({ dataDir: ctx.dataDir }, `UPDATE destinations SET stream_key_sealed = (SELECT stream_key_sealed FROM destinations WHERE id = '${d.id}') WHERE id = '${db.id}'`);
     await ctx.restart();
     const revB = await b.api('POST', `/api/destinations/${db.id}/reveal`);
     assert.notEqual(revB.status, 200, 'a sealed key copied to another user opened');
     assert.ok(!JSON.stringify(revB.json || {}).includes(canary));
     void uid;
+    await ctx.stopClean();
+    ctx.assertNoSecretsInLog([canary, inputKey]);
   } finally {
     await ctx.stop();
   }

@@ -3,7 +3,7 @@
 // reader keeps receiving a broadcast flood, graceful shutdown with 1001.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitFor, sleep } from '../lib/harness.mjs';
+import { startServer, waitFor, sleep, assertCleanExit } from '../lib/harness.mjs';
 import { ORIGIN, openWs, sendJson, next, rawHandshake, goodHeaders } from '../lib/wsutil.mjs';
 
 const PING_MS = 200;
@@ -23,7 +23,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (srv) await srv.stop();
+  if (srv) await srv.stop(); // cleanup only: the last test asserts the clean exit
 });
 
 test('handshake ok: 101, accept key, echo and ping on the diag topic', async () => {
@@ -200,7 +200,7 @@ test('graceful shutdown closes sockets with 1001 and exits 0', async () => {
   const r = await srv.stop('SIGTERM');
   assert.equal((await a.closed).code, 1001);
   assert.equal((await b.closed).code, 1001);
-  assert.equal(r.code, 0);
+  assertCleanExit(r, srv.logs);
   assert.ok(r.ms < 5000, `shutdown took ${r.ms} ms`);
   assert.match(srv.logText(), /module=ws msg="closing all" count=2 code=1001/);
 });

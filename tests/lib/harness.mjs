@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = process.env.STREAMPAI_BIN || path.join(ROOT, 'build/asan/streampai');
@@ -31,6 +32,41 @@ export async function freePort() {
     if (ok) { handedOut.add(port); return port; }
   }
   throw new Error('no free port found');
+}
+
+// What the sanitizers print when they find something (ASan, LSan, UBSan). The asan build
+// exits non-zero then too, but the text is checked on its own so a report is never missed.
+export const SANITIZER_REPORT = /ERROR: (?:LeakSanitizer|AddressSanitizer)|SUMMARY: (?:Address|Leak|UndefinedBehavior)Sanitizer|runtime error:/;
+
+// Asserts a process we stopped exited cleanly: exit code 0, no signal, no sanitizer report in
+// its output. r = {code, sig}; output = its stdout+stderr (string or array of lines).
+export function assertCleanExit(r, output, what = 'server') {
+  const text = Array.isArray(output) ? output.join('\n') : String(output ?? '');
+  const tail = text.slice(-4000);
+  const m = text.match(SANITIZER_REPORT);
+  assert.ok(!m, `${what}: sanitizer report (${m && m[0]}) in its output:\n${tail}`);
+  assert.equal(r.sig ?? null, null, `${what} ended by signal ${r.sig}:\n${tail}`);
+  assert.equal(r.code, 0, `${what} exit code ${r.code}:\n${tail}`);
+}
+
+// Secret-in-log canary. Fails when the log is empty or lacks a line it is known to contain
+// (so a renamed message or a log that was never captured cannot turn the check off), then
+// searches the whole log for each secret.
+export function assertNoSecretsInLog(output, secrets, { known = [], what = 'log' } = {}) {
+  const text = Array.isArray(output) ? output.join('\n') : String(output ?? '');
+  assert.ok(text.trim().length > 0, `${what} is empty: nothing to check`);
+  for (const re of known) assert.ok(re.test(text), `${what} lacks a line it must contain (${re}): the canary would check nothing`);
+  const list = [...secrets];
+  assert.ok(list.length > 0, 'no secrets to look for');
+  for (const s of list) {
+    assert.ok(typeof s === 'string' && s.length >= 3, `canary ${JSON.stringify(s)} is too short to mean anything`);
+    const i = text.indexOf(s);
+    if (i >= 0) {
+      const from = text.lastIndexOf('\n', i) + 1;
+      const to = text.indexOf('\n', i);
+      assert.fail(`secret ${JSON.stringify(s.slice(0, 12))}... found in the ${what}: ${text.slice(from, to < 0 ? undefined : to).slice(0, 400)}`);
+    }
+  }
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -62,23 +98,30 @@ export async function startServer({ env = {}, args = ['serve'], dataDir, readyPa
   };
   const proc = spawn(BIN, args, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const srv = { proc, dataDir, env: fullEnv, logs: [], port: 0, url: '', exitCode: null, exitSignal: null };
-  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => { srv.exitCode = code; srv.exitSignal = sig; resolve({ code, sig }); }));
-  srv.exited = exited;
   let buf = '';
   const onData = (d) => {
     buf += d.toString();
     let i;
     while ((i = buf.indexOf('\n')) >= 0) { srv.logs.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
   };
+  // 'close', not 'exit': LeakSanitizer writes its report as the process exits, so the output
+  // is complete only once stdout and stderr are closed.
+  const exited = new Promise((resolve) => proc.on('close', (code, sig) => {
+    if (buf) { srv.logs.push(buf); buf = ''; }
+    srv.exitCode = code; srv.exitSignal = sig; resolve({ code, sig });
+  }));
+  srv.exited = exited;
   proc.stdout.on('data', onData);
   proc.stderr.on('data', onData);
   const pattern = readyPattern || /module=http msg="listening" addr=127\.0\.0\.1:(\d+)/;
   try {
+    let early = null; // waitFor() retries on a throw: an early exit ends the wait at once instead
     await waitFor(() => {
-      if (srv.exitCode !== null || srv.exitSignal) throw new Error(`server exited early (${srv.exitCode}/${srv.exitSignal}):\n${srv.logs.join('\n')}`);
+      if (srv.exitCode !== null || srv.exitSignal) { early = new Error(`server exited early (${srv.exitCode}/${srv.exitSignal}):\n${srv.logs.join('\n')}`); return true; }
       for (const l of srv.logs) { const m = l.match(pattern); if (m) { srv.port = Number(m[1]); return true; } }
       return false;
     }, { timeout, what: 'server start' });
+    if (early) throw early;
   } catch (e) {
     proc.kill('SIGKILL');
     throw e;
@@ -93,6 +136,12 @@ export async function startServer({ env = {}, args = ['serve'], dataDir, readyPa
     const r = await exited;
     clearTimeout(timer);
     return { ...r, ms: Date.now() - t0 };
+  };
+  // Stops it and asserts a clean exit (code 0, no signal, no ASan/LSan/UBSan report).
+  srv.stopClean = async (sig = 'SIGTERM') => {
+    const r = await srv.stop(sig);
+    assertCleanExit(r, srv.logs, `${args[0]} on port ${srv.port}`);
+    return r;
   };
   srv.kill9 = async () => { proc.kill('SIGKILL'); await exited; };
   srv.logText = () => srv.logs.join('\n');

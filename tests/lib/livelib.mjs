@@ -1,8 +1,12 @@
 // Helpers for the livestream integration tests: a server wired to the fake
 // Cloudflare (webhooks pointing back at the server), users with Bearer tokens,
 // dashboard sockets, and fake-control shortcuts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { startServer, startPostgres, freePort, waitFor, sleep, tmpDir } from './harness.mjs';
+import {
+  startServer, startPostgres, freePort, waitFor, sleep, tmpDir, assertCleanExit, assertNoSecretsInLog,
+} from './harness.mjs';
 import { startFakeCloudflare } from '../fakes/cloudflare.mjs';
 
 export const WEBHOOK_SECRET = 'cf-webhook-secret-for-tests-0001';
@@ -38,20 +42,58 @@ export async function bootLive({ env = {}, webhooks = true, dataDir, postgres = 
     CLOUDFLARE_API_TOKEN: cf.token,
     ...env,
   };
-  const ctx = { cf, port, dataDir, env: fullEnv, srv: null };
+  // every secret the server is handed or hands out (see newUser, addDest, stream) and
+  // every server process started on this context, for the log canary
+  const secrets = new Set([WEBHOOK_SECRET, ADMIN_TOKEN, cf.token]);
+  const ctx = { cf, port, dataDir, env: fullEnv, srv: null, secrets, servers: [] };
   ctx.srv = await startServer({ env: fullEnv, dataDir });
+  ctx.servers.push(ctx.srv);
   ctx.restart = async () => {
     ctx.srv = await startServer({ env: fullEnv, dataDir });
+    ctx.servers.push(ctx.srv);
     return ctx.srv;
   };
-  ctx.stop = async () => {
-    const r = await ctx.srv.stop();
+  let stopped = false;
+  const stopOthers = async () => {
+    if (stopped) return;
+    stopped = true;
     await cf.stop();
     if (pg) pg.stop();
+  };
+  // Stops everything; resolves to the server's {code, sig, ms}. No assertion (cleanup).
+  ctx.stop = async () => {
+    const r = await ctx.srv.stop();
+    await stopOthers();
+    return r;
+  };
+  // Stops everything and asserts the server exited cleanly (code 0, no sanitizer report).
+  ctx.stopClean = async () => {
+    const r = await ctx.stop();
+    assertCleanExit(r, ctx.srv.logs, 'streampai serve');
     return r;
   };
   ctx.logText = () => ctx.srv.logs.join('\n');
+  // The log of every server process of this context (restarts included).
+  ctx.allLogText = () => ctx.servers.map((s) => s.logs.join('\n')).join('\n');
+  // No secret seen by this context in any of its servers' logs (whole logs searched).
+  ctx.assertNoSecretsInLog = (extra = []) => assertNoSecretsInLog(ctx.allLogText(), [...secrets, ...extra], {
+    known: [/module=http msg="listening"/, /module=auth msg="user registered"/,
+      /msg="request" method=POST path="\/api\/auth\/register" status=201/],
+    what: 'server log',
+  });
   return ctx;
+}
+
+// The last test of a describe() that booted ctx: stops the server and asserts a clean exit
+// and (canary) that no secret it saw reached its log. A test, not an after() hook: a failing
+// hook inside describe() is not counted as a failed test by node:test.
+export function testCleanExit(getCtx, { canary = true } = {}) {
+  test(`the server exits cleanly (no ASan/LSan report)${canary ? '; no secret in its log' : ''}`, async () => {
+    const ctx = getCtx();
+    assert.ok(ctx, 'the server was never started');
+    await ctx.stopClean();
+    if (canary) ctx.assertNoSecretsInLog();
+  });
 }
 
 let seq = 0;
@@ -76,6 +118,7 @@ export async function newUser(ctx) {
   if (r.status !== 200) throw new Error(`token ${r.status} ${await r.text()}`);
   const token = (await r.json()).token;
   const u = { id: user.id, email, token, cookie, csrf: jar.sp_csrf };
+  if (ctx.secrets) for (const v of [token, jar.sp_session, jar.sp_csrf, 'correct horse battery']) if (v) ctx.secrets.add(v);
   u.api = async (method, path, body) => {
     const res = await fetch(base() + path, {
       method,
@@ -87,8 +130,13 @@ export async function newUser(ctx) {
     try { json = text ? JSON.parse(text) : null; } catch { /* not json */ }
     return { status: res.status, json, text };
   };
-  u.stream = async () => (await u.api('GET', '/api/stream')).json;
+  u.stream = async () => {
+    const st = (await u.api('GET', '/api/stream')).json;
+    if (ctx.secrets && st?.input?.stream_key) ctx.secrets.add(st.input.stream_key);
+    return st;
+  };
   u.addDest = async (name, url = 'rtmp://127.0.0.1:1935/live', key = `key-${name}-${seq}`) => {
+    if (ctx.secrets) ctx.secrets.add(key);
     const r2 = await u.api('POST', '/api/destinations', { platform: 'custom', name, url, stream_key: key });
     if (r2.status !== 201) throw new Error(`add destination ${r2.status} ${r2.text}`);
     return { ...r2.json, key };

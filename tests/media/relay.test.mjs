@@ -82,8 +82,7 @@ test('fan-out to three destinations, API state, webhooks, metrics', { timeout: 6
     assert.equal((await unauth.json()).success, false);
   } finally {
     wh.close();
-    const st = await relay.stop();
-    assert.equal(st.code, 0, relay.logText().slice(-3000));
+    await relay.stopClean();
   }
 });
 
@@ -125,7 +124,7 @@ test('a killed destination errors and reconnects; the others continue', { timeou
     assert.ok(pa2.video > 30, `resumed destination got video (${pa2.video})`);
     assert.match(relay.logText(), /msg="output error"/);
   } finally {
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -154,7 +153,7 @@ test('a stalled destination does not slow the input or the others', { timeout: 6
     a.proc.kill('SIGCONT');
     a.kill();
   } finally {
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -183,7 +182,7 @@ test('rtmps destination verified against RELAY_CA_FILE; a wrong certificate is r
     assertCounts(probe(s1.out), 5, 'rtmps sink');
     s2.kill(); x1.kill(); x2.kill();
   } finally {
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -278,7 +277,7 @@ test('bad input is rejected with a log line and no crash', { timeout: 60000 }, a
     const m = await (await fetch(`${relay.url}/metrics`)).text();
     assert.match(m, /^streampai_relay_ingest_rejected_total 2$/m);
   } finally {
-    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+    await relay.stopClean();
   }
 });
 
@@ -289,7 +288,7 @@ test('live inputs and outputs persist across restarts', { timeout: 30000 }, asyn
   const out = await relay.addOutput(input.uid, 'rtmp://127.0.0.1:1/live', 'DESTKEY');
   await relay.api('PUT', `/${input.uid}`, { meta: { name: 'renamed' } });
   await sleep(300);
-  assert.equal((await relay.stop()).code, 0);
+  await relay.stopClean();
   relay = await startRelay({ dataDir });
   try {
     const again = await relay.input(input.uid);
@@ -305,7 +304,7 @@ test('live inputs and outputs persist across restarts', { timeout: 30000 }, asyn
     assert.equal((await relay.api('DELETE', `/${input.uid}`)).json.success, true);
     assert.equal((await relay.api('GET', `/${input.uid}`)).status, 404);
   } finally {
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -319,8 +318,7 @@ test('SIGTERM while live stops cleanly (publisher and destinations closed, exit 
   const pub = publish(`rtmp://127.0.0.1:${relay.rtmpPort}/live/${input.rtmps.streamKey}`, 20);
   await waitFor(async () => (await relay.outputs(input.uid)).every((o) => o.status === 'forwarding'), { what: 'forwarding' });
   await sleep(1000);
-  const st = await relay.stop('SIGTERM');
-  assert.equal(st.code, 0, relay.logText().slice(-3000));
+  const st = await relay.stopClean('SIGTERM');
   assert.ok(st.ms < 5000, `stop took ${st.ms} ms`);
   assert.equal(await sink.exited, 0);
   const r = await pub.exited;
@@ -378,7 +376,7 @@ test('Enhanced RTMP (HEVC FourCC) passthrough; a late output starts on the cache
     await waitFor(async () => (await relay.input(input.uid)).status.current.state === 'disconnected', { what: 'disconnected' });
   } finally {
     await sinkA.close(); await sinkB.close();
-    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+    await relay.stopClean();
   }
 });
 
@@ -402,7 +400,7 @@ test('webhooks are retried when the control plane answers 5xx', { timeout: 30000
     assert.match(relay.logText(), /msg="webhook failed".*status=503.*retry=1/);
   } finally {
     wh.close();
-    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+    await relay.stopClean();
   }
 });
 
@@ -457,7 +455,7 @@ test('disabling, re-enabling and deleting an output closes and reopens its conne
     pub.sock.destroy();
   } finally {
     await sink.close();
-    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+    await relay.stopClean();
   }
 });
 
@@ -474,7 +472,7 @@ test('a client that never completes the handshake is dropped after 10 s', { time
     assert.ok(ms >= 9000 && ms <= 12500, `dropped after ${ms} ms`);
     assert.match(relay.logText(), /msg="handshake timeout"/);
   } finally {
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -494,7 +492,7 @@ test('a publisher that stops sending media is dropped after 30 s and the input g
     assert.match(relay.logText(), /msg="publisher idle"/);
     await waitFor(async () => (await relay.input(input.uid)).status?.current?.state === 'disconnected', { what: 'disconnected' });
   } finally {
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -522,7 +520,7 @@ test('a publisher breaking the protocol while live: input errored, live_input.er
     assert.match(relay.logText(), /msg="input errored"/);
   } finally {
     wh.close();
-    assert.equal((await relay.stop()).code, 0);
+    await relay.stopClean();
   }
 });
 
@@ -562,6 +560,6 @@ test('media tick: 8 Mbit/s with a 1 s tick loses nothing; a late output starts a
     assert.ok(outs[0].bytes > seconds * 0.8 * 1e6, `bytes forwarded ${outs[0].bytes}`);
   } finally {
     await late.close();
-    assert.equal((await relay.stop()).code, 0, relay.logText().slice(-2000));
+    await relay.stopClean();
   }
 });

@@ -5,7 +5,7 @@
 // deletes the outputs, and a control-plane restart does not interrupt media.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, freePort, tmpDir, waitFor, sleep } from '../lib/harness.mjs';
+import { startServer, freePort, tmpDir, waitFor, sleep, assertNoSecretsInLog } from '../lib/harness.mjs';
 import { newUser, waitState } from '../lib/livelib.mjs';
 import { startRelay, startSink, publish, probe, killAll, TOKEN, WEBHOOK_SECRET } from './relay_lib.mjs';
 
@@ -75,7 +75,10 @@ test('OBS -> relay -> destination, driven by the control plane', { timeout: 1200
     const hist = await u.api('GET', '/api/streams');
     assert.equal(hist.status, 200);
     pub.kill();
-    for (const l of [...ctx.srv.logs, ...ctx.relay.logs]) assert.ok(!l.includes(st.input.stream_key), 'stream key in a log line');
+    await ctx.srv.stopClean();
+    await ctx.relay.stopClean();
+    assertNoSecretsInLog([...ctx.srv.logs, ...ctx.relay.logs], [st.input.stream_key, 'DESTKEY', TOKEN, WEBHOOK_SECRET],
+      { known: [/module=http msg="listening"/, /module=relay msg="rtmp listening"/] });
   } finally {
     await ctx.srv.stop();
     await ctx.relay.stop();
@@ -113,6 +116,8 @@ test('a control-plane crash does not interrupt media through the relay', { timeo
     assert.ok(p.duration >= 12, `destination duration ${p.duration}s`);
     assert.ok(p.video >= 12 * 30 - 30, `destination got ${p.video} video packets`);
     assert.equal(p.firstVideoKey, true);
+    await ctx.srv.stopClean();
+    await ctx.relay.stopClean();
   } finally {
     await ctx.srv.stop();
     await ctx.relay.stop();
