@@ -4,7 +4,8 @@
 # (totals; one such line per suite is printed in the summary above it). Exit 0 only when
 # nothing failed.
 #
-# Suites: meta (the runner's own tests, tests/meta), unit (Criterion), integration /
+# Suites: lint (scripts/lint.sh, one check), meta (the runner's own tests, tests/meta),
+# unit (Criterion; every sanitizer report in its log is a failure too), integration /
 # e2e (Chromium) / media (ffmpeg) (node:test, tests/<suite>/*.test.mjs), fuzz (each
 # libFuzzer target for FUZZ_SECONDS from its seed corpus).
 #
@@ -44,10 +45,10 @@ if [ "${1:-}" = "--files" ]; then
   suites=(files)
 else
   suites=("$@")
-  [ ${#suites[@]} -eq 0 ] && suites=(meta unit integration e2e media fuzz)
+  [ ${#suites[@]} -eq 0 ] && suites=(lint meta unit integration e2e media fuzz)
   for s in "${suites[@]}"; do
     case "$s" in
-      meta|unit|integration|e2e|media|fuzz) ;;
+      lint|meta|unit|integration|e2e|media|fuzz) ;;
       *) echo "unknown suite $s (meta unit integration e2e media fuzz, or --files PATH...)" >&2; exit 2 ;;
     esac
   done
@@ -68,6 +69,13 @@ add() { # suite pass fail skip
   summary+=("$(printf '%-12s %d passed, %d failed, %d skipped' "$1" "$2" "$3" "$4")")
 }
 num() { [[ "${1:-}" =~ ^[0-9]+$ ]] && echo "$1" || echo 0; }
+
+run_lint() { # make lint: one check, passed or failed (its problems are listed)
+  echo "== lint (scripts/lint.sh)"
+  scripts/lint.sh > "$OUT/lint.log" 2>&1; local rc=$?
+  if [ $rc -eq 0 ]; then tail -1 "$OUT/lint.log"; add lint 1 0 0
+  else grep -v '^lint:' "$OUT/lint.log" | head -40; tail -1 "$OUT/lint.log"; add lint 0 1 0; fi
+}
 
 run_unit() {
   local bin=build/asan/unit_tests log=$OUT/unit.log json=$OUT/unit.json
@@ -91,6 +99,15 @@ run_unit() {
   [ "$crashing" -gt "$failed" ] && failed=$crashing
   if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "  FAIL: unit_tests exited $rc with no failing test counted"; failed=1; fi
   if [ "$tested" -eq 0 ]; then echo "  FAIL: 0 tests ran"; failed=$((failed + 1)); fi
+  # Criterion runs each test in a child whose sanitizer report does not fail the test: every
+  # ASan/LSan/UBSan report in the log is a failure of its own.
+  local san
+  san=$(grep -cE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log")
+  if [ "$san" -gt 0 ]; then
+    echo "  FAIL: $san sanitizer report(s) in $log:"
+    grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -10
+    failed=$((failed + san)); passing=$((passing > san ? passing - san : 0))
+  fi
   add unit "$passing" "$failed" "$skipped"
 }
 
@@ -181,6 +198,7 @@ run_fuzz() {
 
 for s in "${suites[@]}"; do
   case "$s" in
+    lint) run_lint ;;
     unit) run_unit ;;
     meta|integration|e2e|media) run_node_dir "$s" "$s" ;;
     fuzz) run_fuzz ;;
