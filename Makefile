@@ -21,6 +21,11 @@ LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 TEST_SRCS := $(shell find tests/unit -name '*.c' 2>/dev/null | sort)
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 MIGRATIONS := $(shell find src/store/migrations -name '*.sql' 2>/dev/null | sort)
+# The list of sources, rewritten only when a file is added or removed: binaries depend on it,
+# so a deleted source (a test, a module) is never left linked into a stale binary.
+SRCLIST := build/.srclist
+_ := $(shell mkdir -p build && echo '$(SRCS) $(TEST_SRCS) $(FUZZ_SRCS)' > $(SRCLIST).new && \
+       (cmp -s $(SRCLIST).new $(SRCLIST) || mv $(SRCLIST).new $(SRCLIST)); rm -f $(SRCLIST).new)
 
 # ---- release ---------------------------------------------------------------
 REL_DIR  := build/release
@@ -32,8 +37,8 @@ $(REL_DIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC      $<'
 	@$(CC) $(BASE_CFLAGS) -O2 -g $(HARDEN_CFLAGS) -c $< -o $@
-$(REL_DIR)/streampai: $(REL_OBJS)
-	$(CC) $(HARDEN_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(REL_DIR)/streampai: $(REL_OBJS) $(SRCLIST)
+	$(CC) $(HARDEN_LDFLAGS) -o $@ $(REL_OBJS) $(PKG_LIBS)
 release: $(REL_DIR)/streampai
 	@ln -sf $(REL_DIR)/streampai streampai
 
@@ -50,10 +55,10 @@ $(ASAN_DIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC-ASAN $<'
 	@$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) $(ASAN_DEFS) $(if $(filter tests/%,$<),-I$(dir $<)) -c $< -o $@
-$(ASAN_DIR)/streampai: $(ASAN_OBJS)
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS)
-$(ASAN_DIR)/unit_tests: $(ASAN_LIB_OBJS) $(TEST_OBJS)
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs criterion 2>/dev/null)
+$(ASAN_DIR)/streampai: $(ASAN_OBJS) $(SRCLIST)
+	$(CC) $(ASAN_FLAGS) -o $@ $(ASAN_OBJS) $(PKG_LIBS)
+$(ASAN_DIR)/unit_tests: $(ASAN_LIB_OBJS) $(TEST_OBJS) $(SRCLIST)
+	$(CC) $(ASAN_FLAGS) -o $@ $(ASAN_LIB_OBJS) $(TEST_OBJS) $(PKG_LIBS) $(shell pkg-config --libs criterion 2>/dev/null)
 asan: $(ASAN_DIR)/streampai $(ASAN_DIR)/unit_tests
 
 # ---- fuzz (clang libFuzzer) ----------------------------------------------------
@@ -65,9 +70,9 @@ $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC-FUZZ $<'
 	@clang $(BASE_CFLAGS) -DSP_TEST_HOOKS -Wno-unused-command-line-argument $(FUZZ_FLAGS) -c $< -o $@
-$(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_LIB_OBJS)
+$(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_LIB_OBJS) $(SRCLIST)
 	@mkdir -p $(@D)
-	clang $(STD) $(INC) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
+	clang $(STD) $(INC) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_OBJS) -o $@ $(PKG_LIBS)
 fuzz: $(FUZZ_BINS)
 
 # ---- entry points ------------------------------------------------------------------

@@ -147,16 +147,16 @@ static void on_load_outputs(int err, json_t *rows, int64_t changes, void *ud)
     {
         sp_ls_out_t *o = sp_calloc(1, sizeof(*o));
         o->m = m;
-        o->row_id = sp_strdup(sp_ls_jstr(row, "id") ? sp_ls_jstr(row, "id") : "");
-        sp_ls_set_str(&o->destination_id, sp_ls_jstr(row, "destination_id"));
-        sp_ls_set_str(&o->output_uid, sp_ls_jstr(row, "output_uid"));
-        sp_ls_set_str(&o->last_error, sp_ls_jstr(row, "last_error"));
-        sp_ls_set_str(&o->name, sp_ls_jstr(row, "name"));
-        sp_ls_set_str(&o->platform, sp_ls_jstr(row, "platform"));
-        sp_ls_set_str(&o->url, sp_ls_jstr(row, "url"));
-        int st = sp_out_state_parse(sp_ls_jstr(row, "state"));
+        o->row_id = sp_strdup(sp_json_str(row, "id") ? sp_json_str(row, "id") : "");
+        sp_ls_set_str(&o->destination_id, sp_json_str(row, "destination_id"));
+        sp_ls_set_str(&o->output_uid, sp_json_str(row, "output_uid"));
+        sp_ls_set_str(&o->last_error, sp_json_str(row, "last_error"));
+        sp_ls_set_str(&o->name, sp_json_str(row, "name"));
+        sp_ls_set_str(&o->platform, sp_json_str(row, "platform"));
+        sp_ls_set_str(&o->url, sp_json_str(row, "url"));
+        int st = sp_out_state_parse(sp_json_str(row, "state"));
         o->state = st < 0 ? SP_OUT_FAILED : (sp_out_state_t)st;
-        const char *sealed = sp_ls_jstr(row, "stream_key_sealed");
+        const char *sealed = sp_json_str(row, "stream_key_sealed");
         if (sealed != NULL) {
             sp_buf_t b;
             sp_buf_init(&b, 4096);
@@ -180,12 +180,12 @@ static void on_load_stream(int err, json_t *rows, int64_t changes, void *ud)
     if (m->stopped) goto out;
     if (err == 0 && json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
-        sp_ls_set_str(&m->title, sp_ls_jstr(row, "title"));
+        sp_ls_set_str(&m->title, sp_json_str(row, "title"));
         if (m->ss.state == SP_SS_ENDING) {
-            int er = sp_ss_end_reason_parse(sp_ls_jstr(row, "end_reason"));
+            int er = sp_ss_end_reason_parse(sp_json_str(row, "end_reason"));
             m->ss.end_reason = er <= 0 ? SP_SS_END_ERROR : (sp_ss_end_reason_t)er;
         }
-        sp_ls_set_str(&m->description, sp_ls_jstr(row, "description"));
+        sp_ls_set_str(&m->description, sp_json_str(row, "description"));
         m->stream_started_at = sp_ls_jint(row, "started_at");
     }
     sp_ls_ref(m);
@@ -206,8 +206,8 @@ static void on_load_input(int err, json_t *rows, int64_t changes, void *ud)
     if (m->stopped) goto out;
     if (err == 0 && json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
-        sp_ls_mgr_set_input(m, sp_ls_jstr(row, "input_uid"), sp_ls_jstr(row, "rtmp_url"), NULL);
-        const char *sealed = sp_ls_jstr(row, "stream_key_sealed");
+        sp_ls_mgr_set_input(m, sp_json_str(row, "input_uid"), sp_json_str(row, "rtmp_url"), NULL);
+        const char *sealed = sp_json_str(row, "stream_key_sealed");
         if (sealed) {
             sp_buf_t b;
             sp_buf_init(&b, 4096);
@@ -245,13 +245,13 @@ static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
     }
     if (json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
-        int st = sp_ss_state_parse(sp_ls_jstr(row, "state"));
+        int st = sp_ss_state_parse(sp_json_str(row, "state"));
         m->ss.state = st < 0 ? SP_SS_OFFLINE : (sp_ss_state_t)st;
         m->ss.state_changed_at = sp_ls_jint(row, "state_changed_at");
         m->ss.disconnect_deadline = sp_ls_jint(row, "disconnect_deadline");
-        m->input_status = input_status_parse(sp_ls_jstr(row, "input_status"));
+        m->input_status = input_status_parse(sp_json_str(row, "input_status"));
         m->input_event_at = sp_ls_jint(row, "updated_at");
-        const char *sid = sp_ls_jstr(row, "stream_id");
+        const char *sid = sp_json_str(row, "stream_id");
         if (sid && strlen(sid) < sizeof(m->stream_id) && m->ss.state != SP_SS_OFFLINE)
             snprintf(m->stream_id, sizeof(m->stream_id), "%s", sid);
         /* what we believe about the input until the monitor tells otherwise */
@@ -330,7 +330,7 @@ static void on_recover_rows(int err, json_t *rows, int64_t changes, void *ud)
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        const char *user = sp_ls_jstr(row, "user_id");
+        const char *user = sp_json_str(row, "user_id");
         sp_ls_manager_t *m = NULL;
         if (user && sp_ls_mgr_ensure(ls, user, true, &m) == 0)
             sp_presence_adopt(ls->presence, user);

@@ -19,6 +19,7 @@
 
 #include "core/sp_backoff.h"
 #include "core/sp_map.h"
+#include "core/sp_text.h"
 #include "core/sp_uuid.h"
 #include "livestream/sp_livestream.h"
 #include "livestream/sp_ls_media.h"
@@ -145,11 +146,6 @@ struct sp_livestream_s {
     uint64_t state_hist[4];
 };
 
-static inline const char *sp_ls_jstr(json_t *row, const char *key)
-{
-    json_t *v = json_object_get(row, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 /* ---- sp_ls_manager.c ------------------------------------------------------------- */
 void sp_ls_set_str(char **dst, const char *src);

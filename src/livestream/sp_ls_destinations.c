@@ -354,7 +354,7 @@ static void on_reveal(int err, json_t *rows, int64_t changes, void *ud)
         sp_ls_fail(c->cb, c->ud, SP_ENOTFOUND, "not_found", "no such destination");
         goto out;
     }
-    const char *sealed = sp_ls_jstr(json_array_get(rows, 0), "stream_key_sealed");
+    const char *sealed = sp_json_str(json_array_get(rows, 0), "stream_key_sealed");
     sp_buf_t b;
     sp_buf_init(&b, 4096);
     if (sealed == NULL || sp_ls_unseal(c->user, "destination_key", sealed, &b) != 0) {

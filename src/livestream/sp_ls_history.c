@@ -105,7 +105,7 @@ static void on_stream_one(int err, json_t *rows, int64_t changes, void *ud)
                    "SELECT id, destination_id, output_uid, state, last_error, created_at, "
                    "updated_at FROM stream_outputs WHERE stream_id = $1 AND user_id = $2 "
                    "ORDER BY created_at, id",
-                   json_pack("[s, s]", sp_ls_jstr(c->stream, "id"), c->user), on_stream_outputs,
+                   json_pack("[s, s]", sp_json_str(c->stream, "id"), c->user), on_stream_outputs,
                    c);
 }
 

@@ -454,7 +454,7 @@ static void on_wh_lookup(int err, json_t *rows, int64_t changes, void *ud)
         sp_free(c);
         return;
     }
-    const char *user = json_array_size(rows) == 1 ? sp_ls_jstr(json_array_get(rows, 0), "user_id")
+    const char *user = json_array_size(rows) == 1 ? sp_json_str(json_array_get(rows, 0), "user_id")
                                                   : NULL;
     if (user == NULL) {
         c->ls->counters.webhooks_unknown_input++;
