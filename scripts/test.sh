@@ -25,7 +25,8 @@
 # Usage: scripts/test.sh [suite...]       default: meta unit integration e2e media fuzz
 #        scripts/test.sh --files PATH...  runs these node:test files as one suite, "files";
 #                                         a directory stands for its *.test.mjs files
-# Env:   FUZZ_SECONDS (20), TEST_CONCURRENCY (2), TEST_RESULTS_DIR (build/test-results,
+# Env:   FUZZ_SECONDS (20), TEST_CONCURRENCY (2), UNIT_TESTS_BIN (build/asan/unit_tests; the meta
+#        suite points it at a throwaway binary), TEST_RESULTS_DIR (build/test-results,
 #        emptied first only when it is the default).
 set -uo pipefail
 
@@ -78,7 +79,7 @@ run_lint() { # make lint: one check, passed or failed (its problems are listed)
 }
 
 run_unit() {
-  local bin=build/asan/unit_tests log=$OUT/unit.log json=$OUT/unit.json
+  local bin=${UNIT_TESTS_BIN:-build/asan/unit_tests} log=$OUT/unit.log json=$OUT/unit.json
   echo "== unit (Criterion, ASan+UBSan)"
   if [ ! -x "$bin" ]; then echo "  FAIL: $bin is missing (make asan): the suite ran nothing"; add unit 0 1 0; return; fi
   "$bin" --jobs 2 --json="$json" > "$log" 2>&1; local rc=$?

@@ -3,7 +3,7 @@
 // "N passed, N failed, N skipped" and exit non-zero on any failure or when nothing ran.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, tmpDir } from '../lib/harness.mjs';
 
@@ -78,4 +78,22 @@ test('a suite with no test files fails the run', async () => {
   assert.equal(r.last, '0 passed, 1 failed, 0 skipped', r.out);
   assert.notEqual(r.status, 0);
   assert.match(r.out, /ran nothing/);
+});
+
+test('a unit test that leaks (Criterion passes it) fails the run: the LeakSanitizer report counts', async () => {
+  const dir = tmpDir('sp-meta-unit-');
+  const bin = path.join(dir, 'leaking_unit');
+  const cc = spawnSync('cc', ['-O0', '-g', '-fsanitize=address,undefined', '-fno-omit-frame-pointer',
+    path.join(FIX, 'leaking_unit.c'), '-o', bin, '-lcriterion'], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, `cannot build the throwaway unit binary:\n${cc.stderr}`);
+  const env = { ...process.env, TEST_RESULTS_DIR: tmpDir('sp-meta-results-'), UNIT_TESTS_BIN: bin,
+    ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0' };
+  delete env.NODE_TEST_CONTEXT;
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts/test.sh'), 'unit'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+  const out = (r.stdout || '') + (r.stderr || '');
+  const last = out.trimEnd().split('\n').at(-1);
+  assert.match(out, /Synthesis: Tested: 2 \| Passing: 2/, 'Criterion itself passes both tests');
+  assert.match(out, /LeakSanitizer/, 'failed for the leak');
+  assert.match(last, /^1 passed, 1 failed, 0 skipped$/, out);
+  assert.notEqual(r.status, 0, out);
 });
