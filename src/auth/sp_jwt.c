@@ -14,6 +14,7 @@
 
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
+#include "core/sp_text.h"
 
 int sp_jwt_sign(const uint8_t *key, size_t keylen, const char *sub, const char *sid, int64_t iat,
                 int64_t exp, char **out)
@@ -104,14 +105,8 @@ static bool grant_id(jwt_t *j, const char *name, char *out, size_t cap)
     if (!s || errno)
         return false;
     size_t n = strlen(s);
-    if (n == 0 || n >= cap)
+    if (n >= cap || !sp_id_ok(s, n))
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '-' || c == '_'))
-            return false;
-    }
     memcpy(out, s, n + 1);
     return true;
 }

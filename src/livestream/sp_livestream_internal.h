@@ -185,6 +185,10 @@ void sp_ls_answer_start(sp_ls_manager_t *m, const char *reason);
 /* Calls cb with an error result (code/message static or live during the call). */
 void sp_ls_fail(sp_ls_result_cb cb, void *ud, int err, const char *code, const char *message);
 void sp_ls_ok(sp_ls_result_cb cb, void *ud, json_t *body);
+/* Answers a store query's rows: on err a failure, else {key: [map(row)...]} (map returns a new
+   reference). */
+void sp_ls_answer_rows(sp_ls_result_cb cb, void *ud, int err, json_t *rows, const char *key,
+                       json_t *(*map)(json_t *row));
 
 /* ---- sp_ls_engine.c -------------------------------------------------------------- */
 /* Applies an event. If the result persists, done(m, err, ud) runs once the new state is

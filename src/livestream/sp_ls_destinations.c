@@ -58,15 +58,7 @@ static void on_list(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
     dest_ctx_t *c = ud;
-    if (err != 0) {
-        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
-    } else {
-        json_t *arr = json_array();
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) json_array_append_new(arr, dest_json(row));
-        sp_ls_ok(c->cb, c->ud, json_pack("{s:o}", "destinations", arr));
-    }
+    sp_ls_answer_rows(c->cb, c->ud, err, rows, "destinations", dest_json);
     sp_free(c);
 }
 

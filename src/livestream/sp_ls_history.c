@@ -56,15 +56,7 @@ static void on_streams_list(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
     hist_ctx_t *c = ud;
-    if (err != 0) {
-        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
-    } else {
-        json_t *arr = json_array();
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) json_array_append_new(arr, stream_row_json(row));
-        sp_ls_ok(c->cb, c->ud, json_pack("{s:o}", "streams", arr));
-    }
+    sp_ls_answer_rows(c->cb, c->ud, err, rows, "streams", stream_row_json);
     sp_free(c);
 }
 
@@ -119,24 +111,18 @@ void sp_ls_history_stream(sp_livestream_t *ls, const char *user_id, const char *
                    ctx_new(ls, user_id, cb, ud));
 }
 
+static json_t *event_row_json(json_t *row)
+{
+    json_t *o = json_deep_copy(row);
+    decode_json_col(o, row, "payload");
+    return o;
+}
+
 static void on_events(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
     hist_ctx_t *c = ud;
-    if (err != 0) {
-        sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
-    } else {
-        json_t *arr = json_array();
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row)
-        {
-            json_t *o = json_deep_copy(row);
-            decode_json_col(o, row, "payload");
-            json_array_append_new(arr, o);
-        }
-        sp_ls_ok(c->cb, c->ud, json_pack("{s:o}", "events", arr));
-    }
+    sp_ls_answer_rows(c->cb, c->ud, err, rows, "events", event_row_json);
     sp_free(c);
 }
 

@@ -466,6 +466,20 @@ void sp_ls_ok(sp_ls_result_cb cb, void *ud, json_t *body)
     json_decref(r.body);
 }
 
+void sp_ls_answer_rows(sp_ls_result_cb cb, void *ud, int err, json_t *rows, const char *key,
+                       json_t *(*map)(json_t *row))
+{
+    if (err != 0) {
+        sp_ls_fail(cb, ud, err, NULL, NULL);
+        return;
+    }
+    json_t *arr = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append_new(arr, map(row));
+    sp_ls_ok(cb, ud, json_pack("{s:o}", key, arr));
+}
+
 void sp_ls_answer_start(sp_ls_manager_t *m, const char *reason)
 {
     sp_ls_result_cb cb = m->start_cb;
