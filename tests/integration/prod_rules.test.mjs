@@ -108,7 +108,16 @@ test('the release binary has no test hooks and is hardened (PIE, full RELRO, can
   const rel = path.join(ROOT, 'build/release/streampai');
   assert.ok(fs.existsSync(rel), 'build/release/streampai must be built by make test');
   const bytes = fs.readFileSync(rel).toString('latin1');
-  for (const s of ['/api/_test/', 'test_user', '"flood"']) assert.ok(!bytes.includes(s), `release binary contains ${s}`);
+  for (const s of ['/api/_test/', 'test_user', 'flood: count']) assert.ok(!bytes.includes(s), `release binary contains ${s}`);
+  // the same hooks by symbol (the binary keeps its symbol table): present in asan, absent here
+  const relSyms = execFileSync('nm', [rel], { encoding: 'utf8' });
+  const asanSyms = execFileSync('nm', [BIN], { encoding: 'utf8' });
+  for (const sym of ['sp_test_register_routes', 'flood_tick']) {
+    assert.match(asanSyms, new RegExp(`\\b${sym}\\b`), `${sym} must exist in the test build (else this check is vacuous)`);
+    assert.doesNotMatch(relSyms, new RegExp(`\\b${sym}\\b`), `release binary has ${sym}`);
+  }
+  const asanBytes = fs.readFileSync(BIN).toString('latin1');
+  for (const s of ['/api/_test/', 'test_user', 'flood: count']) assert.ok(asanBytes.includes(s), `test build lacks ${s}`);
   const hdr = execFileSync('readelf', ['-h', '-d', '-W', rel], { encoding: 'utf8' });
   assert.match(hdr, /Type:\s+DYN/, 'PIE');
   assert.match(hdr, /BIND_NOW|FLAGS.*NOW/, 'full RELRO (BIND_NOW)');
