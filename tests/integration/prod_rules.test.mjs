@@ -6,7 +6,8 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, tmpDir, startServer, SANITIZER_REPORT } from '../lib/harness.mjs';
-import { openWs } from '../lib/wsutil.mjs';
+import { openWs, sendJson, next } from '../lib/wsutil.mjs';
+import { register, rq } from '../lib/authlib.mjs';
 
 const PROD_OK = {
   STREAMPAI_ENV: 'prod',
@@ -16,6 +17,28 @@ const PROD_OK = {
   RELAY_API_TOKEN: 'relay-token-for-tests-0123456789',
   HTTP_LISTEN: '127.0.0.1:0',
 };
+
+// A real user's socket (?token= from POST /api/auth/token), then the two socket test hooks:
+// {"type":"flood"} and {"type":"publish"} on the user's own topic. Returns what came back.
+async function socketHooks(srv) {
+  const a = await register(srv, `hooks-${Date.now()}@example.com`);
+  assert.equal(a.res.status, 201, a.res.text);
+  const tok = await rq(srv, 'POST', '/api/auth/token', { cookies: a.cookies, headers: { 'x-csrf-token': a.cookies.sp_csrf } });
+  assert.equal(tok.status, 200, tok.text);
+  const ws = await openWs(srv, { path: `/socket?token=${tok.json.token}` });
+  try {
+    const topic = `user_stream:${a.user.id}`;
+    sendJson(ws, { type: 'subscribe', topic });
+    await next(ws, (m) => m.topic === topic && m.event === 'subscribed', 'subscribed');
+    sendJson(ws, { type: 'flood', count: 2, size: 3 });
+    const flood = await next(ws, (m) => m.topic === 'diag' && (m.event === 'flood' || m.event === 'error'), 'flood answer');
+    sendJson(ws, { type: 'publish', topic, event: 'hook_probe', payload: { x: 1 } });
+    const pub = await next(ws, (m) => (m.topic === topic && m.event === 'hook_probe') || (m.topic === 'diag' && m.event === 'error'), 'publish answer');
+    return { flood, pub };
+  } finally {
+    ws.close();
+  }
+}
 
 // Runs `streampai <cmd>` with env (no server is expected to come up): {code, stderr}.
 function runRefused(cmd, env) {
@@ -86,6 +109,11 @@ test('TEST_MODE=false: every test hook is gone', async () => {
     }
     // ?test_user= is not an identity: the upgrade is refused (no session, no token)
     await assert.rejects(openWs(srv, { path: '/socket?test_user=alice' }), /401/);
+    // the socket hooks are unknown message types
+    const { flood, pub } = await socketHooks(srv);
+    assert.equal(flood.event, 'error', JSON.stringify(flood));
+    assert.equal(pub.topic, 'diag', JSON.stringify(pub));
+    assert.equal(pub.event, 'error', JSON.stringify(pub));
     await srv.stopClean();
   } finally {
     await srv.stop(); // cleanup only (already stopped when the test got this far)
@@ -98,6 +126,9 @@ test('TEST_MODE=true (asan build): the hooks exist, so the test above is not vac
     assert.equal((await fetch(`${srv.url}/api/_test/items/1`)).status, 200);
     const ws = await openWs(srv, { path: '/socket?test_user=alice' });
     ws.close();
+    const { flood, pub } = await socketHooks(srv);
+    assert.equal(flood.event, 'flood', JSON.stringify(flood));
+    assert.equal(pub.event, 'hook_probe', JSON.stringify(pub));
     await srv.stopClean();
   } finally {
     await srv.stop(); // cleanup only (already stopped when the test got this far)
