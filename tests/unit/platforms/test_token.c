@@ -67,6 +67,7 @@ Test(token, twenty_callers_near_expiry_one_refresh_rotation_used_next_time)
     for (int i = 0; i < 20; i++)
         cr_assert_eq(a[i].calls, 0, "nobody answered before the refresh ended");
     sp_token_refreshed(t, SP_TOKEN_REFRESH_OK, "A2", "R2", 200 * MIN);
+    cr_assert_eq(sp_token_expires_at(t), 200 * MIN);
     for (int i = 0; i < 20; i++) {
         cr_assert_eq(a[i].calls, 1);
         cr_assert_eq(a[i].err, 0);
