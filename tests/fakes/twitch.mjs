@@ -21,7 +21,8 @@
 //  Simplified / from memory (not in the notes; tests should branch on status, not text): the Client-Id
 //   401 texts ("Client ID is missing", "Client ID and OAuth token do not match"), 403/409/400 texts,
 //   PKCE (Twitch does not document PKCE for its code flow; we verify S256/plain when a challenge is given),
-//   the session id stays the same across session_reconnect, no ping/pong (4002) checking, webhook callbacks
+//   the session id stays the same across session_reconnect, no ping/pong (4002) checking, the 3-sockets-per-user
+//   and 300-subscriptions-per-socket limits are not enforced (max_total_cost is), webhook callbacks
 //   may be plain http on any port, the bucket refills continuously, scopes checked only for the endpoints
 //   listed below, sending a chat message echoes it as channel.chat.message (echoChat, like the real thing).
 //
@@ -38,7 +39,8 @@
 //
 // JS control methods (each also reachable as POST /_control/<name> with body {"args":[...]}):
 //   addUser({id?, login, display_name?, email?, broadcaster_type?}) → user
-//   setLive(userId, {viewer_count?, title?, game_id?, started_at?}) / setOffline(userId) / setViewers(userId, n)
+//   setLive(userId, {viewer_count?, title?, game_id?, started_at?, notify?}) / setOffline(userId, {notify?})
+//     (notify: also emit stream.online / stream.offline) / setViewers(userId, n) / user(id) → view incl. channel, stream
 //   setAuthorize('approve'|'deny', userId?)   which user approves the next /oauth2/authorize, or deny
 //   issueToken({userId?, scopes?, ttl?}) → {access_token, refresh_token}   mint without the OAuth dance
 //   expireToken(accessTokenOrUserId?)         (no arg: all tokens) next Helix call → 401 Invalid OAuth token
@@ -142,6 +144,9 @@ export async function startFakeTwitch(opts = {}) {
   const sessions = new Map(); // session id -> session
   const reconnectTickets = new Map(); // ticket -> session id
   const subs = new Map();
+  const subsByType = new Map(); // type -> Set of subscriptions (emit without scanning everything)
+  const indexSub = (sub) => { if (!subsByType.has(sub.type)) subsByType.set(sub.type, new Set()); subsByType.get(sub.type).add(sub); };
+  const unindexSub = (sub) => { subsByType.get(sub.type)?.delete(sub); };
   const sockets = new Set();
   const waiters = new Set();
   let authorize = { mode: 'approve', userId: null };
@@ -152,6 +157,7 @@ export async function startFakeTwitch(opts = {}) {
   let chatDrops = [];
   let nextUserId = 100000001;
   let stopped = false;
+  const stopAc = new AbortController();
 
   function bump(k, n = 1) { counters[k] = (counters[k] || 0) + n; }
   function notifyWaiters() { for (const w of [...waiters]) w(); }
@@ -202,9 +208,14 @@ export async function startFakeTwitch(opts = {}) {
     if (o.game_id !== undefined) setGame(u, o.game_id);
     u.stream = { id: String(40000000000 + Math.floor(Math.random() * 1e9)), viewer_count: o.viewer_count ?? 0,
       started_at: o.started_at || new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    if (o.notify) emit('stream.online', { id: u.stream.id, started_at: nowNano() }, { broadcasterId: u.id });
     return u.stream;
   }
-  function setOffline(userId) { getUser(userId).stream = null; }
+  function setOffline(userId, o = {}) {
+    const u = getUser(userId);
+    u.stream = null;
+    if (o.notify) emit('stream.offline', {}, { broadcasterId: u.id });
+  }
   function setViewers(userId, n) {
     const u = getUser(userId);
     if (!u.stream) throw new Error('fake twitch: user not live');
@@ -455,11 +466,13 @@ export async function startFakeTwitch(opts = {}) {
     let t = null;
     let hdrs = {};
     const m = a.match(/^Bearer\s+(\S+)$/i);
-    if (!m) return send(res, 401, unauthorized('OAuth token is missing'));
-    if (!cidHdr) return send(res, 401, unauthorized('Client ID is missing'));
+    // rate-limit headers are on every answer; auth failures show the client's bucket without spending it
+    const anonHdrs = () => (rateLimit ? rlHeaders(bucketFor(`${cidHdr || ''}:`)) : {});
+    if (!m) return send(res, 401, unauthorized('OAuth token is missing'), anonHdrs());
+    if (!cidHdr) return send(res, 401, unauthorized('Client ID is missing'), anonHdrs());
     t = liveToken(m[1]);
-    if (!t) return send(res, 401, unauthorized('Invalid OAuth token'));
-    if (t.clientId !== cidHdr) return send(res, 401, unauthorized('Client ID and OAuth token do not match'));
+    if (!t) return send(res, 401, unauthorized('Invalid OAuth token'), anonHdrs());
+    if (t.clientId !== cidHdr) return send(res, 401, unauthorized('Client ID and OAuth token do not match'), anonHdrs());
     call.userId = t.userId;
     if (rateLimit) {
       const b = bucketFor(`${t.clientId}:${t.userId || ''}`);
@@ -511,7 +524,7 @@ export async function startFakeTwitch(opts = {}) {
       if (need('channel:read:stream_key')) return;
       const bid = q.get('broadcaster_id');
       if (!bid) return bad('Missing required parameter "broadcaster_id"');
-      if (bid !== t.userId) return forbidden('The ID in broadcaster_id must match the user ID found in the request\'s OAuth token.');
+      if (bid !== t.userId || !users.has(bid)) return forbidden('The ID in broadcaster_id must match the user ID found in the request\'s OAuth token.');
       return send(res, 200, { data: [{ stream_key: users.get(bid).streamKey }] }, hdrs);
     }
     if (key === 'GET /channels') {
@@ -524,7 +537,7 @@ export async function startFakeTwitch(opts = {}) {
       if (need('channel:manage:broadcast')) return;
       const bid = q.get('broadcaster_id');
       if (!bid) return bad('Missing required parameter "broadcaster_id"');
-      if (bid !== t.userId) return forbidden('The ID in broadcaster_id must match the user ID found in the request\'s OAuth token.');
+      if (bid !== t.userId || !users.has(bid)) return forbidden('The ID in broadcaster_id must match the user ID found in the request\'s OAuth token.');
       const b = body || {};
       const u = users.get(bid);
       if (b.title !== undefined && (typeof b.title !== 'string' || b.title === '')) return bad('The title field may not contain an empty string.');
@@ -590,6 +603,7 @@ export async function startFakeTwitch(opts = {}) {
       if (!q.get('id')) return bad('Missing required parameter "id"');
       if (!s || s.clientId !== t.clientId) return send(res, 404, helixErr(404, 'Not Found', 'subscription not found'), hdrs);
       subs.delete(s.id);
+      unindexSub(s);
       const sess = s.transport.session_id && sessions.get(s.transport.session_id);
       if (sess) sess.subs.delete(s.id);
       notifyWaiters();
@@ -640,6 +654,7 @@ export async function startFakeTwitch(opts = {}) {
       type: b.type, version: def.version, condition: Object.fromEntries(Object.entries(cond).map(([k, v]) => [k, String(v)])), condJson,
       created_at: nowNano(), transport, cost, clientId: t.clientId, userId: t.userId };
     subs.set(s.id, s);
+    indexSub(s);
     if (transport.method === 'websocket') {
       const sess = sessions.get(transport.session_id);
       sess.subs.add(s.id);
@@ -681,7 +696,7 @@ export async function startFakeTwitch(opts = {}) {
     webhookDeliveries.push(rec);
     bump(`webhook_${type}`);
     try {
-      const r = await fetch(s.transport.callback, { method: 'POST', headers, body, signal: AbortSignal.timeout(10000) });
+      const r = await fetch(s.transport.callback, { method: 'POST', headers, body, signal: AbortSignal.any([stopAc.signal, AbortSignal.timeout(10000)]) });
       rec.status = r.status;
       rec.response = await r.text();
       rec.responseType = r.headers.get('content-type');
@@ -891,8 +906,8 @@ export async function startFakeTwitch(opts = {}) {
   }
   function emit(type, overrides = {}, o = {}) {
     const ids = [];
-    for (const s of subs.values()) {
-      if (s.type !== type || s.status !== 'enabled' || !condMatches(s, o.broadcasterId)) continue;
+    for (const s of subsByType.get(type) || []) {
+      if (s.status !== 'enabled' || !condMatches(s, o.broadcasterId)) continue;
       const ev = { ...defaultEvent(type, s.condition), ...overrides };
       if (type === 'channel.chat.message' && overrides.reply === true) {
         ev.reply = { parent_message_id: crypto.randomUUID(), parent_message_body: 'first message', parent_user_id: '1337',
@@ -1057,6 +1072,7 @@ export async function startFakeTwitch(opts = {}) {
     waitForSubscription: (pred = () => true, ms) => waitFor(() => control.subscriptions().find(pred), ms),
     stop: async () => {
       stopped = true;
+      stopAc.abort();
       for (const s of sessions.values()) { clearTimeout(s.kaTimer); clearTimeout(s.unusedTimer); clearTimeout(s.graceTimer); s.closed = true; }
       for (const c of sockets) c.terminate();
       wss.close();

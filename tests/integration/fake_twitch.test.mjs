@@ -72,7 +72,8 @@ async function webhookReceiver(secret, { answerChallenge = true } = {}) {
       const h = req.headers;
       const expect = 'sha256=' + crypto.createHmac('sha256', secret)
         .update(h['twitch-eventsub-message-id'] + h['twitch-eventsub-message-timestamp'] + b).digest('hex');
-      const sigOk = crypto.timingSafeEqual(Buffer.from(expect), Buffer.from(h['twitch-eventsub-message-signature'] || ''.padEnd(expect.length)));
+      const given = Buffer.from(h['twitch-eventsub-message-signature'] || '');
+      const sigOk = given.length === expect.length && crypto.timingSafeEqual(Buffer.from(expect), given);
       const body = JSON.parse(b);
       got.push({ headers: h, body, sigOk });
       if (h['twitch-eventsub-message-type'] === 'webhook_callback_verification' && answerChallenge) {
@@ -241,6 +242,7 @@ test('Helix auth: 401 shapes for expiry, missing token, Client-Id; controls over
     const noTok = await helix(tw, 'GET', '/users', null);
     assert.equal(noTok.status, 401);
     assert.deepEqual(noTok.json, { error: 'Unauthorized', status: 401, message: 'OAuth token is missing' });
+    assert.equal(noTok.headers.get('ratelimit-limit'), '800', 'rate-limit headers on 401s too');
     const noCid = await helix(tw, 'GET', '/users', tok, undefined, null);
     assert.equal(noCid.status, 401);
     assert.equal(noCid.json.error, 'Unauthorized');
@@ -416,6 +418,20 @@ test('EventSub WebSocket: welcome, subscribe with session_id, notification once 
     // nothing else came in between: the next message is a fresh marker
     const [marker] = tw.emit('stream.offline');
     assert.equal((await c.next()).metadata.message_id, marker, 'each notification exactly once');
+
+    // stream.online / offline follow setLive / setOffline with notify, scripted over HTTP control too
+    tw.setLive('141981764', { notify: true, viewer_count: 3 });
+    const onl = await c.next();
+    assert.equal(onl.metadata.subscription_type, 'stream.online');
+    assert.equal(onl.payload.event.type, 'live');
+    assert.equal(onl.payload.event.id, tw.user('141981764').stream.id);
+    const r = await fetch(`${tw.controlUrl}/emit`, { method: 'POST',
+      body: JSON.stringify({ args: ['channel.raid', { viewers: 12 }, { broadcasterId: '141981764' }] }) });
+    const [raidId] = (await r.json()).result;
+    const raid = await c.next();
+    assert.equal(raid.metadata.message_id, raidId);
+    assert.equal(raid.payload.event.viewers, 12);
+    assert.deepEqual(tw.emit('channel.raid', {}, { broadcasterId: '999' }), [], 'other broadcasters get nothing');
 
     // sending chat echoes as channel.chat.message
     const sent = await helix(tw, 'POST', '/chat/messages', s.tok, { broadcaster_id: '141981764', sender_id: '141981764', message: 'echo me' });
