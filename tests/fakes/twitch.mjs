@@ -664,7 +664,8 @@ export async function startFakeTwitch(opts = {}) {
     }
     bump('subscriptions_created');
     notifyWaiters();
-    return send(res, 202, { data: [subView(s)], total: [...subs.values()].filter((x) => x.clientId === t.clientId).length,
+    const mine = [...subs.values()].filter((x) => x.clientId === t.clientId && (x.transport.method === 'webhook' ? !t.userId : x.userId === t.userId));
+    return send(res, 202, { data: [subView(s)], total: mine.length,
       total_cost: costOf(owner, transport.method), max_total_cost: max }, hdrs);
   }
   function tokenUserAuthorized(uid) {

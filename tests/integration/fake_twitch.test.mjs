@@ -530,7 +530,7 @@ test('EventSub keepalive when idle, silence on command, 4003 when unused, close 
 });
 
 test('EventSub session_reconnect: new socket keeps the subscriptions; 4004 when the client stays; 4007 on a bad reconnect', async () => {
-  const tw = await startFakeTwitch({ reconnectGraceMs: 300 });
+  const tw = await startFakeTwitch();
   const clients = [];
   try {
     const s = await userWsSetup(tw, ['channel.follow']);
@@ -567,7 +567,8 @@ test('EventSub session_reconnect: new socket keeps the subscriptions; 4004 when 
     clients.push(again);
     assert.equal((await again.closed).code, 4007);
 
-    // client does not move → old socket closed with 4004 after the grace time
+    // client does not move → old socket closed with 4004 after the grace time (30 s, shortened)
+    tw.setReconnectGrace(300);
     tw.sendReconnect(s.sid);
     assert.equal((await n.next()).metadata.message_type, 'session_reconnect');
     assert.equal((await n.closed).code, 4004);
