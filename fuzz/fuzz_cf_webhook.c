@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,6 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)sp_cf_webhook_classify(&e, 1764007931658LL, SP_CF_EVT_CONNECTED);
     (void)sp_cf_webhook_auth_ok((const char *)data, size, "fuzz-secret-value");
     int64_t ms;
-    (void)sp_cf_webhook_parse_time((const char *)data, size, &ms);
+    (void)sp_time_parse_rfc3339((const char *)data, size, &ms);
     return 0;
 }

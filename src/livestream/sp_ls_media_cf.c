@@ -5,6 +5,7 @@
  * be refused when the call budget runs low).
  */
 #include "livestream/sp_ls_media_cf.h"
+#include "core/sp_time.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +60,7 @@ static void on_input(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
     if (r->err == 0 && in != NULL) {
         int64_t since = 0;
         if (in->status_entered_at[0] &&
-            sp_cf_webhook_parse_time(in->status_entered_at, strlen(in->status_entered_at),
+            sp_time_parse_rfc3339(in->status_entered_at, strlen(in->status_entered_at),
                                      &since) != 0)
             since = 0;
         sp_ls_input_t li = { in->uid, in->rtmps_url, in->stream_key, map_state(in), since };

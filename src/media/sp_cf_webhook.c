@@ -1,5 +1,6 @@
 /* sp_cf_webhook: Cloudflare live-input notification parsing and auth (see header). */
 #include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -33,76 +34,6 @@ bool sp_cf_webhook_auth_ok(const char *header, size_t len, const char *secret)
         return false;
     }
     return sodium_memcmp(header, secret, slen) == 0;
-}
-
-static int digits(const char *s, size_t n, int *out)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* days since 1970-01-01 (Howard Hinnant's days_from_civil) */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms)
-{
-    int Y, M, D, h, mi, sec;
-    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':')
-        return SP_EINVAL;
-    if (digits(s, 4, &Y) || digits(s + 5, 2, &M) || digits(s + 8, 2, &D) ||
-        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
-        return SP_EINVAL;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
-        return SP_EINVAL;
-    size_t i = 19;
-    int ms = 0;
-    if (i < len && s[i] == '.') {
-        i++;
-        size_t start = i, nd = 0;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (nd < 3)
-                ms = ms * 10 + (s[i] - '0');
-            nd++;
-            i++;
-        }
-        if (i == start || nd > 12)
-            return SP_EINVAL;
-        for (; nd < 3; nd++)
-            ms *= 10;
-    }
-    int64_t off_min = 0;
-    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-        int oh, om;
-        if (digits(s + i + 1, 2, &oh) || digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-            return SP_EINVAL;
-        off_min = (int64_t)(oh * 60 + om) * (s[i] == '-' ? -1 : 1);
-        i += 6;
-    } else {
-        return SP_EINVAL;
-    }
-    if (i != len)
-        return SP_EINVAL;
-    int64_t days = days_from_civil(Y, M, D);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off_min * 60;
-    *out_ms = secs * 1000 + ms;
-    return 0;
 }
 
 int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *out)
@@ -155,7 +86,7 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
     bool has_up = false;
     if (!sp_json_strcpy(data, "updated_at", out->updated_at, sizeof out->updated_at, 0, &has_up))
         goto out;
-    if (has_up && sp_cf_webhook_parse_time(out->updated_at, strlen(out->updated_at),
+    if (has_up && sp_time_parse_rfc3339(out->updated_at, strlen(out->updated_at),
                                            &out->updated_ms) != 0)
         out->updated_ms = 0;
     if (out->type == SP_CF_EVT_ERRORED) {

@@ -52,8 +52,6 @@ bool sp_cf_webhook_auth_ok(const char *header, size_t header_len, const char *se
 int sp_cf_webhook_receive(const char *auth_header, size_t auth_len, const uint8_t *body,
                           size_t len, const char *secret, sp_cf_webhook_event_t *out);
 
-/** Pure: RFC 3339 timestamp (any fraction length, Z or +hh:mm) to Unix ms; SP_EINVAL if bad. */
-int sp_cf_webhook_parse_time(const char *s, size_t len, int64_t *out_ms);
 
 const char *sp_cf_event_type_name(sp_cf_event_type_t t);
 

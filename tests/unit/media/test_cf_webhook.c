@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 #include "core/sp_err.h"
 
 static int parse(const char *s, sp_cf_webhook_event_t *e)
@@ -96,17 +97,17 @@ Test(cf_webhook, malformed_refused)
 Test(cf_webhook, time_parse)
 {
     int64_t ms;
-    cr_assert_eq(sp_cf_webhook_parse_time("1970-01-01T00:00:00Z", 20, &ms), 0);
+    cr_assert_eq(sp_time_parse_rfc3339("1970-01-01T00:00:00Z", 20, &ms), 0);
     cr_assert_eq(ms, 0);
-    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24T18:12:11.658Z", 24, &ms), 0);
+    cr_assert_eq(sp_time_parse_rfc3339("2025-11-24T18:12:11.658Z", 24, &ms), 0);
     cr_assert_eq(ms, 1764007931658LL);
     const char *o = "2025-11-24T20:12:11.658+02:00";
-    cr_assert_eq(sp_cf_webhook_parse_time(o, strlen(o), &ms), 0);
+    cr_assert_eq(sp_time_parse_rfc3339(o, strlen(o), &ms), 0);
     cr_assert_eq(ms, 1764007931658LL);
-    cr_assert_eq(sp_cf_webhook_parse_time("2025-13-24T18:12:11Z", 20, &ms), SP_EINVAL);
-    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24 18:12:11Z", 20, &ms), SP_EINVAL);
-    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24T18:12:11.Z", 21, &ms), SP_EINVAL);
-    cr_assert_eq(sp_cf_webhook_parse_time("2025-11-24T18:12:11Zx", 21, &ms), SP_EINVAL);
+    cr_assert_eq(sp_time_parse_rfc3339("2025-13-24T18:12:11Z", 20, &ms), SP_EINVAL);
+    cr_assert_eq(sp_time_parse_rfc3339("2025-11-24 18:12:11Z", 20, &ms), SP_EINVAL);
+    cr_assert_eq(sp_time_parse_rfc3339("2025-11-24T18:12:11.Z", 21, &ms), SP_EINVAL);
+    cr_assert_eq(sp_time_parse_rfc3339("2025-11-24T18:12:11Zx", 21, &ms), SP_EINVAL);
 }
 
 Test(cf_webhook, auth)
