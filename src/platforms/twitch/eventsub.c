@@ -348,19 +348,18 @@ static void on_reconnect(sp_twitch_es_t *es, const envelope_t *e, int64_t now,
 
 static void on_revocation(sp_twitch_es_t *es, const envelope_t *e, sp_twitch_es_result_t *r)
 {
-    char st[64];
+    char *st = es->revoked;
     json_t *sub = json_object_get(e->payload, "subscription");
-    if (!json_is_object(sub) || !sp_json_strcpy(sub, "status", st, sizeof st, 0, NULL) ||
-        st[0] == '\0')
-        snprintf(st, sizeof st, "revoked");
+    if (!json_is_object(sub) ||
+        !sp_json_strcpy(sub, "status", st, sizeof es->revoked, 0, NULL) || st[0] == '\0')
+        snprintf(st, sizeof es->revoked, "revoked");
     snprintf(es->msg_id, sizeof es->msg_id, "%s", e->id);
     int t = sp_twitch_sub_parse(e->sub_type);
     sp_twitch_es_action_t *a = push(r, SP_TWITCH_ES_A_REVOKED);
     a->message_id = es->msg_id;
     a->sub_type = t >= 0 ? subs_table[t].type : "unknown";
     a->sub_version = t >= 0 ? subs_table[t].version : "";
-    snprintf(es->reason, sizeof es->reason, "%s", st);
-    a->reason = es->reason;
+    a->reason = st;
     if (t >= 0) {
         es->active &= ~(1u << t);
         es->want &= ~(1u << t); /* not re-created on the next fresh session either */

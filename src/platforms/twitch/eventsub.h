@@ -165,6 +165,7 @@ typedef struct {
     char session_id[SP_TWITCH_ES_ID_MAX];
     char msg_id[SP_TWITCH_ES_ID_MAX];   /* of the DELIVER / REVOKED being handed out */
     char reason[96];                    /* of the STATUS being handed out */
+    char revoked[64];                   /* of the REVOKED being handed out */
     unsigned want;                      /* subscriptions wanted (mask) */
     unsigned active;                    /* created on the session and not revoked */
     uint32_t next_id;                   /* last socket id handed out */
