@@ -567,6 +567,12 @@ sp_twitch_es_result_t sp_twitch_es_apply(sp_twitch_es_t *es, const sp_twitch_es_
     json_decref(es->held);
     es->held = NULL;
 
+    /* deadlines are now + a few minutes at most: a clock in this range never overflows */
+    if (ev->now_ms < 0 || ev->now_ms > INT64_MAX / 4) {
+        r.err = SP_EINVAL;
+        r.note = "bad_clock";
+        return r;
+    }
     bool running = es->state != SP_TWITCH_ES_IDLE && es->state != SP_TWITCH_ES_CLOSED &&
                    es->state != SP_TWITCH_ES_FAILED;
     switch (ev->type) {

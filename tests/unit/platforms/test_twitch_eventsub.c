@@ -733,6 +733,11 @@ Test(twitch_eventsub, stop_start_and_unknown_events)
     cr_assert_str_eq(ev(&es, SP_TWITCH_ES_EV_OPENED, 2, 2300).note, "unknown_socket");
     sp_twitch_es_event_t bad = { .type = (sp_twitch_es_event_type_t)77 };
     cr_assert_eq(sp_twitch_es_apply(&es, &bad).err, SP_EINVAL);
+    sp_twitch_es_event_t clock = { .type = SP_TWITCH_ES_EV_START, .now_ms = -1 };
+    cr_assert_str_eq(sp_twitch_es_apply(&es, &clock).note, "bad_clock");
+    clock.now_ms = INT64_MAX;
+    cr_assert_eq(sp_twitch_es_apply(&es, &clock).err, SP_EINVAL);
+    cr_assert_eq(es.state, SP_TWITCH_ES_CLOSED);
     /* restart: a new socket id, never a reused one */
     r = ev(&es, SP_TWITCH_ES_EV_START, 0, 3000);
     cr_assert_eq(find(&r, SP_TWITCH_ES_A_CONNECT)->sock, 3);
