@@ -455,8 +455,8 @@ static void on_message(sp_twitch_es_t *es, const sp_twitch_es_event_t *ev,
         a->sub_version = subs_table[t].version;
     } else {
         /* a type we did not ask for: handed over anyway, map.c decides */
-        snprintf(es->reason, sizeof es->reason, "%s", e.sub_type);
-        a->sub_type = es->reason;
+        snprintf(es->sub_type, sizeof es->sub_type, "%s", e.sub_type);
+        a->sub_type = es->sub_type;
         a->sub_version = "";
     }
     a->event = event;

@@ -33,6 +33,9 @@
  * caller (re)starts its one timer and feeds TICK when it fires. A TICK before the deadline
  * (traffic moved it) answers with a fresh ARM_TIMER.
  *
+ * Size: about 4.6 KiB per session (two urls, ids, the 2 KiB dedupe ring), no heap but the
+ * held frame.
+ *
  * Lifetime: pointers in actions (urls, ids, the event JSON) borrow from the machine and stay
  * valid until the next sp_twitch_es_apply or sp_twitch_es_free. The machine holds a jansson
  * reference for DELIVER; sp_twitch_es_free releases it.
@@ -166,6 +169,7 @@ typedef struct {
     char msg_id[SP_TWITCH_ES_ID_MAX];   /* of the DELIVER / REVOKED being handed out */
     char reason[96];                    /* of the STATUS being handed out */
     char revoked[64];                   /* of the REVOKED being handed out */
+    char sub_type[64];                  /* of a DELIVER for a type not in the table */
     unsigned want;                      /* subscriptions wanted (mask) */
     unsigned active;                    /* created on the session and not revoked */
     uint32_t next_id;                   /* last socket id handed out */
