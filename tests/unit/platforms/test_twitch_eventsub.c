@@ -813,3 +813,53 @@ Test(twitch_eventsub, subscription_bodies)
     cr_assert_eq(sp_twitch_es_sub_body(SP_TWITCH_SUB_CHEER, "1", "1", &t, &body), SP_EINVAL);
     cr_assert_null(body);
 }
+
+Test(twitch_eventsub, chat_message_notification_from_the_notes)
+{
+    sp_twitch_es_t es;
+    go_live(&es);
+    const char *chat =
+        "{\"metadata\":{\"message_id\":\"cc-1\",\"message_type\":\"notification\","
+        "\"message_timestamp\":\"" TS "\",\"subscription_type\":\"channel.chat.message\","
+        "\"subscription_version\":\"1\"},\"payload\":{\"subscription\":{\"id\":\"s\","
+        "\"type\":\"channel.chat.message\",\"version\":\"1\",\"status\":\"enabled\"},"
+        "\"event\":{\"broadcaster_user_id\":\"1971641\",\"broadcaster_user_login\":\"streamer\","
+        "\"broadcaster_user_name\":\"streamer\",\"chatter_user_id\":\"4145994\","
+        "\"chatter_user_login\":\"viewer32\",\"chatter_user_name\":\"viewer32\","
+        "\"message_id\":\"cc106a89-1814-919d-454c-f4f2f970aae7\",\"message\":{\"text\":"
+        "\"Hi chat\",\"fragments\":[{\"type\":\"text\",\"text\":\"Hi chat\",\"cheermote\":null,"
+        "\"emote\":null,\"mention\":null}]},\"color\":\"#00FF7F\",\"badges\":[{\"set_id\":"
+        "\"moderator\",\"id\":\"1\",\"info\":\"\"}],\"message_type\":\"text\",\"cheer\":null,"
+        "\"reply\":null,\"channel_points_custom_reward_id\":null}}}";
+    sp_twitch_es_result_t r = msg(&es, 1, 1000, chat);
+    const sp_twitch_es_action_t *a = find(&r, SP_TWITCH_ES_A_DELIVER);
+    cr_assert_not_null(a);
+    cr_assert_str_eq(a->sub_type, "channel.chat.message");
+    cr_assert_str_eq(a->sub_version, "1");
+    json_t *m = json_object_get(a->event, "message");
+    cr_assert_str_eq(json_string_value(json_object_get(m, "text")), "Hi chat");
+    sp_twitch_es_free(&es);
+    cr_assert_null(es.held);
+}
+
+Test(twitch_eventsub, close_4003_while_subscribing)
+{
+    sp_twitch_es_t es;
+    cr_assert_eq(sp_twitch_es_init(&es, BASE, 0, 0, 0), 0);
+    ev(&es, SP_TWITCH_ES_EV_START, 0, 0);
+    ev(&es, SP_TWITCH_ES_EV_OPENED, 1, 1);
+    msg(&es, 1, 2, WELCOME);
+    /* the Helix calls were too slow: Twitch closes the unused connection */
+    sp_twitch_es_result_t r = closed(&es, 1, 4003, 10500);
+    cr_assert_eq(es.state, SP_TWITCH_ES_BACKOFF);
+    cr_assert_eq(find(&r, SP_TWITCH_ES_A_STATUS)->status, SP_TWITCH_ES_ST_DEGRADED);
+    /* their late result belongs to a dead session */
+    cr_assert_str_eq(subs(&es, 1, SP_TWITCH_SUB_ALL, 0, false, 10600).note, "stale_result");
+    int64_t at = find(&r, SP_TWITCH_ES_A_RECONNECT_LATER)->at_ms;
+    r = ev(&es, SP_TWITCH_ES_EV_TICK, 0, at);
+    uint32_t s = find(&r, SP_TWITCH_ES_A_CONNECT)->sock;
+    ev(&es, SP_TWITCH_ES_EV_OPENED, s, at + 1);
+    r = msg(&es, s, at + 2, WELCOME2);
+    cr_assert_eq(find(&r, SP_TWITCH_ES_A_CREATE_SUBS)->sock, s);
+    sp_twitch_es_free(&es);
+}
