@@ -10,7 +10,7 @@
 
 #include "core/sp_err.h"
 #include "core/sp_text.h"
-#include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 
 static const char *const state_names[] = {
     "idle", "connecting", "awaiting_welcome", "subscribing", "live",
@@ -272,7 +272,7 @@ static const char *admit(sp_twitch_es_t *es, const envelope_t *e, int64_t wall_m
 {
     int64_t ts;
     if (e->sub_type[0] == '\0') return "bad_message";
-    if (e->ts[0] == '\0' || sp_cf_webhook_parse_time(e->ts, strlen(e->ts), &ts) != 0)
+    if (e->ts[0] == '\0' || sp_time_parse_rfc3339(e->ts, strlen(e->ts), &ts) != 0)
         return "bad_timestamp";
     /* both in range of a plausible Unix ms time: the subtraction cannot overflow */
     if (ts < 0 || ts > INT64_MAX / 4 || wall_ms < 0 || wall_ms > INT64_MAX / 4) return "stale";

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/sp_text.h"
-#include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 
 #define SIG_PREFIX "sha256="
 #define SIG_LEN (sizeof SIG_PREFIX - 1 + 2 * crypto_auth_hmacsha256_BYTES)
@@ -88,7 +88,7 @@ int sp_twitch_wh_verify(const sp_twitch_wh_request_t *req, const char *secret, i
         return refuse(out, 400, "bad_message_id");
     memcpy(out->message_id, req->message_id, idl + 1);
     int64_t ts;
-    if (sp_cf_webhook_parse_time(req->timestamp, strlen(req->timestamp), &ts) != 0)
+    if (sp_time_parse_rfc3339(req->timestamp, strlen(req->timestamp), &ts) != 0)
         return refuse(out, 403, "bad_timestamp");
     /* both within a plausible Unix ms range, so the differences cannot overflow */
     if (ts < 0 || ts > INT64_MAX / 4 || now_ms < 0 || now_ms > INT64_MAX / 4)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/sp_err.h"
-#include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 #include "platforms/twitch/eventsub.h"
 
 #define BASE "wss://eventsub.wss.twitch.tv/ws"
@@ -39,7 +39,7 @@ static const char RECONNECT[] =
 static int64_t wall0(void)
 {
     int64_t ms = 0;
-    cr_assert_eq(sp_cf_webhook_parse_time(TS, strlen(TS), &ms), 0);
+    cr_assert_eq(sp_time_parse_rfc3339(TS, strlen(TS), &ms), 0);
     return ms;
 }
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 #include "platforms/twitch/webhook.h"
 
 #define SECRET "s3cRe7-webhook-secret"
@@ -42,7 +42,7 @@ static const char REVOKE_BODY[] =
 static int64_t ts_ms(const char *ts)
 {
     int64_t ms = 0;
-    cr_assert_eq(sp_cf_webhook_parse_time(ts, strlen(ts), &ms), 0);
+    cr_assert_eq(sp_time_parse_rfc3339(ts, strlen(ts), &ms), 0);
     return ms;
 }
 
