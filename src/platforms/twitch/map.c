@@ -403,10 +403,12 @@ int sp_twitch_map_event(const char *sub_type, const char *message_id, const char
             "channel.chat.message", "channel.chat.message_delete", "stream.online",
             "stream.offline",
         };
+        bool mapped = is_alert_type(sub_type);
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            if (strcmp(sub_type, known[i]) == 0)
-                return SP_EPROTO;
-        return is_alert_type(sub_type) ? SP_EPROTO : 0;
+            mapped = mapped || strcmp(sub_type, known[i]) == 0;
+        if (mapped)
+            memset(out, 0, sizeof *out); /* errors leave out cleared */
+        return mapped ? SP_EPROTO : 0;
     }
     int rc = map_dispatch(out->sub_type, ts, event, out);
     if (rc) {

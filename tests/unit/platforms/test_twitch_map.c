@@ -513,6 +513,7 @@ Test(twitch_map, hostile_numbers_and_types)
         int rc = map_ws(bad[i].type, bad[i].event, &m);
         cr_assert(rc == SP_EPROTO || rc == SP_ETOOBIG, "%zu: %d", i, rc);
         cr_assert_eq(m.kind, SP_TWITCH_IGNORED, "%zu", i);
+        cr_assert_str_eq(m.message_id, "", "%zu", i);
         cr_assert_eq(map_hook(bad[i].type, bad[i].event, &m), rc, "%zu (webhook)", i);
     }
     /* ranges at their edges are fine */
@@ -574,5 +575,7 @@ Test(twitch_map, map_event_direct_and_clear)
     cr_assert_eq(sp_twitch_map_event(NULL, MSG_ID, MSG_TS, NULL, &m), SP_EPROTO);
     cr_assert_eq(sp_twitch_map_event("", MSG_ID, MSG_TS, NULL, &m), SP_EPROTO);
     cr_assert_eq(sp_twitch_map_event("channel.raid", MSG_ID, MSG_TS, NULL, &m), SP_EPROTO);
+    cr_assert_str_eq(m.message_id, ""); /* an error leaves out cleared */
+    cr_assert_str_eq(m.sub_type, "");
     cr_assert_eq(sp_twitch_map_event("channel.raid", MSG_ID, NULL, NULL, &m), SP_EPROTO);
 }
