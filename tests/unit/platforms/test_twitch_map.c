@@ -579,3 +579,40 @@ Test(twitch_map, map_event_direct_and_clear)
     cr_assert_str_eq(m.sub_type, "");
     cr_assert_eq(sp_twitch_map_event("channel.raid", MSG_ID, NULL, NULL, &m), SP_EPROTO);
 }
+
+/* The fuzz seeds are valid notifications: each maps to a message (run from the repo root). */
+Test(twitch_map, fuzz_seeds_map)
+{
+    static const struct {
+        const char *file;
+        sp_twitch_kind_t kind;
+    } seeds[] = {
+        { "channel_chat_message.json", SP_TWITCH_CHAT },
+        { "channel_chat_message_delete.json", SP_TWITCH_CHAT_DELETED },
+        { "channel_cheer.json", SP_TWITCH_ALERT },
+        { "channel_follow.json", SP_TWITCH_ALERT },
+        { "channel_raid.json", SP_TWITCH_ALERT },
+        { "channel_subscribe.json", SP_TWITCH_ALERT },
+        { "channel_subscription_gift.json", SP_TWITCH_ALERT },
+        { "channel_subscription_message.json", SP_TWITCH_ALERT },
+        { "stream_offline.json", SP_TWITCH_STREAM_OFFLINE },
+        { "stream_online.json", SP_TWITCH_STREAM_ONLINE },
+        { "webhook_channel_raid.json", SP_TWITCH_ALERT },
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char path[256], buf[8192];
+        snprintf(path, sizeof path, "fuzz/corpus/twitch_map/%s", seeds[i].file);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "%s", path);
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        cr_assert(n > 0 && n < sizeof buf, "%s", path);
+        sp_twitch_mapped_t m;
+        int rc = strncmp(seeds[i].file, "webhook_", 8) == 0
+                     ? sp_twitch_map_webhook(buf, n, MSG_ID, MSG_TS, &m)
+                     : sp_twitch_map_notification(buf, n, &m);
+        cr_assert_eq(rc, 0, "%s", path);
+        cr_assert_eq(m.kind, seeds[i].kind, "%s", path);
+        sp_twitch_mapped_clear(&m);
+    }
+}
