@@ -10,7 +10,7 @@
 
 #include "core/sp_err.h"
 #include "core/sp_text.h"
-#include "media/sp_cf_webhook.h"
+#include "core/sp_time.h"
 
 #define TS_MIN 946684800000LL   /* 2000-01-01T00:00:00Z */
 #define TS_MAX 4102444800000LL  /* 2100-01-01T00:00:00Z (exclusive) */
@@ -22,7 +22,7 @@
 int sp_twitch_parse_time(const char *s, int64_t *out_ms)
 {
     int64_t ms;
-    if (!s || sp_cf_webhook_parse_time(s, strlen(s), &ms) != 0 || ms < TS_MIN || ms >= TS_MAX)
+    if (!s || sp_time_parse_rfc3339(s, strlen(s), &ms) != 0 || ms < TS_MIN || ms >= TS_MAX)
         return SP_EPROTO;
     *out_ms = ms;
     return 0;
