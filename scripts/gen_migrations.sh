@@ -13,7 +13,7 @@ emit() { # $1 = file: one C string literal per line
     echo ' * scripts/gen_migrations.sh from src/store/migrations/<backend>/NNNN_name.sql;'
     echo ' * a unit test asserts that these strings equal the .sql files.'
     echo ' */'
-    echo '#include "sp_migrations.h"'; echo; echo '#include <stddef.h>'
+    echo '#include "store/sp_migrations.h"'; echo; echo '#include <stddef.h>'
     echo
     for be in sqlite postgres; do
         echo "static const sp_migration_t ${be}_migrations[] = {"

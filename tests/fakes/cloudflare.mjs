@@ -31,10 +31,10 @@ import https from 'node:https';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { readBody } from './http_util.mjs';
 
 const API_PREFIX = '/client/v4';
 const MAX_OUTPUTS = 50;
-const MAX_BODY = 1024 * 1024;
 
 function hex32() {
   return crypto.randomBytes(16).toString('hex');
@@ -178,19 +178,6 @@ export async function startFakeCloudflare(opts = {}) {
       code: f.code ?? 10000, message: f.message ?? 'Injected error' });
   }
 
-  function readBody(req) {
-    return new Promise((resolve, reject) => {
-      const chunks = [];
-      let n = 0;
-      req.on('data', (c) => {
-        n += c.length;
-        if (n > MAX_BODY) { reject(new Error('too big')); req.destroy(); return; }
-        chunks.push(c);
-      });
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      req.on('error', reject);
-    });
-  }
 
   async function handleControl(req, res, path, raw) {
     let body = {};

@@ -64,9 +64,9 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { readBody } from './http_util.mjs';
 import { WebSocketServer } from 'ws';
 
-const MAX_BODY = 1024 * 1024;
 
 const SUB_TYPES = {
   'channel.chat.message': { version: '1', cond: ['broadcaster_user_id', 'user_id'], scope: 'user:read:chat' },
@@ -263,19 +263,6 @@ export async function startFakeTwitch(opts = {}) {
     h['content-length'] = Buffer.byteLength(body);
     res.writeHead(status, h);
     res.end(body);
-  }
-  function readBody(req) {
-    return new Promise((resolve, reject) => {
-      const chunks = [];
-      let n = 0;
-      req.on('data', (c) => {
-        n += c.length;
-        if (n > MAX_BODY) { reject(new Error('too big')); req.destroy(); return; }
-        chunks.push(c);
-      });
-      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      req.on('error', reject);
-    });
   }
   function takeFault(method, path) {
     for (let i = 0; i < faults.length; i++) {
