@@ -31,7 +31,7 @@ import https from 'node:https';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { readBody } from './http_util.mjs';
+import { readBody, takeFault } from './http_util.mjs';
 
 const API_PREFIX = '/client/v4';
 const MAX_OUTPUTS = 50;
@@ -96,17 +96,6 @@ export async function startFakeCloudflare(opts = {}) {
     return { uid: o.uid, url: o.url, streamKey: o.streamKey, enabled: o.enabled };
   }
 
-  function takeFault(method, path) {
-    for (let i = 0; i < faults.length; i++) {
-      const f = faults[i];
-      if (f.method && f.method !== method) continue;
-      if (f.pathIncludes && !path.includes(f.pathIncludes)) continue;
-      f.count -= 1;
-      if (f.count <= 0) faults.splice(i, 1);
-      return f;
-    }
-    return null;
-  }
 
   function send(res, status, obj, headers = {}) {
     const body = typeof obj === 'string' ? obj : JSON.stringify(obj);
@@ -330,7 +319,7 @@ export async function startFakeCloudflare(opts = {}) {
       }
       rlHits.push(now);
     }
-    const f = takeFault(req.method, path);
+    const f = takeFault(faults, req.method, path);
     if (f) {
       call.fault = f.kind;
       switch (f.kind) {

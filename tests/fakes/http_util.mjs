@@ -15,3 +15,17 @@ export function readBody(req, maxBytes = MAX_BODY) {
     req.on('error', reject);
   });
 }
+
+// Takes the first injected fault matching method and path from faults (an array of
+// {method?, pathIncludes?, count, ...}), counting it down and dropping it at 0; null if none.
+export function takeFault(faults, method, path) {
+  for (let i = 0; i < faults.length; i++) {
+    const f = faults[i];
+    if (f.method && f.method !== method) continue;
+    if (f.pathIncludes && !path.includes(f.pathIncludes)) continue;
+    f.count -= 1;
+    if (f.count <= 0) faults.splice(i, 1);
+    return f;
+  }
+  return null;
+}

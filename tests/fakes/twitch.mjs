@@ -64,7 +64,7 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { readBody } from './http_util.mjs';
+import { readBody, takeFault } from './http_util.mjs';
 import { WebSocketServer } from 'ws';
 
 
@@ -263,17 +263,6 @@ export async function startFakeTwitch(opts = {}) {
     h['content-length'] = Buffer.byteLength(body);
     res.writeHead(status, h);
     res.end(body);
-  }
-  function takeFault(method, path) {
-    for (let i = 0; i < faults.length; i++) {
-      const f = faults[i];
-      if (f.method && f.method !== method) continue;
-      if (f.pathIncludes && !path.includes(f.pathIncludes)) continue;
-      f.count -= 1;
-      if (f.count <= 0) faults.splice(i, 1);
-      return f;
-    }
-    return null;
   }
   function injectFault(f) {
     faults.push({ kind: String(f.kind), count: f.count || 1, status: f.status || 500, resetSec: f.resetSec ?? 2,
@@ -1006,7 +995,7 @@ export async function startFakeTwitch(opts = {}) {
     calls.push(call);
     res.on('finish', () => { call.status = res.statusCode; notifyWaiters(); });
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-    const f = takeFault(req.method, path);
+    const f = takeFault(faults, req.method, path);
     if (f) {
       call.fault = f.kind;
       if (f.kind === '5xx') {
