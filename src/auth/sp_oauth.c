@@ -351,25 +351,25 @@ size_t sp_oauth_states_count(const sp_oauth_states_t *st)
     return sp_map_count(st->map);
 }
 
+/* Drops every expired state: one scan collects them, then they are deleted (O(n), not one
+   rescan per victim: the loop thread must not stall on a full store). */
 static void purge_expired(sp_oauth_states_t *st, uint64_t now_ms)
 {
-    for (;;) {
-        size_t it = 0;
-        const char *k;
-        size_t kl;
-        void *v;
-        char victim[SP_OAUTH_STATE_LEN + 1] = "";
-        while (sp_map_next(st->map, &it, &k, &kl, &v)) {
-            if (((state_t *)v)->expires_at <= now_ms && kl < sizeof(victim)) {
-                memcpy(victim, k, kl);
-                victim[kl] = '\0';
-                break;
-            }
+    size_t n = sp_map_count(st->map), k = 0;
+    char(*victims)[SP_OAUTH_STATE_LEN + 1] = sp_calloc(n ? n : 1, sizeof(*victims));
+    size_t it = 0;
+    const char *key;
+    size_t kl;
+    void *v;
+    while (k < n && sp_map_next(st->map, &it, &key, &kl, &v)) {
+        if (((state_t *)v)->expires_at <= now_ms && kl <= SP_OAUTH_STATE_LEN) {
+            memcpy(victims[k], key, kl);
+            victims[k++][kl] = '\0';
         }
-        if (!victim[0])
-            return;
-        sp_map_dels(st->map, victim, NULL);
     }
+    for (size_t i = 0; i < k; i++)
+        sp_map_dels(st->map, victims[i], NULL);
+    sp_free(victims);
 }
 
 static bool short_field_ok(const char *s, size_t cap)
