@@ -141,6 +141,8 @@ static const var_t vars[] = {
     { "PLATFORM_EVENT_POLL_INTERVAL", T_DUR, OFF(platform_event_poll_interval), ALL("5000"), 100,
       3600000, NULL, 0,
       "Milliseconds between polls of platform event APIs (where no push exists)." },
+    { "PLATFORM_VIEWERS_INTERVAL", T_DUR, OFF(platform_viewers_interval), ALL("30000"), 100,
+      3600000, NULL, 0, "Milliseconds between viewer-count samples of each platform while live." },
     { "PLATFORM_MONITOR_TIMEOUT", T_DUR, OFF(platform_monitor_timeout), ALL("30000"), 100, 3600000,
       NULL, 0, "A platform monitor without progress for this long is restarted." },
     { "STREAM_METRICS_BROADCAST_INTERVAL", T_DUR, OFF(stream_metrics_broadcast_interval),
@@ -155,12 +157,36 @@ static const var_t vars[] = {
       "Twitch application client secret." },
     { "TWITCH_RATE_LIMIT_PER_MINUTE", T_INT, OFF(twitch_rate_limit_per_minute), ALL("800"), 1,
       100000, NULL, 0, "Helix calls per minute per app token." },
+    { "TWITCH_REDIRECT_URI", T_URL, OFF(twitch_redirect_uri), ALL(NULL), 0, 0, "http|https", 0,
+      "OAuth redirect URI registered with Twitch (default PUBLIC_URL/auth/twitch/callback)." },
+    { "TWITCH_AUTH_URL", T_URL, OFF(twitch_auth_url), ALL("https://id.twitch.tv/oauth2"), 0, 0,
+      "http|https", 0, "Twitch OAuth base URL (authorize, token, revoke, validate)." },
+    { "TWITCH_API_URL", T_URL, OFF(twitch_api_url), ALL("https://api.twitch.tv/helix"), 0, 0,
+      "http|https", 0, "Twitch Helix API base URL." },
+    { "TWITCH_EVENTSUB_WS_URL", T_URL, OFF(twitch_eventsub_ws_url),
+      ALL("wss://eventsub.wss.twitch.tv/ws"), 0, 0, "ws|wss", 0,
+      "Twitch EventSub WebSocket URL (chat and events while streaming)." },
+    { "TWITCH_INGEST_URL", T_URL, OFF(twitch_ingest_url), ALL("rtmp://live.twitch.tv/app"), 0, 0,
+      "rtmp|rtmps", 0, "Twitch RTMP ingest used for a connected Twitch account's output." },
+    { "TWITCH_WEBHOOK_SECRET", T_STR, OFF(twitch_webhook_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
+      "EventSub webhook secret (10-100 characters); with an https PUBLIC_URL, events come by "
+      "webhook instead of the WebSocket." },
     { "GOOGLE_CLIENT_ID", T_STR, OFF(google_client_id), ALL(NULL), 0, 0, NULL, F_KEY,
       "Google OAuth client id for YouTube (YouTube integration disabled when unset)." },
     { "GOOGLE_CLIENT_SECRET", T_STR, OFF(google_client_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
       "Google OAuth client secret." },
     { "GOOGLE_REDIRECT_URI", T_URL, OFF(google_redirect_uri), ALL(NULL), 0, 0, "http|https", 0,
-      "OAuth redirect URI registered with Google (default PUBLIC_URL/auth/youtube/callback)." },
+      "OAuth redirect URI registered with Google (default PUBLIC_URL/auth/google/callback)." },
+    { "GOOGLE_AUTH_URL", T_URL, OFF(google_auth_url),
+      ALL("https://accounts.google.com/o/oauth2/v2/auth"), 0, 0, "http|https", 0,
+      "Google OAuth authorize endpoint." },
+    { "GOOGLE_TOKEN_URL", T_URL, OFF(google_token_url), ALL("https://oauth2.googleapis.com/token"),
+      0, 0, "http|https", 0, "Google OAuth token endpoint." },
+    { "GOOGLE_JWKS_URL", T_URL, OFF(google_jwks_url),
+      ALL("https://www.googleapis.com/oauth2/v3/certs"), 0, 0, "http|https", 0,
+      "Google's signing keys (JWKS) for id_token verification (Sign in with Google)." },
+    { "GOOGLE_ISSUER", T_STR, OFF(google_issuer), ALL("https://accounts.google.com"), 0, 0, NULL,
+      0, "Expected id_token issuer (iss); accounts.google.com without scheme is accepted too." },
     { "YOUTUBE_RATE_LIMIT_PER_MINUTE", T_INT, OFF(youtube_rate_limit_per_minute), ALL("100"), 1,
       100000, NULL, 0, "YouTube Data API calls per minute." },
     { "RELAY_RTMP_LISTEN", T_LISTEN, OFF(relay_rtmp_listen), ALL("127.0.0.1:1935"), 0, 0, NULL,
@@ -502,8 +528,13 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
     }
     if (c->google_redirect_uri == NULL) {
         char buf[400];
-        snprintf(buf, sizeof(buf), "%s/auth/youtube/callback", c->public_url);
+        snprintf(buf, sizeof(buf), "%s/auth/google/callback", c->public_url);
         c->google_redirect_uri = sp_strdup(buf);
+    }
+    if (c->twitch_redirect_uri == NULL) {
+        char buf[400];
+        snprintf(buf, sizeof(buf), "%s/auth/twitch/callback", c->public_url);
+        c->twitch_redirect_uri = sp_strdup(buf);
     }
     /* Secrets given in the environment must never reach a log line. */
     for (size_t i = 0; i < N_VARS; i++)
@@ -641,10 +672,36 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
             line(out, true, "RELAY_API_TOKEN", "not set: make run generates one");
         }
     }
-    line(out, true, "TWITCH_CLIENT_ID", "%s",
-         c->twitch_client_id && c->twitch_client_secret ? "set" : "not set (Twitch disabled)");
-    line(out, true, "GOOGLE_CLIENT_ID", "%s",
-         c->google_client_id && c->google_client_secret ? "set" : "not set (YouTube disabled)");
+    /* A platform is enabled by its client id; then its secret is required (prod refuses a
+     * half-configured platform, other profiles report it). */
+    const char *pname[] = { "TWITCH", "GOOGLE" };
+    const char *pid[] = { c->twitch_client_id, c->google_client_id };
+    const char *psec[] = { c->twitch_client_secret, c->google_client_secret };
+    const char *poff[] = { "not set (Twitch disabled)",
+                           "not set (Sign in with Google and YouTube disabled)" };
+    for (int i = 0; i < 2; i++) {
+        char var[40];
+        snprintf(var, sizeof(var), "%s_CLIENT_ID", pname[i]);
+        if (pid[i] && psec[i]) {
+            line(out, true, var, "set");
+        } else if (pid[i] || psec[i]) {
+            snprintf(var, sizeof(var), "%s_CLIENT_%s", pname[i], pid[i] ? "SECRET" : "ID");
+            line(out, !prod, var, "missing (the other half of the %s client is set)", pname[i]);
+            failed += prod;
+        } else {
+            line(out, true, var, "%s", poff[i]);
+        }
+    }
+    if (c->twitch_webhook_secret) {
+        size_t n = strlen(c->twitch_webhook_secret);
+        if (n < 10 || n > 100) {
+            line(out, false, "TWITCH_WEBHOOK_SECRET", "must be 10-100 characters (has %zu)", n);
+            failed++;
+        } else {
+            line(out, true, "TWITCH_WEBHOOK_SECRET", "set (EventSub by webhook when PUBLIC_URL "
+                                                     "is https)");
+        }
+    }
     line(out, true, "REDIS_URL", "%s", c->redis_url ? "set (multi-node)" : "not set (single node)");
     if (prod && c->test_mode) {
         line(out, false, "TEST_MODE", "must be false in prod");

@@ -65,15 +65,26 @@ typedef struct {
     int64_t presence_cleanup_timeout;
     int64_t platform_event_poll_interval;
     int64_t platform_monitor_timeout;
+    int64_t platform_viewers_interval;
     int64_t stream_metrics_broadcast_interval;
     bool allow_private_destinations;
     /* platforms */
     char *twitch_client_id;
     char *twitch_client_secret;
     int64_t twitch_rate_limit_per_minute;
+    char *twitch_redirect_uri;
+    char *twitch_auth_url;
+    char *twitch_api_url;
+    char *twitch_eventsub_ws_url;
+    char *twitch_ingest_url;
+    char *twitch_webhook_secret;
     char *google_client_id;
     char *google_client_secret;
     char *google_redirect_uri;
+    char *google_auth_url;
+    char *google_token_url;
+    char *google_jwks_url;
+    char *google_issuer;
     int64_t youtube_rate_limit_per_minute;
     /* relay */
     char *relay_rtmp_listen;

@@ -1,0 +1,79 @@
+/*
+ * sp_psup: the PlatformSupervisor of seed 001 §5. While a user's stream is `streaming`, one
+ * monitor per connected platform among its destinations runs (registry key
+ * {platform_monitor, user_id, platform}); at `ending` they stop. The supervisor:
+ *   - starts each monitor (vtable monitor_start) and restarts a failed one with backoff and
+ *     jitter; past SP_PSUP_MAX_RESTARTS restarts in SP_PSUP_RESTART_WINDOW_MS the platform is
+ *     `degraded` (status topic, sp_accounts_set_degraded) and is retried only at the backoff
+ *     ceiling; the stream itself is never touched;
+ *   - turns what monitors report into the normalised messages, persisted in `events` (seq per
+ *     user, unique (platform, platform_event_id): a redelivered id is dropped, in memory first
+ *     and by the unique key across restarts) and published:
+ *       chat:{user_id}                     message | deleted
+ *       alertbox:{user_id}                 alert
+ *       platform:{platform}:{user_id}      status
+ *       user_stream:{user_id}:statistics   viewers  (every PLATFORM_VIEWERS_INTERVAL ms,
+ *                                                    sampled into viewer_samples)
+ *   - at stop fills the stream's peak_viewers / avg_viewers from its samples;
+ *   - pushes the title (and category) to every platform at start and on metadata changes
+ *     while streaming;
+ *   - sends chat to all or some platforms (POST /api/chat), reporting each platform's fate.
+ * It also takes EventSub-style notifications that arrive by webhook (sp_psup_inject_*), so a
+ * message delivered on both transports reaches the user once.
+ */
+#ifndef SP_PSUP_H
+#define SP_PSUP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "platforms/sp_accounts.h"
+#include "platforms/sp_platform.h"
+
+struct sp_store_s;  /* store/sp_store.h */
+struct sp_pubsub_s; /* bus/sp_pubsub.h */
+
+#define SP_PSUP_MAX_RESTARTS 5
+#define SP_PSUP_RESTART_WINDOW_MS 60000
+
+typedef struct sp_psup_s sp_psup_t;
+
+sp_psup_t *sp_psup_new(const sp_platform_env_t *env, struct sp_store_s *store,
+                       struct sp_pubsub_s *bus, sp_accounts_t *accounts);
+/** Stops every monitor (no more publishing) and frees the supervisor. */
+void sp_psup_free(sp_psup_t *s);
+void sp_psup_set_bus(sp_psup_t *s, struct sp_pubsub_s *bus);
+
+/** The stream went `streaming`: start monitors for these platform names (those connected),
+ *  push title/category, start viewer sampling. Idempotent per (user, stream). */
+void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *stream_id,
+                            const char *title, const char *category_id,
+                            const char *const *platforms, size_t n);
+/** The stream is `ending`: stop monitors and sampling; write peak/avg viewers. */
+void sp_psup_stream_ended(sp_psup_t *s, const char *user_id, const char *stream_id);
+/** Title/category changed while streaming: pushed to every running platform. */
+void sp_psup_metadata(sp_psup_t *s, const char *user_id, const char *title,
+                      const char *category_id);
+
+/** POST /api/chat: sends text to `platforms` (NULL/empty: every platform with a running
+ *  monitor, else every connected one) or, with reply_to (a normalised chat message id), to
+ *  that message's platform as a reply. The result: {results:[{platform, sent, reason?,
+ *  message_id?}]} or err SP_ENOTFOUND (no platform to send to / unknown reply_to). */
+typedef void (*sp_psup_chat_cb)(int err, json_t *result, void *ud);
+void sp_psup_send_chat(sp_psup_t *s, const char *user_id, const char *text,
+                       const char *const *platforms, size_t n, const char *reply_to,
+                       sp_psup_chat_cb cb, void *ud);
+
+/** A notification from another transport (webhooks), already verified and mapped: handled
+ *  exactly like the monitor's (dedupe, persist, publish) for the user owning the platform
+ *  account `platform_user_id`. */
+void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                         const sp_chat_msg_t *m);
+void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                          const sp_alert_t *a);
+
+/** {users, monitors, restarts, degraded, events, duplicates} for metrics and tests. */
+json_t *sp_psup_debug(sp_psup_t *s);
+
+#endif
