@@ -45,7 +45,7 @@ struct sp_curlm_s; /* net/sp_curlm.h */
 typedef struct sp_platform_s sp_platform_t;
 
 /** What platform code gets from the program. Outlives every account and monitor. */
-typedef struct {
+typedef struct sp_platform_env_s {
     uv_loop_t *loop;
     const sp_config_t *cfg;
     struct sp_curlm_s *http; /* shared HTTP client */

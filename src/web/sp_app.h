@@ -22,6 +22,10 @@ struct sp_pubsub_s;     /* src/bus/sp_pubsub.h */
 struct sp_livestream_s; /* src/livestream/sp_livestream.h */
 struct sp_curlm_s;      /* src/net/sp_curlm.h */
 struct sp_cloudflare_s; /* src/media/sp_cloudflare.h */
+struct sp_platform_env_s;  /* src/platforms/sp_platform.h */
+struct sp_accounts_s;      /* src/platforms/sp_accounts.h */
+struct sp_psup_s;          /* src/platforms/sp_psup.h */
+struct sp_oauth_states_s;  /* src/auth/sp_oauth.h */
 
 typedef struct sp_app_s {
     uv_loop_t *loop;
@@ -35,6 +39,12 @@ typedef struct sp_app_s {
     struct sp_livestream_s *live;
     struct sp_curlm_s *curlm;
     struct sp_cloudflare_s *cloudflare;
+    /* platforms (sp_web_platforms.c): env for platform code, connected accounts, the
+     * PlatformSupervisor, and the pending OAuth flows (connect and sign-in) */
+    struct sp_platform_env_s *penv;
+    struct sp_accounts_s *accounts;
+    struct sp_psup_s *psup;
+    struct sp_oauth_states_s *oauth_states;
     bool shutting_down;
     uint64_t started_mono_ms;
     struct sp_ready_check_s *ready_checks;
