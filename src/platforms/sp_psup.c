@@ -127,7 +127,8 @@ static bool seen_find(sp_psup_user_t *u, char kind, const char *platform, uint64
 {
     for (size_t i = 0; i < SP_PSUP_SEEN_MAX; i++) {
         const sp_psup_seen_t *e = &u->seen[i];
-        if (e->h == h && e->kind == kind && (platform == NULL || strcmp(e->platform, platform) == 0))
+        if (e->h == h && e->kind == kind &&
+            (platform == NULL || strcmp(e->platform, platform) == 0))
             return true;
     }
     return false;
@@ -261,6 +262,7 @@ static void set_degraded(sp_psup_mon_t *mon, bool on)
 }
 
 static void mon_load(sp_psup_mon_t *mon);
+static void arm(sp_psup_t *s);
 
 static void mon_failed(sp_psup_mon_t *mon, const char *why)
 {
@@ -292,7 +294,7 @@ static void mon_failed(sp_psup_mon_t *mon, const char *why)
     }
     mon->state = SP_PSUP_MON_WAIT;
     mon->due = now + delay;
-    sp_psup_arm(s);
+    arm(s);
 }
 
 static void mon_reauth(sp_psup_mon_t *mon, const char *why)
@@ -302,7 +304,7 @@ static void mon_reauth(sp_psup_mon_t *mon, const char *why)
             "platform=%s", mon->platform);
     mon->state = SP_PSUP_MON_REAUTH; /* the timer stops the monitor (never from its own call) */
     publish_status(mon, SP_PSTATUS_NEEDS_REAUTH, why);
-    sp_psup_arm(mon->s);
+    arm(mon->s);
 }
 
 static void mon_stop(sp_psup_mon_t *mon, bool announce)
@@ -394,7 +396,7 @@ static void on_account(int err, sp_platform_account_t *a, void *ud)
     if (err == SP_ENOTFOUND || (err == 0 && (a == NULL || a->disconnected))) {
         if (a) sp_platform_account_unref(a);
         mon->state = SP_PSUP_MON_ABSENT; /* not connected: nothing to run */
-        sp_psup_arm(mon->s);
+        arm(mon->s);
         return;
     }
     if (err != 0 || a == NULL) {
@@ -410,7 +412,7 @@ static void on_account(int err, sp_platform_account_t *a, void *ud)
             mon->platform);
     sp_psup_push_channel(mon, mon->u->title, mon->u->category);
     mon_start(mon);
-    sp_psup_arm(mon->s);
+    arm(mon->s);
 }
 
 static void mon_load(sp_psup_mon_t *mon)
@@ -472,10 +474,11 @@ static void on_timer(uv_timer_t *t)
             sp_psup_viewers_tick(s, u);
         }
     }
-    sp_psup_arm(s);
+    arm(s);
 }
 
-void sp_psup_arm(sp_psup_t *s)
+/* Re-arms the one timer for the earliest due restart, reauth stop or viewers sample. */
+static void arm(sp_psup_t *s)
 {
     uint64_t now = sp_mono_ms(), due = 0;
     const char *k;
@@ -623,7 +626,8 @@ void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *strea
         mon->last_status = -1;
         sp_backoff_init(&mon->bo, s->bo_base, s->bo_max);
     }
-    if (viewers_on(s)) u->next_viewers = sp_mono_ms() + (uint64_t)s->env.cfg->platform_viewers_interval;
+    if (viewers_on(s))
+        u->next_viewers = sp_mono_ms() + (uint64_t)s->env.cfg->platform_viewers_interval;
     sp_map_sets(s->users, u->user_id, u);
     sp_ulog(SP_LOG_INFO, "platforms", u->user_id, "platform monitors starting",
             "stream_id=%s platforms=%zu", u->stream_id, u->n_mons);
@@ -633,7 +637,7 @@ void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *strea
         if (sp_map_gets(s->users, user_id) != u || u->gen != gen) break;
         mon_load(&u->mons[i]);
     }
-    sp_psup_arm(s);
+    arm(s);
 }
 
 void sp_psup_stream_ended(sp_psup_t *s, const char *user_id, const char *stream_id)
@@ -643,7 +647,7 @@ void sp_psup_stream_ended(sp_psup_t *s, const char *user_id, const char *stream_
     if (u == NULL) return;
     if (stream_id && stream_id[0] && strcmp(u->stream_id, stream_id) != 0) return;
     end_user(s, u, true);
-    sp_psup_arm(s);
+    arm(s);
 }
 
 void sp_psup_metadata(sp_psup_t *s, const char *user_id, const char *title,
@@ -689,7 +693,7 @@ void sp_psup_account_status(sp_psup_t *s, const char *user_id, const char *platf
     case SP_PSTATUS_STOPPED: mon_stop(mon, true); break;
     default: break;
     }
-    sp_psup_arm(s);
+    arm(s);
 }
 
 /* ------------------------------------------------------------------------------------------ */

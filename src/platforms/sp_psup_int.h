@@ -117,8 +117,6 @@ void sp_psup_op_end(sp_psup_op_t *op);
 /** The op's user when it is still the same stream (same generation), else NULL. */
 sp_psup_user_t *sp_psup_op_user(sp_psup_op_t *op);
 sp_psup_mon_t *sp_psup_find_mon(sp_psup_user_t *u, const char *platform);
-/** Re-arms the one timer for the earliest due restart or viewers sample. */
-void sp_psup_arm(sp_psup_t *s);
 void sp_psup_publish(sp_psup_t *s, const char *topic, const char *event, json_t *payload);
 /** The platform of a recent chat message id of this user ("" when not remembered). */
 const char *sp_psup_seen_chat_platform(sp_psup_user_t *u, const char *id);

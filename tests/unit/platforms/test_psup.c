@@ -400,11 +400,21 @@ Test(psup, start_stop_status_and_title)
     WAIT_UNTIL(M[0].titles == 2, 2000);
     cr_assert_str_eq(M[0].title, "New title");
 
+    size_t before = json_array_size(st.items);
+    sp_psup_set_bus(S, NULL); /* nothing published without a bus */
+    M[0].cur->sink.status(M[0].cur->sink.ud, SP_PSTATUS_DEGRADED, "quiet");
+    cr_assert_eq(json_array_size(st.items), before);
+    sp_psup_set_bus(S, PS);
+    M[0].cur->sink.status(M[0].cur->sink.ud, SP_PSTATUS_CONNECTED, "");
+    cr_assert_eq(json_array_size(st.items), before + 1);
+    before++;
+
     sp_psup_stream_ended(S, U1, S2); /* another stream: ignored */
     cr_assert_eq(M[0].stops, 0);
     sp_psup_stream_ended(S, U1, S1);
     cr_assert_eq(M[0].stops, 1);
     cr_assert_eq(count_event(&st, "status", "stopped"), 1);
+    cr_assert_eq(json_array_size(st.items), before + 1);
     d = sp_psup_debug(S);
     cr_assert_eq(json_integer_value(json_object_get(d, "users")), 0);
     json_decref(d);
