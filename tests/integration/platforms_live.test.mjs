@@ -265,7 +265,7 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
 
 describe('webhooks without TWITCH_WEBHOOK_SECRET', () => {
   let ctx;
-  before(async () => { ctx = await bootLive({}); });
+  before(async () => { ctx = await bootLive({}); await newUser(ctx); });
   after(() => ctx?.stop());
   test('POST /webhooks/twitch is 404', async () => {
     const r = await postTwitchWebhook(ctx, { type: 'webhook_callback_verification', body: { subscription: whSub('channel.follow', '2'), challenge: 'abc' } });
