@@ -1,35 +1,11 @@
 /*
- * TEMPORARY (helper D, branch psup): link stand-ins for the registry and accounts until the
- * branches that implement sp_platform.c / sp_accounts.c land on main. Delete on merge.
+ * TEMPORARY (helper D, branch psup): link stand-ins for the accounts until the branch that
+ * implements sp_accounts.c lands on main. Delete on merge.
  */
 #include "platforms/sp_accounts.h"
 
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
-
-static sp_platform_account_free_fn free_hook;
-
-void sp_platform_account_ref(sp_platform_account_t *a)
-{
-    a->refs++;
-}
-
-void sp_platform_account_unref(sp_platform_account_t *a)
-{
-    if (--a->refs == 0 && free_hook) free_hook(a);
-}
-
-const sp_platform_t *const *sp_platform_all(void)
-{
-    static const sp_platform_t *const none[] = { NULL };
-    return none;
-}
-
-const sp_platform_t *sp_platform_find(const char *name)
-{
-    (void)name;
-    return NULL;
-}
 
 struct sp_accounts_s {
     int unused;
