@@ -31,17 +31,22 @@ function twitchEnv(tw, extra = {}) {
   };
 }
 
-// The OAuth connect flow through the fake (auto-approve as twUser), with the user's session.
+// The OAuth connect flow through the fake (auto-approve as twUser), as the user's browser: its
+// session cookies plus whatever the flow sets (the state is bound to the browser).
 async function connectTwitch(ctx, u, tw, twUser = TW_USER) {
   tw.setAuthorize('approve', twUser);
   const base = ctx.srv.url;
-  let r = await fetch(`${base}/auth/twitch/connect`, { headers: { cookie: u.cookie }, redirect: 'manual' });
+  const jar = new Map(u.cookie.split('; ').map((c) => c.split('=')));
+  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  const keep = (r) => { for (const c of r.headers.getSetCookie()) { const [kv] = c.split(';'); const i = kv.indexOf('='); jar.set(kv.slice(0, i), kv.slice(i + 1)); } };
+  let r = await fetch(`${base}/auth/twitch/connect`, { headers: { cookie: cookie() }, redirect: 'manual' });
   assert.equal(r.status, 302, `connect: ${r.status} ${await r.text()}`);
+  keep(r);
   r = await fetch(r.headers.get('location'), { redirect: 'manual' });
   assert.equal(r.status, 302, 'the fake authorizes');
   const cb = r.headers.get('location');
   assert.ok(cb.startsWith(`${base}/auth/twitch/callback`), cb);
-  r = await fetch(cb, { headers: { cookie: u.cookie }, redirect: 'manual' });
+  r = await fetch(cb, { headers: { cookie: cookie() }, redirect: 'manual' });
   assert.equal(r.status, 302);
   assert.match(r.headers.get('location'), /connected=twitch/);
 }
