@@ -300,11 +300,21 @@ static void mon_failed(sp_psup_mon_t *mon, const char *why)
 static void mon_reauth(sp_psup_mon_t *mon, const char *why)
 {
     if (mon->state == SP_PSUP_MON_REAUTH) return;
-    sp_ulog(SP_LOG_WARN, "platforms", mon->u->user_id, "account needs reauth: monitor stopped",
-            "platform=%s", mon->platform);
     mon->state = SP_PSUP_MON_REAUTH; /* the timer stops the monitor (never from its own call) */
-    publish_status(mon, SP_PSTATUS_NEEDS_REAUTH, why);
+    if (mon->last_status != SP_PSTATUS_NEEDS_REAUTH) { /* not again on each re-check */
+        sp_ulog(SP_LOG_WARN, "platforms", mon->u->user_id,
+                "account needs reauth: monitor stopped", "platform=%s", mon->platform);
+        publish_status(mon, SP_PSTATUS_NEEDS_REAUTH, why);
+    }
     arm(mon->s);
+}
+
+void sp_psup_auth_failed(sp_psup_t *s, const char *user_id, uint64_t gen, const char *platform)
+{
+    sp_psup_user_t *u = sp_map_gets(s->users, user_id);
+    sp_psup_mon_t *mon = u && u->gen == gen ? sp_psup_find_mon(u, platform) : NULL;
+    if (mon && mon->state != SP_PSUP_MON_ABSENT && mon->state != SP_PSUP_MON_LOADING)
+        mon_reauth(mon, "reconnect the account");
 }
 
 static void mon_stop(sp_psup_mon_t *mon, bool announce)
@@ -395,6 +405,7 @@ static void on_account(int err, sp_platform_account_t *a, void *ud)
     }
     if (err == SP_ENOTFOUND || (err == 0 && (a == NULL || a->disconnected))) {
         if (a) sp_platform_account_unref(a);
+        if (mon->last_status >= 0) publish_status(mon, SP_PSTATUS_STOPPED, "disconnected");
         mon->state = SP_PSUP_MON_ABSENT; /* not connected: nothing to run */
         arm(mon->s);
         return;
@@ -472,6 +483,10 @@ static void on_timer(uv_timer_t *t)
         if (u->next_viewers && u->next_viewers <= now) {
             u->next_viewers = now + (uint64_t)s->env.cfg->platform_viewers_interval;
             sp_psup_viewers_tick(s, u);
+            /* at the same pace: has a needs_reauth account been reconnected meanwhile? */
+            for (size_t i = 0; i < u->n_mons; i++)
+                if (u->mons[i].state == SP_PSUP_MON_REAUTH && !u->mons[i].m && !u->mons[i].acct)
+                    mon_load(&u->mons[i]);
         }
     }
     arm(s);

@@ -118,6 +118,9 @@ void sp_psup_op_end(sp_psup_op_t *op);
 sp_psup_user_t *sp_psup_op_user(sp_psup_op_t *op);
 sp_psup_mon_t *sp_psup_find_mon(sp_psup_user_t *u, const char *platform);
 void sp_psup_publish(sp_psup_t *s, const char *topic, const char *event, json_t *payload);
+/** A call on the user's behalf was refused for the account (SP_EAUTH): that platform's
+ *  monitor stops as needs_reauth (when the stream of that generation still runs). */
+void sp_psup_auth_failed(sp_psup_t *s, const char *user_id, uint64_t gen, const char *platform);
 /** The platform of a recent chat message id of this user ("" when not remembered). */
 const char *sp_psup_seen_chat_platform(sp_psup_user_t *u, const char *id);
 

@@ -23,6 +23,7 @@
 static void on_channel(int err, void *ud)
 {
     sp_psup_op_t *op = ud;
+    if (err == SP_EAUTH && op->s) sp_psup_auth_failed(op->s, op->user_id, op->gen, op->platform);
     if (err != 0)
         sp_ulog(SP_LOG_WARN, "platforms", op->user_id, "title sync failed", "platform=%s err=%s",
                 op->platform, sp_err_name(err));
@@ -81,6 +82,7 @@ static void on_viewers(int err, bool live, int64_t viewers, void *ud)
     } else if (err != 0) {
         sp_ulog(SP_LOG_DEBUG, "platforms", u->user_id, "viewers unavailable",
                 "platform=%s err=%s", op->platform, sp_err_name(err));
+        if (err == SP_EAUTH) sp_psup_auth_failed(s, op->user_id, op->gen, op->platform);
     }
     sp_psup_op_end(op);
     if (--u->v_pending == 0) viewers_done(s, u);

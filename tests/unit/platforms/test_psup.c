@@ -102,6 +102,7 @@ typedef struct {
     bool drop;           /* is_sent false */
     int64_t viewers, viewers_step;
     int viewer_calls;
+    int viewers_err; /* answered once, then cleared */
 } mock_state_t;
 
 static mock_state_t M[2];
@@ -179,6 +180,8 @@ static void m_viewers(const sp_platform_env_t *env, sp_platform_account_t *a,
     mock_state_t *st = st_of(a);
     st->viewer_calls++;
     dcall_t *d = defer(D_VIEWERS, (void *)cb, ud);
+    d->err = st->viewers_err;
+    st->viewers_err = 0;
     d->n = st->viewers;
     st->viewers += st->viewers_step;
     go(d);
@@ -753,4 +756,26 @@ Test(psup, free_while_calls_are_pending)
     WAIT_UNTIL(false, 50); /* the late answers find the op orphaned */
     cr_assert_eq(c.done, 1);
     start_psup();
+}
+
+Test(psup, refused_token_on_a_call_is_needs_reauth_then_rechecked)
+{
+    E.cfg.platform_viewers_interval = 40;
+    start_psup();
+    rec_t st;
+    rec_on(&st, "platform:mock:" U1);
+    const char *plats[] = { "mock" };
+    M[0].viewers_err = SP_EAUTH; /* the first viewers call: the token is refused */
+    sp_psup_stream_started(S, U1, S1, NULL, NULL, plats, 1);
+    WAIT_UNTIL(count_event(&st, "status", "needs_reauth") == 1, 3000);
+    cr_assert_eq(count_event(&st, "status", "needs_reauth"), 1);
+    WAIT_UNTIL(M[0].stops == 1, 2000);
+    cr_assert_eq(M[0].stops, 1);
+    /* re-checked at the sampling pace: the account is fine again, the monitor comes back */
+    WAIT_UNTIL(M[0].starts == 2 && count_event(&st, "status", "connected") == 2, 3000);
+    cr_assert_eq(M[0].starts, 2);
+    cr_assert_eq(count_event(&st, "status", "connected"), 2);
+    cr_assert_eq(count_event(&st, "status", "needs_reauth"), 1);
+    sp_psup_stream_ended(S, U1, S1);
+    rec_off(&st);
 }
