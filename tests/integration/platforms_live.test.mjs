@@ -86,6 +86,7 @@ const countOn = (sock, topic, event, pred = () => true) =>
 
 describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
   let ctx; let tw; let u; let sock; let dest; let uid; let streamId;
+  const earlier = []; // messages of the dashboard sockets closed before the last one
   before(async () => {
     tw = await startFakeTwitch({ keepaliveSeconds: 2 });
     ctx = await bootLive({ env: twitchEnv(tw, { TWITCH_WEBHOOK_SECRET: WH_SECRET }) });
@@ -265,6 +266,30 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     assert.equal(st.outputs[0].status, 'active', 'the Twitch output is untouched');
   });
 
+  test('a server restart while live: the monitor is back (recovery), events flow again', async () => {
+    await sock.close();
+    earlier.push(...sock.msgs);
+    const r = await ctx.srv.stop();
+    assert.equal(r.code, 0, 'clean exit of the first server');
+    const sessions = tw.sessions().length;
+    await ctx.restart();
+    sock = await dashSocket(ctx, u);
+    for (const t of [`chat:${u.id}`, `alertbox:${u.id}`, `platform:twitch:${u.id}`, `user_stream:${u.id}:statistics`]) {
+      sock.send({ type: 'subscribe', topic: t });
+      await sock.next((m) => m.topic === t && m.event === 'subscribed');
+    }
+    assert.equal((await waitState(u, 'streaming')).stream_id, streamId, 'the same stream, recovered');
+    await waitFor(() => tw.sessions().length > sessions && tw.sessions().some((s) => s.status !== 'closed'),
+      { timeout: 15000, what: 'a new EventSub session after the restart' });
+    await tw.waitForSubscription((s) => s.type === 'channel.chat.message' && s.status === 'enabled', 20000);
+    tw.emit('channel.chat.message', { message_id: 'chat-recovered', message: { text: 'back', fragments: [{ type: 'text', text: 'back' }] } });
+    await sock.next((m) => m.topic === `chat:${u.id}` && m.payload.id === 'chat-recovered', 10000);
+    // the parent of a reply is found in the events table after the restart (memory is gone)
+    const rr = await u.api('POST', '/api/chat', { text: 'after restart', reply_to: 'chat-1' });
+    assert.equal(rr.status, 200, rr.text);
+    assert.equal(tw.chatMessages.find((m) => m.message === 'after restart')?.reply_parent_message_id, 'chat-1');
+  });
+
   test('a refused token: needs_reauth on the platform topic, the stream goes on', async () => {
     tw.failNextRefresh(5);
     tw.expireToken(); // the next Helix call (viewers, every 400 ms) gets 401, the refresh fails
@@ -282,8 +307,8 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
       const r = await u.api('GET', `/api/streams/${streamId}`);
       return r.json?.peak_viewers > 0 && r.json;
     }, { what: 'peak viewers' });
-    // every sample was published on the statistics topic (the socket saw them all)
-    const totals = sock.msgs.filter((m) => m.topic === `user_stream:${u.id}:statistics` && m.event === 'viewers')
+    // every sample was published on the statistics topic (the sockets saw them all)
+    const totals = [...earlier, ...sock.msgs].filter((m) => m.topic === `user_stream:${u.id}:statistics` && m.event === 'viewers')
       .map((m) => m.payload.total);
     assert.ok(totals.length >= 2, JSON.stringify(totals));
     assert.equal(s.peak_viewers, Math.max(...totals));
