@@ -215,9 +215,14 @@ int sp_platform_defer(uv_loop_t *loop, void (*fn)(void *ud), void *ud)
 /* ---- the call -------------------------------------------------------------------------------- */
 
 enum { PH_STEP, PH_SEND, PH_FAIL };
+enum { W_TIMER, W_TOKEN, W_HTTP }; /* what a call waits for */
 
-typedef struct {
+typedef struct call_s call_t;
+
+struct call_s {
     uv_timer_t timer;
+    call_t *prev, *next;      /* g_calls */
+    int where;
     sp_platform_env_t env;
     gate_t *gate;
     sp_platform_account_t *a; /* referenced; NULL for sp_platform_http_as */
@@ -237,7 +242,9 @@ typedef struct {
     int err;                  /* PH_FAIL / PH_SEND: the error to deliver */
     sp_platform_http_cb cb;
     void *ud;
-} call_t;
+};
+
+static call_t *g_calls; /* every call not finished yet */
 
 static void wipe_free(char *s)
 {
@@ -275,6 +282,13 @@ static void finish(call_t *c, int err, const sp_curlm_response_t *res)
         rp = &r;
     }
     uv_timer_stop(&c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g_calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
     c->cb(err, rp, c->ud);
     sp_platform_account_t *a = c->a;
     c->a = NULL;
@@ -287,6 +301,7 @@ static void on_timer(uv_timer_t *t);
 static void schedule(call_t *c, int phase, uint64_t delay_ms)
 {
     c->phase = phase;
+    c->where = W_TIMER;
     uv_timer_start(&c->timer, on_timer, delay_ms, 0);
 }
 
@@ -336,6 +351,7 @@ static void step(call_t *c)
         return;
     }
     const char *failed = c->auth_retried ? c->token : NULL;
+    c->where = W_TOKEN; /* on_token (now or later) schedules the next step */
     int rc = sp_token_get(c->a->token, sp_wall_ms(), failed, on_token, c);
     if (rc < 0)
         finish(c, rc, NULL);
@@ -389,6 +405,8 @@ static void send_now(call_t *c)
             .ca_file = c->env.ca_file,
         };
         rc = sp_curlm_request(c->env.http, &r, on_resp, c);
+        if (!rc)
+            c->where = W_HTTP;
     }
     if (auth.p)
         memset(auth.p, 0, auth.len);
@@ -528,8 +546,30 @@ static int start(const sp_platform_env_t *env, const sp_platform_t *p, sp_platfo
     c->timer.data = c;
     c->a = a;
     sp_platform_account_ref(a);
+    c->next = g_calls;
+    if (g_calls)
+        g_calls->prev = c;
+    g_calls = c;
     schedule(c, PH_STEP, 0);
     return 0;
+}
+
+void sp_platform_cancel_all(void)
+{
+    call_t *nx;
+    for (call_t *c = g_calls; c; c = nx) {
+        nx = c->next;
+        if (c->where == W_TIMER)
+            finish(c, SP_ECANCELED, NULL);
+    }
+}
+
+size_t sp_platform_calls_pending(void)
+{
+    size_t n = 0;
+    for (const call_t *c = g_calls; c; c = c->next)
+        n++;
+    return n;
 }
 
 int sp_platform_http(const sp_platform_env_t *env, sp_platform_account_t *a,

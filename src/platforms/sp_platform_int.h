@@ -16,6 +16,16 @@
 int sp_platform_http_as(const sp_platform_env_t *env, const sp_platform_t *p, const char *bearer,
                         const sp_platform_req_t *req, sp_platform_http_cb cb, void *ud);
 
+/**
+ * Shutdown: ends with SP_ECANCELED every call that is waiting on its own timer (a rate-limit
+ * wait, the next step). Calls in an HTTP request end when the sp_curlm is freed, calls waiting
+ * for a token refresh when the refresh ends (its request canceled the same way). Call it after
+ * stopping the monitors, before freeing the sp_curlm and the accounts.
+ */
+void sp_platform_cancel_all(void);
+/** Calls started and not finished (tests, metrics). */
+size_t sp_platform_calls_pending(void);
+
 /** Runs fn(ud) from the loop soon (never synchronously). 0 or SP_ENOMEM (fn not called). */
 int sp_platform_defer(uv_loop_t *loop, void (*fn)(void *ud), void *ud);
 

@@ -469,3 +469,22 @@ Test(twitch_client, breaker_opens_on_5xx_and_fails_fast)
     cr_assert_lt(f.at - t0, 1000, "fails fast");
     cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"path\":\"/helix/"), 5);
 }
+
+Test(twitch_client, cancel_all_ends_waiting_calls)
+{
+    cr_assert_eq(fake_tw_call(&tw.fake, "injectFault",
+                              "[{\"kind\":\"429\",\"resetSec\":5,\"pathIncludes\":\"/streams\"}]",
+                              NULL), 200);
+    res_t r = { 0 };
+    sp_platform_twitch.viewers(&tw.env, tw.acct, on_viewers, &r);
+    uint64_t end = sp_mono_ms() + 5000;
+    while (sp_mono_ms() < end && fake_tw_count(&tw.fake, "calls", "\"status\":429") < 1)
+        tw_run_for(20);
+    tw_run_for(50);
+    cr_assert_eq(r.calls, 0, "waiting for Ratelimit-Reset");
+    cr_assert_eq(sp_platform_calls_pending(), 1);
+    sp_platform_cancel_all();
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.err, SP_ECANCELED);
+    cr_assert_eq(sp_platform_calls_pending(), 0);
+}
