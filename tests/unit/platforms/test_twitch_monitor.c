@@ -397,3 +397,33 @@ Test(twitch_monitor, memory_per_monitor)
     cr_assert_leq(per, 32 * 1024, "%zu bytes per monitor", per);
 }
 
+
+Test(twitch_monitor, expired_token_refreshed_while_subscribing)
+{
+    char args[256];
+    snprintf(args, sizeof args, "[\"%s\"]", tw.access);
+    cr_assert_eq(fake_tw_call(&tw.fake, "expireToken", args, NULL), 200);
+    rec_t r = { 0 };
+    sp_platform_monitor_t *m = start(&r);
+    wait_live(&r, 1, 9);
+    cr_assert_eq(tw.refreshes, 1, "nine subscription calls, one refresh");
+    cr_assert_eq(r.needs_reauth, 0);
+    sp_platform_twitch.monitor_stop(m);
+}
+
+Test(twitch_monitor, close_4000_fresh_session)
+{
+    rec_t r = { 0 };
+    sp_platform_monitor_t *m = start(&r);
+    wait_live(&r, 1, 9);
+    cr_assert_eq(fake_tw_call(&tw.fake, "closeSession", "[null,4000]", NULL), 200);
+    wait_live(&r, 2, 9);
+    cr_assert_eq(open_sessions(), 1);
+    emit("channel.cheer", NULL, 0);
+    uint64_t end = sp_mono_ms() + 5000;
+    while (sp_mono_ms() < end && r.nalert < 1)
+        tw_run_for(20);
+    cr_assert_eq(r.nalert, 1);
+    cr_assert_eq(r.alerts_by_type[SP_ALERT_CHEER], 1);
+    sp_platform_twitch.monitor_stop(m);
+}
