@@ -510,3 +510,20 @@ Test(twitch_client, missing_scope_is_forbidden_without_refresh)
     cr_assert_eq(tw.refreshes, 0);
     cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"path\":\"/helix/chat/messages\""), 1);
 }
+
+Test(twitch_client, refresh_ahead_of_expiry_no_401)
+{
+    /* 1 minute left: inside the 5 minute margin, refreshed before the call goes out */
+    sp_token_set(tw.acct->token, tw.access, tw.refresh, sp_wall_ms() + 60 * 1000LL);
+    res_t r[5];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 5; i++)
+        sp_platform_twitch.viewers(&tw.env, tw.acct, on_viewers, &r[i]);
+    for (int i = 0; i < 5; i++) {
+        tw_spin(&r[i].calls, 1, 10000);
+        cr_assert_eq(r[i].err, 0, "%s", sp_strerror(r[i].err));
+    }
+    cr_assert_eq(tw.refreshes, 1);
+    cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"status\":401"), 0);
+    cr_assert_gt(sp_token_expires_at(tw.acct->token), sp_wall_ms() + 3600 * 1000LL);
+}
