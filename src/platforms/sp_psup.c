@@ -483,10 +483,16 @@ static void on_timer(uv_timer_t *t)
         if (u->next_viewers && u->next_viewers <= now) {
             u->next_viewers = now + (uint64_t)s->env.cfg->platform_viewers_interval;
             sp_psup_viewers_tick(s, u);
-            /* at the same pace: has a needs_reauth account been reconnected meanwhile? */
-            for (size_t i = 0; i < u->n_mons; i++)
-                if (u->mons[i].state == SP_PSUP_MON_REAUTH && !u->mons[i].m && !u->mons[i].acct)
-                    mon_load(&u->mons[i]);
+            /* at the same pace: has a needs_reauth account been reconnected meanwhile, or a
+               running one disconnected by the user? */
+            for (size_t i = 0; i < u->n_mons; i++) {
+                sp_psup_mon_t *mon = &u->mons[i];
+                if (mon->state == SP_PSUP_MON_REAUTH && !mon->m && !mon->acct)
+                    mon_load(mon);
+                else if (mon->acct && mon->acct->disconnected &&
+                         mon->state != SP_PSUP_MON_LOADING)
+                    mon_stop(mon, true);
+            }
         }
     }
     arm(s);

@@ -779,3 +779,29 @@ Test(psup, refused_token_on_a_call_is_needs_reauth_then_rechecked)
     sp_psup_stream_ended(S, U1, S1);
     rec_off(&st);
 }
+
+Test(psup, account_disconnected_while_live_stops_its_monitor)
+{
+    E.cfg.platform_viewers_interval = 30;
+    start_psup();
+    rec_t st, st2;
+    rec_on(&st, "platform:mock:" U1);
+    rec_on(&st2, "platform:mock2:" U1);
+    const char *plats[] = { "mock", "mock2" };
+    sp_psup_stream_started(S, U1, S1, NULL, NULL, plats, 2);
+    WAIT_UNTIL(count_event(&st, "status", "connected") == 1 &&
+                   count_event(&st2, "status", "connected") == 1, 2000);
+    ACC[0][0].disconnected = true; /* DELETE /api/platforms/mock */
+    connected[0][0] = false;
+    WAIT_UNTIL(count_event(&st, "status", "stopped") == 1, 2000);
+    cr_assert_eq(count_event(&st, "status", "stopped"), 1);
+    cr_assert_eq(M[0].stops, 1);
+    cr_assert_eq(M[1].stops, 0, "the other platform runs on");
+    WAIT_UNTIL(false, 100);
+    cr_assert_eq(M[0].starts, 1, "not restarted");
+    sp_psup_stream_ended(S, U1, S1);
+    cr_assert_eq(count_event(&st, "status", "stopped"), 1, "stopped once");
+    cr_assert_eq(count_event(&st2, "status", "stopped"), 1);
+    rec_off(&st);
+    rec_off(&st2);
+}
