@@ -4,19 +4,13 @@
  * revoke.
  */
 #include <criterion/criterion.h>
-#include <curl/curl.h>
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../store/store_common.h"
+#include "fake_twitch.h"
 #include "auth/sp_seal.h"
 #include "core/sp_alloc.h"
 #include "core/sp_buf.h"
@@ -26,233 +20,31 @@
 #include "net/sp_curlm.h"
 #include "platforms/sp_accounts.h"
 #include "platforms/sp_platform.h"
+#include "platforms/sp_platform_int.h"
 
-#define CLIENT_ID "acc-test-client-id"
-#define CLIENT_SECRET "acc-test-client-secret-0123456789"
 #define USER_A "11111111-1111-4111-8111-111111111111"
 #define USER_B "22222222-2222-4222-8222-222222222222"
-#define TW_USER "141981764"
+#define TW_USER FAKE_TW_USER
 
-extern char **environ;
+/* ---- fake Twitch control (fake_twitch.h), parsed ------------------------------------------ */
 
-/* ---- fake Twitch (node), blocking control calls ------------------------------------------- */
-
-typedef struct {
-    pid_t pid;
-    int port;
-    char base[128];
-    char auth_url[160];
-} fake_tw_t;
-
-static int fake_tw_start(fake_tw_t *f)
+static json_t *control(fake_tw_t *f, const char *name, const char *args)
 {
-    memset(f, 0, sizeof(*f));
-    f->pid = -1;
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawn_file_actions_addclose(&fa, fds[1]);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    char *argv[] = { "node", "tests/fakes/twitch.mjs", "--port", "0", "--client-id", CLIENT_ID,
-                     "--client-secret", CLIENT_SECRET, NULL };
-    pid_t pid;
-    int rc = posix_spawnp(&pid, "node", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-        close(fds[0]);
-        return -1;
-    }
-    f->pid = pid;
-    char line[512];
-    size_t len = 0;
-    for (;;) {
-        struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
-        if (poll(&pfd, 1, 15000) <= 0)
-            break;
-        ssize_t n = read(fds[0], line + len, sizeof(line) - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        line[len] = '\0';
-        char *m = strstr(line, "port=");
-        if (m && strchr(m, '\n')) {
-            f->port = (int)strtol(m + 5, NULL, 10);
-            break;
-        }
-        if (len >= sizeof(line) - 1)
-            break;
-    }
-    close(fds[0]);
-    if (f->port <= 0)
-        return -1;
-    snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
-    snprintf(f->auth_url, sizeof(f->auth_url), "%s/oauth2", f->base);
-    return 0;
-}
-
-static void fake_tw_stop(fake_tw_t *f)
-{
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        int st;
-        while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR) {
-        }
-        f->pid = -1;
-    }
-}
-
-static size_t wr(char *p, size_t s, size_t n, void *ud)
-{
-    sp_buf_t *b = ud;
-    return sp_buf_append(b, p, s * n) == 0 ? s * n : 0;
-}
-
-/* POST /_control/<name> {"args": args}; GET when args is NULL. Returns the parsed body. */
-static json_t *fake_tw_control(fake_tw_t *f, const char *name, const char *args)
-{
-    char url[256];
-    snprintf(url, sizeof(url), "%s/_control/%s", f->base, name);
-    char body[1024];
-    if (args)
-        snprintf(body, sizeof(body), "{\"args\":%s}", args);
-    CURL *e = curl_easy_init();
-    cr_assert(e);
-    sp_buf_t b;
-    sp_buf_init(&b, 4 << 20);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, wr);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    if (args)
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    long status = -1;
-    if (curl_easy_perform(e) == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(e);
-    cr_assert_eq(status, 200, "control %s: %ld", name, status);
-    json_t *j = json_loadb(b.p ? b.p : "", b.len, 0, NULL);
-    sp_buf_cleanup(&b);
+    char *out = NULL;
+    long st = args ? fake_tw_call(f, name, args, &out) : fake_tw_get(f, name, &out);
+    cr_assert_eq(st, 200, "control %s: %ld", name, st);
+    json_t *j = out ? json_loads(out, 0, NULL) : NULL;
+    free(out);
     cr_assert(j, "control %s: not JSON", name);
     return j;
 }
 
-static long fake_tw_counter(fake_tw_t *f, const char *name)
+static long fake_counter(fake_tw_t *f, const char *name)
 {
-    json_t *c = fake_tw_control(f, "counters", NULL);
+    json_t *c = control(f, "counters", NULL);
     long n = (long)json_integer_value(json_object_get(c, name));
     json_decref(c);
     return n;
-}
-
-/* ---- TEMPORARY (until helper A's sp_platform.c and twitch vtable land on main): the
- * registry, account references, and a Twitch vtable reduced to what sp_accounts uses ------- */
-
-static sp_platform_account_free_fn g_free_hook;
-
-void sp_platform_account_ref(sp_platform_account_t *a)
-{
-    a->refs++;
-}
-
-void sp_platform_account_unref(sp_platform_account_t *a)
-{
-    if (a && --a->refs == 0 && g_free_hook)
-        g_free_hook(a);
-}
-
-void sp_platform_account_set_free_hook(sp_platform_account_free_fn fn)
-{
-    g_free_hook = fn;
-}
-
-static char g_token_url[256], g_revoke_url[256], g_authorize_url[256];
-
-static bool tt_oauth(const sp_config_t *cfg, sp_platform_oauth_t *out)
-{
-    if (!cfg->twitch_client_id || !*cfg->twitch_client_id || !cfg->twitch_client_secret ||
-        !*cfg->twitch_client_secret)
-        return false;
-    snprintf(g_token_url, sizeof(g_token_url), "%s/token", cfg->twitch_auth_url);
-    snprintf(g_revoke_url, sizeof(g_revoke_url), "%s/revoke", cfg->twitch_auth_url);
-    snprintf(g_authorize_url, sizeof(g_authorize_url), "%s/authorize", cfg->twitch_auth_url);
-    memset(out, 0, sizeof(*out));
-    out->authorize_url = g_authorize_url;
-    out->token_url = g_token_url;
-    out->revoke_url = g_revoke_url;
-    out->client_id = cfg->twitch_client_id;
-    out->client_secret = cfg->twitch_client_secret;
-    out->connect_scopes = "user:read:chat user:write:chat";
-    return true;
-}
-
-typedef struct {
-    sp_platform_done_cb cb;
-    void *ud;
-} tt_revoke_t;
-
-static void tt_revoked(const sp_curlm_response_t *res, void *ud)
-{
-    tt_revoke_t *r = ud;
-    r->cb(res->err ? res->err : (res->status == 200 ? 0 : SP_EUPSTREAM), r->ud);
-    sp_free(r);
-}
-
-static void tt_revoke(const sp_platform_env_t *env, const char *token, sp_platform_done_cb cb,
-                      void *ud)
-{
-    sp_platform_oauth_t od;
-    cr_assert(tt_oauth(env->cfg, &od));
-    char *enc = curl_easy_escape(NULL, token, 0);
-    char body[1024];
-    snprintf(body, sizeof(body), "client_id=%s&token=%s", od.client_id, enc);
-    curl_free(enc);
-    tt_revoke_t *r = sp_calloc(1, sizeof(*r));
-    r->cb = cb;
-    r->ud = ud;
-    static const char *const h[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
-    sp_curlm_request_t req = { .method = "POST", .url = od.revoke_url, .headers = h,
-                               .body = body, .body_len = strlen(body) };
-    cr_assert_eq(sp_curlm_request(env->http, &req, tt_revoked, r), 0);
-}
-
-static const sp_platform_t test_twitch = {
-    .name = "twitch",
-    .display_name = "Twitch",
-    .oauth = tt_oauth,
-    .revoke = tt_revoke,
-};
-
-static bool tt_other_oauth(const sp_config_t *cfg, sp_platform_oauth_t *out)
-{
-    (void)cfg;
-    (void)out;
-    return false;
-}
-
-static const sp_platform_t test_other = {
-    .name = "otherplat",
-    .display_name = "Other",
-    .oauth = tt_other_oauth,
-};
-
-const sp_platform_t *const *sp_platform_all(void)
-{
-    static const sp_platform_t *const all[] = { &test_twitch, &test_other, NULL };
-    return all;
-}
-
-const sp_platform_t *sp_platform_find(const char *name)
-{
-    for (const sp_platform_t *const *p = sp_platform_all(); *p; p++)
-        if (strcmp((*p)->name, name) == 0)
-            return *p;
-    return NULL;
 }
 
 /* ---- fixture -------------------------------------------------------------------------------- */
@@ -298,9 +90,10 @@ static void setup(void)
     cr_assert_eq(tenv_open(&E, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(sp_seal_init(&E.cfg, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(fake_tw_start(&TW), 0, "the fake Twitch (node tests/fakes/twitch.mjs) starts");
-    E.cfg.twitch_client_id = CLIENT_ID;
-    E.cfg.twitch_client_secret = CLIENT_SECRET;
-    E.cfg.twitch_auth_url = TW.auth_url;
+    E.cfg.twitch_client_id = FAKE_TW_CLIENT_ID;
+    E.cfg.twitch_client_secret = FAKE_TW_CLIENT_SECRET;
+    E.cfg.twitch_auth_url = TW.auth;
+    E.cfg.twitch_api_url = TW.api;
     HTTP = sp_curlm_new(&E.loop);
     cr_assert(HTTP);
     PENV = (sp_platform_env_t){ .loop = &E.loop, .cfg = &E.cfg, .http = HTTP };
@@ -313,11 +106,13 @@ static void setup(void)
 
 static void teardown(void)
 {
+    sp_platform_cancel_all();
     sp_accounts_free(ACC);
     ACC = NULL;
     sp_curlm_free(HTTP);
     HTTP = NULL;
     tenv_teardown(&E);
+    cr_expect_eq(sp_platform_calls_pending(), 0, "a platform call never ended");
     sp_seal_shutdown();
     fake_tw_stop(&TW);
 }
@@ -376,7 +171,7 @@ static void grant_mint(grant_t *g, long ttl)
     snprintf(args, sizeof(args),
              "[{\"userId\":\"" TW_USER "\",\"scopes\":[\"user:read:chat\",\"user:write:chat\"],"
              "\"ttl\":%ld}]", ttl);
-    json_t *j = fake_tw_control(&TW, "issueToken", args);
+    json_t *j = control(&TW, "issueToken", args);
     json_t *res = json_object_get(j, "result");
     memset(g, 0, sizeof(*g));
     g->tok.access_token = sp_strdup(sp_json_str(res, "access_token"));
@@ -566,9 +361,20 @@ Test(accounts, list_shape_and_never_a_token)
     connect_sync(USER_A, &g);
     json_t *list = list_sync(USER_A);
     cr_assert(json_is_array(list));
-    cr_assert_eq(json_array_size(list), 2, "one entry per registered platform");
-    json_t *tw = json_array_get(list, 0), *other = json_array_get(list, 1);
-    cr_assert_str_eq(sp_json_str(tw, "platform"), "twitch");
+    size_t nplat = 0;
+    while (sp_platform_all()[nplat])
+        nplat++;
+    cr_assert_eq(json_array_size(list), nplat, "one entry per registered platform");
+    cr_assert_str_eq(sp_json_str(json_array_get(list, 0), "platform"),
+                     sp_platform_all()[0]->name, "in registry order");
+    json_t *tw = NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        if (strcmp(sp_json_str(v, "platform"), "twitch") == 0)
+            tw = v;
+    }
+    cr_assert(tw);
     cr_assert_str_eq(sp_json_str(tw, "display_name"), "Twitch");
     cr_assert(json_is_true(json_object_get(tw, "configured")));
     cr_assert(json_is_true(json_object_get(tw, "connected")));
@@ -581,14 +387,6 @@ Test(accounts, list_shape_and_never_a_token)
     cr_assert_eq(json_array_size(json_object_get(tw, "scopes")), 2);
     cr_assert(json_integer_value(json_object_get(tw, "expires_at")) > sp_wall_ms());
     cr_assert_eq(json_object_size(tw), 8);
-
-    cr_assert_str_eq(sp_json_str(other, "platform"), "otherplat");
-    cr_assert(json_is_false(json_object_get(other, "configured")));
-    cr_assert(json_is_false(json_object_get(other, "connected")));
-    cr_assert(json_is_null(json_object_get(other, "status")));
-    cr_assert(json_is_null(json_object_get(other, "account")));
-    cr_assert(json_is_null(json_object_get(other, "expires_at")));
-    cr_assert_eq(json_array_size(json_object_get(other, "scopes")), 0);
 
     char *text = json_dumps(list, 0);
     cr_assert(strstr(text, g.tok.access_token) == NULL);
@@ -607,7 +405,20 @@ Test(accounts, list_shape_and_never_a_token)
     cr_assert_str_eq(sp_json_str(json_array_get(list, 0), "status"), "ok");
     json_decref(list);
     list = list_sync(USER_B);
-    cr_assert(json_is_false(json_object_get(json_array_get(list, 0), "connected")));
+    json_t *b = json_array_get(list, 0);
+    cr_assert(json_is_false(json_object_get(b, "connected")));
+    cr_assert(json_is_null(json_object_get(b, "status")));
+    cr_assert(json_is_null(json_object_get(b, "account")));
+    cr_assert(json_is_null(json_object_get(b, "expires_at")));
+    cr_assert_eq(json_array_size(json_object_get(b, "scopes")), 0);
+    cr_assert_eq(json_object_size(b), 8);
+    json_decref(list);
+
+    /* configured is the platform's own answer (no client secret: not configured) */
+    E.cfg.twitch_client_secret = "";
+    list = list_sync(USER_A);
+    cr_assert(json_is_false(json_object_get(json_array_get(list, 0), "configured")));
+    cr_assert(json_is_true(json_object_get(json_array_get(list, 0), "connected")));
     json_decref(list);
     sp_oauth_token_clear(&g.tok);
 }
@@ -691,14 +502,14 @@ Test(accounts, refresh_rotation_is_persisted_before_waiters_get_the_token)
     grant_mint(&g, 60); /* inside the 5 min refresh-ahead window: the first get refreshes */
     connect_sync(USER_A, &g);
     sp_platform_account_t *a = get_sync(USER_A, 0);
-    long refreshes0 = fake_tw_counter(&TW, "grant_refresh_token");
+    long refreshes0 = fake_counter(&TW, "grant_refresh_token");
     disk_check_t c[5];
     memset(c, 0, sizeof(c));
     for (int i = 0; i < 5; i++)
         cr_assert_eq(sp_token_get(a->token, sp_wall_ms(), NULL, on_tok_check_disk, &c[i]), 0);
     cr_assert(sp_token_refreshing(a->token));
     twait(&E, &c[4].done);
-    cr_assert_eq(fake_tw_counter(&TW, "grant_refresh_token"), refreshes0 + 1, "one refresh");
+    cr_assert_eq(fake_counter(&TW, "grant_refresh_token"), refreshes0 + 1, "one refresh");
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(c[i].done, 1);
         cr_assert_eq(c[i].err, 0);
@@ -719,7 +530,7 @@ Test(accounts, refresh_rotation_is_persisted_before_waiters_get_the_token)
     token_sync(a, c[0].tok, &t); /* a 401 with the current token: refresh once */
     cr_assert_eq(t.err, 0, "%s", sp_err_name(t.err));
     cr_assert_str_neq(t.tok, c[0].tok);
-    cr_assert_eq(fake_tw_counter(&TW, "grant_refresh_token"), refreshes0 + 2);
+    cr_assert_eq(fake_counter(&TW, "grant_refresh_token"), refreshes0 + 2);
     json_t *row = account_row(USER_A);
     char *r2 = unseal_col(USER_A, sp_json_str(row, "refresh_token"));
     cr_assert_str_neq(r2, rotated);
@@ -735,7 +546,7 @@ Test(accounts, invalid_grant_marks_needs_reauth_persisted_until_reconnect)
     grant_mint(&g, 3600);
     connect_sync(USER_A, &g);
     sp_platform_account_t *a = get_sync(USER_A, 0);
-    json_decref(fake_tw_control(&TW, "failNextRefresh", "[1]"));
+    json_decref(control(&TW, "failNextRefresh", "[1]"));
     STATUS.n = 0;
     res_t t;
     token_sync(a, g.tok.access_token, &t); /* the provider said 401: refresh -> 400 */
@@ -759,7 +570,7 @@ Test(accounts, invalid_grant_marks_needs_reauth_persisted_until_reconnect)
 
     /* survives a reload: SP_EAUTH at once, no refresh tried */
     reload();
-    long refreshes = fake_tw_counter(&TW, "grant_refresh_token");
+    long refreshes = fake_counter(&TW, "grant_refresh_token");
     a = get_sync(USER_A, 0);
     cr_assert(sp_token_needs_reauth(a->token));
     memset(&t, 0, sizeof(t));
@@ -784,7 +595,7 @@ Test(accounts, invalid_grant_marks_needs_reauth_persisted_until_reconnect)
     list = list_sync(USER_A);
     cr_assert_str_eq(sp_json_str(json_array_get(list, 0), "status"), "ok");
     json_decref(list);
-    cr_assert_eq(fake_tw_counter(&TW, "grant_refresh_token"), refreshes);
+    cr_assert_eq(fake_counter(&TW, "grant_refresh_token"), refreshes);
     sp_platform_account_unref(a);
     reload();
     a = get_sync(USER_A, 0);
@@ -817,8 +628,8 @@ Test(accounts, disconnect_revokes_and_removes_row_and_destination)
     cr_assert_eq(r.done, 0);
     twait(&E, &r.done);
     cr_assert_eq(r.err, 0);
-    cr_assert_eq(fake_tw_counter(&TW, "revoked"), 1, "the provider saw the revoke");
-    json_t *calls = fake_tw_control(&TW, "calls", NULL);
+    cr_assert_eq(fake_counter(&TW, "revoked"), 1, "the provider saw the revoke");
+    json_t *calls = control(&TW, "calls", NULL);
     bool seen = false;
     size_t i;
     json_t *c;
@@ -851,7 +662,7 @@ Test(accounts, disconnect_revokes_and_removes_row_and_destination)
     cr_assert_eq(r.err, SP_ENOTFOUND);
 
     /* a failing revoke does not block the disconnect */
-    json_decref(fake_tw_control(&TW, "injectFault",
+    json_decref(control(&TW, "injectFault",
                                 "[{\"kind\":\"5xx\",\"pathIncludes\":\"/oauth2/revoke\"}]"));
     memset(&r, 0, sizeof(r));
     sp_accounts_disconnect(ACC, USER_B, "twitch", on_done, &r);
@@ -897,7 +708,7 @@ Test(accounts, free_cancels_pending_work)
     grant_mint(&g, 60);
     connect_sync(USER_A, &g);
     sp_platform_account_t *a = get_sync(USER_A, 0);
-    json_decref(fake_tw_control(&TW, "setDelay", "[300]"));
+    json_decref(control(&TW, "setDelay", "[300]"));
     res_t t = { 0 };
     cr_assert_eq(sp_token_get(a->token, sp_wall_ms(), NULL, on_tok, &t), 0);
     cr_assert(sp_token_refreshing(a->token));
