@@ -4,6 +4,7 @@
  * revoke.
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,9 +84,9 @@ static void add_user(const char *id, const char *email)
     tres_free(&r);
 }
 
-static void setup(void)
+static void setup_with(bool pg)
 {
-    tenv_setup(&E, false);
+    tenv_setup(&E, pg); /* pg: skipped unless SP_TEST_PG_URL is set */
     char err[256];
     cr_assert_eq(tenv_open(&E, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(sp_seal_init(&E.cfg, err, sizeof(err)), 0, "%s", err);
@@ -117,7 +118,18 @@ static void teardown(void)
     fake_tw_stop(&TW);
 }
 
-TestSuite(accounts, .init = setup, .fini = teardown, .timeout = 60);
+static void setup_sqlite(void)
+{
+    setup_with(false);
+}
+
+static void setup_pg(void)
+{
+    setup_with(true);
+}
+
+TestSuite(accounts, .init = setup_sqlite, .fini = teardown, .timeout = 60);
+TestSuite(accounts_pg, .init = setup_pg, .fini = teardown, .timeout = 60);
 
 /* ---- synchronous wrappers ------------------------------------------------------------------- */
 
@@ -267,7 +279,7 @@ static bool file_contains(const char *path, const char *needle)
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
-Test(accounts, connect_stores_sealed_tokens_and_one_destination)
+static void t_connect_stores_sealed_tokens_and_one_destination(void)
 {
     grant_t g;
     grant_mint(&g, 3600);
@@ -332,29 +344,29 @@ Test(accounts, connect_stores_sealed_tokens_and_one_destination)
     sp_free(a);
     json_decref(row);
 
-    /* the database files never hold a token in clear */
-    char path[400];
-    const char *sfx[] = { "", "-wal" };
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof(path), "%s/streampai.db%s", E.dir, sfx[i]);
-        grant_t *gs[] = { &g, &g2 };
-        for (size_t j = 0; j < 2; j++) {
-            cr_assert(!file_contains(path, gs[j]->tok.access_token), "%s holds a token", path);
-            cr_assert(!file_contains(path, gs[j]->tok.refresh_token), "%s holds a token", path);
+    /* the database files never hold a token in clear (SQLite: the db and its WAL; PG: the
+     * columns, checked above) */
+    if (!E.pg) {
+        char path[400];
+        const char *sfx[] = { "", "-wal" };
+        bool rows_seen = false;
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(path, sizeof(path), "%s/streampai.db%s", E.dir, sfx[i]);
+            grant_t *gs[] = { &g, &g2 };
+            for (size_t j = 0; j < 2; j++) {
+                cr_assert(!file_contains(path, gs[j]->tok.access_token), "%s: a token", path);
+                cr_assert(!file_contains(path, gs[j]->tok.refresh_token), "%s: a token", path);
+            }
+            /* the check reads the right files: the rows are there, in the db or its WAL */
+            rows_seen = rows_seen || file_contains(path, "Twitch (twitchdev)");
         }
+        cr_assert(rows_seen);
     }
-    /* the check reads the right files: the rows are there, in the db or its WAL */
-    bool rows_seen = false;
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof(path), "%s/streampai.db%s", E.dir, sfx[i]);
-        rows_seen = rows_seen || file_contains(path, "Twitch (twitchdev)");
-    }
-    cr_assert(rows_seen);
     sp_oauth_token_clear(&g.tok);
     sp_oauth_token_clear(&g2.tok);
 }
 
-Test(accounts, list_shape_and_never_a_token)
+static void t_list_shape_and_never_a_token(void)
 {
     grant_t g;
     grant_mint(&g, 3600);
@@ -423,7 +435,7 @@ Test(accounts, list_shape_and_never_a_token)
     sp_oauth_token_clear(&g.tok);
 }
 
-Test(accounts, get_loads_unseals_and_caches)
+static void t_get_loads_unseals_and_caches(void)
 {
     get_sync(USER_A, SP_ENOTFOUND);
     res_t r = { 0 };
@@ -463,6 +475,42 @@ Test(accounts, get_loads_unseals_and_caches)
     sp_oauth_token_clear(&g.tok);
 }
 
+/* What the database holds right now (committed), read on a connection of our own: a callback
+ * cannot wait for the store. */
+static void db_tokens_now(const char *user, char *access, size_t acap, char *refresh,
+                          size_t rcap)
+{
+    if (E.pg) {
+        PGconn *c = PQconnectdb(E.url);
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+        const char *vals[1] = { user };
+        PGresult *r = PQexecParams(c, "SELECT access_token, refresh_token FROM "
+                                      "streaming_account WHERE user_id = $1",
+                                   1, NULL, vals, NULL, NULL, 0);
+        cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+        cr_assert_eq(PQntuples(r), 1);
+        snprintf(access, acap, "%s", PQgetvalue(r, 0, 0));
+        snprintf(refresh, rcap, "%s", PQgetvalue(r, 0, 1));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    char path[400];
+    snprintf(path, sizeof(path), "%s/streampai.db", E.dir);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT access_token, refresh_token FROM "
+                                        "streaming_account WHERE user_id = ?1", -1, &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    snprintf(access, acap, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(refresh, rcap, "%s", (const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 /* The first waiter checks what is on disk when it gets the refreshed token. */
 typedef struct {
     int done, err;
@@ -476,27 +524,17 @@ static void on_tok_check_disk(int err, const char *tok, void *ud)
     c->done++;
     c->err = err;
     snprintf(c->tok, sizeof(c->tok), "%s", tok ? tok : "");
-    char path[400];
-    snprintf(path, sizeof(path), "%s/streampai.db", E.dir);
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT access_token, refresh_token FROM "
-                                        "streaming_account WHERE user_id = ?1", -1, &st, NULL),
-                 SQLITE_OK);
-    sqlite3_bind_text(st, 1, USER_A, -1, SQLITE_STATIC);
-    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    char *a = unseal_col(USER_A, (const char *)sqlite3_column_text(st, 0));
-    char *r = unseal_col(USER_A, (const char *)sqlite3_column_text(st, 1));
+    char sealed_a[SP_OAUTH_MAX_TOKEN * 2], sealed_r[SP_OAUTH_MAX_TOKEN * 2];
+    db_tokens_now(USER_A, sealed_a, sizeof(sealed_a), sealed_r, sizeof(sealed_r));
+    char *a = unseal_col(USER_A, sealed_a);
+    char *r = unseal_col(USER_A, sealed_r);
     snprintf(c->disk_access, sizeof(c->disk_access), "%s", a);
     snprintf(c->disk_refresh, sizeof(c->disk_refresh), "%s", r);
     sp_free(a);
     sp_free(r);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
 }
 
-Test(accounts, refresh_rotation_is_persisted_before_waiters_get_the_token)
+static void t_refresh_rotation_is_persisted_before_waiters_get_the_token(void)
 {
     grant_t g;
     grant_mint(&g, 60); /* inside the 5 min refresh-ahead window: the first get refreshes */
@@ -540,7 +578,7 @@ Test(accounts, refresh_rotation_is_persisted_before_waiters_get_the_token)
     sp_oauth_token_clear(&g.tok);
 }
 
-Test(accounts, invalid_grant_marks_needs_reauth_persisted_until_reconnect)
+static void t_invalid_grant_marks_needs_reauth_persisted_until_reconnect(void)
 {
     grant_t g;
     grant_mint(&g, 3600);
@@ -607,7 +645,7 @@ Test(accounts, invalid_grant_marks_needs_reauth_persisted_until_reconnect)
     sp_oauth_token_clear(&g2.tok);
 }
 
-Test(accounts, disconnect_revokes_and_removes_row_and_destination)
+static void t_disconnect_revokes_and_removes_row_and_destination(void)
 {
     res_t r = { 0 };
     sp_accounts_disconnect(ACC, USER_A, "twitch", on_done, &r);
@@ -674,7 +712,7 @@ Test(accounts, disconnect_revokes_and_removes_row_and_destination)
     sp_oauth_token_clear(&gb.tok);
 }
 
-Test(accounts, twenty_concurrent_gets_share_one_load)
+static void t_twenty_concurrent_gets_share_one_load(void)
 {
     grant_t g;
     grant_mint(&g, 3600);
@@ -702,7 +740,7 @@ Test(accounts, twenty_concurrent_gets_share_one_load)
     sp_oauth_token_clear(&g.tok);
 }
 
-Test(accounts, free_cancels_pending_work)
+static void t_free_cancels_pending_work(void)
 {
     grant_t g;
     grant_mint(&g, 60);
@@ -748,7 +786,7 @@ Test(accounts, free_cancels_pending_work)
     sp_oauth_token_clear(&g2.tok);
 }
 
-Test(accounts, bad_arguments_answer_later_with_einval)
+static void t_bad_arguments_answer_later_with_einval(void)
 {
     res_t r = { 0 };
     sp_accounts_get(ACC, "", "twitch", on_get, &r);
@@ -773,3 +811,18 @@ Test(accounts, bad_arguments_answer_later_with_einval)
     cr_assert_eq(r.err, SP_EINVAL);
     sp_oauth_token_clear(&g.tok);
 }
+
+/* Every test on SQLite (always) and on PostgreSQL (suite accounts_pg, when SP_TEST_PG_URL
+ * names a server, as the store_pg suite does). */
+#define BOTH(name)                                                                             \
+    Test(accounts, name) { t_##name(); }                                                       \
+    Test(accounts_pg, name) { t_##name(); }
+BOTH(connect_stores_sealed_tokens_and_one_destination)
+BOTH(list_shape_and_never_a_token)
+BOTH(get_loads_unseals_and_caches)
+BOTH(refresh_rotation_is_persisted_before_waiters_get_the_token)
+BOTH(invalid_grant_marks_needs_reauth_persisted_until_reconnect)
+BOTH(disconnect_revokes_and_removes_row_and_destination)
+BOTH(twenty_concurrent_gets_share_one_load)
+BOTH(free_cancels_pending_work)
+BOTH(bad_arguments_answer_later_with_einval)
