@@ -812,6 +812,39 @@ static void t_bad_arguments_answer_later_with_einval(void)
     sp_oauth_token_clear(&g.tok);
 }
 
+static void t_reconnect_during_a_refresh_wins(void)
+{
+    grant_t g;
+    grant_mint(&g, 60); /* the first get refreshes */
+    connect_sync(USER_A, &g);
+    sp_platform_account_t *a = get_sync(USER_A, 0);
+    json_decref(control(&TW, "setDelay", "[1500]"));
+    long refreshes0 = fake_counter(&TW, "grant_refresh_token");
+    res_t t = { 0 };
+    cr_assert_eq(sp_token_get(a->token, sp_wall_ms(), NULL, on_tok, &t), 0);
+    cr_assert(sp_token_refreshing(a->token));
+    grant_t g2;
+    grant_mint(&g2, 3600); /* minted before the delay matters: control calls are not delayed */
+    connect_sync(USER_A, &g2);
+    cr_assert_eq(t.done, 0, "the refresh is still in flight");
+    twait(&E, &t.done);
+    cr_assert_eq(fake_counter(&TW, "grant_refresh_token"), refreshes0 + 1);
+    cr_assert_eq(t.err, 0);
+    cr_assert_str_eq(t.tok, g2.tok.access_token, "the reconnect's grant, not the refreshed one");
+    json_t *row = account_row(USER_A);
+    char *ra = unseal_col(USER_A, sp_json_str(row, "access_token"));
+    char *rr = unseal_col(USER_A, sp_json_str(row, "refresh_token"));
+    cr_assert_str_eq(ra, g2.tok.access_token, "the late refresh did not overwrite the row");
+    cr_assert_str_eq(rr, g2.tok.refresh_token);
+    sp_free(ra);
+    sp_free(rr);
+    json_decref(row);
+    json_decref(control(&TW, "setDelay", "[0]"));
+    sp_platform_account_unref(a);
+    sp_oauth_token_clear(&g.tok);
+    sp_oauth_token_clear(&g2.tok);
+}
+
 /* Every test on SQLite (always) and on PostgreSQL (suite accounts_pg, when SP_TEST_PG_URL
  * names a server, as the store_pg suite does). */
 #define BOTH(name)                                                                             \
@@ -825,4 +858,5 @@ BOTH(invalid_grant_marks_needs_reauth_persisted_until_reconnect)
 BOTH(disconnect_revokes_and_removes_row_and_destination)
 BOTH(twenty_concurrent_gets_share_one_load)
 BOTH(free_cancels_pending_work)
+BOTH(reconnect_during_a_refresh_wins)
 BOTH(bad_arguments_answer_later_with_einval)
