@@ -527,11 +527,12 @@ static void on_reauth_saved(int err, json_t *rows, int64_t changes, void *ud)
     if (err)
         sp_ulog(SP_LOG_ERROR, SP_ACC_MOD, w->a.user_id, "cannot save needs_reauth",
                 "platform=%s err=%s", w->a.platform->name, sp_err_name(err));
-    if (!err && changes == 0) { /* reconnected or disconnected meanwhile */
-        refresh_end(r, SP_TOKEN_REFRESH_RETRY);
+    if ((!err && changes == 0) || w->gen != r->gen || w->a.disconnected) {
+        refresh_end(r, SP_TOKEN_REFRESH_RETRY); /* reconnected or disconnected meanwhile */
         return;
     }
     w->needs_reauth = true;
+    json_object_set_new(w->extra, "status", json_string("needs_reauth"));
     sp_acc_status(r->op.acc, w->a.user_id, w->a.platform->name, SP_PSTATUS_NEEDS_REAUTH,
                   r->tok.error[0] ? r->tok.error : "the platform refused the grant");
     if (!r->op.acc) { /* sp_accounts_free ran from the status callback */
@@ -552,8 +553,6 @@ static void save_reauth(refresh_t *r)
                    json_pack("[s, s, o, I, s]", w->a.user_id, w->a.platform->name, extra,
                              (json_int_t)sp_wall_ms(), r->old_sealed_refresh),
                    on_reauth_saved, r);
-    /* w->extra keeps "ok" until the write is done; then the status is set in memory */
-    json_object_set_new(w->extra, "status", json_string("needs_reauth"));
 }
 
 static void on_tokens_saved(int err, json_t *rows, int64_t changes, void *ud)
@@ -565,7 +564,8 @@ static void on_tokens_saved(int err, json_t *rows, int64_t changes, void *ud)
         return;
     }
     sp_acc_t *w = r->w;
-    if (!err && changes == 0) { /* the grant was replaced (reconnect) or removed meanwhile */
+    if ((!err && changes == 0) || w->gen != r->gen || w->a.disconnected) {
+        /* the grant was replaced (reconnect) or removed meanwhile: the newer state wins */
         refresh_end(r, SP_TOKEN_REFRESH_RETRY);
         return;
     }
