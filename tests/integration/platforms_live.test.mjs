@@ -131,6 +131,9 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     assert.equal(dest.managed, true);
     assert.equal(dest.stream_key, null, 'no stored key: fetched from Twitch at each start');
     assert.equal(dest.url, 'platform:twitch');
+    const inStatus = (await u.stream()).destinations.find((d) => d.id === dest.id);
+    assert.equal(inStatus.managed, true);
+    assert.equal(inStatus.stream_key, null, 'GET /api/stream shows no key for it either');
     assert.equal((await u.api('PATCH', `/api/destinations/${dest.id}`, { name: 'x' })).status, 409);
     assert.equal((await u.api('DELETE', `/api/destinations/${dest.id}`)).status, 409);
     assert.equal((await u.api('POST', `/api/destinations/${dest.id}/reveal`)).status, 409);
