@@ -1,7 +1,7 @@
 /*
  * sp_web_platforms: the platforms' wiring into the app, and the platform account routes.
  *
- *   app->penv          what platform code gets (loop, config, the shared HTTP client)
+ *   app->penv          the loop, config and shared HTTP client handed to platform code
  *   app->accounts      the connected accounts (platforms/sp_accounts.h)
  *   app->oauth_states  pending OAuth flows (connect and sign-in), at most 10000
  *   /auth/...          the OAuth flows (sp_routes_oauth.c)
