@@ -383,6 +383,7 @@ struct sp_oidc_keys_s {
     char *url, *ca;
     sp_oidc_jwks_t *keys;
     uint64_t keys_at, tried_at; /* mono ms: keys loaded, last fetch started */
+    uint64_t min_refetch_ms;
     bool fetching, tried, freeing, timer_open;
     unsigned fetches;
     size_t n_waiters;
@@ -503,7 +504,7 @@ static bool start_fetch(sp_oidc_keys_t *c)
 static bool needs_fetch(sp_oidc_keys_t *c, const char *jwt)
 {
     uint64_t now = sp_mono_ms();
-    bool may = !c->tried || now - c->tried_at >= REFETCH_MIN_MS;
+    bool may = !c->tried || now - c->tried_at >= c->min_refetch_ms;
     if (!c->keys)
         return may || c->fetching;
     char kid[KID_CAP];
@@ -547,6 +548,7 @@ sp_oidc_keys_t *sp_oidc_keys_new(uv_loop_t *loop, struct sp_curlm_s *http, const
     c->http = http;
     c->url = sp_strdup(jwks_url);
     c->ca = ca_file ? sp_strdup(ca_file) : NULL;
+    c->min_refetch_ms = REFETCH_MIN_MS;
     uv_timer_init(loop, &c->tick);
     c->tick.data = c;
     c->timer_open = true;
@@ -568,6 +570,12 @@ void sp_oidc_keys_free(sp_oidc_keys_t *c)
     drain(c, &c->fetch_q, SP_ECANCELED);
     drain(c, &c->ready_q, SP_ECANCELED);
     uv_close((uv_handle_t *)&c->tick, tick_closed);
+}
+
+void sp_oidc_keys_set_min_refetch(sp_oidc_keys_t *c, uint64_t ms)
+{
+    if (c)
+        c->min_refetch_ms = ms;
 }
 
 unsigned sp_oidc_keys_fetches(const sp_oidc_keys_t *c)

@@ -90,6 +90,8 @@ sp_oidc_keys_t *sp_oidc_keys_new(uv_loop_t *loop, struct sp_curlm_s *http, const
 /** Waiting verifications end with SP_ECANCELED (their callbacks run inside this call).
  *  Handles close on the loop; memory goes when they are closed. NULL-safe. */
 void sp_oidc_keys_free(sp_oidc_keys_t *c);
+/** The least time between two fetches (default 60 s; the test hook lowers it). */
+void sp_oidc_keys_set_min_refetch(sp_oidc_keys_t *c, uint64_t ms);
 /** JWKS documents fetched so far (tests, metrics). */
 unsigned sp_oidc_keys_fetches(const sp_oidc_keys_t *c);
 

@@ -577,8 +577,9 @@ static void h_callback(sp_http_req_t *req, void *ud)
 /* ---- test hook ---------------------------------------------------------------------------- */
 
 #ifdef SP_TEST_HOOKS
-/* POST /api/_test/oauth_clock {"skew_ms": N} (asan/fuzz builds, TEST_MODE only): moves the
- * clock of state takes, so the integration tests can expire a state without waiting 10 min. */
+/* POST /api/_test/oauth_clock {"skew_ms"?: N, "jwks_min_refetch_ms"?: M} (asan/fuzz builds,
+ * TEST_MODE only): moves the clock of state takes (expire a state without waiting 10 min) and
+ * sets the least time between two JWKS fetches (see a key rotation without waiting 1 min). */
 static void h_clock(sp_http_req_t *req, void *ud)
 {
     sp_routes_oauth_t *o = ud;
@@ -586,10 +587,14 @@ static void h_clock(sp_http_req_t *req, void *ud)
     if (!body)
         return;
     json_t *v = json_object_get(body, "skew_ms");
-    if (!json_is_integer(v)) {
-        sp_http_respond_error(req, 422, "invalid", "skew_ms must be an integer");
+    json_t *m = json_object_get(body, "jwks_min_refetch_ms");
+    if ((v && !json_is_integer(v)) || (m && (!json_is_integer(m) || json_integer_value(m) < 0))) {
+        sp_http_respond_error(req, 422, "invalid", "integers expected");
     } else {
-        o->test_skew_ms = json_integer_value(v);
+        if (v)
+            o->test_skew_ms = json_integer_value(v);
+        if (m)
+            sp_oidc_keys_set_min_refetch(o->google_keys, (uint64_t)json_integer_value(m));
         sp_http_respond(req, 204, NULL, NULL, 0);
     }
     json_decref(body);
