@@ -263,7 +263,14 @@ test('twitch: first sign-in creates the user, the next one finds it; no token is
 });
 
 test('no token, code or client secret in the log; clean exit', async () => {
-  const secrets = [...g.issued, g.clientSecret, tw.clientSecret];
+  const twitchSecrets = [];
+  for (const c of tw.calls) {
+    const m = /^Bearer (\S+)$/.exec(c.headers?.authorization || '');
+    if (m) twitchSecrets.push(m[1]);
+    if (c.path === '/oauth2/token' && c.body) twitchSecrets.push(new URLSearchParams(c.body).get('code'));
+  }
+  assert.ok(twitchSecrets.length >= 4, 'twitch codes and tokens seen');
+  const secrets = [...g.issued, ...twitchSecrets, g.clientSecret, tw.clientSecret];
   assert.ok(g.issued.length >= 10, 'tokens were issued');
   assertNoSecretsInLog(srv.logs, secrets, { known: [/msg="signed in"/, /msg="oauth flow failed"/] });
   await srv.stopClean();
