@@ -629,10 +629,12 @@ void sp_routes_oauth_free(sp_routes_oauth_t *o)
     if (!o || o->freeing)
         return;
     o->freeing = true;
-    sp_oidc_keys_free(o->google_keys); /* waiting verifications end now */
+    o->pending++; /* flows ending inside the calls below must not free o under us */
+    sp_oidc_keys_t *keys = o->google_keys;
     o->google_keys = NULL;
+    sp_oidc_keys_free(keys); /* waiting verifications end now */
     sp_ratelimit_free(o->rl);
     o->rl = NULL;
-    if (o->pending == 0)
+    if (--o->pending == 0)
         sp_free(o);
 }
