@@ -385,7 +385,6 @@ struct sp_oidc_keys_s {
     uint64_t keys_at, tried_at; /* mono ms: keys loaded, last fetch started */
     uint64_t min_refetch_ms;
     bool fetching, tried, freeing, timer_open;
-    unsigned fetches;
     size_t n_waiters;
     waiter_t *fetch_q, *ready_q; /* waiting for the fetch / for the next tick */
     uv_timer_t tick;
@@ -496,7 +495,6 @@ static bool start_fetch(sp_oidc_keys_t *c)
     if (sp_curlm_request(c->http, &rq, on_jwks, c) != 0)
         return false;
     c->fetching = true;
-    c->fetches++;
     return true;
 }
 
@@ -576,9 +574,4 @@ void sp_oidc_keys_set_min_refetch(sp_oidc_keys_t *c, uint64_t ms)
 {
     if (c)
         c->min_refetch_ms = ms;
-}
-
-unsigned sp_oidc_keys_fetches(const sp_oidc_keys_t *c)
-{
-    return c ? c->fetches : 0;
 }

@@ -92,8 +92,6 @@ sp_oidc_keys_t *sp_oidc_keys_new(uv_loop_t *loop, struct sp_curlm_s *http, const
 void sp_oidc_keys_free(sp_oidc_keys_t *c);
 /** The least time between two fetches (default 60 s; the test hook lowers it). */
 void sp_oidc_keys_set_min_refetch(sp_oidc_keys_t *c, uint64_t ms);
-/** JWKS documents fetched so far (tests, metrics). */
-unsigned sp_oidc_keys_fetches(const sp_oidc_keys_t *c);
 
 /** err: 0 (then r tells the verdict; claims set only with SP_OIDC_OK), SP_EUPSTREAM (JWKS
  *  unreachable or unusable and no keys to use), SP_ELIMIT (too many waiting), SP_ECANCELED. */
