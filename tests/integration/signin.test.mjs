@@ -3,7 +3,7 @@
 // /auth/{p}/callback -> /dashboard (or /login?error=...).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertNoSecretsInLog } from '../lib/harness.mjs';
+import { assertNoSecretsInLog, startPostgres } from '../lib/harness.mjs';
 import { bootServer, register, login, dbExec, rq } from '../lib/authlib.mjs';
 import { browser, startFlow, atProvider, runFlow, redirectError } from '../lib/oauthlib.mjs';
 import { startFakeGoogle } from '../fakes/google.mjs';
@@ -275,4 +275,44 @@ test('no token, code or client secret in the log; clean exit', async () => {
   assertNoSecretsInLog(srv.logs, secrets, { known: [/msg="signed in"/, /msg="oauth flow failed"/] });
   await srv.stopClean();
   srv = null;
+});
+
+test('postgres: sign-in creates, finds and links identities the same way', async () => {
+  const pg = await startPostgres();
+  let s2;
+  try {
+    s2 = await bootServer({
+      DATABASE_URL: pg.url,
+      GOOGLE_CLIENT_ID: g.clientId, GOOGLE_CLIENT_SECRET: g.clientSecret,
+      GOOGLE_AUTH_URL: g.authUrl, GOOGLE_TOKEN_URL: g.tokenUrl, GOOGLE_JWKS_URL: g.jwksUrl,
+      GOOGLE_ISSUER: g.issuer,
+    });
+    g.reset();
+    const q = (sql) => dbExec(s2, sql, pg.url).trim();
+    const gu = g.addUser({ email: 'pg-user@example.test', email_verified: true, name: 'Pg User' });
+    g.setAuthorize('approve', gu.sub);
+    const b = browser(s2);
+    assert.equal((await runFlow(b, 'google', 'login')).location, '/dashboard');
+    const u = await me(b);
+    assert.equal(u.email, 'pg-user@example.test');
+    assert.equal(q(`SELECT user_id || ' ' || email_verified FROM user_identities WHERE subject = '${gu.sub}'`), `${u.id} 1`);
+    const b2 = browser(s2);
+    assert.equal((await runFlow(b2, 'google', 'login')).location, '/dashboard');
+    assert.equal((await me(b2)).id, u.id);
+    // linking a password account by a verified email
+    const reg = await register(s2, 'pg-bob@example.test');
+    const gb = g.addUser({ email: 'pg-bob@example.test', email_verified: true });
+    g.setAuthorize('approve', gb.sub);
+    const b3 = browser(s2);
+    assert.equal((await runFlow(b3, 'google', 'login')).location, '/dashboard');
+    assert.equal((await me(b3)).id, reg.user.id);
+    g.forgeNext('nonce');
+    assert.equal(redirectError(await runFlow(browser(s2), 'google', 'login')), 'invalid_id_token');
+    g.setAuthorize('approve');
+    await s2.stopClean();
+    s2 = null;
+  } finally {
+    if (s2) await s2.stop();
+    pg.stop();
+  }
 });
