@@ -22,6 +22,7 @@
 #include "net/sp_curlm.h"
 #include "platforms/sp_accounts.h"
 #include "platforms/sp_platform.h"
+#include "platforms/sp_platform_int.h"
 #include "web/sp_routes_oauth.h"
 
 #define OAUTH_STATES_CAP 10000
@@ -107,16 +108,19 @@ int sp_web_platforms_init(sp_app_t *app)
 
 void sp_web_platforms_free(sp_app_t *app)
 {
-    /* reverse order: account calls end, then HTTP calls (flows waiting on them answer), then
-     * the flows' own state */
-    if (app->accounts) {
-        sp_accounts_free(app->accounts);
-        app->accounts = NULL;
-    }
+    /* docs/platforms.md "Shutdown" (the monitors are stopped before this): calls waiting on a
+     * rate-limit timer end, then calls in a request (the HTTP client; flows waiting on them
+     * answer), then the accounts, then the flows' own state */
+    if (app->penv)
+        sp_platform_cancel_all();
     if (g_own_curlm && app->curlm) {
         sp_curlm_free(app->curlm);
         app->curlm = NULL;
         g_own_curlm = false;
+    }
+    if (app->accounts) {
+        sp_accounts_free(app->accounts);
+        app->accounts = NULL;
     }
     sp_routes_oauth_free(g_oauth);
     g_oauth = NULL;
