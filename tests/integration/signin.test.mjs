@@ -3,7 +3,7 @@
 // /auth/{p}/callback -> /dashboard (or /login?error=...).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertNoSecretsInLog, startPostgres } from '../lib/harness.mjs';
+import { assertNoSecretsInLog, startPostgres, waitFor } from '../lib/harness.mjs';
 import { bootServer, register, login, dbExec, rq } from '../lib/authlib.mjs';
 import { browser, startFlow, atProvider, runFlow, redirectError } from '../lib/oauthlib.mjs';
 import { startFakeGoogle } from '../fakes/google.mjs';
@@ -314,5 +314,30 @@ test('postgres: sign-in creates, finds and links identities the same way', async
   } finally {
     if (s2) await s2.stop();
     pg.stop();
+  }
+});
+
+test('shutdown with a flow waiting on the token endpoint: the flow ends, clean exit', async () => {
+  const s3 = await bootServer({
+    SHUTDOWN_TIMEOUT: '300',
+    TWITCH_CLIENT_ID: tw.clientId, TWITCH_CLIENT_SECRET: tw.clientSecret,
+    TWITCH_AUTH_URL: tw.authUrl, TWITCH_API_URL: tw.apiUrl,
+  });
+  try {
+    tw.setAuthorize('approve', '555000111');
+    const b = browser(s3);
+    const cb = await atProvider(await startFlow(b, 'twitch', 'login'));
+    tw.injectFault({ kind: 'delay', ms: 4000, pathIncludes: '/oauth2/token' });
+    const pending = b.get(cb).catch((e) => ({ error: e }));
+    await waitFor(() => tw.calls.some((c) => c.path === '/oauth2/token' && c.fault === 'delay'), { what: 'the slow token call' });
+    const t0 = Date.now();
+    await s3.stopClean();
+    assert.ok(Date.now() - t0 < 3500, 'did not wait for the slow provider');
+    const r = await pending;
+    if (!r.error) assert.notEqual(r.location, '/dashboard', 'no sign-in completed during shutdown');
+    assert.ok(!s3.logText().includes('msg="signed in"'));
+    assert.match(s3.logText(), /msg="oauth flow failed" platform=twitch purpose=login error=shutting_down/);
+  } finally {
+    await s3.stop();
   }
 });
