@@ -205,6 +205,15 @@ test('disconnect: revokes at the fake, lists disconnected, then 404', async () =
   assert.equal((await alice.request('DELETE', '/api/platforms/nosuch')).status, 404);
 });
 
+test('connect: the account lookup failing (Helix 500) stores nothing', async () => {
+  const b = await userBrowser('lookupfail-connect@example.test');
+  tw.injectFault({ kind: '5xx', status: 500, pathIncludes: '/helix/users' });
+  const r = await runFlow(b, 'twitch', 'connect');
+  assert.equal(redirectError(r), 'lookup_failed');
+  assert.equal(accounts(b.user.id), 0);
+  assert.equal((await twitchEntry(b)).entry.connected, false);
+});
+
 test('no token, code or client secret in the log; clean exit', async () => {
   collectTokens();
   assertNoSecretsInLog(srv.logs, [...usedTokens, tw.clientSecret],
