@@ -341,3 +341,21 @@ test('shutdown with a flow waiting on the token endpoint: the flow ends, clean e
     await s3.stop();
   }
 });
+
+test('https PUBLIC_URL: the flow cookie is Secure and the redirect URI is https', async () => {
+  const s4 = await bootServer({
+    PUBLIC_URL: 'https://streampai.example',
+    GOOGLE_CLIENT_ID: g.clientId, GOOGLE_CLIENT_SECRET: g.clientSecret,
+    GOOGLE_AUTH_URL: g.authUrl, GOOGLE_TOKEN_URL: g.tokenUrl, GOOGLE_JWKS_URL: g.jwksUrl,
+    GOOGLE_ISSUER: g.issuer,
+  });
+  try {
+    const r = await browser(s4).get('/auth/google/login');
+    assert.equal(r.status, 302);
+    assert.ok(r.set.sp_oauth.attrs.includes('secure'), r.set.sp_oauth.raw);
+    assert.equal(new URL(r.location).searchParams.get('redirect_uri'), 'https://streampai.example/auth/google/callback');
+    await s4.stopClean();
+  } finally {
+    await s4.stop();
+  }
+});
