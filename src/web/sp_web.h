@@ -63,7 +63,7 @@ void sp_web_live_free(sp_app_t *app);
 /** Creates app->psup (from app->penv, store, pubsub, accounts), installs the livestream's
  *  platform hooks on app->live and registers POST /api/chat,
  *  GET /api/platforms/{platform}/categories and POST /webhooks/twitch. After
- *  sp_web_live_init. Returns 0 or a negative code. */
+ *  sp_web_platforms_init and sp_web_live_init. Returns 0 or a negative code. */
 int sp_web_psup_init(sp_app_t *app);
 /** Stops every monitor and frees app->psup; before the store and the HTTP client close. */
 void sp_web_psup_free(sp_app_t *app);

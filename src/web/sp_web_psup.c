@@ -18,7 +18,6 @@
 #include "core/sp_log.h"
 #include "core/sp_text.h"
 #include "core/sp_time.h"
-#include "net/sp_curlm.h"
 #include "platforms/sp_accounts.h"
 #include "platforms/sp_psup.h"
 #include "platforms/twitch/map.h"
@@ -98,16 +97,6 @@ static void hook_resolve_ingest(void *ud, const char *user_id, const char *platf
     snprintf(c->user, sizeof(c->user), "%s", user_id);
     snprintf(c->platform, sizeof(c->platform), "%s", platform);
     sp_accounts_get(app->accounts, user_id, platform, on_ingest_account, c);
-}
-
-/* The sp_accounts_status_fn (ud = app) through which account status changes (needs_reauth,
- * reconnected, disconnected) reach the supervisor. Whoever creates app->accounts passes it
- * (today the temporary block below; export it when sp_web_platforms.c creates the accounts). */
-static void account_status(void *ud, const char *user_id, const char *platform,
-                           sp_platform_status_t st, const char *error)
-{
-    sp_app_t *app = ud;
-    if (app->psup) sp_psup_account_status(app->psup, user_id, platform, st, error);
 }
 
 /* ---- POST /api/chat ------------------------------------------------------------------- */
@@ -347,23 +336,9 @@ static void h_twitch_webhook(sp_http_req_t *req, void *ud)
 
 /* ---- wiring ------------------------------------------------------------------------------ */
 
-/* TEMPORARY (until the platforms wiring of sp_web_platforms.c is on main): the platform env
- * and accounts are created here when nobody else did; the lead reconciles. */
-static struct {
-    bool owns;
-    sp_platform_env_t env;
-} tmp;
-
 int sp_web_psup_init(sp_app_t *app)
 {
-    if (app->penv == NULL) { /* TEMPORARY block, see above */
-        tmp.owns = true;
-        tmp.env.loop = app->loop;
-        tmp.env.cfg = app->cfg;
-        tmp.env.http = sp_curlm_new(app->loop);
-        app->penv = &tmp.env;
-        app->accounts = sp_accounts_new(app->penv, app->store, account_status, app);
-    }
+    if (app->penv == NULL) return SP_EINVAL; /* sp_web_platforms_init first */
     app->psup = sp_psup_new(app->penv, app->store, app->pubsub, app->accounts);
     if (app->psup == NULL) return SP_ENOMEM;
     sp_ls_platform_hooks_t hooks = { hook_streaming, hook_ending, hook_metadata,
@@ -384,12 +359,4 @@ void sp_web_psup_free(sp_app_t *app)
     if (app->live) sp_livestream_set_platform_hooks(app->live, NULL);
     sp_psup_free(app->psup);
     app->psup = NULL;
-    if (tmp.owns) { /* TEMPORARY block, see above */
-        sp_accounts_free(app->accounts);
-        app->accounts = NULL;
-        sp_curlm_free(tmp.env.http);
-        tmp.env.http = NULL;
-        app->penv = NULL;
-        tmp.owns = false;
-    }
 }
