@@ -8,6 +8,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { startPostgres } from '../lib/harness.mjs';
 import {
   bootLive, newUser, inputUid, setInput, waitState, outputsOf, dashSocket, waitFor, sleep,
   testCleanExit,
@@ -332,4 +335,24 @@ describe('webhooks without TWITCH_WEBHOOK_SECRET', () => {
     assert.equal(r.status, 404);
   });
   testCleanExit(() => ctx);
+});
+
+test('the supervisor\'s SQL on PostgreSQL 15 (unit suite psup_pg)', { timeout: 300000 }, async () => {
+  const bin = 'build/asan/unit_tests';
+  assert.ok(fs.existsSync(bin), 'build/asan/unit_tests missing: run make asan');
+  const pg = await startPostgres();
+  try {
+    const r = spawnSync(bin, ['--filter', 'psup_pg/*', '--jobs', '1'], {
+      env: { ...process.env, SP_TEST_PG_URL: pg.url }, encoding: 'utf8', timeout: 240000,
+    });
+    const out = (r.stdout || '') + (r.stderr || '');
+    const m = out.match(/Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)/);
+    assert.ok(m, out);
+    assert.equal(Number(m[2]), 1, `the pg test ran and passed: ${m[0]}\n${out.slice(-3000)}`);
+    assert.equal(Number(m[3]) + Number(m[4]), 0, out.slice(-3000));
+    assert.doesNotMatch(out, /AddressSanitizer|LeakSanitizer|runtime error/);
+    assert.equal(r.status, 0, out.slice(-3000));
+  } finally {
+    pg.stop();
+  }
 });

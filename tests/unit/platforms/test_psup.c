@@ -293,11 +293,11 @@ static size_t count_event(rec_t *r, const char *event, const char *status)
         while (!(cond) && sp_mono_ms() - t0_ < (uint64_t)(ms)) uv_run(&E.loop, UV_RUN_ONCE);       \
     } while (0)
 
-static void setup(void)
+static void setup_on(bool pg)
 {
     memset(M, 0, sizeof(M));
     acc_init();
-    tenv_setup(&E, false);
+    tenv_setup(&E, pg); /* pg: skips without SP_TEST_PG_URL (run by platforms_live.test.mjs) */
     E.cfg.platform_viewers_interval = 0;
     char err[256];
     cr_assert_eq(tenv_open(&E, err, sizeof(err)), 0, "%s", err);
@@ -317,6 +317,16 @@ static void setup(void)
     }
     PS = sp_pubsub_new(&E.loop, 64);
     ENV = (sp_platform_env_t){ .loop = &E.loop, .cfg = &E.cfg };
+}
+
+static void setup(void)
+{
+    setup_on(false);
+}
+
+static void setup_pg(void)
+{
+    setup_on(true);
 }
 
 static void start_psup(void)
@@ -804,4 +814,72 @@ Test(psup, account_disconnected_while_live_stops_its_monitor)
     cr_assert_eq(count_event(&st2, "status", "stopped"), 1);
     rec_off(&st);
     rec_off(&st2);
+}
+
+/* The supervisor's SQL on PostgreSQL: the events upsert (ON CONFLICT DO NOTHING), the samples
+   and the peak/avg UPDATE, the reply parent looked up in events. */
+Test(psup_pg, persistence_on_postgres, .init = setup_pg, .fini = teardown, .timeout = 60)
+{
+    E.cfg.platform_viewers_interval = 40;
+    start_psup();
+    tres_t r = tq(&E,
+                  "INSERT INTO streams (id, user_id, state, started_at) VALUES ($1, $2, "
+                  "'streaming', 0)",
+                  json_pack("[s, s]", S1, U1));
+    cr_assert_eq(r.err, 0);
+    tres_free(&r);
+    rec_t vs;
+    rec_on(&vs, "user_stream:" U1 ":statistics");
+    M[0].viewers = 3;
+    M[0].viewers_step = 4; /* 3, 7, 11, ... */
+    const char *plats[] = { "mock" };
+    sp_psup_stream_started(S, U1, S1, NULL, NULL, plats, 1);
+    WAIT_UNTIL(M[0].cur != NULL, 3000);
+    sp_chat_msg_t c;
+    chat(&c, "mock", "pg-1", "hello pg");
+    M[0].cur->sink.chat(M[0].cur->sink.ud, &c);
+    sp_chat_msg_clear(&c);
+    sp_alert_t a;
+    alert(&a, "mock", "pg-a1");
+    M[0].cur->sink.alert(M[0].cur->sink.ud, &a);
+    sp_alert_clear(&a);
+    WAIT_UNTIL(json_array_size(vs.items) >= 3, 5000);
+    sp_psup_stream_ended(S, U1, S1);
+    size_t n = json_array_size(vs.items);
+    cr_assert_geq(n, 3);
+    int64_t peak = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = json_integer_value(
+            json_object_get(json_object_get(json_array_get(vs.items, i), "payload"), "total"));
+        cr_assert_eq(t, 3 + 4 * (int64_t)i);
+        peak = t > peak ? t : peak;
+        sum += t;
+    }
+    int64_t avg = (sum * 2 + (int64_t)n) / (2 * (int64_t)n);
+    WAIT_UNTIL(db_count("SELECT peak_viewers FROM streams WHERE id = '" S1 "'") == peak, 5000);
+    cr_assert_eq(db_count("SELECT peak_viewers FROM streams WHERE id = '" S1 "'"), peak);
+    cr_assert_eq(db_count("SELECT avg_viewers FROM streams WHERE id = '" S1 "'"), avg);
+    cr_assert_eq(db_count("SELECT COUNT(*) FROM events WHERE platform = 'mock' AND "
+                          "platform_event_id IN ('pg-1', 'pg-a1')"), 2);
+
+    /* a second supervisor (memory gone): the same id again stays one row */
+    sp_psup_free(S);
+    start_psup();
+    sp_psup_stream_started(S, U1, S2, NULL, NULL, plats, 1);
+    WAIT_UNTIL(M[0].starts == 2 && M[0].cur != NULL, 3000);
+    chat(&c, "mock", "pg-1", "hello pg");
+    M[0].cur->sink.chat(M[0].cur->sink.ud, &c);
+    sp_chat_msg_clear(&c);
+    WAIT_UNTIL(false, 150);
+    cr_assert_eq(db_count("SELECT COUNT(*) FROM events WHERE platform_event_id = 'pg-1'"), 1);
+    sp_psup_stream_ended(S, U1, S2);
+
+    /* the reply parent, from events */
+    chat_res_t cr = { 0 };
+    sp_psup_send_chat(S, U1, "pg reply", NULL, 0, "pg-1", on_chat, &cr);
+    WAIT_UNTIL(cr.done, 3000);
+    cr_assert_eq(cr.err, 0);
+    cr_assert_str_eq(M[0].last_reply, "pg-1");
+    json_decref(cr.res);
+    rec_off(&vs);
 }
