@@ -151,9 +151,26 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     assert.ok(tw.calls.find((c) => c.path.includes('/search/categories')));
   });
 
-  test('going live: ingest fetched, monitor + subscriptions, title pushed', async () => {
+  test('no ingest from Twitch at Start: that output fails like any other (partial_failure)', async () => {
     uid = await inputUid(u);
     await setInput(ctx, uid, 'connected');
+    await waitState(u, 'ready');
+    const custom = await u.addDest('custom-one');
+    tw.injectFault({ kind: '5xx', count: 1, status: 503, pathIncludes: '/streams/key' });
+    const st = await u.api('POST', '/api/stream/start', { destinations: [dest.id, custom.id] });
+    assert.equal(st.status, 200, st.text);
+    assert.equal(st.json.partial_failure, true, st.text);
+    const byDest = Object.fromEntries(st.json.outputs.map((o) => [o.destination_id, o]));
+    assert.equal(byDest[custom.id].status, 'active');
+    assert.notEqual(byDest[dest.id].status, 'active');
+    assert.match(byDest[dest.id].error || '', /platform ingest unavailable/);
+    assert.equal(outputsOf(ctx, uid).filter((o) => o.url === INGEST).length, 0, 'no Twitch output created');
+    assert.equal((await u.api('POST', '/api/stream/stop')).status, 200);
+    await waitState(u, 'ready');
+    assert.equal((await u.api('DELETE', `/api/destinations/${custom.id}`)).status, 204);
+  });
+
+  test('going live: ingest fetched, monitor + subscriptions, title pushed', async () => {
     await waitState(u, 'ready');
     assert.equal((await u.api('PUT', '/api/stream/metadata', { title: 'Go live title' })).status, 200);
     sock = await dashSocket(ctx, u);
