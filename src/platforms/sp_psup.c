@@ -767,6 +767,19 @@ void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platfo
     handle_alert(s, mon->u, mon->platform, a);
 }
 
+void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const sp_chat_deletion_t *d)
+{
+    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
+    if (mon == NULL) {
+        s->unrouted++;
+        sp_debug("platforms", "webhook chat deletion for no running stream", "platform=%s",
+                 platform ? platform : "");
+        return;
+    }
+    handle_deleted(s, mon->u, mon->platform, d);
+}
+
 json_t *sp_psup_debug(sp_psup_t *s)
 {
     size_t monitors = 0, degraded = 0;

@@ -74,6 +74,8 @@ void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platfor
                          const sp_chat_msg_t *m);
 void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
                           const sp_alert_t *a);
+void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const sp_chat_deletion_t *d);
 
 /** An account's status changed (the sp_accounts_status_fn of sp_accounts_new forwards here):
  *  needs_reauth stops that platform's monitor and publishes needs_reauth; connected (the user

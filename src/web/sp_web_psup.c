@@ -327,6 +327,8 @@ static void h_twitch_webhook(sp_http_req_t *req, void *ud)
                 sp_psup_inject_chat(app->psup, "twitch", bid, &mp.u.chat);
             else if (mp.kind == SP_TWITCH_ALERT)
                 sp_psup_inject_alert(app->psup, "twitch", bid, &mp.u.alert);
+            else if (mp.kind == SP_TWITCH_CHAT_DELETED)
+                sp_psup_inject_deleted(app->psup, "twitch", bid, &mp.u.deleted);
         }
         if (rc == 0) sp_twitch_mapped_clear(&mp);
         sp_http_respond(req, 204, NULL, NULL, 0);

@@ -193,7 +193,8 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     assert.equal(outs[0].streamKey, key, 'the key from /helix/streams/key reaches the output');
     await tw.waitForSession();
     for (const type of ['channel.chat.message', 'channel.follow', 'channel.subscribe', 'channel.subscription.gift',
-      'channel.subscription.message', 'channel.cheer', 'channel.raid', 'stream.online', 'stream.offline']) {
+      'channel.subscription.message', 'channel.cheer', 'channel.raid', 'stream.online', 'stream.offline',
+      'channel.chat.message_delete']) {
       await tw.waitForSubscription((s) => s.type === type && s.status === 'enabled');
     }
     await sock.next((m) => m.topic === `platform:twitch:${u.id}` && m.event === 'status' && m.payload.status === 'connected');
@@ -224,6 +225,22 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
       assert.equal(countOn(sock, `alertbox:${u.id}`, 'alert', (p) => p.id === ids[i]), 1, alerts[i][0]);
       assert.equal(sock.msgs.find((m) => m.payload?.id === ids[i]).payload.type, alerts[i][1]);
     }
+  });
+
+  test('a moderator removal reaches chat as `deleted`, once (socket and webhook)', async () => {
+    await tw.waitForSubscription((s) => s.type === 'channel.chat.message_delete' && s.status === 'enabled');
+    tw.emit('channel.chat.message', { message_id: 'chat-del-1', message: { text: 'spam', fragments: [{ type: 'text', text: 'spam' }] } });
+    await sock.next((m) => m.topic === `chat:${u.id}` && m.event === 'message' && m.payload.id === 'chat-del-1');
+    tw.emit('channel.chat.message_delete', { message_id: 'chat-del-1' }, { duplicates: 1 });
+    const del = await sock.next((m) => m.topic === `chat:${u.id}` && m.event === 'deleted' && m.payload.id === 'chat-del-1');
+    assert.equal(del.payload.platform, 'twitch');
+    // the same removal by webhook (another transport, another notification id) is not shown twice
+    const ev = { broadcaster_user_id: TW_USER, broadcaster_user_login: 'twitchdev', broadcaster_user_name: 'TwitchDev',
+      target_user_id: '777', target_user_login: 'spammer', target_user_name: 'Spammer', message_id: 'chat-del-1' };
+    const body = { subscription: whSub('channel.chat.message_delete'), event: ev };
+    assert.equal((await postTwitchWebhook(ctx, { body })).status, 204);
+    await sleep(300);
+    assert.equal(countOn(sock, `chat:${u.id}`, 'deleted', (p) => p.id === 'chat-del-1'), 1);
   });
 
   test('webhook notification for the live broadcaster: delivered once, replays dropped', async () => {
