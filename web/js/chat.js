@@ -271,7 +271,9 @@ async function send(ev) {
     setReply(null);
   } catch (e) {
     const msg = describeError(e);
-    fate.replaceChildren(el('span', { class: 'chat-fate-error', role: 'alert', text: `Not sent: ${msg}` }));
+    const results = e instanceof ApiError && e.body && Array.isArray(e.body.results) ? e.body.results : null;
+    if (results && results.length) fate.replaceChildren(fateNode(results), el('span', { class: 'chat-fate-error', role: 'alert', text: msg }));
+    else fate.replaceChildren(el('span', { class: 'chat-fate-error', role: 'alert', text: `Not sent: ${msg}` }));
     line.dataset.state = 'failed';
     errNode.textContent = msg;
   } finally {
