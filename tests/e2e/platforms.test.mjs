@@ -3,7 +3,10 @@
 // the fake's authorize page, see it connected and listed as a destination, go live (fake
 // Cloudflare input), receive a chat message with its emote in the unified chat, reply from the
 // page (the fake receives reply_parent_message_id), see a dropped send's reason, an alert line,
-// then disconnect (the fake sees the revoke).
+// then disconnect (the fake sees the revoke). First, the chat column's rendering on its own:
+// frames published on the user's chat/alertbox topics with the test-mode socket publish
+// (markup in every field stays text, only http(s) emotes become images, deletions, the
+// 500-line cap, scroll pinning).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -11,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT } from '../lib/harness.mjs';
-import { bootLive, newUser, inputUid, setInput, outputsOf, waitFor, testCleanExit } from '../lib/livelib.mjs';
+import { bootLive, newUser, inputUid, setInput, outputsOf, waitFor, testCleanExit, dashSocket } from '../lib/livelib.mjs';
 import { startFakeTwitch } from '../fakes/twitch.mjs';
 
 const OUT = path.join(ROOT, 'tests/out');
@@ -60,7 +63,104 @@ after(async () => { // cleanup only: the last test asserts the clean exit
   if (tw) await tw.stop();
 });
 
+// a chat line's text with each emote image read as its alt text
+const lineText = (loc) => loc.locator('.chat-text').evaluate((n) => [...n.childNodes].map((c) => (c.nodeName === 'IMG' ? c.alt : c.textContent)).join(''));
+
 const twitchRow = () => page.locator('#platform-list li[data-platform="twitch"]');
+
+test('unified chat: lines from the chat and alertbox topics, markup stays text, deletion, cap, pinning', async () => {
+  const v = await newUser(ctx);
+  const vctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await vctx.addCookies(v.cookie.split('; ').map((kv) => {
+    const i = kv.indexOf('=');
+    return { name: kv.slice(0, i), value: kv.slice(i + 1), url: ctx.srv.url };
+  }));
+  await vctx.route('https://static-cdn.jtvnw.net/**', (r) => r.fulfill({ status: 200, contentType: 'image/svg+xml', body: EMOTE }));
+  const p = await vctx.newPage();
+  const jsErrors = [];
+  const dialogs = [];
+  p.on('pageerror', (e) => jsErrors.push(String(e)));
+  p.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+  await p.goto(ctx.srv.url + '/dashboard');
+  const chatTopic = `chat:${v.id}`;
+  await p.waitForFunction((t) => window.streampaiStream?.seqs?.[t] !== undefined, chatTopic);
+  await p.waitForFunction((t) => window.streampaiStream?.seqs?.[t] !== undefined, `alertbox:${v.id}`);
+  const sock = await dashSocket(ctx, v);
+  const pub = (topic, event, payload) => sock.send({ type: 'publish', topic, event, payload });
+  const msg = (id, text, extra = {}) => ({
+    id, platform: 'twitch', text, ts: Date.now(), fragments: [{ type: 'text', text }],
+    author: { id: `a-${id}`, name: `user_${id}`, display_name: `User ${id}`, color: '#1E90FF', badges: [] }, ...extra,
+  });
+
+  // markup everywhere: name, text, emote text; a javascript: emote URL stays text
+  const evil = '<img src=x onerror="window.__xss=1">';
+  pub(chatTopic, 'message', msg('evil1', 'x', {
+    author: { id: '1', name: 'evil', display_name: evil, color: '', badges: [{ set_id: 'moderator', id: '1' }] },
+    text: '<script>window.__xss=2</script> Kappa @me nope',
+    fragments: [
+      { type: 'text', text: '<script>window.__xss=2</script> ' },
+      { type: 'emote', text: 'Kappa', emote_url: 'https://static-cdn.jtvnw.net/emoticons/v2/25/default/dark/1.0' },
+      { type: 'text', text: ' ' },
+      { type: 'mention', text: '@me' },
+      { type: 'emote', text: ' nope', emote_url: 'javascript:window.__xss=3' },
+    ],
+  }));
+  const evilLine = p.locator('#chat-list li[data-id="evil1"]');
+  await evilLine.waitFor();
+  assert.equal(await evilLine.locator('.chat-author').textContent(), evil);
+  assert.equal(await lineText(evilLine), '<script>window.__xss=2</script> Kappa @me nope');
+  assert.equal(await evilLine.locator('script').count(), 0);
+  assert.equal(await evilLine.locator('img').count(), 1, 'only the https emote is an image');
+  assert.equal(await evilLine.locator('img').getAttribute('alt'), 'Kappa');
+  assert.equal(await evilLine.locator('.chat-mention').textContent(), '@me');
+  assert.equal(await evilLine.locator('.chat-badge[data-badge="moderator"]').count(), 1);
+  const fallback = await evilLine.locator('.chat-author').evaluate((n) => n.style.color);
+  assert.match(fallback, /^rgb\(/, 'an author without a colour gets one');
+  assert.equal(await p.evaluate(() => window.__xss), undefined);
+
+  // the same id again (a replay) is not shown twice; a deletion strikes the line
+  pub(chatTopic, 'message', msg('evil1', 'again'));
+  pub(chatTopic, 'message', msg('keep1', 'hello there'));
+  await p.locator('#chat-list li[data-id="keep1"]').waitFor();
+  assert.equal(await p.locator('#chat-list li[data-id="evil1"]').count(), 1);
+  pub(chatTopic, 'deleted', { id: 'evil1', platform: 'twitch', ts: Date.now() });
+  await p.locator('#chat-list li[data-id="evil1"].deleted').waitFor();
+  assert.equal(await evilLine.locator('.chat-reply').count(), 0, 'no reply to a deleted message');
+  assert.equal(await evilLine.locator('.chat-text').evaluate((n) => getComputedStyle(n).textDecorationLine), 'line-through');
+
+  // alerts are highlighted lines
+  pub(`alertbox:${v.id}`, 'alert', { id: 'al1', type: 'raid', platform: 'twitch', name: 'Cool_User', count: 9001, ts: Date.now() });
+  pub(`alertbox:${v.id}`, 'alert', { id: 'al2', type: 'gift_subscription', platform: 'twitch', name: 'Giver', count: 5, tier: 1, ts: Date.now() });
+  await p.locator('#chat-list li.chat-alert[data-alert="gift_subscription"]').waitFor();
+  assert.match(await p.locator('#chat-list li.chat-alert[data-alert="raid"]').textContent(), /Cool_User is raiding with 9001 viewers/);
+  assert.match(await p.locator('#chat-list li.chat-alert[data-alert="gift_subscription"]').textContent(), /Giver gifted 5 subs \(tier 1\)/);
+
+  // 520 more lines: the list keeps 500 and stays at the bottom
+  for (let i = 0; i < 520; i++) pub(chatTopic, 'message', msg(`n${i}`, `line ${i}`));
+  await p.locator('#chat-list li[data-id="n519"]').waitFor();
+  assert.equal(await p.locator('#chat-list > li').count(), 500);
+  assert.equal(await p.locator('#chat-list > li').first().getAttribute('data-id'), 'n20');
+  const gap = () => p.evaluate(() => { const l = document.querySelector('#chat-list'); return l.scrollHeight - l.scrollTop - l.clientHeight; });
+  assert.ok(await gap() <= 32, 'pinned to the bottom');
+  assert.equal(await p.locator('#chat-more').isVisible(), false);
+
+  // scrolled up: new lines do not move the view, a button offers the way down
+  await p.evaluate(() => { document.querySelector('#chat-list').scrollTop = 0; });
+  pub(chatTopic, 'message', msg('late1', 'late line'));
+  await p.locator('#chat-list li[data-id="late1"]').waitFor({ state: 'attached' });
+  await p.locator('#chat-more').filter({ hasText: '1 new message below' }).waitFor();
+  assert.equal(await p.evaluate(() => document.querySelector('#chat-list').scrollTop), 0);
+  await p.click('#chat-more');
+  assert.ok(await gap() <= 32);
+  assert.equal(await p.locator('#chat-more').isVisible(), false);
+
+  assert.deepEqual(jsErrors, []);
+  assert.deepEqual(dialogs, []);
+  assert.equal(await p.evaluate(() => window.__xss), undefined);
+  await p.screenshot({ path: path.join(OUT, 'platforms-chat-render.png') });
+  await sock.close();
+  await vctx.close();
+});
 
 test('connect Twitch: a denial is explained, an approval connects it and lists it as a destination', async () => {
   await page.goto(ctx.srv.url + '/dashboard');
@@ -134,7 +234,7 @@ test('live: chat with an emote in the unified chat, a reply from the page lands 
   assert.match(await emote.getAttribute('src'), /^https:\/\/static-cdn\.jtvnw\.net\/emoticons\/v2\/25\//);
   await page.waitForFunction((id) => document.querySelector(`#chat-list li[data-id="${id}"] img.chat-emote`).naturalWidth > 0, msgId);
   assert.equal(await line.locator('.chat-mention').textContent(), '@twitchdev');
-  assert.match(await line.locator('.chat-text').textContent(), /^Hi chat Kappa @twitchdev$/);
+  assert.equal(await lineText(line), 'Hi chat Kappa @twitchdev');
 
   // reply to it: "Replying to Viewer32", Enter sends, the fake gets a native reply
   await line.hover();

@@ -141,7 +141,7 @@ function render() {
   const list = $('#platform-list');
   if (!list) return;
   list.replaceChildren(...state.rows.map(rowNode));
-  $('#platforms-empty').hidden = state.rows.length > 0 || !state.available;
+  $('#platforms-empty').hidden = state.rows.length > 0;
 }
 
 function publish() {
