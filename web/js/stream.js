@@ -204,7 +204,7 @@ function renderDestinations() {
   for (const d of page.destinations) {
     const out = outputFor(d.id);
     const linked = !!d.platform && d.platform !== 'custom';
-    const cb = el('input', { type: 'checkbox', id: `dest-${d.id}`, 'data-id': d.id, disabled: live || !d.enabled });
+    const cb = el('input', { type: 'checkbox', id: `dest-${d.id}`, 'data-id': d.id, disabled: live || d.enabled === false });
     cb.checked = page.selected.has(d.id);
     cb.addEventListener('change', () => { if (cb.checked) page.selected.add(d.id); else page.selected.delete(d.id); });
     const status = el('span', { class: 'out-status', 'data-status': out ? out.status : 'none', text: out ? out.status : '' });
@@ -260,7 +260,11 @@ function applyStatus(s, source) {
   // the socket payload has no stream key and no destinations: keep what we have
   if (prev && prev.input && s.input && !s.input.stream_key) s.input.stream_key = prev.input.stream_key;
   page.status = { ...prev, ...s };
-  if (s.destinations) page.destinations = s.destinations;
+  if (s.destinations) {
+    page.destinations = s.destinations;
+    // a destination that is gone (a disconnected platform account) is no longer selected
+    for (const id of [...page.selected]) if (!s.destinations.some((d) => d.id === id)) page.selected.delete(id);
+  }
   if (prev && prev.state !== s.state && source === 'ws') {
     addFeed(`State: ${STATE_LABEL[prev.state] || prev.state} → ${STATE_LABEL[s.state] || s.state}${s.reason ? ` (${s.reason})` : ''}`);
     if (s.state === 'offline' || s.state === 'ready') loadHistory();
@@ -470,7 +474,7 @@ async function mount(user) {
     e.currentTarget.textContent = page.keyShown ? 'Hide' : 'Reveal';
   });
   await refresh();
-  for (const d of page.destinations) if (d.enabled) page.selected.add(d.id);
+  for (const d of page.destinations) if (d.enabled !== false) page.selected.add(d.id);
   renderDestinations();
   loadHistory();
   connect();
