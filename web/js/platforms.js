@@ -35,6 +35,9 @@ const ERROR_TEXT = {
   server_error: () => 'Something went wrong on our side while connecting. Please try again.',
   unavailable: (p) => `${p} could not be reached. Please try again in a moment.`,
 };
+ERROR_TEXT.invalid_state = ERROR_TEXT.state_invalid;
+ERROR_TEXT.provider_unavailable = ERROR_TEXT.unavailable;
+ERROR_TEXT.account_taken = ERROR_TEXT.account_in_use;
 
 // Human text for an ?error= code (codes only: free text from the URL is never shown).
 export function connectErrorText(code, platform) {
