@@ -339,6 +339,7 @@ static int cmd_serve(void)
             sp_info("main", "media backend", "backend=%s api=%s", s->cfg.media_backend,
                     s->cfg.cloudflare_api_base_url);
     }
+    if (sp_web_platforms_init(app) != 0) { rc = EXIT_RUNTIME; goto loop_out; } /* OAuth flows */
     if (sp_web_live_init(app) != 0) {
         rc = EXIT_USAGE;
         goto loop_out;
@@ -390,6 +391,7 @@ loop_out:
         app->cloudflare = NULL;
         uv_run(app->loop, UV_RUN_NOWAIT);
     }
+    sp_web_platforms_free(app); /* before the store closes: pending flows answer now */
     if (app->ws || app->pubsub)
         sp_socket_free(app);
     if (app->store) {

@@ -38,6 +38,13 @@ void sp_routes_admin_register(sp_app_t *app);
 void sp_routes_metrics_attach(sp_app_t *app);
 void sp_routes_metrics_detach(sp_app_t *app);
 
+/* ---- platforms wiring (main.c; sp_web_platforms.c) ---------------------------------- */
+/** penv, accounts, OAuth states (and app->curlm when unset), the /auth/ flows and /api/platforms.
+ *  After sp_auth_new and the store. 0 or a negative code. */
+int sp_web_platforms_init(sp_app_t *app);
+/** At shutdown, before the store closes; pending flows and account calls end now. */
+void sp_web_platforms_free(sp_app_t *app);
+
 /* ---- livestream wiring (main.c) ------------------------------------------------------ */
 /** Creates app->live from app->store, app->pubsub, app->cloudflare and the config, and its
  *  metrics. Returns 0 or a negative code. */
