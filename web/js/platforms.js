@@ -35,6 +35,16 @@ const ERROR_TEXT = {
   server_error: () => 'Something went wrong on our side while connecting. Please try again.',
   unavailable: (p) => `${p} could not be reached. Please try again in a moment.`,
 };
+Object.assign(ERROR_TEXT, {
+  token_failed: ERROR_TEXT.token_exchange_failed,
+  lookup_failed: ERROR_TEXT.account_lookup_failed,
+  save_failed: () => 'The account could not be saved. Nothing was connected; please try again.',
+  internal: ERROR_TEXT.server_error,
+  busy: () => 'The server is busy with other connection attempts. Please try again in a moment.',
+  rate_limited: () => 'Too many connection attempts. Wait a minute and try again.',
+  shutting_down: () => 'The server was restarting. Please try connecting again.',
+  invalid_request: (p) => `${p} sent back an incomplete answer. Start again with Connect.`,
+});
 ERROR_TEXT.invalid_state = ERROR_TEXT.state_invalid;
 ERROR_TEXT.provider_unavailable = ERROR_TEXT.unavailable;
 ERROR_TEXT.account_taken = ERROR_TEXT.account_in_use;

@@ -213,8 +213,8 @@ function renderDestinations() {
       // a connected platform account: its ingest and key come from the platform at Start;
       // it is managed in the Platforms panel, not here
       list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform, class: 'dest-linked' },
-        cb, el('label', { for: `dest-${d.id}` }, platformIcon(d.platform), ' ', platformName(d.platform, d.platform_display_name)),
-        el('span', { class: 'dest-url', text: d.name && d.name !== platformName(d.platform) ? `${d.name} · connected account` : 'Connected account' }),
+        cb, el('label', { for: `dest-${d.id}` }, platformIcon(d.platform), ' ', d.name || platformName(d.platform)),
+        el('span', { class: 'dest-url', text: `${platformName(d.platform)} account: ingest and key come from ${platformName(d.platform)} at Start` }),
         status, healthNode(out), el('span', { class: 'dest-managed hint', text: 'via Platforms' })));
       continue;
     }
