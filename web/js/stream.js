@@ -300,8 +300,8 @@ async function start() {
     if (r.partial_failure) addFeed('Some destinations failed; retrying them.');
     await refresh();
   } catch (e) {
-    showError('#stream-error', e);
     await refresh();
+    showError('#stream-error', e); // after the refresh, which clears the error line
   } finally {
     btn.disabled = false;
   }
