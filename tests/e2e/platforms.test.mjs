@@ -203,6 +203,19 @@ test('connect Twitch: a denial is explained, an approval connects it and lists i
   assert.equal(await dest.locator('input[type="password"]').count(), 0, 'no key field');
   assert.equal(await dest.locator('input[type="checkbox"]').isChecked(), true);
 
+  // live status on platform:twitch:{id} (published here with the test-mode socket publish):
+  // degraded shows a badge and the reason, connected clears it
+  const sock = await dashSocket(ctx, u);
+  const status = (payload) => sock.send({ type: 'publish', topic: `platform:twitch:${u.id}`, event: 'status', payload });
+  status({ platform: 'twitch', status: 'degraded', error: 'EventSub keeps dropping' });
+  await twitchRow().locator('.pf-state[data-state="degraded"]').waitFor();
+  assert.equal(await twitchRow().getAttribute('data-status'), 'degraded');
+  assert.match(await twitchRow().locator('.platform-error').textContent(), /EventSub keeps dropping/);
+  status({ platform: 'twitch', status: 'connected' });
+  await page.waitForFunction(() => document.querySelector('#platform-list li[data-platform="twitch"]').dataset.status === 'ok');
+  assert.equal(await twitchRow().locator('.pf-state').count(), 0);
+  await sock.close();
+
   // not live yet: the chat column explains itself
   assert.match(await page.locator('#chat-hint').textContent(), /while you are live/);
   assert.deepEqual(await page.locator('#chat-target option').evaluateAll((os) => os.map((o) => o.value)), ['all', 'twitch']);
@@ -218,6 +231,8 @@ test('live: chat with an emote in the unified chat, a reply from the page lands 
   const key = tw.user(BROADCASTER).streamKey;
   await waitFor(() => outputsOf(ctx, uid).some((o) => o.streamKey === key), { what: 'a Twitch output with the Helix key' });
   await page.waitForFunction(() => document.querySelector('#chat-hint').hidden);
+  // the monitor reports itself connected on platform:twitch:{id}
+  await twitchRow().locator('.pf-live[data-status="connected"]').waitFor({ timeout: 20000 });
 
   // the monitor subscribed on the fake's EventSub socket
   await tw.waitForSubscription((s) => s.type === 'channel.chat.message' && s.status === 'enabled', 20000);
@@ -277,9 +292,23 @@ test('live: a follow shows as an alert line in the chat column', async () => {
   assert.equal(await alert.getAttribute('data-platform'), 'twitch');
 });
 
-test('stop, then disconnect Twitch from the panel: revoked at the fake, gone from the destinations', async () => {
+test('stop; needs_reauth offers Reconnect; Disconnect revokes at the fake and removes the destination', async () => {
   await page.click('#stop-stream');
   await page.waitForFunction(() => ['Ready', 'Offline'].includes(document.querySelector('#state-badge').textContent));
+
+  // needs_reauth (published with the test-mode socket publish): a flagged Reconnect link, and
+  // Twitch is no longer offered as a chat target
+  const sock = await dashSocket(ctx, u);
+  sock.send({ type: 'publish', topic: `platform:twitch:${u.id}`, event: 'status', payload: { platform: 'twitch', status: 'needs_reauth', error: 'refresh refused' } });
+  const reconnect = twitchRow().locator('a[data-action="connect"]');
+  await reconnect.waitFor();
+  assert.equal(await reconnect.textContent(), 'Reconnect Twitch');
+  assert.equal(await reconnect.getAttribute('href'), '/auth/twitch/connect');
+  assert.equal(await twitchRow().getAttribute('data-status'), 'needs_reauth');
+  assert.equal(await twitchRow().locator('.pf-state[data-state="needs_reauth"]').count(), 1);
+  assert.deepEqual(await page.locator('#chat-target option').evaluateAll((os) => os.map((o) => o.value)), ['all']);
+  await sock.close();
+
   const btn = twitchRow().locator('button[data-action="disconnect"]');
   await btn.click();
   assert.match(await btn.textContent(), /Really disconnect Twitch\?/);
