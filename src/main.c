@@ -345,6 +345,8 @@ static int cmd_serve(void)
         goto loop_out;
     }
     sp_web_live_routes(app);
+    if ((rc = sp_web_psup_init(app) ? EXIT_RUNTIME : 0) != 0) /* platforms: monitors, chat */
+        goto loop_out;
     sp_web_live_attach_ws(app); /* presence observer on dashboard sockets */
 #ifdef SP_TEST_HOOKS
     if (s->cfg.test_mode)
@@ -386,6 +388,7 @@ static int cmd_serve(void)
     rc = 0;
 loop_out:
     sp_web_live_shutdown(app);
+    sp_web_psup_free(app);
     if (app->cloudflare) {
         sp_cloudflare_free(app->cloudflare);
         app->cloudflare = NULL;

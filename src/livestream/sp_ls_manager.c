@@ -431,6 +431,35 @@ void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *t
     free(text);
 }
 
+bool sp_ls_is_platform_url(const char *url)
+{
+    size_t n = strlen(SP_LS_PLATFORM_URL_PREFIX);
+    return url && strncmp(url, SP_LS_PLATFORM_URL_PREFIX, n) == 0 && url[n] != '\0';
+}
+
+void sp_ls_hook_streaming(sp_ls_manager_t *m)
+{
+    sp_livestream_t *ls = m->ls;
+    if (ls->phooks.streaming == NULL || !m->stream_id[0]) return;
+    const char *names[16];
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_outs && n < 16; i++) {
+        const char *p = m->outs[i]->platform;
+        if (p == NULL || !p[0] || strcmp(p, "custom") == 0) continue;
+        bool dup = false;
+        for (size_t k = 0; k < n; k++) dup = dup || strcmp(names[k], p) == 0;
+        if (!dup) names[n++] = p;
+    }
+    ls->phooks.streaming(ls->phooks.ud, m->user_id, m->stream_id, m->title, names, n);
+}
+
+void sp_ls_hook_ending(sp_ls_manager_t *m, const char *stream_id)
+{
+    sp_livestream_t *ls = m->ls;
+    if (ls->phooks.ending && stream_id && stream_id[0])
+        ls->phooks.ending(ls->phooks.ud, m->user_id, stream_id);
+}
+
 void sp_ls_out_clear_health(sp_ls_out_t *o)
 {
     sp_ls_set_str(&o->h_status, NULL);

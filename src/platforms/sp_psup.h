@@ -73,7 +73,22 @@ void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platfor
 void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
                           const sp_alert_t *a);
 
+/** An account's status changed (the sp_accounts_status_fn of sp_accounts_new forwards here):
+ *  needs_reauth stops that platform's monitor and publishes needs_reauth; connected (the user
+ *  reconnected) starts it again while the stream runs; stopped (disconnected) stops it. */
+void sp_psup_account_status(sp_psup_t *s, const char *user_id, const char *platform,
+                            sp_platform_status_t st, const char *error);
+
 /** {users, monitors, restarts, degraded, events, duplicates} for metrics and tests. */
 json_t *sp_psup_debug(sp_psup_t *s);
+
+/* ---- seams (tests; defaults otherwise) ---------------------------------------------------- */
+/** Where accounts come from: sp_accounts_get on the supervisor's accounts by default. */
+typedef void (*sp_psup_account_fn)(void *ud, const char *user_id, const char *platform,
+                                   sp_accounts_get_cb cb, void *cb_ud);
+void sp_psup_set_account_source(sp_psup_t *s, sp_psup_account_fn fn, void *ud);
+/** Restart backoff of failed monitors (default 1000 ms .. 60000 ms; degraded ones retry at
+ *  max_ms). */
+void sp_psup_set_backoff(sp_psup_t *s, uint64_t base_ms, uint64_t max_ms);
 
 #endif
