@@ -21,6 +21,7 @@
 #include "core/sp_log.h"
 #include "net/sp_curlm.h"
 #include "platforms/sp_accounts.h"
+#include "platforms/sp_psup.h"
 #include "platforms/sp_platform.h"
 #include "platforms/sp_platform_int.h"
 #include "web/sp_routes_oauth.h"
@@ -77,6 +78,17 @@ static void h_disconnect(sp_http_req_t *req, void *ud)
 
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
+/* An account's status changed (needs_reauth after a refused refresh, connected after a
+ * reconnect, stopped after a disconnect): the supervisor stops or restarts that monitor and
+ * publishes the status on platform:{platform}:{user_id}. */
+static void on_account_status(void *ud, const char *user_id, const char *platform,
+                              sp_platform_status_t st, const char *error)
+{
+    sp_app_t *app = ud;
+    if (app->psup)
+        sp_psup_account_status(app->psup, user_id, platform, st, error);
+}
+
 int sp_web_platforms_init(sp_app_t *app)
 {
     if (!app->curlm) {
@@ -92,7 +104,7 @@ int sp_web_platforms_init(sp_app_t *app)
     env->cfg = app->cfg;
     env->http = app->curlm;
     app->penv = env;
-    app->accounts = sp_accounts_new(env, app->store, NULL, NULL);
+    app->accounts = sp_accounts_new(env, app->store, on_account_status, app);
     app->oauth_states = sp_oauth_states_new(OAUTH_STATES_CAP);
     if (!app->accounts || !app->oauth_states) {
         sp_error("platforms", "cannot create the platform accounts", "");
