@@ -3,7 +3,7 @@
 // the fake's authorize page, see it connected and listed as a destination, go live (fake
 // Cloudflare input), receive a chat message with its emote in the unified chat, reply from the
 // page (the fake receives reply_parent_message_id), see a dropped send's reason, an alert line,
-// then disconnect (the fake sees the revoke). First, the chat column's rendering on its own:
+// a refused token (needs_reauth -> Reconnect), then disconnect (the fake sees the revoke). First, the chat column's rendering on its own:
 // frames published on the user's chat/alertbox topics with the test-mode socket publish
 // (markup in every field stays text, only http(s) emotes become images, deletions, the
 // 500-line cap, scroll pinning).
@@ -31,6 +31,7 @@ before(async () => {
   ctx = await bootLive({
     env: {
       STREAM_DISCONNECT_TIMEOUT: '20000',
+      PLATFORM_VIEWERS_INTERVAL: '1000', // a Helix call every second while live (needs_reauth test)
       TWITCH_CLIENT_ID: tw.clientId,
       TWITCH_CLIENT_SECRET: tw.clientSecret,
       TWITCH_AUTH_URL: tw.authUrl,
@@ -283,38 +284,42 @@ test('live: chat with an emote in the unified chat, a reply from the page lands 
   await page.screenshot({ path: path.join(OUT, 'platforms-chat.png'), fullPage: true });
 });
 
-test('live: a follow shows as an alert line in the chat column', async () => {
+test('live: a follow shows as an alert line; a refused token turns the row into a flagged Reconnect', async () => {
   await tw.waitForSubscription((s) => s.type === 'channel.follow' && s.status === 'enabled', 20000);
   tw.emit('channel.follow', { user_name: 'New_Fan', user_login: 'new_fan', user_id: '777' });
   const alert = page.locator('#chat-list li.chat-alert[data-alert="follow"]');
   await alert.waitFor({ timeout: 15000 });
   assert.match(await alert.textContent(), /New_Fan followed/);
   assert.equal(await alert.getAttribute('data-platform'), 'twitch');
-});
 
-test('stop; needs_reauth offers Reconnect; Disconnect revokes at the fake and removes the destination', async () => {
-  await page.click('#stop-stream');
-  await page.waitForFunction(() => ['Ready', 'Offline'].includes(document.querySelector('#state-badge').textContent));
-
-  // needs_reauth (published with the test-mode socket publish): a flagged Reconnect link, and
-  // Twitch is no longer offered as a chat target
-  const sock = await dashSocket(ctx, u);
-  sock.send({ type: 'publish', topic: `platform:twitch:${u.id}`, event: 'status', payload: { platform: 'twitch', status: 'needs_reauth', error: 'refresh refused' } });
+  // Twitch refuses the token and its refresh: the server marks the account needs_reauth and
+  // says so on platform:twitch:{id}; the row flags it with a Reconnect link, Twitch leaves the
+  // chat targets, the stream goes on
+  tw.failNextRefresh(5);
+  tw.expireToken(); // the next Helix call (viewers, every second) gets 401, the refresh fails
   const reconnect = twitchRow().locator('a[data-action="connect"]');
-  await reconnect.waitFor();
+  await reconnect.waitFor({ timeout: 15000 });
   assert.equal(await reconnect.textContent(), 'Reconnect Twitch');
   assert.equal(await reconnect.getAttribute('href'), '/auth/twitch/connect');
   assert.equal(await twitchRow().getAttribute('data-status'), 'needs_reauth');
   assert.equal(await twitchRow().locator('.pf-state[data-state="needs_reauth"]').count(), 1);
+  assert.equal(await twitchRow().locator('button[data-action="disconnect"]').count(), 1);
   assert.deepEqual(await page.locator('#chat-target option').evaluateAll((os) => os.map((o) => o.value)), ['all']);
-  await sock.close();
+  assert.equal(await page.locator('#state-badge').textContent(), 'Live');
+});
+
+test('stop, then Disconnect: revoked at the fake, gone from the destinations and the chat targets', async () => {
+  await page.click('#stop-stream');
+  await page.waitForFunction(() => ['Ready', 'Offline'].includes(document.querySelector('#state-badge').textContent));
 
   const btn = twitchRow().locator('button[data-action="disconnect"]');
   await btn.click();
   assert.match(await btn.textContent(), /Really disconnect Twitch\?/);
   await btn.click();
   await page.locator('#platform-notice[data-kind="ok"]').filter({ hasText: 'Twitch disconnected.' }).waitFor();
-  await twitchRow().locator('a[data-action="connect"]').waitFor();
+  await twitchRow().filter({ hasText: 'Not connected' }).waitFor();
+  assert.equal(await twitchRow().locator('a[data-action="connect"]').textContent(), 'Connect Twitch');
+  assert.equal(await twitchRow().getAttribute('data-status'), 'disconnected');
   await waitFor(() => tw.calls.some((c) => c.method === 'POST' && c.path === '/oauth2/revoke'), { what: 'revoke at the fake' });
   await page.waitForFunction(() => !document.querySelector('#destinations li[data-platform="twitch"]'));
   const r = await u.api('GET', '/api/platforms');
