@@ -40,7 +40,9 @@ typedef struct sp_ls_manager_s sp_ls_manager_t;
  *   streaming       the stream went `streaming` (start, or recovered at start-up): the
  *                   platform names of its destinations that are not "custom"
  *   ending          the stream is `ending` (or its start failed everywhere)
- *   metadata        the title changed while streaming
+ *   metadata        the title or the categories changed while streaming
+ *   categories      (streaming, metadata) the stream's {platform: category id} object,
+ *                   borrowed, or NULL when none was set
  *   resolve_ingest  the ingest of a connected-platform destination (url "platform:<name>",
  *                   no stored key), asked at each output create: cb exactly once, maybe
  *                   later, with the url and key (the key is a secret: never logged, never
@@ -49,9 +51,9 @@ typedef struct sp_ls_manager_s sp_ls_manager_t;
 typedef void (*sp_ls_ingest_cb)(int err, const char *url, const char *key, void *ud2);
 typedef struct {
     void (*streaming)(void *ud, const char *user_id, const char *stream_id, const char *title,
-                      const char *const *platforms, size_t n);
+                      json_t *categories, const char *const *platforms, size_t n);
     void (*ending)(void *ud, const char *user_id, const char *stream_id);
-    void (*metadata)(void *ud, const char *user_id, const char *title);
+    void (*metadata)(void *ud, const char *user_id, const char *title, json_t *categories);
     void (*resolve_ingest)(void *ud, const char *user_id, const char *platform,
                            sp_ls_ingest_cb cb, void *ud2);
     void *ud;
@@ -127,7 +129,7 @@ void sp_ls_manager_start(sp_ls_manager_t *m, json_t *destination_ids, sp_ls_resu
 void sp_ls_manager_stop(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud);
 /** Sets title and description (validated by the caller); returns {title, description, live}. */
 json_t *sp_ls_manager_set_metadata(sp_ls_manager_t *m, const char *title,
-                                   const char *description);
+                                   const char *description, json_t *categories);
 
 /* ---- input webhooks (the caller checked the secret and parsed the payload) ----------- */
 typedef enum { SP_LS_WEBHOOK_UNAUTHORIZED, SP_LS_WEBHOOK_BAD } sp_ls_webhook_refusal_t;

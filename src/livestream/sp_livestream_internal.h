@@ -76,6 +76,7 @@ struct sp_ls_manager_s {
     char stream_id[SP_UUID_STRLEN];
     int64_t stream_started_at;
     char *title;
+    json_t *categories; /* {platform: category id} chosen for the stream, or NULL */
     char *description;
     char *last_error;
     bool start_busy;

@@ -91,6 +91,7 @@ static void mgr_free_mem(sp_ls_manager_t *m)
     sp_free(m->rtmp_url);
     sp_ls_wipe_free(m->stream_key);
     sp_free(m->title);
+    json_decref(m->categories);
     sp_free(m->description);
     sp_free(m->last_error);
     sp_free(m);
@@ -390,6 +391,7 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
         m->description, "degraded", m->degraded || media_degraded, "end_reason",
         m->ss.end_reason ? sp_ss_end_reason_name(m->ss.end_reason) : NULL);
     json_object_set_new(o, "server_time", json_integer(sp_wall_ms()));
+    if (m->categories) json_object_set(o, "categories", m->categories);
     if (m->last_error) json_object_set_new(o, "error", json_string(m->last_error));
     return o;
 }
@@ -450,7 +452,8 @@ void sp_ls_hook_streaming(sp_ls_manager_t *m)
         for (size_t k = 0; k < n; k++) dup = dup || strcmp(names[k], p) == 0;
         if (!dup) names[n++] = p;
     }
-    ls->phooks.streaming(ls->phooks.ud, m->user_id, m->stream_id, m->title, names, n);
+    ls->phooks.streaming(ls->phooks.ud, m->user_id, m->stream_id, m->title, m->categories, names,
+                         n);
 }
 
 void sp_ls_hook_ending(sp_ls_manager_t *m, const char *stream_id)

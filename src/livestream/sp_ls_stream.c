@@ -380,18 +380,22 @@ void sp_ls_manager_stop(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud)
 }
 
 json_t *sp_ls_manager_set_metadata(sp_ls_manager_t *m, const char *title,
-                                   const char *description)
+                                   const char *description, json_t *categories)
 {
     sp_ls_set_str(&m->title, title);
+    if (json_is_object(categories)) {
+        if (m->categories == NULL) m->categories = json_object();
+        json_object_update(m->categories, categories);
+    }
     sp_ls_set_str(&m->description, description);
     if (m->stream_id[0])
         sp_ls_write(m, "UPDATE streams SET title = $2, description = $3 WHERE id = $1",
                     json_pack("[s, s, s?]", m->stream_id, m->title, m->description));
     sp_ls_publish_state(m, "metadata");
     if (m->ss.state == SP_SS_STREAMING && m->stream_id[0] && m->ls->phooks.metadata)
-        m->ls->phooks.metadata(m->ls->phooks.ud, m->user_id, m->title);
-    return json_pack("{s:s, s:s?, s:b}", "title", m->title, "description", m->description,
-                     "live", m->stream_id[0] != '\0');
+        m->ls->phooks.metadata(m->ls->phooks.ud, m->user_id, m->title, categories);
+    return json_pack("{s:s, s:s?, s:O?, s:b}", "title", m->title, "description", m->description,
+                     "categories", m->categories, "live", m->stream_id[0] != '\0');
 }
 
 /* ------------------------------------------------------------------------- */

@@ -421,7 +421,8 @@ static void on_account(int err, sp_platform_account_t *a, void *ud)
     }
     sp_ulog(SP_LOG_INFO, "platforms", mon->u->user_id, "monitor starting", "platform=%s",
             mon->platform);
-    sp_psup_push_channel(mon, mon->u->title, mon->u->category);
+    sp_psup_push_channel(mon, mon->u->title,
+                         json_string_value(json_object_get(mon->u->categories, mon->platform)));
     mon_start(mon);
     arm(mon->s);
 }
@@ -577,7 +578,7 @@ void sp_psup_set_backoff(sp_psup_t *s, uint64_t base_ms, uint64_t max_ms)
 static void user_free(sp_psup_user_t *u)
 {
     sp_free(u->title);
-    sp_free(u->category);
+    json_decref(u->categories);
     sp_free(u);
 }
 
@@ -622,7 +623,7 @@ void sp_psup_free(sp_psup_t *s)
 }
 
 void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *stream_id,
-                            const char *title, const char *category_id,
+                            const char *title, json_t *categories,
                             const char *const *platforms, size_t n)
 {
     if (!user_id || !stream_id || strlen(user_id) >= SP_PSUP_USER_CAP ||
@@ -636,7 +637,7 @@ void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *strea
     snprintf(u->stream_id, sizeof(u->stream_id), "%s", stream_id);
     u->gen = ++s->next_gen;
     u->title = title && title[0] ? sp_strdup(title) : NULL;
-    u->category = category_id ? sp_strdup(category_id) : NULL;
+    u->categories = json_is_object(categories) ? json_deep_copy(categories) : NULL;
     for (size_t i = 0; i < n && u->n_mons < SP_PLATFORM_MAX; i++) {
         const char *p = platforms[i];
         if (!p || !p[0] || strlen(p) >= SP_PMSG_PLATFORM_CAP || sp_psup_find_mon(u, p)) continue;
@@ -672,7 +673,7 @@ void sp_psup_stream_ended(sp_psup_t *s, const char *user_id, const char *stream_
 }
 
 void sp_psup_metadata(sp_psup_t *s, const char *user_id, const char *title,
-                      const char *category_id)
+                      json_t *categories)
 {
     sp_psup_user_t *u = user_id ? sp_map_gets(s->users, user_id) : NULL;
     if (u == NULL) return;
@@ -680,14 +681,16 @@ void sp_psup_metadata(sp_psup_t *s, const char *user_id, const char *title,
         sp_free(u->title);
         u->title = sp_strdup(title);
     }
-    if (category_id) {
-        sp_free(u->category);
-        u->category = sp_strdup(category_id);
+    if (json_is_object(categories)) {
+        if (u->categories == NULL) u->categories = json_object();
+        json_object_update(u->categories, categories);
     }
     for (size_t i = 0; i < u->n_mons; i++) {
         sp_psup_mon_t *mon = &u->mons[i];
         if (mon->acct && (mon->state == SP_PSUP_MON_RUNNING || mon->state == SP_PSUP_MON_WAIT))
-            sp_psup_push_channel(mon, title && title[0] ? title : NULL, category_id);
+            sp_psup_push_channel(
+                mon, title && title[0] ? title : NULL,
+                json_string_value(json_object_get(categories, mon->platform)));
     }
 }
 

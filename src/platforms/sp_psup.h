@@ -48,13 +48,15 @@ void sp_psup_set_bus(sp_psup_t *s, struct sp_pubsub_s *bus);
 /** The stream went `streaming`: start monitors for these platform names (those connected),
  *  push title/category, start viewer sampling. Idempotent per (user, stream). */
 void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *stream_id,
-                            const char *title, const char *category_id,
+                            const char *title, json_t *categories,
                             const char *const *platforms, size_t n);
 /** The stream is `ending`: stop monitors and sampling; write peak/avg viewers. */
 void sp_psup_stream_ended(sp_psup_t *s, const char *user_id, const char *stream_id);
-/** Title/category changed while streaming: pushed to every running platform. */
+/** Title/category changed while streaming: pushed to every running platform.
+ *  categories (here and at start; borrowed, NULL = none / unchanged): an object
+ *  {platform name: that platform's category id} ("" unsets it); a platform gets only its own. */
 void sp_psup_metadata(sp_psup_t *s, const char *user_id, const char *title,
-                      const char *category_id);
+                      json_t *categories);
 
 /** POST /api/chat: sends text to `platforms` (NULL/empty: every platform with a running
  *  monitor, else every connected one) or, with reply_to (a normalised chat message id), to

@@ -60,7 +60,7 @@ struct sp_psup_user_s {
     char stream_id[SP_PSUP_USER_CAP];
     uint64_t gen;
     char *title;
-    char *category;
+    json_t *categories; /* {platform: category id} or NULL */
     sp_psup_mon_t mons[SP_PLATFORM_MAX];
     size_t n_mons;
     uint64_t next_viewers; /* monotonic ms; 0 = not sampling */

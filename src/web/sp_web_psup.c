@@ -29,10 +29,12 @@
 /* ---- livestream hooks ------------------------------------------------------------------- */
 
 static void hook_streaming(void *ud, const char *user_id, const char *stream_id,
-                           const char *title, const char *const *platforms, size_t n)
+                           const char *title, json_t *categories, const char *const *platforms,
+                           size_t n)
 {
     sp_app_t *app = ud;
-    if (app->psup) sp_psup_stream_started(app->psup, user_id, stream_id, title, NULL, platforms, n);
+    if (app->psup)
+        sp_psup_stream_started(app->psup, user_id, stream_id, title, categories, platforms, n);
 }
 
 static void hook_ending(void *ud, const char *user_id, const char *stream_id)
@@ -41,10 +43,10 @@ static void hook_ending(void *ud, const char *user_id, const char *stream_id)
     if (app->psup) sp_psup_stream_ended(app->psup, user_id, stream_id);
 }
 
-static void hook_metadata(void *ud, const char *user_id, const char *title)
+static void hook_metadata(void *ud, const char *user_id, const char *title, json_t *categories)
 {
     sp_app_t *app = ud;
-    if (app->psup) sp_psup_metadata(app->psup, user_id, title, NULL);
+    if (app->psup) sp_psup_metadata(app->psup, user_id, title, categories);
 }
 
 typedef struct {

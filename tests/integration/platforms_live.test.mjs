@@ -172,7 +172,11 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
 
   test('going live: ingest fetched, monitor + subscriptions, title pushed', async () => {
     await waitState(u, 'ready');
-    assert.equal((await u.api('PUT', '/api/stream/metadata', { title: 'Go live title' })).status, 200);
+    const bad = await u.api('PUT', '/api/stream/metadata', { title: 'x', categories: { twitch: '1; DROP' } });
+    assert.equal(bad.status, 422, bad.text);
+    const md = await u.api('PUT', '/api/stream/metadata', { title: 'Go live title', categories: { twitch: '509658' } });
+    assert.equal(md.status, 200, md.text);
+    assert.deepEqual(md.json.categories, { twitch: '509658' });
     sock = await dashSocket(ctx, u);
     for (const t of [`chat:${u.id}`, `alertbox:${u.id}`, `platform:twitch:${u.id}`, `user_stream:${u.id}:statistics`]) {
       sock.send({ type: 'subscribe', topic: t });
@@ -193,8 +197,11 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
       await tw.waitForSubscription((s) => s.type === type && s.status === 'enabled');
     }
     await sock.next((m) => m.topic === `platform:twitch:${u.id}` && m.event === 'status' && m.payload.status === 'connected');
-    await waitFor(() => tw.calls.find((c) => c.method === 'PATCH' && c.path.includes('/channels') &&
+    const patch = await waitFor(() => tw.calls.find((c) => c.method === 'PATCH' && c.path.includes('/channels') &&
       JSON.stringify(c.body || '').includes('Go live title')), { what: 'title PATCH at go-live' });
+    const pb = typeof patch.body === 'string' ? JSON.parse(patch.body) : patch.body;
+    assert.equal(pb.game_id, '509658', 'the chosen category is pushed with the title');
+    assert.equal(tw.user(TW_USER).channel.game_id, '509658');
   });
 
   test('every event type reaches its topic exactly once (duplicates dropped)', async () => {
@@ -233,9 +240,10 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
   });
 
   test('title pushed again on a metadata change while live', async () => {
-    assert.equal((await u.api('PUT', '/api/stream/metadata', { title: 'Second title' })).status, 200);
+    assert.equal((await u.api('PUT', '/api/stream/metadata', { title: 'Second title', categories: { twitch: '27471' } })).status, 200);
     await waitFor(() => tw.calls.find((c) => c.method === 'PATCH' && c.path.includes('/channels') &&
       JSON.stringify(c.body || '').includes('Second title')), { what: 'title PATCH while live' });
+    await waitFor(() => tw.user(TW_USER).channel.game_id === '27471', { what: 'category changed on Twitch' });
   });
 
   test('POST /api/chat: sent, reply on the parent platform, is_sent:false surfaced', async () => {
