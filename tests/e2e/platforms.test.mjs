@@ -332,4 +332,30 @@ test('stop, then Disconnect: revoked at the fake, gone from the destinations and
   await bctx.close();
 });
 
+test('sign in with Twitch from the login page: the offered providers, a denial explained, an approval signs in', async () => {
+  const sctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const p = await sctx.newPage();
+  const perr = [];
+  p.on('pageerror', (e) => perr.push(String(e)));
+  await p.goto(`${ctx.srv.url}/login`);
+  const tbtn = p.locator('#providers a.provider-twitch');
+  await tbtn.waitFor();
+  assert.equal(await tbtn.textContent(), 'Continue with Twitch');
+  assert.equal(await p.locator('#providers a.provider-google').count(), 0, 'Google is not configured here');
+  await tw.setAuthorize('deny');
+  await tbtn.click();
+  await p.waitForURL((url) => url.pathname === '/login');
+  await p.locator('.form-error').filter({ hasText: 'You declined the sign-in.' }).waitFor();
+  assert.equal(new URL(p.url()).search, '', 'the error code is cleaned from the URL');
+  const viewer = tw.addUser({ login: 'signinviewer', display_name: 'SigninViewer', email: 'signin-viewer@example.com' });
+  await tw.setAuthorize('approve', viewer.id);
+  await p.locator('#providers a.provider-twitch').click();
+  await p.waitForURL((url) => url.pathname === '/dashboard');
+  const me = await p.evaluate(async () => (await fetch('/api/me')).json());
+  assert.equal((me.user || me).email, 'signin-viewer@example.com');
+  await tw.setAuthorize('approve');
+  assert.deepEqual(perr, []);
+  await sctx.close();
+});
+
 testCleanExit(() => ctx);
