@@ -56,6 +56,9 @@ typedef struct {
     void (*metadata)(void *ud, const char *user_id, const char *title, json_t *categories);
     void (*resolve_ingest)(void *ud, const char *user_id, const char *platform,
                            sp_ls_ingest_cb cb, void *ud2);
+    /** The stream's live statistics for GET /api/stream's `stats` (a new reference, or NULL:
+     *  none yet). */
+    json_t *(*stats)(void *ud, const char *user_id);
     void *ud;
 } sp_ls_platform_hooks_t;
 

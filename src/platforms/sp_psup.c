@@ -780,6 +780,15 @@ void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *plat
     handle_deleted(s, mon->u, mon->platform, d);
 }
 
+json_t *sp_psup_stats(sp_psup_t *s, const char *user_id)
+{
+    sp_psup_user_t *u = user_id ? sp_map_gets(s->users, user_id) : NULL;
+    if (u == NULL || !u->has_last) return NULL;
+    json_t *v = sp_viewers_to_json(&u->v_last);
+    if (v == NULL) return NULL;
+    return json_pack("{s:o, s:I}", "viewers", v, "peak_viewers", (json_int_t)u->peak_total);
+}
+
 json_t *sp_psup_debug(sp_psup_t *s)
 {
     size_t monitors = 0, degraded = 0;

@@ -83,6 +83,10 @@ void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *plat
 void sp_psup_account_status(sp_psup_t *s, const char *user_id, const char *platform,
                             sp_platform_status_t st, const char *error);
 
+/** The user's live statistics while streaming: {viewers: {total, platforms, ts} (the last
+ *  sample), peak_viewers (this stream so far)}; NULL before the first sample or when not live. */
+json_t *sp_psup_stats(sp_psup_t *s, const char *user_id);
+
 /** {users, monitors, restarts, degraded, events, duplicates} for metrics and tests. */
 json_t *sp_psup_debug(sp_psup_t *s);
 

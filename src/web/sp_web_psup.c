@@ -43,6 +43,12 @@ static void hook_ending(void *ud, const char *user_id, const char *stream_id)
     if (app->psup) sp_psup_stream_ended(app->psup, user_id, stream_id);
 }
 
+static json_t *hook_stats(void *ud, const char *user_id)
+{
+    sp_app_t *app = ud;
+    return app->psup ? sp_psup_stats(app->psup, user_id) : NULL;
+}
+
 static void hook_metadata(void *ud, const char *user_id, const char *title, json_t *categories)
 {
     sp_app_t *app = ud;
@@ -345,8 +351,10 @@ int sp_web_psup_init(sp_app_t *app)
     if (app->penv == NULL) return SP_EINVAL; /* sp_web_platforms_init first */
     app->psup = sp_psup_new(app->penv, app->store, app->pubsub, app->accounts);
     if (app->psup == NULL) return SP_ENOMEM;
-    sp_ls_platform_hooks_t hooks = { hook_streaming, hook_ending, hook_metadata,
-                                     hook_resolve_ingest, app };
+    sp_ls_platform_hooks_t hooks = {
+        .streaming = hook_streaming, .ending = hook_ending, .metadata = hook_metadata,
+        .resolve_ingest = hook_resolve_ingest, .stats = hook_stats, .ud = app,
+    };
     if (app->live) sp_livestream_set_platform_hooks(app->live, &hooks);
     sp_route_opts_t auth = { .body_limit = 16384, .flags = SP_ROUTE_AUTH };
     sp_router_add(app->router, "POST", "/api/chat", h_chat, app, &auth);

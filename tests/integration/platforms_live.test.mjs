@@ -294,6 +294,13 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     tw.setViewers(TW_USER, 13);
     const v = await sock.next((m) => m.topic === `user_stream:${u.id}:statistics` && m.payload?.total === 13);
     assert.equal(v.payload.platforms.twitch, 13);
+    // GET /api/stream's stats: the last sample and the peak so far
+    const st = await waitFor(async () => {
+      const r = await u.api('GET', '/api/stream');
+      return r.json?.stats?.viewers?.total === 13 && r.json.stats;
+    }, { what: 'stats in GET /api/stream' });
+    assert.equal(st.viewers.platforms.twitch, 13);
+    assert.equal(st.peak_viewers, 13);
   });
 
   test('a Twitch outage (5xx, dropped socket) never stops the stream', async () => {
