@@ -104,6 +104,10 @@ void sp_livestream_free(sp_livestream_t *ls);
 /** True once sp_livestream_shutdown ran. */
 bool sp_livestream_stopping(const sp_livestream_t *ls);
 
+/** The process's Registry (the seed's keys: user_stream_manager, stream_state, cloudflare_*,
+ *  platform_monitor, alert_queue); the platform supervisor registers its monitors in it. */
+struct sp_registry_s *sp_livestream_registry(sp_livestream_t *ls);
+
 /** Publishes on another bus from now on (NULL: before the bus is freed). */
 void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus);
 /** Installs (copied) or removes (NULL) the platform hooks after creation. */

@@ -110,6 +110,7 @@ struct sp_psup_s {
     uv_timer_t timer;
     sp_psup_op_t *ops;
     uint64_t restarts, events, duplicates, unrouted;
+    sp_registry_t *reg; /* the process's Registry (borrowed) or NULL */
 };
 
 /* ---- sp_psup.c -------------------------------------------------------------------------- */

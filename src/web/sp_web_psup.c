@@ -355,7 +355,10 @@ int sp_web_psup_init(sp_app_t *app)
         .streaming = hook_streaming, .ending = hook_ending, .metadata = hook_metadata,
         .resolve_ingest = hook_resolve_ingest, .stats = hook_stats, .ud = app,
     };
-    if (app->live) sp_livestream_set_platform_hooks(app->live, &hooks);
+    if (app->live) {
+        sp_livestream_set_platform_hooks(app->live, &hooks);
+        sp_psup_set_registry(app->psup, sp_livestream_registry(app->live));
+    }
     sp_route_opts_t auth = { .body_limit = 16384, .flags = SP_ROUTE_AUTH };
     sp_router_add(app->router, "POST", "/api/chat", h_chat, app, &auth);
     sp_router_add(app->router, "GET", "/api/platforms/{platform}/categories", h_categories, app,
