@@ -168,6 +168,19 @@ describe('Twitch EventSub by webhook (fake Twitch + fake Cloudflare)', () => {
     await sock.close();
   });
 
+  test('live again: the subscriptions come back (then the server stops while live)', async () => {
+    await waitState(u, 'ready');
+    const st = await u.api('POST', '/api/stream/start', { destinations: [dest.id] });
+    assert.equal(st.status, 200, st.text);
+    await waitFor(() => webhookSubs(tw).filter((s) => s.status === 'enabled').length === TYPES.length,
+      { what: 'subscriptions re-created and verified', timeout: 15000 });
+    const grants = tw.calls.filter((c) => c.path.endsWith('/token') && String(c.body).includes('client_credentials'));
+    assert.equal(grants.length, 1, 'the app token is cached across streams');
+    assert.equal(tw.sessions().length, 0);
+  });
+
+  // shutdown with a webhook monitor running: its deletions are canceled with the HTTP client,
+  // nothing leaks, no secret (app token included) in the log
   testCleanExit(() => ctx);
 });
 
