@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { startPostgres } from '../lib/harness.mjs';
 import {
   bootLive, newUser, inputUid, setInput, waitState, outputsOf, dashSocket, waitFor, sleep,
-  testCleanExit,
+  testCleanExit, admin,
 } from '../lib/livelib.mjs';
 import { startFakeTwitch } from '../fakes/twitch.mjs';
 
@@ -355,6 +355,8 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
   });
 
   test('stop: monitor stopped, peak and average viewers written', async () => {
+    // the monitor is in the Registry under the seed's key {platform_monitor, user_id, platform}
+    assert.equal((await admin(ctx, 'counts')).json.data.platform_monitor, 1);
     const stop = await u.api('POST', '/api/stream/stop');
     assert.equal(stop.status, 200, stop.text);
     await sock.next((m) => m.topic === `platform:twitch:${u.id}` && m.payload?.status === 'stopped');
@@ -369,6 +371,7 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     assert.equal(s.peak_viewers, Math.max(...totals));
     assert.equal(s.peak_viewers, 13);
     assert.equal(s.avg_viewers, Math.round(totals.reduce((a, b) => a + b, 0) / totals.length), JSON.stringify(totals));
+    assert.equal((await admin(ctx, 'counts')).json.data.platform_monitor, 0, 'unregistered at the end');
     await sock.close();
   });
 
