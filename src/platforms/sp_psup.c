@@ -794,6 +794,18 @@ void sp_psup_set_registry(sp_psup_t *s, sp_registry_t *reg)
     s->reg = reg;
 }
 
+void sp_psup_inject_revoked(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const char *why)
+{
+    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
+    if (mon == NULL) {
+        s->unrouted++;
+        return;
+    }
+    if (mon->state != SP_PSUP_MON_ABSENT) mon_reauth(mon, why && why[0] ? why : "revoked");
+    arm(s);
+}
+
 json_t *sp_psup_stats(sp_psup_t *s, const char *user_id)
 {
     sp_psup_user_t *u = user_id ? sp_map_gets(s->users, user_id) : NULL;

@@ -75,6 +75,10 @@ void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platfor
                          const sp_chat_msg_t *m);
 void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
                           const sp_alert_t *a);
+/** The platform revoked the account's authorization for its events (a webhook revocation with
+ *  authorization_revoked / user_removed): that monitor stops as needs_reauth. */
+void sp_psup_inject_revoked(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const char *why);
 void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *platform_user_id,
                             const sp_chat_deletion_t *d);
 

@@ -317,6 +317,16 @@ static void h_twitch_webhook(sp_http_req_t *req, void *ud)
     case SP_TWITCH_WH_REVOCATION:
         sp_warn("platforms", "twitch webhook subscription revoked", "subscription=%s status=%s",
                 out.sub_type, out.sub_status);
+        if (app->psup && (strcmp(out.sub_status, "authorization_revoked") == 0 ||
+                          strcmp(out.sub_status, "user_removed") == 0)) {
+            /* the body is verified: whose authorization went is in subscription.condition */
+            json_t *b = json_loadb(r.body_len ? (const char *)r.body : "", r.body_len,
+                                   JSON_REJECT_DUPLICATES, NULL);
+            json_t *cond = json_object_get(json_object_get(b, "subscription"), "condition");
+            const char *bid = event_broadcaster(cond);
+            if (bid) sp_psup_inject_revoked(app->psup, "twitch", bid, out.sub_status);
+            json_decref(b);
+        }
         sp_http_respond(req, 204, NULL, NULL, 0);
         break;
     case SP_TWITCH_WH_NOTIFICATION: {

@@ -179,6 +179,20 @@ describe('Twitch EventSub by webhook (fake Twitch + fake Cloudflare)', () => {
     assert.equal(tw.sessions().length, 0);
   });
 
+  test('a revocation by webhook (authorization_revoked) marks Twitch needs_reauth; the stream goes on', async () => {
+    const s2 = await dashSocket(ctx, u);
+    const topic = `platform:twitch:${u.id}`;
+    s2.send({ type: 'subscribe', topic });
+    await s2.next((m) => m.topic === topic && m.event === 'subscribed');
+    const sub = webhookSubs(tw).find((x) => x.type === 'channel.follow' && x.status === 'enabled');
+    assert.ok(sub, 'an enabled follow subscription');
+    tw.revoke(sub.id, 'authorization_revoked');
+    const st = await s2.next((m) => m.topic === topic && m.event === 'status' && m.payload.status === 'needs_reauth');
+    assert.match(st.payload.error || '', /authorization_revoked/);
+    assert.equal((await u.api('GET', '/api/stream')).json.state, 'streaming', 'the stream itself is untouched');
+    await s2.close();
+  });
+
   // shutdown with a webhook monitor running: its deletions are canceled with the HTTP client,
   // nothing leaks, no secret (app token included) in the log
   testCleanExit(() => ctx);
