@@ -166,6 +166,10 @@ static const var_t vars[] = {
     { "TWITCH_EVENTSUB_WS_URL", T_URL, OFF(twitch_eventsub_ws_url),
       ALL("wss://eventsub.wss.twitch.tv/ws"), 0, 0, "ws|wss", 0,
       "Twitch EventSub WebSocket URL (chat and events while streaming)." },
+    { "TWITCH_EVENTSUB_KEEPALIVE", T_INT, OFF(twitch_eventsub_keepalive), ALL("30"), 10, 600,
+      NULL, 0,
+      "Seconds Twitch may stay silent on an EventSub WebSocket (keepalive_timeout_seconds): "
+      "fewer keepalives per monitor; a dead socket is noticed after this + 5 s." },
     { "TWITCH_INGEST_URL", T_URL, OFF(twitch_ingest_url), ALL("rtmp://live.twitch.tv/app"), 0, 0,
       "rtmp|rtmps", 0, "Twitch RTMP ingest used for a connected Twitch account's output." },
     { "TWITCH_WEBHOOK_SECRET", T_STR, OFF(twitch_webhook_secret), ALL(NULL), 0, 0, NULL, F_SECRET,

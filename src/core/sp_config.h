@@ -76,6 +76,7 @@ typedef struct {
     char *twitch_auth_url;
     char *twitch_api_url;
     char *twitch_eventsub_ws_url;
+    int64_t twitch_eventsub_keepalive; /* seconds, 10..600; 0 (unset in tests): Twitch's 10 */
     char *twitch_ingest_url;
     char *twitch_webhook_secret;
     char *twitch_eventsub_transport; /* auto | websocket | webhook */

@@ -192,6 +192,7 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     ctx.secrets.add(key);
     assert.equal(outs[0].streamKey, key, 'the key from /helix/streams/key reaches the output');
     await tw.waitForSession();
+    assert.equal(tw.sessions()[0].keepalive_timeout_seconds, 30, 'TWITCH_EVENTSUB_KEEPALIVE asked in the URL');
     for (const type of ['channel.chat.message', 'channel.follow', 'channel.subscribe', 'channel.subscription.gift',
       'channel.subscription.message', 'channel.cheer', 'channel.raid', 'stream.online', 'stream.offline',
       'channel.chat.message_delete']) {

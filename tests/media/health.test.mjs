@@ -155,7 +155,7 @@ async function assertRecovered(ctx, s, sinksBefore, t0) {
     const out = outputOf(cur, d.id);
     return out?.output_uid === outs[0].uid && out.health?.status === 'forwarding' &&
       cur.input.status === 'connected' && out;
-  }, { timeout: 10000, what: 'control plane sees the output forwarding' });
+  }, { timeout: 20000, what: 'control plane sees the output forwarding' }); // inside the 40 s budget below
   assert.equal(o.state, 'active');
   assert.equal((await ctx.relay.outputs(s.inputUid)).length, 1, 'still no duplicate');
   // a destination connection opened after the restart gets media (keyframe first)

@@ -43,7 +43,12 @@ test('fan-out to three destinations, API state, webhooks, metrics', { timeout: 6
     const pub = publish(`rtmp://127.0.0.1:${relay.rtmpPort}/live/${input.rtmps.streamKey}`, 6);
     await waitFor(async () => (await relay.input(input.uid)).status?.current?.state === 'connected', { what: 'connected' });
     await waitFor(async () => (await relay.outputs(input.uid)).every((o) => o.status === 'forwarding'), { what: 'forwarding' });
-    const live = await relay.input(input.uid);
+    // the codecs are known once the first audio and video messages are in (an output may
+    // forward before that: it starts on the sequence headers)
+    const live = await waitFor(async () => {
+      const i = await relay.input(input.uid);
+      return i.stats.videoCodec && i.stats.audioCodec && i;
+    }, { what: 'codecs detected while live' });
     const r = await pub.exited;
     assert.equal(r.code, 0, pub.log());
     for (const s of sinks) assert.equal(await s.exited, 0, s.log());

@@ -498,11 +498,21 @@ sp_platform_monitor_t *sp_twitch_monitor_start(const sp_platform_env_t *env,
 {
     if (!env || !env->loop || !env->cfg || !a || !sink)
         return NULL;
-    const char *url = env->cfg->twitch_eventsub_ws_url;
+    const char *base = env->cfg->twitch_eventsub_ws_url;
+    int64_t ka = env->cfg->twitch_eventsub_keepalive;
+    char url[URL_CAP];
+    /* keepalive_timeout_seconds (10-600) on the first URL: with many monitors, fewer
+     * keepalives; reconnect URLs come from Twitch as they are */
+    if (!base || (size_t)snprintf(url, sizeof url, "%s", base) >= sizeof url)
+        return NULL;
+    if (ka >= 10 && ka <= 600 && !strstr(base, "keepalive_timeout_seconds=") &&
+        (size_t)snprintf(url, sizeof url, "%s%skeepalive_timeout_seconds=%lld", base,
+                         strchr(base, '?') ? "&" : "?", (long long)ka) >= sizeof url)
+        return NULL;
     mon_t *m = sp_calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    if (!url || sp_twitch_es_init(&m->es, url, 0, 0, 0) != 0) {
+    if (sp_twitch_es_init(&m->es, url, 0, 0, 0) != 0) {
         sp_free(m);
         return NULL;
     }
