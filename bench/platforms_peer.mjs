@@ -15,8 +15,8 @@
 //
 // Usage: node bench/platforms_peer.mjs <config.json>
 //   config: {wsUrl, apiUrl, clientId, users:[{id, twitchId, token}]}
-//   stdout: "ready port=<P>", after "start": "up <n>" once every user has its chat subscription,
-//   "failed <n> <reason>" when some could not subscribe. SIGTERM: closes everything, exit 0.
+//   stdout: "ready port=<P>", after "start": "up <n>" once every user has its subscriptions
+//   (sessions are opened 50 at a time), "failed user <id>: ..." when one was refused 5 times. SIGTERM: closes everything, exit 0.
 import fs from 'node:fs';
 import http from 'node:http';
 import readline from 'node:readline';
@@ -129,13 +129,27 @@ function helix(method, p, token, body) {
 }
 
 const sessions = []; // one per user
+const CONNECTING = 50; // sessions subscribing at once (Twitch closes a session unused for 10 s)
 let upCount = 0;
-let failed = 0;
+let reported = false;
 let stopping = false;
-function reportUp() {
-  if (upCount + failed === cfg.users.length) {
-    process.stdout.write(failed ? `failed ${failed} subscription errors\n` : `up ${upCount}\n`);
-  }
+const queue = [];
+let inFlight = 0;
+function pump() {
+  while (inFlight < CONNECTING && queue.length) { inFlight++; connect(queue.shift(), cfg.wsUrl); }
+}
+function setUp(s, up) {
+  if (s.up === up) return;
+  s.up = up;
+  upCount += up ? 1 : -1;
+  if (!reported && upCount === cfg.users.length) { reported = true; process.stdout.write(`up ${upCount}\n`); }
+}
+function subscribed(s, ws, ok) {
+  if (s.starting) { s.starting = false; inFlight--; pump(); }
+  if (ws !== s.ws) return; // that session is gone already (and is being replaced)
+  if (ok) { setUp(s, true); return; }
+  if (++s.failures >= 5) { process.stdout.write(`failed user ${s.id}: subscriptions refused 5 times\n`); return; }
+  ws.terminate(); // a new session, subscribed again
 }
 function connect(s, url) {
   const ws = new WebSocket(url, { perMessageDeflate: false });
@@ -156,10 +170,8 @@ function connect(s, url) {
         s.subscribed = true;
         const sid = m.payload.session.id;
         Promise.all(SUBS(s.twitchId).map(([type, version, condition]) => helix('POST', '/eventsub/subscriptions', s.token,
-          { type, version, condition, transport: { method: 'websocket', session_id: sid } }))).then((sts) => {
-          if (sts.every((x) => x === 202)) upCount++; else failed++;
-          reportUp();
-        });
+          { type, version, condition, transport: { method: 'websocket', session_id: sid } })))
+          .then((sts) => subscribed(s, ws, sts.every((x) => x === 202)));
       }
     } else if (type === 'notification') {
       if (!firstTime(meta.message_id)) return;
@@ -171,8 +183,17 @@ function connect(s, url) {
     }
   });
   ws.on('close', () => {
-    if (stopping || (s.ws !== ws && s.pending !== ws)) return;
-    if (s.ws === ws) { s.ws = null; s.subscribed = false; setTimeout(() => connect(s, cfg.wsUrl), 1000 + Math.random() * 1000); }
+    if (stopping) return;
+    const retry = () => setTimeout(() => connect(s, cfg.wsUrl), 1000 + Math.random() * 1000);
+    if (s.ws === ws) {
+      s.ws = null;
+      s.subscribed = false;
+      setUp(s, false);
+      if (!s.pending) retry();
+    } else if (s.pending === ws) { // never welcomed
+      s.pending = null;
+      if (!s.ws) retry();
+    }
   });
   ws.on('error', () => {});
 }
@@ -185,10 +206,12 @@ setInterval(() => {
 
 function start() {
   for (const u of cfg.users) {
-    const s = { id: u.id, twitchId: u.twitchId, token: u.token, ws: null, pending: null, last: Date.now(), ka: 0, subscribed: false };
+    const s = { id: u.id, twitchId: u.twitchId, token: u.token, ws: null, pending: null, last: Date.now(), ka: 0,
+      subscribed: false, up: false, starting: true, failures: 0 };
     sessions.push(s);
-    connect(s, cfg.wsUrl);
+    queue.push(s);
   }
+  pump();
 }
 
 wss.on('listening', () => process.stdout.write(`ready port=${wss.address().port}\n`));
