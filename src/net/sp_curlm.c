@@ -44,6 +44,9 @@ struct req_s {
     bool toobig;
     bool has_retry_after;
     char retry_after[RETRY_AFTER_MAX + 1];
+    bool has_rl_remaining, has_rl_reset;
+    char rl_remaining[RETRY_AFTER_MAX + 1];
+    char rl_reset[RETRY_AFTER_MAX + 1];
     char errbuf[CURL_ERROR_SIZE];
     sp_curlm_cb cb;
     void *ud;
@@ -177,6 +180,8 @@ static void complete(req_t *r, CURLcode cc)
         res.body_len = 0;
     }
     res.retry_after = r->has_retry_after ? r->retry_after : NULL;
+    res.rl_remaining = r->has_rl_remaining ? r->rl_remaining : NULL;
+    res.rl_reset = r->has_rl_reset ? r->rl_reset : NULL;
     long sent = 0;
     curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
     res.request_sent = (sent > 0 || status > 0) ? 1 : 0;
@@ -310,25 +315,40 @@ static size_t write_fn(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* Copies a header's value (trimmed, cut at RETRY_AFTER_MAX) when p is "name: value". */
+static bool header_value(const char *p, size_t len, const char *name, size_t nlen, char *out)
+{
+    if (len <= nlen || strncasecmp(p, name, nlen) != 0)
+        return false;
+    const char *v = p + nlen, *e = p + len;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    size_t vl = (size_t)(e - v);
+    if (vl > RETRY_AFTER_MAX)
+        vl = RETRY_AFTER_MAX;
+    memcpy(out, v, vl);
+    out[vl] = '\0';
+    return true;
+}
+
 static size_t header_fn(char *p, size_t size, size_t n, void *ud)
 {
     req_t *r = ud;
     size_t len = size * n;
     static const char ra[] = "retry-after:";
+    static const char rem[] = "ratelimit-remaining:";
+    static const char rst[] = "ratelimit-reset:";
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        r->has_retry_after = false; /* a new response (after 100-continue) */
-    } else if (len > sizeof ra - 1 && strncasecmp(p, ra, sizeof ra - 1) == 0) {
-        const char *v = p + sizeof ra - 1, *e = p + len;
-        while (v < e && (*v == ' ' || *v == '\t'))
-            v++;
-        while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        size_t vl = (size_t)(e - v);
-        if (vl > RETRY_AFTER_MAX)
-            vl = RETRY_AFTER_MAX;
-        memcpy(r->retry_after, v, vl);
-        r->retry_after[vl] = '\0';
+        /* a new response (after 100-continue) */
+        r->has_retry_after = r->has_rl_remaining = r->has_rl_reset = false;
+    } else if (header_value(p, len, ra, sizeof ra - 1, r->retry_after)) {
         r->has_retry_after = true;
+    } else if (header_value(p, len, rem, sizeof rem - 1, r->rl_remaining)) {
+        r->has_rl_remaining = true;
+    } else if (header_value(p, len, rst, sizeof rst - 1, r->rl_reset)) {
+        r->has_rl_reset = true;
     }
     return len;
 }

@@ -36,6 +36,8 @@ typedef struct {
     const char *body;    /* NUL-terminated; valid only during the callback */
     size_t body_len;
     const char *retry_after; /* Retry-After header value or NULL */
+    const char *rl_remaining; /* Ratelimit-Remaining header value or NULL */
+    const char *rl_reset;    /* Ratelimit-Reset header value (epoch seconds) or NULL */
     int request_sent;    /* 0 = no byte of the request left (e.g. connect failed): safe to
                           * retry even a non-idempotent call; 1 = it may have reached the server */
 } sp_curlm_response_t;

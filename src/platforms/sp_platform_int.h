@@ -1,0 +1,35 @@
+/*
+ * sp_platform_int: runtime pieces shared by platform code under src/platforms/ only (not part
+ * of the interface the rest of the program sees).
+ */
+#ifndef SP_PLATFORM_INT_H
+#define SP_PLATFORM_INT_H
+
+#include "platforms/sp_platform.h"
+
+/**
+ * sp_platform_http without an account: bearer is the token to send (NULL: no Authorization
+ * header, e.g. an OAuth revoke form). No refresh on 401 (the answer is delivered as it came).
+ * Same gate (rate-limit wait, breaker) as sp_platform_http for platform p.
+ */
+int sp_platform_http_as(const sp_platform_env_t *env, const sp_platform_t *p, const char *bearer,
+                        const sp_platform_req_t *req, sp_platform_http_cb cb, void *ud);
+
+/** Runs fn(ud) from the loop soon (never synchronously). 0 or SP_ENOMEM (fn not called). */
+int sp_platform_defer(uv_loop_t *loop, void (*fn)(void *ud), void *ud);
+
+/** The per-platform gate's state (tests, metrics): breaker state and rate-limit wait left. */
+typedef struct {
+    int breaker;          /* sp_breaker_state_t */
+    uint32_t failures;    /* consecutive */
+    uint64_t wait_ms;     /* 0 when calls may go out now */
+} sp_platform_gate_info_t;
+void sp_platform_gate_info(const char *platform, sp_platform_gate_info_t *out);
+/** Forgets every platform's breaker and wait (tests). */
+void sp_platform_gate_reset(void);
+
+#define SP_PLATFORM_BREAKER_THRESHOLD 5   /* 5xx / transport failures in a row */
+#define SP_PLATFORM_BREAKER_OPEN_MS 30000 /* then calls fail SP_EOPEN for this long */
+#define SP_PLATFORM_RL_RETRIES 3          /* a call answered 429 is retried after the wait */
+
+#endif
