@@ -48,8 +48,9 @@ const WEBHOOK_SECRET = 'cf-webhook-secret-for-bench-0001';
 const ADMIN_TOKEN = 'admin-token-for-bench-0001';
 const TW_CLIENT_ID = 'benchclientid0123456789abcdefg';
 const TW_CLIENT_SECRET = 'benchclientsecret0123456789abc';
-const SCOPES = ['user:read:chat', 'user:write:chat', 'moderator:read:followers', 'channel:read:subscriptions',
-  'bits:read', 'channel:read:stream_key', 'channel:manage:broadcast'];
+// the connect scopes of src/platforms/twitch/twitch.c
+const SCOPES = ['user:read:email', 'user:read:chat', 'user:write:chat', 'user:bot', 'channel:read:subscriptions',
+  'bits:read', 'moderator:read:followers', 'channel:manage:broadcast', 'channel:read:stream_key'];
 const CUSTOM_URL = 'rtmp://127.0.0.1:1935/live';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
