@@ -565,7 +565,12 @@ async function main() {
   p(line('streampai', so));
   p(line('node-ws', sp));
   p(`    ratio streampai/node-ws: p50 ${ratio(pct(so.lat, 50), pct(sp.lat, 50))} p99 ${ratio(pct(so.lat, 99), pct(sp.lat, 99))}`);
-  p(`    bytes of one message: streampai ${so.sample ? Buffer.byteLength(so.sample) : 'n/a'}, node-ws ${sp.sample ? Buffer.byteLength(sp.sample) : 'n/a'}`);
+  // the two paths must deliver the same normalised JSON (keys and value types, recursively)
+  const shape = (v) => (Array.isArray(v) ? `[${v.map(shape).join(',')}]`
+    : v && typeof v === 'object' ? `{${Object.keys(v).sort().map((k) => `${k}:${shape(v[k])}`).join(',')}}` : typeof v);
+  const shapes = so.sample && sp.sample ? [shape(JSON.parse(so.sample)), shape(JSON.parse(sp.sample))] : null;
+  p(`    bytes of one message: streampai ${so.sample ? Buffer.byteLength(so.sample) : 'n/a'}, node-ws ${sp.sample ? Buffer.byteLength(sp.sample) : 'n/a'}; ` +
+    `message shapes (keys and types): ${!shapes ? 'n/a' : shapes[0] === shapes[1] ? 'the same' : `DIFFER: streampai ${shapes[0]} node-ws ${shapes[1]}`}`);
   const chatOk = complete && lost(so) === 0 && so.dup === 0 && so.wrong === 0 && pct(so.lat, 99) <= 5;
   p(`  chat p99 ${f2(pct(so.lat, 99))} ms, every message once on its own socket (target p99 <= 5 ms) ${verdict(chatOk)}`);
   p(`  CPU while chatting (${RATE}/s each, ${f2(results.busyCpu.secs)}s): streampai ${f2(results.busyCpu.ours)}% node-ws ${f2(results.busyCpu.peer)}% of one core; ratio ${ratio(results.busyCpu.ours, results.busyCpu.peer)}`);
