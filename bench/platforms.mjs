@@ -293,7 +293,6 @@ async function serverRun({ label, env, cfPort, users, inputOf, destOf, extraRead
     if (extraReady) await extraReady(out);
     await sleep(3000);
     out.r1 = rssOf(srv.pid);
-    out.growth = out.r1 - out.r0;
     log(`${label}: RSS ${(out.r0 / 1048576).toFixed(1)} -> ${(out.r1 / 1048576).toFixed(1)} MiB`);
     // idle CPU with every stream live (run B: every monitor up), no chat
     await sleep(2000);
@@ -301,7 +300,11 @@ async function serverRun({ label, env, cfPort, users, inputOf, destOf, extraRead
     const tc0 = performance.now();
     await sleep(IDLE_S * 1000);
     out.idleCpu = ((cpuTicks(srv.pid) - c0) / CLK_TCK) / ((performance.now() - tc0) / 1000) * 100;
-    log(`${label}: idle cpu ${out.idleCpu.toFixed(2)}%`);
+    // RSS again after the idle window (steady state: keepalives, the first viewer polls);
+    // the growth used is this one
+    out.r2 = rssOf(srv.pid);
+    out.growth = out.r2 - out.r0;
+    log(`${label}: idle cpu ${out.idleCpu.toFixed(2)}%, RSS after it ${(out.r2 / 1048576).toFixed(1)} MiB`);
     for (const f of out.failed.slice(0, 5)) log(`${label}: FAILED user ${f.u.i} at ${f.stage}: ${f.err}`);
     if (!keep) {
       await closeAll(o.socks);
@@ -543,8 +546,8 @@ async function main() {
   const p = (s) => out.push(s);
   const A = results.A, B = results.B;
   p(`bench/platforms (${N} users, fake Twitch EventSub WebSocket + fake Cloudflare, release build; server and peer pinned to cpu ${SERVER_CPU}; total ${((Date.now() - t00) / 1000).toFixed(0)}s)`);
-  p(`  run A (custom destination, no monitor): ${A.live}/${N} live in ${A.startSecs.toFixed(1)}s, RSS growth ${(A.growth / 1048576).toFixed(1)} MiB${A.failed.length ? `, ${A.failed.length} FAILED` : ''}`);
-  p(`  run B (Twitch destination, monitors):   ${B.live}/${N} live in ${B.startSecs.toFixed(1)}s, ${B.mon.chat} monitors subscribed (${B.mon.subs} subscriptions on ${B.mon.sessions} live EventSub sessions) ${B.monSecs.toFixed(1)}s after, RSS growth ${(B.growth / 1048576).toFixed(1)} MiB${B.failed.length ? `, ${B.failed.length} FAILED` : ''}`);
+  p(`  run A (custom destination, no monitor): ${A.live}/${N} live in ${A.startSecs.toFixed(1)}s, RSS growth ${(A.growth / 1048576).toFixed(2)} MiB (${((A.r1 - A.r0) / 1048576).toFixed(2)} right after)${A.failed.length ? `, ${A.failed.length} FAILED` : ''}`);
+  p(`  run B (Twitch destination, monitors):   ${B.live}/${N} live in ${B.startSecs.toFixed(1)}s, ${B.mon.chat} monitors subscribed (${B.mon.subs} subscriptions on ${B.mon.sessions} live EventSub sessions) ${B.monSecs.toFixed(1)}s after, RSS growth ${(B.growth / 1048576).toFixed(2)} MiB (${((B.r1 - B.r0) / 1048576).toFixed(2)} right after)${B.failed.length ? `, ${B.failed.length} FAILED` : ''}`);
   p(`    (${results.statusConnected}/${N} dashboards got platform:twitch status "connected"; GET /api/platforms for user 0: ${results.platformsApi})`);
   for (const f of [...A.failed, ...B.failed].slice(0, 3)) p(`    FAILED user ${f.u.i} at ${f.stage}: ${f.err}`);
   const pm = results.mem.perMon, ppm = results.peerMem.perMon;
