@@ -15,6 +15,7 @@
 #include "core/sp_breaker.h"
 #include "core/sp_buf.h"
 #include "core/sp_err.h"
+#include "core/sp_map.h"
 #include "core/sp_time.h"
 #include "net/sp_curlm.h"
 #include "platforms/sp_platform_int.h"
@@ -74,10 +75,16 @@ void sp_platform_account_unref(sp_platform_account_t *a)
 
 /* ---- gate: one breaker and one rate-limit wait per platform ------------------------------- */
 
+/* Twitch's (and most platforms') rate-limit buckets are per client id + user: a wait asked for
+ * by an answer to an account's call holds back that account's calls only; a wait asked for by
+ * an answer to a call without an account (app token, lookup) holds back the whole platform. */
+#define GATE_WAITS_MAX 65536
+
 typedef struct {
     char name[SP_PMSG_PLATFORM_CAP];
     sp_breaker_t br;
-    uint64_t wait_until; /* monotonic ms; calls wait until then */
+    uint64_t wait_until; /* monotonic ms; every call of the platform waits until then */
+    sp_map_t *waits;     /* account user id -> uint64_t wait_until (only while waiting) */
 } gate_t;
 
 static gate_t g_gates[SP_PLATFORM_MAX];
@@ -99,7 +106,58 @@ static gate_t *gate_for(const char *name)
     return free_slot;
 }
 
-void sp_platform_gate_info(const char *platform, sp_platform_gate_info_t *out)
+/* The wait of account a (0 when none); an expired entry is forgotten. */
+static uint64_t account_wait(gate_t *g, const sp_platform_account_t *a, uint64_t now)
+{
+    if (!a || !g->waits)
+        return 0;
+    uint64_t *w = sp_map_gets(g->waits, a->user_id);
+    if (!w)
+        return 0;
+    if (*w > now)
+        return *w;
+    sp_map_dels(g->waits, a->user_id, NULL);
+    return 0;
+}
+
+static void set_wait(gate_t *g, const sp_platform_account_t *a, uint64_t until, uint64_t now)
+{
+    if (a) {
+        if (!g->waits)
+            g->waits = sp_map_new(sp_free);
+        uint64_t *w = g->waits ? sp_map_gets(g->waits, a->user_id) : NULL;
+        if (w) {
+            if (until > *w)
+                *w = until;
+            return;
+        }
+        if (g->waits && sp_map_count(g->waits) >= GATE_WAITS_MAX) {
+            const char *k;
+            size_t kl, it = 0;
+            void *v;
+            char key[SP_UUID_STRLEN + 1];
+            /* forget one expired wait; if none, the platform as a whole waits */
+            while (sp_map_next(g->waits, &it, &k, &kl, &v)) {
+                if (*(uint64_t *)v <= now && kl < sizeof key) {
+                    memcpy(key, k, kl);
+                    sp_map_del(g->waits, key, kl, NULL);
+                    break;
+                }
+            }
+        }
+        w = g->waits && sp_map_count(g->waits) < GATE_WAITS_MAX ? sp_malloc(sizeof *w) : NULL;
+        if (w) {
+            *w = until;
+            sp_map_sets(g->waits, a->user_id, w);
+            return;
+        }
+    }
+    if (until > g->wait_until)
+        g->wait_until = until;
+}
+
+void sp_platform_gate_info(const char *platform, const sp_platform_account_t *a,
+                           sp_platform_gate_info_t *out)
 {
     memset(out, 0, sizeof *out);
     gate_t *g = platform ? gate_for(platform) : NULL;
@@ -108,11 +166,16 @@ void sp_platform_gate_info(const char *platform, sp_platform_gate_info_t *out)
     uint64_t now = sp_mono_ms();
     out->breaker = (int)sp_breaker_state(&g->br, now);
     out->failures = g->br.failures;
-    out->wait_ms = g->wait_until > now ? g->wait_until - now : 0;
+    uint64_t until = account_wait(g, a, now);
+    if (g->wait_until > until)
+        until = g->wait_until;
+    out->wait_ms = until > now ? until - now : 0;
 }
 
 void sp_platform_gate_reset(void)
 {
+    for (size_t i = 0; i < SP_PLATFORM_MAX; i++)
+        sp_map_free(g_gates[i].waits);
     memset(g_gates, 0, sizeof g_gates);
 }
 
@@ -152,9 +215,14 @@ int sp_platform_defer(uv_loop_t *loop, void (*fn)(void *ud), void *ud)
 /* ---- the call -------------------------------------------------------------------------------- */
 
 enum { PH_STEP, PH_SEND, PH_FAIL };
+enum { W_TIMER, W_TOKEN, W_HTTP }; /* what a call waits for */
 
-typedef struct {
+typedef struct call_s call_t;
+
+struct call_s {
     uv_timer_t timer;
+    call_t *prev, *next;      /* g_calls */
+    int where;
     sp_platform_env_t env;
     gate_t *gate;
     sp_platform_account_t *a; /* referenced; NULL for sp_platform_http_as */
@@ -174,7 +242,9 @@ typedef struct {
     int err;                  /* PH_FAIL / PH_SEND: the error to deliver */
     sp_platform_http_cb cb;
     void *ud;
-} call_t;
+};
+
+static call_t *g_calls; /* every call not finished yet */
 
 static void wipe_free(char *s)
 {
@@ -212,6 +282,13 @@ static void finish(call_t *c, int err, const sp_curlm_response_t *res)
         rp = &r;
     }
     uv_timer_stop(&c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g_calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
     c->cb(err, rp, c->ud);
     sp_platform_account_t *a = c->a;
     c->a = NULL;
@@ -224,6 +301,7 @@ static void on_timer(uv_timer_t *t);
 static void schedule(call_t *c, int phase, uint64_t delay_ms)
 {
     c->phase = phase;
+    c->where = W_TIMER;
     uv_timer_start(&c->timer, on_timer, delay_ms, 0);
 }
 
@@ -251,8 +329,11 @@ static void step(call_t *c)
         finish(c, SP_EOPEN, NULL);
         return;
     }
-    if (c->gate->wait_until > now) {
-        uint64_t w = c->gate->wait_until - now;
+    uint64_t until = account_wait(c->gate, c->a, now);
+    if (c->gate->wait_until > until)
+        until = c->gate->wait_until;
+    if (until > now) {
+        uint64_t w = until - now;
         if (now + w > c->deadline) {
             finish(c, SP_ERATELIMIT, NULL);
             return;
@@ -270,6 +351,7 @@ static void step(call_t *c)
         return;
     }
     const char *failed = c->auth_retried ? c->token : NULL;
+    c->where = W_TOKEN; /* on_token (now or later) schedules the next step */
     int rc = sp_token_get(c->a->token, sp_wall_ms(), failed, on_token, c);
     if (rc < 0)
         finish(c, rc, NULL);
@@ -323,6 +405,8 @@ static void send_now(call_t *c)
             .ca_file = c->env.ca_file,
         };
         rc = sp_curlm_request(c->env.http, &r, on_resp, c);
+        if (!rc)
+            c->where = W_HTTP;
     }
     if (auth.p)
         memset(auth.p, 0, auth.len);
@@ -369,8 +453,8 @@ static void on_resp(const sp_curlm_response_t *res, void *ud)
     }
     int64_t w = sp_helix_wait_ms((int)res->status, res->rl_remaining, res->rl_reset,
                                  res->retry_after, sp_wall_ms());
-    if (w > 0 && now + (uint64_t)w > c->gate->wait_until)
-        c->gate->wait_until = now + (uint64_t)w;
+    if (w > 0)
+        set_wait(c->gate, c->a, now + (uint64_t)w, now);
     if (res->status >= 500) {
         sp_breaker_failure(&c->gate->br, now);
         finish(c, 0, res);
@@ -462,8 +546,30 @@ static int start(const sp_platform_env_t *env, const sp_platform_t *p, sp_platfo
     c->timer.data = c;
     c->a = a;
     sp_platform_account_ref(a);
+    c->next = g_calls;
+    if (g_calls)
+        g_calls->prev = c;
+    g_calls = c;
     schedule(c, PH_STEP, 0);
     return 0;
+}
+
+void sp_platform_cancel_all(void)
+{
+    call_t *nx;
+    for (call_t *c = g_calls; c; c = nx) {
+        nx = c->next;
+        if (c->where == W_TIMER)
+            finish(c, SP_ECANCELED, NULL);
+    }
+}
+
+size_t sp_platform_calls_pending(void)
+{
+    size_t n = 0;
+    for (const call_t *c = g_calls; c; c = c->next)
+        n++;
+    return n;
 }
 
 int sp_platform_http(const sp_platform_env_t *env, sp_platform_account_t *a,

@@ -17,5 +17,8 @@ sp_platform_monitor_t *sp_twitch_monitor_start(const sp_platform_env_t *env,
                                                sp_platform_account_t *a,
                                                const sp_platform_sink_t *sink);
 void sp_twitch_monitor_stop(sp_platform_monitor_t *m);
+/** Bytes the monitor itself holds (its struct with the session machine, and a subscription
+ *  batch in flight); its sockets (sp_ws_client) come on top. */
+size_t sp_twitch_monitor_size(const sp_platform_monitor_t *m);
 
 #endif

@@ -423,8 +423,24 @@ Test(twitch_client, rate_limit_wait_longer_than_deadline_fails_fast)
     cr_assert_eq(s.err, SP_ERATELIMIT);
     cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"path\":\"/helix/streams\""), 1);
     sp_platform_gate_info_t gi;
-    sp_platform_gate_info("twitch", &gi);
+    sp_platform_gate_info("twitch", tw.acct, &gi);
     cr_assert_gt(gi.wait_ms, 50000);
+    /* Twitch's bucket is per client id + user: another account's calls are not held back */
+    sp_platform_account_t *b = sp_calloc(1, sizeof *b);
+    cr_assert_not_null(b);
+    *b = *tw.acct;
+    b->refs = 1;
+    snprintf(b->user_id, sizeof b->user_id, "%s", "00000000-0000-4000-8000-000000000002");
+    b->token = sp_token_new(NULL, NULL);
+    sp_token_set(b->token, tw.access, NULL, sp_wall_ms() + 3600 * 1000LL);
+    sp_platform_gate_info("twitch", b, &gi);
+    cr_assert_eq(gi.wait_ms, 0);
+    res_t o = { 0 };
+    sp_platform_twitch.viewers(&tw.env, b, on_viewers, &o);
+    tw_spin(&o.calls, 1, 10000);
+    cr_assert_eq(o.err, 0, "%s", sp_strerror(o.err));
+    cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"path\":\"/helix/streams\""), 2);
+    sp_platform_account_unref(b);
 }
 
 Test(twitch_client, breaker_opens_on_5xx_and_fails_fast)
@@ -438,7 +454,7 @@ Test(twitch_client, breaker_opens_on_5xx_and_fails_fast)
         cr_assert_eq(r.err, SP_EUPSTREAM);
     }
     sp_platform_gate_info_t gi;
-    sp_platform_gate_info("twitch", &gi);
+    sp_platform_gate_info("twitch", NULL, &gi);
     cr_assert_eq(gi.breaker, 1 /* open */);
     uint64_t t0 = sp_mono_ms();
     res_t f = { 0 };
@@ -452,4 +468,23 @@ Test(twitch_client, breaker_opens_on_5xx_and_fails_fast)
     cr_assert_not(c.chat.sent);
     cr_assert_lt(f.at - t0, 1000, "fails fast");
     cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"path\":\"/helix/"), 5);
+}
+
+Test(twitch_client, cancel_all_ends_waiting_calls)
+{
+    cr_assert_eq(fake_tw_call(&tw.fake, "injectFault",
+                              "[{\"kind\":\"429\",\"resetSec\":5,\"pathIncludes\":\"/streams\"}]",
+                              NULL), 200);
+    res_t r = { 0 };
+    sp_platform_twitch.viewers(&tw.env, tw.acct, on_viewers, &r);
+    uint64_t end = sp_mono_ms() + 5000;
+    while (sp_mono_ms() < end && fake_tw_count(&tw.fake, "calls", "\"status\":429") < 1)
+        tw_run_for(20);
+    tw_run_for(50);
+    cr_assert_eq(r.calls, 0, "waiting for Ratelimit-Reset");
+    cr_assert_eq(sp_platform_calls_pending(), 1);
+    sp_platform_cancel_all();
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.err, SP_ECANCELED);
+    cr_assert_eq(sp_platform_calls_pending(), 0);
 }

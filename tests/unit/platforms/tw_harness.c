@@ -99,6 +99,7 @@ static void walk_close(uv_handle_t *h, void *ud)
 
 void tw_teardown(void)
 {
+    sp_platform_cancel_all();
     sp_platform_account_unref(tw.acct);
     sp_curlm_free(tw.http);
     for (int i = 0; i < 200 && uv_run(&tw.loop, UV_RUN_NOWAIT); i++)
@@ -106,6 +107,7 @@ void tw_teardown(void)
     uv_walk(&tw.loop, walk_close, NULL);
     uv_run(&tw.loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&tw.loop), 0, "handles left on the loop");
+    cr_assert_eq(sp_platform_calls_pending(), 0, "a platform call never ended");
     fake_tw_stop(&tw.fake);
     sp_twitch_chat_limit_reset();
 }
