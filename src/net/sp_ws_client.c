@@ -166,8 +166,13 @@ struct sp_ws_client_s {
     bool close_after_write;
     bool corked;  /* inside wslay_event_send: gather, write once after */
     bool in_recv; /* inside wslay_event_recv: sending waits until it returns */
-    char rbuf[16384];
 };
+
+/* One read buffer for every client of the thread's loop: on_read consumes what it is given
+ * before it returns (the bytes go into wslay, the TLS engine or the handshake buffer), so no
+ * client needs its own 16 KiB (that was half the memory of a platform monitor). */
+#define RBUF_SIZE 16384
+static _Thread_local char g_rbuf[RBUF_SIZE];
 
 static void on_timer(uv_timer_t *t);
 
@@ -714,9 +719,9 @@ static void plain_input(sp_ws_client_t *c, const uint8_t *p, size_t n)
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    sp_ws_client_t *c = h->data;
+    (void)h;
     (void)hint;
-    *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+    *buf = uv_buf_init(g_rbuf, sizeof(g_rbuf));
 }
 
 /* The transport ended (EOF, read error, TLS close_notify or failure). */
@@ -750,11 +755,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->last_rx = uv_now(c->loop);
     if (!c->tr) {
-        plain_input(c, (const uint8_t *)c->rbuf, (size_t)nread);
+        plain_input(c, (const uint8_t *)g_rbuf, (size_t)nread);
         return;
     }
     sp_buf_reset(&c->plain);
-    int rc = c->tr_ops->feed(c->tr, (const uint8_t *)c->rbuf, (size_t)nread, &c->plain, &c->wbuf);
+    int rc = c->tr_ops->feed(c->tr, (const uint8_t *)g_rbuf, (size_t)nread, &c->plain, &c->wbuf);
     kick_write(c);
     if (c->state == ST_TLS && rc == 0 && c->tr_ops->ready(c->tr))
         send_upgrade(c);
@@ -868,7 +873,7 @@ int sp_ws_client_new(uv_loop_t *loop, const sp_ws_client_opts_t *o, sp_ws_client
     c->close_timeout = o->close_timeout_ms ? o->close_timeout_ms : 2000;
     c->ca_file = o->ca_file ? sp_strdup(o->ca_file) : NULL;
     c->tls_ctx = o->tls_ctx;
-    sp_buf_init(&c->hs, c->max_header + sizeof(c->rbuf) + 32768);
+    sp_buf_init(&c->hs, c->max_header + RBUF_SIZE + 32768);
     sp_buf_init(&c->plain, 0); /* bounded by what one read decrypts to */
     sp_buf_init(&c->wbuf, c->max_queue + SP_WS_CLIENT_WSLACK);
     if ((rc = parse_url(c, o->url)) != 0)

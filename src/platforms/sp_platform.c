@@ -462,6 +462,12 @@ static void on_resp(const sp_curlm_response_t *res, void *ud)
     }
     sp_breaker_success(&c->gate->br);
     if (res->status == 401 && !c->fixed) {
+        /* Twitch answers a scope the grant lacks with 401 "Missing scope: x": a refresh keeps
+         * the same scopes, so it cannot help (and must not run on every such call) */
+        if (res->body && memmem(res->body, res->body_len, "Missing scope", 13)) {
+            finish(c, SP_EFORBIDDEN, res);
+            return;
+        }
         if (c->auth_retried) {
             finish(c, SP_EAUTH, res);
             return;

@@ -32,6 +32,20 @@ test('store suite against PostgreSQL 15', { timeout: 300000 }, async () => {
   }
 });
 
+test('connected platform accounts against PostgreSQL 15', { timeout: 300000 }, async () => {
+  assert.ok(fs.existsSync(bin), 'build/asan/unit_tests missing: run make asan');
+  const pg = await startPostgres();
+  try {
+    const r = run('accounts_pg/*', { SP_TEST_PG_URL: pg.url });
+    assert.ok(r.m, r.out);
+    assert.equal(Number(r.m[3]) + Number(r.m[4]), 0, r.out);
+    assert.ok(Number(r.m[2]) >= 10, `expected the accounts pg suite to run, got ${r.m[0]}\n${r.out}`);
+    assert.equal(r.status, 0, r.out);
+  } finally {
+    pg.stop();
+  }
+});
+
 test('PostgreSQL outage: fail fast, reconnect after restart', { timeout: 300000 }, async () => {
   const pg = await startPostgres();
   // the C test stops and restarts this server through these files

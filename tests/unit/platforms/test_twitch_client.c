@@ -488,3 +488,42 @@ Test(twitch_client, cancel_all_ends_waiting_calls)
     cr_assert_eq(r.err, SP_ECANCELED);
     cr_assert_eq(sp_platform_calls_pending(), 0);
 }
+
+Test(twitch_client, missing_scope_is_forbidden_without_refresh)
+{
+    char *out = NULL;
+    cr_assert_eq(fake_tw_call(&tw.fake, "issueToken",
+                              "[{\"userId\":\"" FAKE_TW_USER "\",\"scopes\":[\"user:read:chat\"]}]",
+                              &out), 200);
+    json_t *root = json_loads(out, 0, NULL);
+    free(out);
+    json_t *res = json_object_get(root, "result");
+    sp_token_set(tw.acct->token, json_string_value(json_object_get(res, "access_token")),
+                 json_string_value(json_object_get(res, "refresh_token")),
+                 sp_wall_ms() + 3600 * 1000LL);
+    json_decref(root);
+    res_t r = { 0 };
+    sp_platform_twitch.send_chat(&tw.env, tw.acct, "no scope to write", NULL, on_chat, &r);
+    tw_spin(&r.calls, 1, 10000);
+    cr_assert_eq(r.err, SP_EFORBIDDEN, "%s", sp_strerror(r.err));
+    cr_assert_not(r.chat.sent);
+    cr_assert_eq(tw.refreshes, 0);
+    cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"path\":\"/helix/chat/messages\""), 1);
+}
+
+Test(twitch_client, refresh_ahead_of_expiry_no_401)
+{
+    /* 1 minute left: inside the 5 minute margin, refreshed before the call goes out */
+    sp_token_set(tw.acct->token, tw.access, tw.refresh, sp_wall_ms() + 60 * 1000LL);
+    res_t r[5];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 5; i++)
+        sp_platform_twitch.viewers(&tw.env, tw.acct, on_viewers, &r[i]);
+    for (int i = 0; i < 5; i++) {
+        tw_spin(&r[i].calls, 1, 10000);
+        cr_assert_eq(r[i].err, 0, "%s", sp_strerror(r[i].err));
+    }
+    cr_assert_eq(tw.refreshes, 1);
+    cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"status\":401"), 0);
+    cr_assert_gt(sp_token_expires_at(tw.acct->token), sp_wall_ms() + 3600 * 1000LL);
+}
