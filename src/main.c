@@ -339,11 +339,14 @@ static int cmd_serve(void)
             sp_info("main", "media backend", "backend=%s api=%s", s->cfg.media_backend,
                     s->cfg.cloudflare_api_base_url);
     }
+    if (sp_web_platforms_init(app) != 0) { rc = EXIT_RUNTIME; goto loop_out; } /* OAuth flows */
     if (sp_web_live_init(app) != 0) {
         rc = EXIT_USAGE;
         goto loop_out;
     }
     sp_web_live_routes(app);
+    if ((rc = sp_web_psup_init(app) ? EXIT_RUNTIME : 0) != 0) /* platforms: monitors, chat */
+        goto loop_out;
     sp_web_live_attach_ws(app); /* presence observer on dashboard sockets */
 #ifdef SP_TEST_HOOKS
     if (s->cfg.test_mode)
@@ -385,11 +388,13 @@ static int cmd_serve(void)
     rc = 0;
 loop_out:
     sp_web_live_shutdown(app);
+    sp_web_psup_free(app);
     if (app->cloudflare) {
         sp_cloudflare_free(app->cloudflare);
         app->cloudflare = NULL;
         uv_run(app->loop, UV_RUN_NOWAIT);
     }
+    sp_web_platforms_free(app); /* before the store closes: pending flows answer now */
     if (app->ws || app->pubsub)
         sp_socket_free(app);
     if (app->store) {

@@ -173,4 +173,30 @@ typedef void (*sp_auth_ws_cb)(sp_http_req_t *req, sp_auth_status_t st, const sp_
                               void *ud);
 int sp_auth_ws_authenticate(sp_auth_t *a, sp_http_req_t *req, sp_auth_ws_cb cb, void *ud);
 
+/* ---- external identities (sp_auth_ext.c): Sign in with Twitch / Google ---------------- */
+
+/** users.password_hash of an account created by a provider sign-in: not an argon2 string,
+ *  so no password ever verifies against it (sp_password_verify refuses it). */
+#define SP_AUTH_EXTERNAL_HASH "!external"
+
+typedef struct {
+    const char *provider;     /* "twitch" | "google" (1..31 of [a-z0-9]) */
+    const char *subject;      /* the provider's stable user id (1..255 printable ASCII) */
+    const char *email;        /* NULL or "" when the provider gave none */
+    bool email_verified;      /* only when the provider says so */
+    const char *display_name; /* NULL: derived */
+} sp_auth_external_t;
+
+/**
+ * Signs in with an external identity: the user already linked to (provider, subject); else,
+ * when the email is verified, the existing user with that email (linked now); else a new
+ * user whose email is the verified email, or a placeholder "<provider>-<id>@users.invalid"
+ * when the email is absent or unverified (an unverified address is never stored as a user's
+ * email: it could be someone else's), with SP_AUTH_EXTERNAL_HASH as its password hash.
+ * Then a new session, as sp_auth_session_new. cb: OK, DENIED (bad provider or subject),
+ * STORE, INTERNAL. store must be the instance's store.
+ */
+void sp_auth_external_signin(sp_auth_t *a, sp_store_t *store, const sp_auth_external_t *ext,
+                             const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud);
+
 #endif

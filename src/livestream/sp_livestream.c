@@ -122,6 +122,9 @@ int sp_ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, sp_ls
 static void load_done(sp_ls_manager_t *m)
 {
     m->loaded = true;
+    /* recovered while streaming: the platform side starts again */
+    if (!m->load_failed && m->ss.state == SP_SS_STREAMING && m->stream_id[0])
+        sp_ls_hook_streaming(m);
     m->next_poll_mono = 0;
     sp_ls_mgr_arm_timer(m);
     sp_ls_mgr_run_waiters(m);
@@ -366,6 +369,7 @@ int sp_livestream_new(const sp_livestream_opts_t *o, sp_livestream_t **out)
         ls->media = *o->media;
         ls->has_media = true;
     }
+    if (o->platform_hooks) ls->phooks = *o->platform_hooks;
     uv_timer_init(o->loop, &ls->poll_timer);
     ls->poll_timer.data = ls;
     uint64_t tick = (uint64_t)o->cfg->cloudflare_input_poll_interval / 4;
@@ -390,6 +394,13 @@ int sp_livestream_new(const sp_livestream_opts_t *o, sp_livestream_t **out)
 void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus)
 {
     if (ls) ls->bus = bus;
+}
+
+void sp_livestream_set_platform_hooks(sp_livestream_t *ls, const sp_ls_platform_hooks_t *h)
+{
+    if (ls == NULL) return;
+    memset(&ls->phooks, 0, sizeof(ls->phooks));
+    if (h) ls->phooks = *h;
 }
 
 bool sp_livestream_stopping(const sp_livestream_t *ls)

@@ -33,12 +33,42 @@ typedef struct sp_livestream_s sp_livestream_t;
 /** One user's stream manager (opaque); handed out loaded by sp_livestream_with_manager. */
 typedef struct sp_ls_manager_s sp_ls_manager_t;
 
+/**
+ * What the stream tells the platform side (web/ implements these on top of the platform
+ * supervisor; livestream never includes platforms/). Every member may be NULL; ud is passed
+ * back. Strings live during the call only.
+ *   streaming       the stream went `streaming` (start, or recovered at start-up): the
+ *                   platform names of its destinations that are not "custom"
+ *   ending          the stream is `ending` (or its start failed everywhere)
+ *   metadata        the title or the categories changed while streaming
+ *   categories      (streaming, metadata) the stream's {platform: category id} object,
+ *                   borrowed, or NULL when none was set
+ *   resolve_ingest  the ingest of a connected-platform destination (url "platform:<name>",
+ *                   no stored key), asked at each output create: cb exactly once, maybe
+ *                   later, with the url and key (the key is a secret: never logged, never
+ *                   stored) or an error that fails the output like any output failure
+ */
+typedef void (*sp_ls_ingest_cb)(int err, const char *url, const char *key, void *ud2);
+typedef struct {
+    void (*streaming)(void *ud, const char *user_id, const char *stream_id, const char *title,
+                      json_t *categories, const char *const *platforms, size_t n);
+    void (*ending)(void *ud, const char *user_id, const char *stream_id);
+    void (*metadata)(void *ud, const char *user_id, const char *title, json_t *categories);
+    void (*resolve_ingest)(void *ud, const char *user_id, const char *platform,
+                           sp_ls_ingest_cb cb, void *ud2);
+    void *ud;
+} sp_ls_platform_hooks_t;
+
+/** The url prefix of a destination that is a connected platform account. */
+#define SP_LS_PLATFORM_URL_PREFIX "platform:"
+
 typedef struct {
     uv_loop_t *loop;
     const sp_config_t *cfg;
     struct sp_store_s *store;
     struct sp_pubsub_s *bus;    /* NULL: nothing is published */
     const sp_ls_media_t *media; /* copied; NULL or no ops: streaming disabled */
+    const sp_ls_platform_hooks_t *platform_hooks; /* copied; NULL: no platform side */
 } sp_livestream_opts_t;
 
 /**
@@ -73,6 +103,8 @@ bool sp_livestream_stopping(const sp_livestream_t *ls);
 
 /** Publishes on another bus from now on (NULL: before the bus is freed). */
 void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus);
+/** Installs (copied) or removes (NULL) the platform hooks after creation. */
+void sp_livestream_set_platform_hooks(sp_livestream_t *ls, const sp_ls_platform_hooks_t *h);
 
 /* ---- presence hooks for the dashboard socket layer (session_id unique per socket) ---- */
 /** SP_ELIMIT over MAX_CONCURRENT_USERS (the socket layer closes with 1013). */
@@ -97,7 +129,7 @@ void sp_ls_manager_start(sp_ls_manager_t *m, json_t *destination_ids, sp_ls_resu
 void sp_ls_manager_stop(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud);
 /** Sets title and description (validated by the caller); returns {title, description, live}. */
 json_t *sp_ls_manager_set_metadata(sp_ls_manager_t *m, const char *title,
-                                   const char *description);
+                                   const char *description, json_t *categories);
 
 /* ---- input webhooks (the caller checked the secret and parsed the payload) ----------- */
 typedef enum { SP_LS_WEBHOOK_UNAUTHORIZED, SP_LS_WEBHOOK_BAD } sp_ls_webhook_refusal_t;

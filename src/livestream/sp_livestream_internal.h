@@ -76,6 +76,7 @@ struct sp_ls_manager_s {
     char stream_id[SP_UUID_STRLEN];
     int64_t stream_started_at;
     char *title;
+    json_t *categories; /* {platform: category id} chosen for the stream, or NULL */
     char *description;
     char *last_error;
     bool start_busy;
@@ -137,6 +138,7 @@ struct sp_livestream_s {
     sp_map_t *by_input; /* input_uid -> manager (borrowed) */
     sp_ls_media_t media;
     bool has_media;
+    sp_ls_platform_hooks_t phooks; /* zeroed: none */
     uv_timer_t poll_timer;
     bool shutting_down;
     sp_ls_counters_t counters;
@@ -178,6 +180,11 @@ void sp_ls_publish_state(sp_ls_manager_t *m, const char *reason);
 void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *type,
                         json_t *payload);
 json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key);
+/* The platform hooks: the stream is streaming (its platform destinations) / ending. */
+void sp_ls_hook_streaming(sp_ls_manager_t *m);
+void sp_ls_hook_ending(sp_ls_manager_t *m, const char *stream_id);
+/* A destination row / output that is a connected platform account ("platform:<name>"). */
+bool sp_ls_is_platform_url(const char *url);
 json_t *sp_ls_outputs_json(sp_ls_manager_t *m);
 /* Answers the pending start (if any) from the manager's state; reason NULL, "partial_failure",
    "all_outputs_failed" or "ended". */

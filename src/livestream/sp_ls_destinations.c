@@ -22,13 +22,17 @@
 static const char *const SQL_COLS =
     "id, platform, name, url, enabled, created_at, updated_at";
 
+/* A connected platform's row (url "platform:<name>") has no key of its own: the key is
+   fetched from the platform at each start; it is managed with /api/platforms. */
 static json_t *dest_json(json_t *row)
 {
-    return json_pack("{s:O, s:O, s:O, s:O, s:b, s:s, s:O, s:O}", "id", json_object_get(row, "id"),
-                     "platform", json_object_get(row, "platform"), "name",
-                     json_object_get(row, "name"), "url", json_object_get(row, "url"), "enabled",
-                     json_integer_value(json_object_get(row, "enabled")) != 0, "stream_key",
-                     "********", "created_at", json_object_get(row, "created_at"), "updated_at",
+    bool managed = sp_ls_is_platform_url(sp_json_str(row, "url"));
+    return json_pack("{s:O, s:O, s:O, s:O, s:b, s:s?, s:b, s:O, s:O}", "id",
+                     json_object_get(row, "id"), "platform", json_object_get(row, "platform"),
+                     "name", json_object_get(row, "name"), "url", json_object_get(row, "url"),
+                     "enabled", json_integer_value(json_object_get(row, "enabled")) != 0,
+                     "stream_key", managed ? NULL : "********", "managed", managed, "created_at",
+                     json_object_get(row, "created_at"), "updated_at",
                      json_object_get(row, "updated_at"));
 }
 
@@ -215,15 +219,36 @@ static void on_created_row(int err, json_t *rows, int64_t changes, void *ud)
     op_free(op);
 }
 
-static void on_updated_row(int err, json_t *rows, int64_t changes, void *ud)
+static const char *const MANAGED_MSG =
+    "a connected platform's destination is managed with /api/platforms/{platform}";
+
+static void on_update_why(int err, json_t *rows, int64_t changes, void *ud)
 {
+    (void)changes;
     dest_op_t *op = ud;
     if (err != 0)
         sp_ls_fail(op->cb, op->ud, err, NULL, NULL);
-    else if (changes == 0 || json_array_size(rows) != 1)
-        sp_ls_fail(op->cb, op->ud, SP_ENOTFOUND, "not_found", "no such destination");
+    else if (json_array_size(rows) == 1)
+        sp_ls_fail(op->cb, op->ud, SP_ECONFLICT, "platform_destination", MANAGED_MSG);
     else
+        sp_ls_fail(op->cb, op->ud, SP_ENOTFOUND, "not_found", "no such destination");
+    op_free(op);
+}
+
+static void on_updated_row(int err, json_t *rows, int64_t changes, void *ud)
+{
+    dest_op_t *op = ud;
+    if (err != 0) {
+        sp_ls_fail(op->cb, op->ud, err, NULL, NULL);
+    } else if (changes == 0 || json_array_size(rows) != 1) {
+        sp_store_query(op->ls->store,
+                       "SELECT id FROM destinations WHERE id = $1 AND user_id = $2 AND "
+                       "platform <> 'custom'",
+                       json_pack("[s, s]", op->id, op->user), on_update_why, op);
+        return;
+    } else {
         sp_ls_ok(op->cb, op->ud, dest_json(json_array_get(rows, 0)));
+    }
     op_free(op);
 }
 
@@ -257,7 +282,7 @@ static void op_store(dest_op_t *op)
                  "UPDATE destinations SET name = COALESCE($3, name), url = COALESCE($4, url), "
                  "stream_key_sealed = COALESCE($5, stream_key_sealed), "
                  "enabled = COALESCE($6, enabled), updated_at = $7 "
-                 "WHERE id = $1 AND user_id = $2 RETURNING %s",
+                 "WHERE id = $1 AND user_id = $2 AND platform = 'custom' RETURNING %s",
                  SQL_COLS);
         sp_store_query(ls->store, sql,
                        json_pack("[s, s, s?, s?, s?, o, I]", op->id, op->user, op->name, op->url,
@@ -295,8 +320,11 @@ static void on_delete_why(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
     dest_ctx_t *c = ud;
+    const char *platform = sp_json_str(json_array_get(rows, 0), "platform");
     if (err != 0)
         sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
+    else if (platform && strcmp(platform, "custom") != 0)
+        sp_ls_fail(c->cb, c->ud, SP_ECONFLICT, "platform_destination", MANAGED_MSG);
     else if (json_array_size(rows) == 1)
         sp_ls_fail(c->cb, c->ud, SP_ECONFLICT, "in_use",
                    "the destination is used by the running stream; stop it first");
@@ -312,7 +340,8 @@ static void on_deleted(int err, json_t *rows, int64_t changes, void *ud)
     if (err != 0) {
         sp_ls_fail(c->cb, c->ud, err, NULL, NULL);
     } else if (changes == 0) {
-        sp_store_query(c->ls->store, "SELECT id FROM destinations WHERE id = $1 AND user_id = $2",
+        sp_store_query(c->ls->store,
+                       "SELECT id, platform FROM destinations WHERE id = $1 AND user_id = $2",
                        json_pack("[s, s]", c->id, c->user), on_delete_why, c);
         return;
     } else {
@@ -326,7 +355,8 @@ void sp_ls_destination_delete(sp_livestream_t *ls, const char *user_id, const ch
 {
     /* a destination with an open output (running stream) cannot go away under it */
     sp_store_query(ls->store,
-                   "DELETE FROM destinations WHERE id = $1 AND user_id = $2 AND NOT EXISTS "
+                   "DELETE FROM destinations WHERE id = $1 AND user_id = $2 AND "
+                   "platform = 'custom' AND NOT EXISTS "
                    "(SELECT 1 FROM stream_outputs WHERE destination_id = $1 AND user_id = $2 "
                    "AND state <> 'closed')",
                    json_pack("[s, s]", id, user_id), on_deleted, ctx_new(ls, user_id, id, cb, ud));
@@ -344,6 +374,11 @@ static void on_reveal(int err, json_t *rows, int64_t changes, void *ud)
     }
     if (json_array_size(rows) != 1) {
         sp_ls_fail(c->cb, c->ud, SP_ENOTFOUND, "not_found", "no such destination");
+        goto out;
+    }
+    if (sp_ls_is_platform_url(sp_json_str(json_array_get(rows, 0), "url"))) {
+        sp_ls_fail(c->cb, c->ud, SP_ECONFLICT, "platform_destination",
+                   "a connected platform's key is never stored; it is fetched at each start");
         goto out;
     }
     const char *sealed = sp_json_str(json_array_get(rows, 0), "stream_key_sealed");
@@ -367,6 +402,7 @@ void sp_ls_destination_reveal(sp_livestream_t *ls, const char *user_id, const ch
                               sp_ls_result_cb cb, void *ud)
 {
     sp_store_query(ls->store,
-                   "SELECT stream_key_sealed FROM destinations WHERE id = $1 AND user_id = $2",
+                   "SELECT url, stream_key_sealed FROM destinations WHERE id = $1 AND "
+                   "user_id = $2",
                    json_pack("[s, s]", id, user_id), on_reveal, ctx_new(ls, user_id, id, cb, ud));
 }

@@ -68,7 +68,7 @@ static void effects(apply_ctx_t *c)
         if (m->ss.state == SP_SS_ENDING) m->cleanup_started = true;
     }
     if (a & SP_SSA_STOP_MONITORS)
-        sp_ulog(SP_LOG_DEBUG, "livestream", m->user_id, "platform monitors stopped", "n=%d", 0);
+        sp_ls_hook_ending(m, c->closed_stream[0] ? c->closed_stream : m->stream_id);
     if (a & SP_SSA_CLOSE_STREAM) {
         ls->counters.streams_ended++;
         char topic[128];
@@ -218,6 +218,30 @@ static void on_created(int err, const char *errmsg, const sp_ls_output_t *out, v
     sp_ls_unref(m);
 }
 
+/* The ingest of a connected-platform destination arrived (or not): create the output. */
+static void on_ingest(int err, const char *url, const char *key, void *ud)
+{
+    sp_ls_out_t *o = ud;
+    sp_ls_manager_t *m = o->m;
+    sp_livestream_t *ls = m->ls;
+    if (err == 0 && (url == NULL || key == NULL || !url[0] || !key[0])) err = SP_EPROTO;
+    if (err != 0 || m->stopped || o->state == SP_OUT_DELETING) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "platform ingest unavailable (%s)",
+                 err ? sp_err_name(err) : "stream ending");
+        on_created(err ? err : SP_ECANCELED, msg, NULL, o);
+        return;
+    }
+    sp_ls_set_str(&o->url, url);
+    sp_ls_wipe_free(o->key);
+    o->key = sp_strdup(key);
+    int rc = SP_EUNAVAIL;
+    if (ls->has_media && m->input_uid)
+        rc = ls->media.ops->create_output(ls->media.ctx, m->input_uid, o->url, o->key, on_created,
+                                          o);
+    if (rc != 0) on_created(rc, "media backend unavailable", NULL, o);
+}
+
 static void start_create(sp_ls_out_t *o)
 {
     sp_ls_manager_t *m = o->m;
@@ -226,6 +250,16 @@ static void start_create(sp_ls_out_t *o)
     o->attempted = true;
     m->out_gen++;
     sp_ls_ref(m);
+    if (sp_ls_is_platform_url(o->url) && o->key == NULL) {
+        /* a connected platform: its ingest (and key) is asked for at each create */
+        if (ls->phooks.resolve_ingest == NULL) {
+            on_created(SP_ENOTFOUND, "platform not available", NULL, o);
+            return;
+        }
+        ls->phooks.resolve_ingest(ls->phooks.ud, m->user_id,
+                                  o->url + strlen(SP_LS_PLATFORM_URL_PREFIX), on_ingest, o);
+        return;
+    }
     int rc = SP_EUNAVAIL;
     if (ls->has_media && o->url && o->key)
         rc = ls->media.ops->create_output(ls->media.ctx, m->input_uid, o->url, o->key, on_created,

@@ -91,6 +91,7 @@ static void mgr_free_mem(sp_ls_manager_t *m)
     sp_free(m->rtmp_url);
     sp_ls_wipe_free(m->stream_key);
     sp_free(m->title);
+    json_decref(m->categories);
     sp_free(m->description);
     sp_free(m->last_error);
     sp_free(m);
@@ -390,6 +391,7 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
         m->description, "degraded", m->degraded || media_degraded, "end_reason",
         m->ss.end_reason ? sp_ss_end_reason_name(m->ss.end_reason) : NULL);
     json_object_set_new(o, "server_time", json_integer(sp_wall_ms()));
+    if (m->categories) json_object_set(o, "categories", m->categories);
     if (m->last_error) json_object_set_new(o, "error", json_string(m->last_error));
     return o;
 }
@@ -429,6 +431,36 @@ void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *t
                                (json_int_t)event_seq(), (json_int_t)sp_wall_ms()),
                      NULL, NULL);
     free(text);
+}
+
+bool sp_ls_is_platform_url(const char *url)
+{
+    size_t n = strlen(SP_LS_PLATFORM_URL_PREFIX);
+    return url && strncmp(url, SP_LS_PLATFORM_URL_PREFIX, n) == 0 && url[n] != '\0';
+}
+
+void sp_ls_hook_streaming(sp_ls_manager_t *m)
+{
+    sp_livestream_t *ls = m->ls;
+    if (ls->phooks.streaming == NULL || !m->stream_id[0]) return;
+    const char *names[16];
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_outs && n < 16; i++) {
+        const char *p = m->outs[i]->platform;
+        if (p == NULL || !p[0] || strcmp(p, "custom") == 0) continue;
+        bool dup = false;
+        for (size_t k = 0; k < n; k++) dup = dup || strcmp(names[k], p) == 0;
+        if (!dup) names[n++] = p;
+    }
+    ls->phooks.streaming(ls->phooks.ud, m->user_id, m->stream_id, m->title, m->categories, names,
+                         n);
+}
+
+void sp_ls_hook_ending(sp_ls_manager_t *m, const char *stream_id)
+{
+    sp_livestream_t *ls = m->ls;
+    if (ls->phooks.ending && stream_id && stream_id[0])
+        ls->phooks.ending(ls->phooks.ud, m->user_id, stream_id);
 }
 
 void sp_ls_out_clear_health(sp_ls_out_t *o)

@@ -67,11 +67,13 @@ static json_t *destinations_json(json_t *rows)
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        json_t *o = json_pack("{s:O, s:O, s:O, s:O, s:b, s:s}", "id", json_object_get(row, "id"),
-                              "platform", json_object_get(row, "platform"), "name",
+        bool managed = sp_ls_is_platform_url(sp_json_str(row, "url"));
+        json_t *o = json_pack("{s:O, s:O, s:O, s:O, s:b, s:s?, s:b}", "id",
+                              json_object_get(row, "id"), "platform",
+                              json_object_get(row, "platform"), "name",
                               json_object_get(row, "name"), "url", json_object_get(row, "url"),
                               "enabled", json_integer_value(json_object_get(row, "enabled")) != 0,
-                              "stream_key", "********");
+                              "stream_key", managed ? NULL : "********", "managed", managed);
         if (o) json_array_append_new(arr, o);
     }
     return arr;
@@ -172,6 +174,7 @@ static void on_start_tx(int err, json_t *rows, int64_t changes, void *ud)
                        json_pack("{s:s, s:I}", "stream_id", m->stream_id, "destinations",
                                  (json_int_t)m->n_outs));
     sp_ls_publish_state(m, "started");
+    sp_ls_hook_streaming(m); /* platform monitors, titles */
     sp_ls_mgr_arm_timer(m);
     if (!m->ss.starting)
         sp_ls_answer_start(m, NULL);
@@ -377,16 +380,22 @@ void sp_ls_manager_stop(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud)
 }
 
 json_t *sp_ls_manager_set_metadata(sp_ls_manager_t *m, const char *title,
-                                   const char *description)
+                                   const char *description, json_t *categories)
 {
     sp_ls_set_str(&m->title, title);
+    if (json_is_object(categories)) {
+        if (m->categories == NULL) m->categories = json_object();
+        json_object_update(m->categories, categories);
+    }
     sp_ls_set_str(&m->description, description);
     if (m->stream_id[0])
         sp_ls_write(m, "UPDATE streams SET title = $2, description = $3 WHERE id = $1",
                     json_pack("[s, s, s?]", m->stream_id, m->title, m->description));
     sp_ls_publish_state(m, "metadata");
-    return json_pack("{s:s, s:s?, s:b}", "title", m->title, "description", m->description,
-                     "live", m->stream_id[0] != '\0');
+    if (m->ss.state == SP_SS_STREAMING && m->stream_id[0] && m->ls->phooks.metadata)
+        m->ls->phooks.metadata(m->ls->phooks.ud, m->user_id, m->title, categories);
+    return json_pack("{s:s, s:s?, s:O?, s:b}", "title", m->title, "description", m->description,
+                     "categories", m->categories, "live", m->stream_id[0] != '\0');
 }
 
 /* ------------------------------------------------------------------------- */

@@ -48,13 +48,15 @@ void sp_psup_set_bus(sp_psup_t *s, struct sp_pubsub_s *bus);
 /** The stream went `streaming`: start monitors for these platform names (those connected),
  *  push title/category, start viewer sampling. Idempotent per (user, stream). */
 void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *stream_id,
-                            const char *title, const char *category_id,
+                            const char *title, json_t *categories,
                             const char *const *platforms, size_t n);
 /** The stream is `ending`: stop monitors and sampling; write peak/avg viewers. */
 void sp_psup_stream_ended(sp_psup_t *s, const char *user_id, const char *stream_id);
-/** Title/category changed while streaming: pushed to every running platform. */
+/** Title/category changed while streaming: pushed to every running platform.
+ *  categories (here and at start; borrowed, NULL = none / unchanged): an object
+ *  {platform name: that platform's category id} ("" unsets it); a platform gets only its own. */
 void sp_psup_metadata(sp_psup_t *s, const char *user_id, const char *title,
-                      const char *category_id);
+                      json_t *categories);
 
 /** POST /api/chat: sends text to `platforms` (NULL/empty: every platform with a running
  *  monitor, else every connected one) or, with reply_to (a normalised chat message id), to
@@ -72,8 +74,25 @@ void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platfor
                          const sp_chat_msg_t *m);
 void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
                           const sp_alert_t *a);
+void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const sp_chat_deletion_t *d);
+
+/** An account's status changed (the sp_accounts_status_fn of sp_accounts_new forwards here):
+ *  needs_reauth stops that platform's monitor and publishes needs_reauth; connected (the user
+ *  reconnected) starts it again while the stream runs; stopped (disconnected) stops it. */
+void sp_psup_account_status(sp_psup_t *s, const char *user_id, const char *platform,
+                            sp_platform_status_t st, const char *error);
 
 /** {users, monitors, restarts, degraded, events, duplicates} for metrics and tests. */
 json_t *sp_psup_debug(sp_psup_t *s);
+
+/* ---- seams (tests; defaults otherwise) ---------------------------------------------------- */
+/** Where accounts come from: sp_accounts_get on the supervisor's accounts by default. */
+typedef void (*sp_psup_account_fn)(void *ud, const char *user_id, const char *platform,
+                                   sp_accounts_get_cb cb, void *cb_ud);
+void sp_psup_set_account_source(sp_psup_t *s, sp_psup_account_fn fn, void *ud);
+/** Restart backoff of failed monitors (default 1000 ms .. 60000 ms; degraded ones retry at
+ *  max_ms). */
+void sp_psup_set_backoff(sp_psup_t *s, uint64_t base_ms, uint64_t max_ms);
 
 #endif

@@ -148,6 +148,23 @@ static const sp_migration_t sqlite_migrations[] = {
     ");\n"
     "CREATE INDEX widget_tokens_user_id_idx ON widget_tokens(user_id);\n"
     },
+    { 2, "0002_identities", "src/store/migrations/sqlite/0002_identities.sql",
+    "-- 0002_identities (SQLite): external sign-in identities (Sign in with Twitch / Google).\n"
+    "-- One row per (provider, subject): the provider's stable user id, linked to one user.\n"
+    "-- email / email_verified are what the provider said at the last sign-in (information only:\n"
+    "-- users.email is never taken from an unverified email).\n"
+    "CREATE TABLE user_identities (\n"
+    "    provider TEXT NOT NULL,\n"
+    "    subject TEXT NOT NULL,\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    email TEXT,\n"
+    "    email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),\n"
+    "    created_at BIGINT NOT NULL,\n"
+    "    last_login_at BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (provider, subject)\n"
+    ");\n"
+    "CREATE INDEX user_identities_user_id_idx ON user_identities(user_id);\n"
+    },
     { 0, NULL, NULL, NULL },
 };
 
@@ -291,6 +308,23 @@ static const sp_migration_t postgres_migrations[] = {
     "    created_at BIGINT NOT NULL\n"
     ");\n"
     "CREATE INDEX widget_tokens_user_id_idx ON widget_tokens(user_id);\n"
+    },
+    { 2, "0002_identities", "src/store/migrations/postgres/0002_identities.sql",
+    "-- 0002_identities (PostgreSQL): external sign-in identities (Sign in with Twitch / Google).\n"
+    "-- One row per (provider, subject): the provider's stable user id, linked to one user.\n"
+    "-- email / email_verified are what the provider said at the last sign-in (information only:\n"
+    "-- users.email is never taken from an unverified email).\n"
+    "CREATE TABLE user_identities (\n"
+    "    provider TEXT NOT NULL,\n"
+    "    subject TEXT NOT NULL,\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    email TEXT,\n"
+    "    email_verified SMALLINT NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),\n"
+    "    created_at BIGINT NOT NULL,\n"
+    "    last_login_at BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (provider, subject)\n"
+    ");\n"
+    "CREATE INDEX user_identities_user_id_idx ON user_identities(user_id);\n"
     },
     { 0, NULL, NULL, NULL },
 };

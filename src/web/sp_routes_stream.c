@@ -8,6 +8,7 @@
  */
 #include "web/sp_web.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +133,25 @@ static void h_stream_stop(sp_http_req_t *req, void *ud)
 
 /* ---- PUT /api/stream/metadata ------------------------------------------------------- */
 
+/* {platform: category id}: at most 8 platforms (names of 1-15 lowercase letters), ids
+ * of 0-64 characters of [A-Za-z0-9_-] (the platform's own checks come on top). */
+static bool categories_ok(json_t *c)
+{
+    if (!json_is_object(c) || json_object_size(c) > 8) return false;
+    const char *k;
+    json_t *v;
+    json_object_foreach(c, k, v) {
+        size_t kl = strlen(k);
+        if (kl == 0 || kl > 15 || !json_is_string(v) || json_string_length(v) > 64) return false;
+        for (size_t i = 0; i < kl; i++)
+            if (k[i] < 'a' || k[i] > 'z') return false;
+        const char *s = json_string_value(v);
+        for (size_t i = 0; s[i]; i++)
+            if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') return false;
+    }
+    return true;
+}
+
 static void stream_metadata(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *app)
 {
     (void)app;
@@ -139,6 +159,7 @@ static void stream_metadata(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *ap
     if (body == NULL) return;
     json_t *t = json_object_get(body, "title");
     json_t *d = json_object_get(body, "description");
+    json_t *c = json_object_get(body, "categories");
     if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > 140 ||
         (d != NULL && !json_is_null(d) && (!json_is_string(d) || json_string_length(d) > 5000))) {
         json_decref(body);
@@ -146,8 +167,16 @@ static void stream_metadata(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *ap
                               "title: 1-140 characters; description: at most 5000");
         return;
     }
+    if (c != NULL && !json_is_null(c) && !categories_ok(c)) {
+        json_decref(body);
+        sp_http_respond_error(req, 422, "invalid",
+                              "categories: {platform: category id}, ids of at most 64 letters, "
+                              "digits, '-' or '_' (\"\" unsets)");
+        return;
+    }
     json_t *res = sp_ls_manager_set_metadata(m, json_string_value(t),
-                                             json_is_string(d) ? json_string_value(d) : NULL);
+                                             json_is_string(d) ? json_string_value(d) : NULL,
+                                             json_is_object(c) ? c : NULL);
     json_decref(body);
     sp_http_respond_json(req, 200, res);
 }

@@ -9,6 +9,7 @@
  *   sp_routes_events.c        /api/events
  *   sp_routes_webhooks.c      /webhooks/cloudflare
  *   sp_routes_admin.c         /api/admin/debug
+ *   sp_web_psup.c             /api/chat, /api/platforms/{p}/categories, /webhooks/twitch
  *   sp_socket.c               /socket (hub, bus, dashboard presence; sp_socket.h)
  */
 #ifndef SP_WEB_H
@@ -38,6 +39,13 @@ void sp_routes_admin_register(sp_app_t *app);
 void sp_routes_metrics_attach(sp_app_t *app);
 void sp_routes_metrics_detach(sp_app_t *app);
 
+/* ---- platforms wiring (main.c; sp_web_platforms.c) ---------------------------------- */
+/** penv, accounts, OAuth states (and app->curlm when unset), the /auth/ flows and /api/platforms.
+ *  After sp_auth_new and the store. 0 or a negative code. */
+int sp_web_platforms_init(sp_app_t *app);
+/** At shutdown, before the store closes; pending flows and account calls end now. */
+void sp_web_platforms_free(sp_app_t *app);
+
 /* ---- livestream wiring (main.c) ------------------------------------------------------ */
 /** Creates app->live from app->store, app->pubsub, app->cloudflare and the config, and its
  *  metrics. Returns 0 or a negative code. */
@@ -50,5 +58,14 @@ void sp_web_live_attach_ws(sp_app_t *app);
 void sp_web_live_shutdown(sp_app_t *app);
 /** After the media client and the store are closed. */
 void sp_web_live_free(sp_app_t *app);
+
+/* ---- platform supervisor wiring (sp_web_psup.c, main.c) -------------------------------- */
+/** Creates app->psup (from app->penv, store, pubsub, accounts), installs the livestream's
+ *  platform hooks on app->live and registers POST /api/chat,
+ *  GET /api/platforms/{platform}/categories and POST /webhooks/twitch. After
+ *  sp_web_platforms_init and sp_web_live_init. Returns 0 or a negative code. */
+int sp_web_psup_init(sp_app_t *app);
+/** Stops every monitor and frees app->psup; before the store and the HTTP client close. */
+void sp_web_psup_free(sp_app_t *app);
 
 #endif

@@ -44,8 +44,10 @@ export async function api(method, path, body) {
   try { data = await res.json(); } catch { data = null; }
   if (!res.ok) {
     const e = (data && data.error) || {};
-    throw new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText,
+    const err = new ApiError(res.status, e.code || `http_${res.status}`, e.message || res.statusText,
       e.field, res.headers.get('Retry-After'));
+    err.body = data; // the whole answer (e.g. POST /api/chat's per-platform results on a failure)
+    throw err;
   }
   return data;
 }

@@ -6,11 +6,14 @@
 // Live updates come over /socket (topics user_stream:{id}, cloudflare_input:{id},
 // stream_lifecycle:{id}); the socket reconnects with backoff and resumes each
 // topic from the last seq it saw, so no update is lost across a drop.
+// Other dashboard modules (platforms.js, chat.js) join more topics on the same socket with
+// subscribeTopic(topic, handler); connected platform accounts appear among the destinations
+// with their platform's name and icon (no key, not removable here).
 import { get, post, put, del, ApiError } from './api.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
@@ -41,10 +44,25 @@ const page = {
   countdownTimer: null,
   feed: [],
   clockSkew: 0,        // server_time - Date.now()
+  handlers: new Map(), // extra topic -> Set of handler(m) (subscribeTopic)
+  mounted: false,
 };
+
+// Platform names as shown to people (the server's display_name wins when it sends one).
+export const PLATFORM_NAMES = { twitch: 'Twitch', youtube: 'YouTube', kick: 'Kick', facebook: 'Facebook' };
+export function platformName(p, fallback) {
+  return fallback || PLATFORM_NAMES[p] || (p ? p.charAt(0).toUpperCase() + p.slice(1) : '');
+}
+
+// A small platform badge (CSS-coloured, one letter): <span class="pf-icon" data-platform>.
+export function platformIcon(p) {
+  const name = platformName(p);
+  return el('span', { class: 'pf-icon', 'data-platform': p, title: name, 'aria-label': name, role: 'img', text: (name || '?').charAt(0) });
+}
 
 function template() {
   return el('section', { class: 'stream-page', id: 'stream-page' },
+    el('div', { class: 'stream-main' },
     el('div', { class: 'stream-grid' },
       el('div', { class: 'card stream-status' },
         el('h2', { text: 'Stream' }),
@@ -93,7 +111,9 @@ function template() {
         el('ul', { id: 'feed', class: 'feed' })),
       el('div', { class: 'card' },
         el('h2', { text: 'History' }),
-        el('ul', { id: 'history', class: 'history' }))));
+        el('ul', { id: 'history', class: 'history' })))),
+    // the unified chat (chat.js) mounts here
+    el('aside', { id: 'chat-column', class: 'card chat-column', 'aria-label': 'Chat' }));
 }
 
 function showError(sel, e) {
@@ -183,14 +203,24 @@ function renderDestinations() {
   const live = page.status && (page.status.state === 'streaming' || page.status.state === 'ending');
   for (const d of page.destinations) {
     const out = outputFor(d.id);
-    const cb = el('input', { type: 'checkbox', id: `dest-${d.id}`, 'data-id': d.id, disabled: live || !d.enabled });
+    const linked = !!d.platform && d.platform !== 'custom';
+    const cb = el('input', { type: 'checkbox', id: `dest-${d.id}`, 'data-id': d.id, disabled: live || d.enabled === false });
     cb.checked = page.selected.has(d.id);
     cb.addEventListener('change', () => { if (cb.checked) page.selected.add(d.id); else page.selected.delete(d.id); });
     const status = el('span', { class: 'out-status', 'data-status': out ? out.status : 'none', text: out ? out.status : '' });
     if (out && out.error) status.title = out.error;
+    if (linked) {
+      // a connected platform account: its ingest and key come from the platform at Start;
+      // it is managed in the Platforms panel, not here
+      list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform, class: 'dest-linked' },
+        cb, el('label', { for: `dest-${d.id}` }, platformIcon(d.platform), ' ', d.name || platformName(d.platform)),
+        el('span', { class: 'dest-url', text: `${platformName(d.platform)} account: ingest and key come from ${platformName(d.platform)} at Start` }),
+        status, healthNode(out), el('span', { class: 'dest-managed hint', text: 'via Platforms' })));
+      continue;
+    }
     const rm = el('button', { type: 'button', class: 'button small', text: 'Remove', disabled: live });
     rm.addEventListener('click', () => removeDestination(d));
-    list.append(el('li', { 'data-id': d.id },
+    list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform || 'custom' },
       cb, el('label', { for: `dest-${d.id}`, text: `${d.name}` }),
       el('span', { class: 'dest-url', text: d.url }), status, healthNode(out), rm));
   }
@@ -230,7 +260,11 @@ function applyStatus(s, source) {
   // the socket payload has no stream key and no destinations: keep what we have
   if (prev && prev.input && s.input && !s.input.stream_key) s.input.stream_key = prev.input.stream_key;
   page.status = { ...prev, ...s };
-  if (s.destinations) page.destinations = s.destinations;
+  if (s.destinations) {
+    page.destinations = s.destinations;
+    // a destination that is gone (a disconnected platform account) is no longer selected
+    for (const id of [...page.selected]) if (!s.destinations.some((d) => d.id === id)) page.selected.delete(id);
+  }
   if (prev && prev.state !== s.state && source === 'ws') {
     addFeed(`State: ${STATE_LABEL[prev.state] || prev.state} → ${STATE_LABEL[s.state] || s.state}${s.reason ? ` (${s.reason})` : ''}`);
     if (s.state === 'offline' || s.state === 'ready') loadHistory();
@@ -245,6 +279,7 @@ function applyStatus(s, source) {
   }
   render();
   healthRefresh();
+  document.dispatchEvent(new CustomEvent('sp:stream', { detail: page.status }));
 }
 
 async function refresh() {
@@ -265,8 +300,8 @@ async function start() {
     if (r.partial_failure) addFeed('Some destinations failed; retrying them.');
     await refresh();
   } catch (e) {
-    showError('#stream-error', e);
     await refresh();
+    showError('#stream-error', e); // after the refresh, which clears the error line
   } finally {
     btn.disabled = false;
   }
@@ -344,12 +379,38 @@ async function copy(text, btn) {
 
 function topics() {
   const id = page.user.id;
-  return [`user_stream:${id}`, `cloudflare_input:${id}`, `stream_lifecycle:${id}`];
+  return [`user_stream:${id}`, `cloudflare_input:${id}`, `stream_lifecycle:${id}`, ...page.handlers.keys()];
+}
+
+function sendJoin(ws, t) {
+  if (page.seqs[t] !== undefined) ws.send(JSON.stringify({ type: 'resume', topic: t, after_seq: page.seqs[t] }));
+  else ws.send(JSON.stringify({ type: 'subscribe', topic: t }));
+}
+
+// Joins one more topic on the dashboard socket (resumed across reconnects like the stream
+// topics); handler(m) gets each {topic, event, payload, seq} frame of it, `gap` notices too.
+// Returns a function that stops the handler (the topic stays joined).
+export function subscribeTopic(topic, handler) {
+  let set = page.handlers.get(topic);
+  if (!set) {
+    set = new Set();
+    page.handlers.set(topic, set);
+    if (page.ws && page.ws.readyState === WebSocket.OPEN) sendJoin(page.ws, topic);
+  }
+  set.add(handler);
+  return () => set.delete(handler);
 }
 
 function onMessage(m) {
   if (!m || !m.topic) return;
   if (typeof m.seq === 'number') page.seqs[m.topic] = m.seq;
+  const hs = page.handlers.get(m.topic);
+  if (hs) {
+    for (const h of [...hs]) {
+      try { h(m); } catch (e) { console.error(e); }
+    }
+    return;
+  }
   if (m.event === 'gap') { refresh(); return; }
   if (m.topic.startsWith('user_stream:') && m.event === 'state_changed') applyStatus(m.payload, 'ws');
   else if (m.topic.startsWith('cloudflare_input:') && m.event === 'input_status') addFeed(`Input ${INPUT_LABEL[m.payload.status] || m.payload.status}`);
@@ -368,10 +429,7 @@ function connect() {
     page.wsAttempt = 0;
     conn.textContent = 'Live updates connected';
     conn.dataset.state = 'open';
-    for (const t of topics()) {
-      if (page.seqs[t] !== undefined) ws.send(JSON.stringify({ type: 'resume', topic: t, after_seq: page.seqs[t] }));
-      else ws.send(JSON.stringify({ type: 'subscribe', topic: t }));
-    }
+    for (const t of topics()) sendJoin(ws, t);
     refresh();
   });
   ws.addEventListener('message', (ev) => {
@@ -416,12 +474,19 @@ async function mount(user) {
     e.currentTarget.textContent = page.keyShown ? 'Hide' : 'Reveal';
   });
   await refresh();
-  for (const d of page.destinations) if (d.enabled) page.selected.add(d.id);
+  for (const d of page.destinations) if (d.enabled !== false) page.selected.add(d.id);
   renderDestinations();
   loadHistory();
   connect();
   window.streampaiStream = page; // for tests and debugging
+  page.mounted = true;
+  document.dispatchEvent(new CustomEvent('sp:stream-mounted', { detail: { user, page } }));
 }
+
+// A connected or disconnected platform account changes the destination list.
+document.addEventListener('sp:platforms-changed', () => { if (page.mounted) refresh(); });
+
+export function streamPage() { return page; }
 
 document.addEventListener('sp:user', (ev) => mount(ev.detail));
 if (window.spUser) mount(window.spUser);

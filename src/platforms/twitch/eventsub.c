@@ -32,6 +32,7 @@ static const struct {
     { "channel.raid", "1" },
     { "stream.online", "1" },
     { "stream.offline", "1" },
+    { "channel.chat.message_delete", "1" },
 };
 
 const char *sp_twitch_es_state_name(sp_twitch_es_state_t st)
@@ -661,6 +662,7 @@ int sp_twitch_es_sub_body(sp_twitch_sub_t sub, const char *broadcaster_id, const
     json_t *cond;
     switch (sub) {
     case SP_TWITCH_SUB_CHAT_MESSAGE:
+    case SP_TWITCH_SUB_CHAT_DELETE:
         cond = json_pack("{s:s, s:s}", "broadcaster_user_id", broadcaster_id, "user_id",
                          user_id);
         break;

@@ -85,6 +85,8 @@ typedef enum {
     SP_TWITCH_SUB_RAID,             /* channel.raid v1: to_broadcaster_user_id */
     SP_TWITCH_SUB_ONLINE,           /* stream.online v1 */
     SP_TWITCH_SUB_OFFLINE,          /* stream.offline v1 */
+    SP_TWITCH_SUB_CHAT_DELETE,      /* channel.chat.message_delete v1: broadcaster_user_id,
+                                     * user_id (moderation removals -> chat `deleted`) */
     SP_TWITCH_SUB_COUNT,
 } sp_twitch_sub_t;
 

@@ -166,7 +166,7 @@ Test(twitch_monitor, connects_subscribes_every_type)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     const char *types[] = { "channel.chat.message", "channel.follow", "channel.subscribe",
                             "channel.subscription.gift", "channel.subscription.message",
                             "channel.cheer", "channel.raid", "stream.online",
@@ -180,7 +180,7 @@ Test(twitch_monitor, connects_subscribes_every_type)
                                "\"to_broadcaster_user_id\":\"" FAKE_TW_USER "\""), 1);
     cr_assert_eq(fake_tw_count(&tw.fake, "subscriptions",
                                "\"moderator_user_id\":\"" FAKE_TW_USER "\""), 1);
-    cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"client-id\":\"" FAKE_TW_CLIENT_ID "\""), 9);
+    cr_assert_eq(fake_tw_count(&tw.fake, "calls", "\"client-id\":\"" FAKE_TW_CLIENT_ID "\""), 10);
     cr_assert_eq(r.last_status, SP_PSTATUS_CONNECTED);
     size_t sz = sp_twitch_monitor_size(m);
     cr_assert_lt(sz, 8 * 1024, "monitor struct %zu bytes", sz);
@@ -193,7 +193,7 @@ Test(twitch_monitor, every_event_type_reaches_the_sink_once)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     emit("channel.chat.message", NULL, 0);
     emit("channel.follow", NULL, 1); /* sent twice with one id */
     emit("channel.subscribe", NULL, 0);
@@ -227,7 +227,7 @@ Test(twitch_monitor, session_reconnect_no_loss_no_dup)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     emit("channel.chat.message", "{\"message\":{\"text\":\"before\",\"fragments\":[]}}", 0);
     cr_assert_eq(fake_tw_call(&tw.fake, "sendReconnect", "[]", NULL), 200);
     /* sent while the migration may still be under way: on the old or the new socket */
@@ -247,7 +247,7 @@ Test(twitch_monitor, session_reconnect_no_loss_no_dup)
     cr_assert_str_eq(r.texts[0], "before");
     cr_assert_str_eq(r.texts[1], "during");
     cr_assert_str_eq(r.texts[2], "after");
-    cr_assert_eq(fake_tw_count(&tw.fake, "counters", "\"subscriptions_created\":9"), 1,
+    cr_assert_eq(fake_tw_count(&tw.fake, "counters", "\"subscriptions_created\":10"), 1,
                  "subscriptions carried over, none re-created");
     cr_assert_eq(fake_tw_count(&tw.fake, "counters", "\"ws_reconnects\":1"), 1);
     cr_assert_eq(open_sessions(), 1);
@@ -259,10 +259,10 @@ Test(twitch_monitor, dropped_socket_fresh_session_resubscribes)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     cr_assert_eq(fake_tw_call(&tw.fake, "dropSocket", "[]", NULL), 200);
-    wait_live(&r, 2, 9); /* backoff (base 1 s, jitter) then a fresh session */
-    cr_assert_eq(fake_tw_count(&tw.fake, "counters", "\"subscriptions_created\":18"), 1);
+    wait_live(&r, 2, 10); /* backoff (base 1 s, jitter) then a fresh session */
+    cr_assert_eq(fake_tw_count(&tw.fake, "counters", "\"subscriptions_created\":20"), 1);
     emit("channel.raid", NULL, 0);
     uint64_t end = sp_mono_ms() + 5000;
     while (sp_mono_ms() < end && r.nalert < 1)
@@ -275,7 +275,7 @@ Test(twitch_monitor, silent_socket_reconnects)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     cr_assert_eq(fake_tw_call(&tw.fake, "setSilent", "[null,true]", NULL), 200);
     /* keepalive_timeout_seconds 10 (the minimum) + 5 s margin, then backoff */
     uint64_t t0 = sp_mono_ms();
@@ -284,7 +284,7 @@ Test(twitch_monitor, silent_socket_reconnects)
         tw_run_for(100);
     cr_assert_eq(r.connected, 2, "no reconnect after the keepalive timeout");
     cr_assert_geq(sp_mono_ms() - t0, 9000, "reconnected before the keepalive timeout");
-    wait_live(&r, 2, 9);
+    wait_live(&r, 2, 10);
     emit("channel.follow", NULL, 0);
     end = sp_mono_ms() + 5000;
     while (sp_mono_ms() < end && r.nalert < 1)
@@ -297,7 +297,7 @@ Test(twitch_monitor, authorization_revoked_needs_reauth)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     char *out = NULL;
     cr_assert_eq(fake_tw_get(&tw.fake, "subscriptions", &out), 200);
     json_t *subs = json_loads(out, 0, NULL);
@@ -346,7 +346,7 @@ Test(twitch_monitor, stop_while_connecting_and_from_the_sink)
     sp_platform_twitch.monitor_stop(m2);
     rec_t c = { 0 };
     sp_platform_monitor_t *m3 = start(&c);
-    wait_live(&c, 1, 9);
+    wait_live(&c, 1, 10);
     c.stop_me = m3;
     emit("channel.chat.message", NULL, 0);
     emit("channel.chat.message", NULL, 0);
@@ -405,8 +405,8 @@ Test(twitch_monitor, expired_token_refreshed_while_subscribing)
     cr_assert_eq(fake_tw_call(&tw.fake, "expireToken", args, NULL), 200);
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
-    cr_assert_eq(tw.refreshes, 1, "nine subscription calls, one refresh");
+    wait_live(&r, 1, 10);
+    cr_assert_eq(tw.refreshes, 1, "ten subscription calls, one refresh");
     cr_assert_eq(r.needs_reauth, 0);
     sp_platform_twitch.monitor_stop(m);
 }
@@ -415,9 +415,9 @@ Test(twitch_monitor, close_4000_fresh_session)
 {
     rec_t r = { 0 };
     sp_platform_monitor_t *m = start(&r);
-    wait_live(&r, 1, 9);
+    wait_live(&r, 1, 10);
     cr_assert_eq(fake_tw_call(&tw.fake, "closeSession", "[null,4000]", NULL), 200);
-    wait_live(&r, 2, 9);
+    wait_live(&r, 2, 10);
     cr_assert_eq(open_sessions(), 1);
     emit("channel.cheer", NULL, 0);
     uint64_t end = sp_mono_ms() + 5000;
