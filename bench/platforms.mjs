@@ -32,7 +32,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { freePort, sleep, waitFor } from '../tests/lib/harness.mjs';
 import { startFakeTwitch } from '../tests/fakes/twitch.mjs';
@@ -349,7 +349,8 @@ async function main() {
     TWITCH_AUTH_URL: tw.authUrl, TWITCH_API_URL: tw.apiUrl, TWITCH_EVENTSUB_WS_URL: tw.wsUrl,
     TWITCH_INGEST_URL: 'rtmp://127.0.0.1:1935/app',
   };
-  if (process.env.BENCH_PL_TWITCH_RATE) env.TWITCH_RATE_LIMIT_PER_MINUTE = process.env.BENCH_PL_TWITCH_RATE;
+  // diagnosis only (the bench's numbers are with the production 30 s)
+  if (process.env.BENCH_PL_VIEWERS_MS) env.PLATFORM_VIEWERS_INTERVAL = process.env.BENCH_PL_VIEWERS_MS;
   const results = {};
   let srvB = null;
   let peer = null;
@@ -501,6 +502,11 @@ async function main() {
     };
     const period = 1000 / RATE;
     const cOurs0 = cpuTicks(srvB.pid); const cPeer0 = cpuTicks(peer.pid);
+    const sched = (pid) => fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    const sOurs0 = sched(srvB.pid); const sPeer0 = sched(peer.pid); const sMe0 = sched(process.pid);
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    const late = [];
     const tStart = performance.now() + 50;
     let k = 0;
     while (k < 2 * total) {
@@ -513,6 +519,7 @@ async function main() {
       const u = users[Math.floor(Math.random() * N)];
       const id = `bench${pathName === 'node-ws' ? 'p' : 's'}${k}x${crypto.randomBytes(4).toString('hex')}`;
       const e = { path: pathName, u, t0: performance.now() };
+      late.push(e.t0 - due);
       sent.set(id, e);
       const ids = tw.emit('channel.chat.message', { message_id: id }, { broadcasterId: pathName === 'node-ws' ? u.peerTw.id : u.tw.id });
       if (ids.length === 0) stats[pathName].noSub++;
@@ -520,6 +527,12 @@ async function main() {
       k++;
     }
     const chatSecs = (performance.now() - tStart) / 1000;
+    loopDelay.disable();
+    const sOurs1 = sched(srvB.pid); const sPeer1 = sched(peer.pid); const sMe1 = sched(process.pid);
+    const sd = (a, b) => ({ runMs: (b[0] - a[0]) / 1e6, waitMs: (b[1] - a[1]) / 1e6 });
+    results.noise = { ours: sd(sOurs0, sOurs1), peer: sd(sPeer0, sPeer1), me: sd(sMe0, sMe1),
+      loop: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      late: { p50: pct(late, 50), p99: pct(late, 99), max: Math.max(...late) }, load: os.loadavg()[0] };
     await waitFor(() => [...sent.values()].every((e) => e.t1 !== undefined), { timeout: 5000, interval: 100, what: 'all chat delivered' }).catch(() => {});
     await sleep(500); // late duplicates
     results.busyCpu = { ours: ((cpuTicks(srvB.pid) - cOurs0) / CLK_TCK) / chatSecs * 100,
@@ -575,6 +588,10 @@ async function main() {
   p(`    bytes of one message: streampai ${so.sample ? Buffer.byteLength(so.sample) : 'n/a'}, node-ws ${sp.sample ? Buffer.byteLength(sp.sample) : 'n/a'}; ` +
     `message shapes (keys and types): ${!shapes ? 'n/a' : shapes[0] === shapes[1] ? 'the same' : `DIFFER: streampai ${shapes[0]} node-ws ${shapes[1]}`}`);
   const chatOk = complete && lost(so) === 0 && so.dup === 0 && so.wrong === 0 && pct(so.lat, 99) <= 5;
+  const nz = results.noise;
+  p(`    noise during the chat phase (load average ${nz.load.toFixed(2)} on ${os.cpus().length} cpus): waited for a cpu (run queue, schedstat) streampai ${f2(nz.ours.waitMs)} ms, ` +
+    `node-ws ${f2(nz.peer.waitMs)} ms, this driver ${f2(nz.me.waitMs)} ms over ${f2(results.busyCpu.secs)} s; driver event-loop delay p50 ${f2(nz.loop.p50)} p99 ${f2(nz.loop.p99)} max ${f2(nz.loop.max)} ms; ` +
+    `emit lateness vs schedule p50 ${f2(nz.late.p50)} p99 ${f2(nz.late.p99)} max ${f2(nz.late.max)} ms`);
   p(`  chat p99 ${f2(pct(so.lat, 99))} ms, every message once on its own socket (target p99 <= 5 ms) ${verdict(chatOk)}`);
   p(`  CPU while chatting (${RATE}/s each, ${f2(results.busyCpu.secs)}s): streampai ${f2(results.busyCpu.ours)}% node-ws ${f2(results.busyCpu.peer)}% of one core; ratio ${ratio(results.busyCpu.ours, results.busyCpu.peer)}`);
   if (unclean.length) p(`  UNCLEAN EXITS: ${unclean.join(' | ')}`);
