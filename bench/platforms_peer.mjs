@@ -3,7 +3,7 @@
 //   - a dashboard WebSocket server: each client sends {"type":"subscribe","topic":"chat:<id>"}
 //     (answered {"topic":...,"event":"subscribed","payload":{},"seq":null}), as on /socket;
 //   - on "start" (a line on stdin), one EventSub WebSocket client per user to the fake Twitch;
-//     on session_welcome it creates the same nine subscriptions Streampai creates
+//     on session_welcome it creates the same ten subscriptions Streampai creates
 //     (POST /helix/eventsub/subscriptions, Bearer + Client-Id, keep-alive HTTP agent);
 //   - a keepalive watchdog (one 1 s interval over all sessions: silence past
 //     keepalive_timeout_seconds + 5 s reconnects), session_reconnect followed (old socket
@@ -28,6 +28,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 const EMOTE = (id) => `https://static-cdn.jtvnw.net/emoticons/v2/${id}/default/dark/1.0`;
 const SUBS = (tid) => [
   ['channel.chat.message', '1', { broadcaster_user_id: tid, user_id: tid }],
+  ['channel.chat.message_delete', '1', { broadcaster_user_id: tid, user_id: tid }],
   ['channel.follow', '2', { broadcaster_user_id: tid, moderator_user_id: tid }],
   ['channel.subscribe', '1', { broadcaster_user_id: tid }],
   ['channel.subscription.gift', '1', { broadcaster_user_id: tid }],
