@@ -171,6 +171,11 @@ static const var_t vars[] = {
     { "TWITCH_WEBHOOK_SECRET", T_STR, OFF(twitch_webhook_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
       "EventSub webhook secret (10-100 characters); with an https PUBLIC_URL, events come by "
       "webhook instead of the WebSocket." },
+    { "TWITCH_EVENTSUB_TRANSPORT", T_ENUM, OFF(twitch_eventsub_transport), ALL("auto"), 0, 0,
+      "auto|websocket|webhook", 0,
+      "How Twitch EventSub events arrive: auto (webhook when TWITCH_WEBHOOK_SECRET is set and "
+      "PUBLIC_URL is https, else websocket), websocket, or webhook (to PUBLIC_URL/webhooks/twitch "
+      "with an app access token; plain http only outside prod)." },
     { "GOOGLE_CLIENT_ID", T_STR, OFF(google_client_id), ALL(NULL), 0, 0, NULL, F_KEY,
       "Google OAuth client id for YouTube (YouTube integration disabled when unset)." },
     { "GOOGLE_CLIENT_SECRET", T_STR, OFF(google_client_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
@@ -543,6 +548,17 @@ int sp_config_load(sp_config_t *c, sp_getenv_cb get, void *ud, char *err, size_t
     return 0;
 }
 
+bool sp_config_twitch_webhook(const sp_config_t *c)
+{
+    const char *tr = c ? c->twitch_eventsub_transport : NULL;
+    if (tr && strcmp(tr, "webhook") == 0)
+        return true;
+    if (tr && strcmp(tr, "websocket") == 0)
+        return false;
+    return c && c->twitch_webhook_secret && c->twitch_webhook_secret[0] && c->public_url &&
+           strncasecmp(c->public_url, "https://", 8) == 0;
+}
+
 static const char *env_get(const char *name, void *ud)
 {
     (void)ud;
@@ -701,6 +717,19 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
             line(out, true, "TWITCH_WEBHOOK_SECRET", "set (EventSub by webhook when PUBLIC_URL "
                                                      "is https)");
         }
+    }
+    const char *tr = c->twitch_eventsub_transport ? c->twitch_eventsub_transport : "auto";
+    bool wh = sp_config_twitch_webhook(c);
+    if (wh && (!c->twitch_webhook_secret || !c->twitch_webhook_secret[0])) {
+        line(out, false, "TWITCH_EVENTSUB_TRANSPORT", "webhook needs TWITCH_WEBHOOK_SECRET");
+        failed++;
+    } else if (wh && prod && !https) {
+        line(out, false, "TWITCH_EVENTSUB_TRANSPORT",
+             "webhook needs an https PUBLIC_URL in prod (Twitch only calls https on 443)");
+        failed++;
+    } else if (c->twitch_client_id || strcmp(tr, "auto") != 0) {
+        line(out, true, "TWITCH_EVENTSUB_TRANSPORT", "%s (%s)", wh ? "webhook" : "websocket",
+             strcmp(tr, "auto") == 0 ? "auto" : "forced");
     }
     line(out, true, "REDIS_URL", "%s", c->redis_url ? "set (multi-node)" : "not set (single node)");
     if (prod && c->test_mode) {

@@ -78,6 +78,7 @@ typedef struct {
     char *twitch_eventsub_ws_url;
     char *twitch_ingest_url;
     char *twitch_webhook_secret;
+    char *twitch_eventsub_transport; /* auto | websocket | webhook */
     char *google_client_id;
     char *google_client_secret;
     char *google_redirect_uri;
@@ -118,6 +119,10 @@ void sp_config_cleanup(sp_config_t *c);
  * failed requirements (0 = ok).
  */
 int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_file);
+
+/** TWITCH_EVENTSUB_TRANSPORT resolved: true for webhook (forced, or auto with
+ *  TWITCH_WEBHOOK_SECRET set and an https PUBLIC_URL), false for the WebSocket. */
+bool sp_config_twitch_webhook(const sp_config_t *c);
 
 /** Writes the markdown table of every variable (for docs/configuration.md). */
 void sp_config_write_docs(void *out_file);

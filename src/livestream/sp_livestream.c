@@ -555,6 +555,11 @@ void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out)
 #undef G
 }
 
+struct sp_registry_s *sp_livestream_registry(sp_livestream_t *ls)
+{
+    return ls->reg;
+}
+
 json_t *sp_livestream_debug(sp_livestream_t *ls, const char *what)
 {
     if (strcmp(what, "presence") == 0) return sp_presence_debug(ls->presence);

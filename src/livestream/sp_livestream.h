@@ -56,6 +56,9 @@ typedef struct {
     void (*metadata)(void *ud, const char *user_id, const char *title, json_t *categories);
     void (*resolve_ingest)(void *ud, const char *user_id, const char *platform,
                            sp_ls_ingest_cb cb, void *ud2);
+    /** The stream's live statistics for GET /api/stream's `stats` (a new reference, or NULL:
+     *  none yet). */
+    json_t *(*stats)(void *ud, const char *user_id);
     void *ud;
 } sp_ls_platform_hooks_t;
 
@@ -100,6 +103,10 @@ void sp_livestream_shutdown(sp_livestream_t *ls);
 void sp_livestream_free(sp_livestream_t *ls);
 /** True once sp_livestream_shutdown ran. */
 bool sp_livestream_stopping(const sp_livestream_t *ls);
+
+/** The process's Registry (the seed's keys: user_stream_manager, stream_state, cloudflare_*,
+ *  platform_monitor, alert_queue); the platform supervisor registers its monitors in it. */
+struct sp_registry_s *sp_livestream_registry(sp_livestream_t *ls);
 
 /** Publishes on another bus from now on (NULL: before the bus is freed). */
 void sp_livestream_set_bus(sp_livestream_t *ls, struct sp_pubsub_s *bus);

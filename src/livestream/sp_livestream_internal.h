@@ -25,7 +25,7 @@
 #include "livestream/sp_ls_media.h"
 #include "livestream/sp_presence.h"
 #include "livestream/sp_reconcile.h"
-#include "livestream/sp_registry.h"
+#include "core/sp_registry.h"
 #include "livestream/sp_stream_state.h"
 #include "livestream/sp_supervisor.h"
 #include "store/sp_store.h"

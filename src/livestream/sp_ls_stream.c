@@ -91,7 +91,11 @@ static void on_status_dests(int err, json_t *rows, int64_t changes, void *ud)
     op_ctx_t *c = ud;
     json_t *st = sp_ls_status_json(c->m, true);
     json_object_set_new(st, "destinations", err == 0 ? destinations_json(rows) : json_array());
-    json_object_set_new(st, "stats", json_object());
+    sp_livestream_t *ls = c->m->ls;
+    json_t *stats = NULL;
+    if (ls->phooks.stats && c->m->stream_id[0])
+        stats = ls->phooks.stats(ls->phooks.ud, c->m->user_id);
+    json_object_set_new(st, "stats", stats ? stats : json_object());
     sp_ls_ok(c->cb, c->ud, st);
     sp_ls_unref(c->m);
     sp_free(c);

@@ -585,7 +585,12 @@ static void user_free(sp_psup_user_t *u)
 /* Stops every monitor of u and forgets it; final: fill the stream's peak/avg viewers. */
 static void end_user(sp_psup_t *s, sp_psup_user_t *u, bool final)
 {
-    for (size_t i = 0; i < u->n_mons; i++) mon_stop(&u->mons[i], final);
+    for (size_t i = 0; i < u->n_mons; i++) {
+        mon_stop(&u->mons[i], final);
+        if (s->reg)
+            sp_registry_unregister(s->reg, SP_REG_PLATFORM_MONITOR, u->user_id,
+                                   u->mons[i].platform, &u->mons[i]);
+    }
     if (final && u->stream_id[0]) sp_psup_viewers_final(s, u->stream_id);
     sp_ulog(SP_LOG_INFO, "platforms", u->user_id, "platform monitors stopped",
             "stream_id=%s n=%zu", u->stream_id, u->n_mons);
@@ -647,6 +652,10 @@ void sp_psup_stream_started(sp_psup_t *s, const char *user_id, const char *strea
         snprintf(mon->platform, sizeof(mon->platform), "%s", p);
         mon->last_status = -1;
         sp_backoff_init(&mon->bo, s->bo_base, s->bo_max);
+        /* the seed's key {platform_monitor, user_id, platform} */
+        if (s->reg)
+            sp_registry_register(s->reg, SP_REG_PLATFORM_MONITOR, u->user_id, mon->platform,
+                                 mon);
     }
     if (viewers_on(s))
         u->next_viewers = sp_mono_ms() + (uint64_t)s->env.cfg->platform_viewers_interval;
@@ -778,6 +787,32 @@ void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *plat
         return;
     }
     handle_deleted(s, mon->u, mon->platform, d);
+}
+
+void sp_psup_set_registry(sp_psup_t *s, sp_registry_t *reg)
+{
+    s->reg = reg;
+}
+
+void sp_psup_inject_revoked(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const char *why)
+{
+    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
+    if (mon == NULL) {
+        s->unrouted++;
+        return;
+    }
+    if (mon->state != SP_PSUP_MON_ABSENT) mon_reauth(mon, why && why[0] ? why : "revoked");
+    arm(s);
+}
+
+json_t *sp_psup_stats(sp_psup_t *s, const char *user_id)
+{
+    sp_psup_user_t *u = user_id ? sp_map_gets(s->users, user_id) : NULL;
+    if (u == NULL || !u->has_last) return NULL;
+    json_t *v = sp_viewers_to_json(&u->v_last);
+    if (v == NULL) return NULL;
+    return json_pack("{s:o, s:I}", "viewers", v, "peak_viewers", (json_int_t)u->peak_total);
 }
 
 json_t *sp_psup_debug(sp_psup_t *s)

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/sp_registry.h"
 #include "platforms/sp_accounts.h"
 #include "platforms/sp_platform.h"
 
@@ -74,6 +75,10 @@ void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platfor
                          const sp_chat_msg_t *m);
 void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
                           const sp_alert_t *a);
+/** The platform revoked the account's authorization for its events (a webhook revocation with
+ *  authorization_revoked / user_removed): that monitor stops as needs_reauth. */
+void sp_psup_inject_revoked(sp_psup_t *s, const char *platform, const char *platform_user_id,
+                            const char *why);
 void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *platform_user_id,
                             const sp_chat_deletion_t *d);
 
@@ -82,6 +87,14 @@ void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *plat
  *  reconnected) starts it again while the stream runs; stopped (disconnected) stops it. */
 void sp_psup_account_status(sp_psup_t *s, const char *user_id, const char *platform,
                             sp_platform_status_t st, const char *error);
+
+/** Registers each running monitor in reg under the seed's key {platform_monitor, user_id,
+ *  platform} (the Registry the stream managers use; borrowed, must outlive s; NULL: none). */
+void sp_psup_set_registry(sp_psup_t *s, sp_registry_t *reg);
+
+/** The user's live statistics while streaming: {viewers: {total, platforms, ts} (the last
+ *  sample), peak_viewers (this stream so far)}; NULL before the first sample or when not live. */
+json_t *sp_psup_stats(sp_psup_t *s, const char *user_id);
 
 /** {users, monitors, restarts, degraded, events, duplicates} for metrics and tests. */
 json_t *sp_psup_debug(sp_psup_t *s);

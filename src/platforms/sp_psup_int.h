@@ -67,6 +67,9 @@ struct sp_psup_user_s {
     int v_pending;
     int64_t v_ts;
     sp_viewers_t v;
+    sp_viewers_t v_last;   /* the last complete sample (GET /api/stream's stats) */
+    bool has_last;
+    int64_t peak_total;    /* highest sampled total of this stream */
     sp_psup_seen_t seen[SP_PSUP_SEEN_MAX];
     unsigned seen_pos;
 };
@@ -107,6 +110,7 @@ struct sp_psup_s {
     uv_timer_t timer;
     sp_psup_op_t *ops;
     uint64_t restarts, events, duplicates, unrouted;
+    sp_registry_t *reg; /* the process's Registry (borrowed) or NULL */
 };
 
 /* ---- sp_psup.c -------------------------------------------------------------------------- */

@@ -52,6 +52,11 @@ static void viewers_done(sp_psup_t *s, sp_psup_user_t *u)
 {
     if (u->v.n_platforms == 0) return; /* no platform answered: nothing to show or keep */
     u->v.ts = u->v_ts;
+    u->v_last = u->v;
+    u->has_last = true;
+    int64_t total = 0;
+    for (size_t i = 0; i < u->v.n_platforms; i++) total += u->v.platforms[i].count;
+    if (total > u->peak_total) u->peak_total = total;
     char topic[SP_TOPIC_MAX];
     snprintf(topic, sizeof(topic), "user_stream:%s:statistics", u->user_id);
     sp_psup_publish(s, topic, "viewers", sp_viewers_to_json(&u->v));

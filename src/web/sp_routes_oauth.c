@@ -601,6 +601,24 @@ static void h_clock(sp_http_req_t *req, void *ud)
 }
 #endif
 
+/* GET /api/auth/providers (public): the sign-in providers this server offers, for the login
+ * and signup pages: {providers: [{name, display_name, url}]}. */
+static void h_providers(sp_http_req_t *req, void *ud)
+{
+    sp_routes_oauth_t *o = ud;
+    const sp_config_t *cfg = o->app->cfg;
+    json_t *list = json_array();
+    sp_platform_oauth_t d;
+    const sp_platform_t *tw = sp_platform_find("twitch");
+    if (tw && tw->oauth && tw->oauth(cfg, &d) && d.login_scopes)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", "twitch", "display_name",
+                                              "Twitch", "url", "/auth/twitch/login"));
+    if (google_desc(cfg, &d) && o->google_keys)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", "google", "display_name",
+                                              "Google", "url", "/auth/google/login"));
+    sp_http_respond_json(req, 200, json_pack("{s:o}", "providers", list));
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 sp_routes_oauth_t *sp_routes_oauth_new(sp_app_t *app)
@@ -616,6 +634,7 @@ sp_routes_oauth_t *sp_routes_oauth_new(sp_app_t *app)
     sp_router_add(app->router, "GET", "/auth/{platform}/connect", h_connect, o, &pub);
     sp_router_add(app->router, "GET", "/auth/{platform}/login", h_login, o, &pub);
     sp_router_add(app->router, "GET", "/auth/{platform}/callback", h_callback, o, &pub);
+    sp_router_add(app->router, "GET", "/api/auth/providers", h_providers, o, &pub);
 #ifdef SP_TEST_HOOKS
     if (app->cfg->test_mode)
         sp_router_add(app->router, "POST", "/api/_test/oauth_clock", h_clock, o, &pub);

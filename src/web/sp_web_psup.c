@@ -43,6 +43,12 @@ static void hook_ending(void *ud, const char *user_id, const char *stream_id)
     if (app->psup) sp_psup_stream_ended(app->psup, user_id, stream_id);
 }
 
+static json_t *hook_stats(void *ud, const char *user_id)
+{
+    sp_app_t *app = ud;
+    return app->psup ? sp_psup_stats(app->psup, user_id) : NULL;
+}
+
 static void hook_metadata(void *ud, const char *user_id, const char *title, json_t *categories)
 {
     sp_app_t *app = ud;
@@ -311,6 +317,16 @@ static void h_twitch_webhook(sp_http_req_t *req, void *ud)
     case SP_TWITCH_WH_REVOCATION:
         sp_warn("platforms", "twitch webhook subscription revoked", "subscription=%s status=%s",
                 out.sub_type, out.sub_status);
+        if (app->psup && (strcmp(out.sub_status, "authorization_revoked") == 0 ||
+                          strcmp(out.sub_status, "user_removed") == 0)) {
+            /* the body is verified: whose authorization went is in subscription.condition */
+            json_t *b = json_loadb(r.body_len ? (const char *)r.body : "", r.body_len,
+                                   JSON_REJECT_DUPLICATES, NULL);
+            json_t *cond = json_object_get(json_object_get(b, "subscription"), "condition");
+            const char *bid = event_broadcaster(cond);
+            if (bid) sp_psup_inject_revoked(app->psup, "twitch", bid, out.sub_status);
+            json_decref(b);
+        }
         sp_http_respond(req, 204, NULL, NULL, 0);
         break;
     case SP_TWITCH_WH_NOTIFICATION: {
@@ -345,9 +361,14 @@ int sp_web_psup_init(sp_app_t *app)
     if (app->penv == NULL) return SP_EINVAL; /* sp_web_platforms_init first */
     app->psup = sp_psup_new(app->penv, app->store, app->pubsub, app->accounts);
     if (app->psup == NULL) return SP_ENOMEM;
-    sp_ls_platform_hooks_t hooks = { hook_streaming, hook_ending, hook_metadata,
-                                     hook_resolve_ingest, app };
-    if (app->live) sp_livestream_set_platform_hooks(app->live, &hooks);
+    sp_ls_platform_hooks_t hooks = {
+        .streaming = hook_streaming, .ending = hook_ending, .metadata = hook_metadata,
+        .resolve_ingest = hook_resolve_ingest, .stats = hook_stats, .ud = app,
+    };
+    if (app->live) {
+        sp_livestream_set_platform_hooks(app->live, &hooks);
+        sp_psup_set_registry(app->psup, sp_livestream_registry(app->live));
+    }
     sp_route_opts_t auth = { .body_limit = 16384, .flags = SP_ROUTE_AUTH };
     sp_router_add(app->router, "POST", "/api/chat", h_chat, app, &auth);
     sp_router_add(app->router, "GET", "/api/platforms/{platform}/categories", h_categories, app,

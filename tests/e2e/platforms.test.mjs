@@ -222,6 +222,26 @@ test('connect Twitch: a denial is explained, an approval connects it and lists i
   assert.deepEqual(await page.locator('#chat-target option').evaluateAll((os) => os.map((o) => o.value)), ['all', 'twitch']);
 });
 
+test('title and a Twitch category picked from the search, pushed to Twitch at go-live', async () => {
+  const cat = page.locator('#meta-categories input[data-category="twitch"]');
+  await cat.waitFor();
+  await page.fill('#meta-title', 'Building things live');
+  await cat.pressSequentially('Fortn', { delay: 20 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#cat-list-twitch option')].some((o) => o.value === 'Fortnite'));
+  await cat.fill('Fortnite');
+  await page.click('#meta-form button[type="submit"]');
+  await page.locator('#meta-saved').filter({ hasText: 'Saved' }).waitFor();
+  const st = await u.api('GET', '/api/stream');
+  assert.deepEqual(st.json.categories, { twitch: '33214' });
+  assert.equal(st.json.title, 'Building things live');
+  // a name that is not in the list is refused in the page, nothing is sent
+  await cat.fill('No such game at all');
+  await page.click('#meta-form button[type="submit"]');
+  await page.locator('#meta-saved').filter({ hasText: 'Pick a Twitch category from the list' }).waitFor();
+  assert.deepEqual((await u.api('GET', '/api/stream')).json.categories, { twitch: '33214' });
+  await cat.fill('Fortnite');
+});
+
 test('live: chat with an emote in the unified chat, a reply from the page lands on Twitch, a drop shows its reason', async () => {
   const uid = await inputUid(u);
   await setInput(ctx, uid, 'connected');
@@ -231,6 +251,8 @@ test('live: chat with an emote in the unified chat, a reply from the page lands 
   // the Twitch output got the ingest and the key from Helix
   const key = tw.user(BROADCASTER).streamKey;
   await waitFor(() => outputsOf(ctx, uid).some((o) => o.streamKey === key), { what: 'a Twitch output with the Helix key' });
+  await waitFor(() => tw.user(BROADCASTER).channel.game_id === '33214' &&
+    tw.user(BROADCASTER).channel.title === 'Building things live', { what: 'title and category on Twitch at go-live' });
   await page.waitForFunction(() => document.querySelector('#chat-hint').hidden);
   // the monitor reports itself connected on platform:twitch:{id}
   await twitchRow().locator('.pf-live[data-status="connected"]').waitFor({ timeout: 20000 });
@@ -330,6 +352,32 @@ test('stop, then Disconnect: revoked at the fake, gone from the destinations and
   await page.screenshot({ path: path.join(OUT, 'platforms-panel.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await bctx.close();
+});
+
+test('sign in with Twitch from the login page: the offered providers, a denial explained, an approval signs in', async () => {
+  const sctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const p = await sctx.newPage();
+  const perr = [];
+  p.on('pageerror', (e) => perr.push(String(e)));
+  await p.goto(`${ctx.srv.url}/login`);
+  const tbtn = p.locator('#providers a.provider-twitch');
+  await tbtn.waitFor();
+  assert.equal(await tbtn.textContent(), 'Continue with Twitch');
+  assert.equal(await p.locator('#providers a.provider-google').count(), 0, 'Google is not configured here');
+  await tw.setAuthorize('deny');
+  await tbtn.click();
+  await p.waitForURL((url) => url.pathname === '/login');
+  await p.locator('.form-error').filter({ hasText: 'You declined the sign-in.' }).waitFor();
+  assert.equal(new URL(p.url()).search, '', 'the error code is cleaned from the URL');
+  const viewer = tw.addUser({ login: 'signinviewer', display_name: 'SigninViewer', email: 'signin-viewer@example.com' });
+  await tw.setAuthorize('approve', viewer.id);
+  await p.locator('#providers a.provider-twitch').click();
+  await p.waitForURL((url) => url.pathname === '/dashboard');
+  const me = await p.evaluate(async () => (await fetch('/api/me')).json());
+  assert.equal((me.user || me).email, 'signin-viewer@example.com');
+  await tw.setAuthorize('approve');
+  assert.deepEqual(perr, []);
+  await sctx.close();
 });
 
 testCleanExit(() => ctx);

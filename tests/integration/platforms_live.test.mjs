@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { startPostgres } from '../lib/harness.mjs';
 import {
   bootLive, newUser, inputUid, setInput, waitState, outputsOf, dashSocket, waitFor, sleep,
-  testCleanExit,
+  testCleanExit, admin,
 } from '../lib/livelib.mjs';
 import { startFakeTwitch } from '../fakes/twitch.mjs';
 
@@ -294,6 +294,13 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     tw.setViewers(TW_USER, 13);
     const v = await sock.next((m) => m.topic === `user_stream:${u.id}:statistics` && m.payload?.total === 13);
     assert.equal(v.payload.platforms.twitch, 13);
+    // GET /api/stream's stats: the last sample and the peak so far
+    const st = await waitFor(async () => {
+      const r = await u.api('GET', '/api/stream');
+      return r.json?.stats?.viewers?.total === 13 && r.json.stats;
+    }, { what: 'stats in GET /api/stream' });
+    assert.equal(st.viewers.platforms.twitch, 13);
+    assert.equal(st.peak_viewers, 13);
   });
 
   test('a Twitch outage (5xx, dropped socket) never stops the stream', async () => {
@@ -348,6 +355,8 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
   });
 
   test('stop: monitor stopped, peak and average viewers written', async () => {
+    // the monitor is in the Registry under the seed's key {platform_monitor, user_id, platform}
+    assert.equal((await admin(ctx, 'counts')).json.data.platform_monitor, 1);
     const stop = await u.api('POST', '/api/stream/stop');
     assert.equal(stop.status, 200, stop.text);
     await sock.next((m) => m.topic === `platform:twitch:${u.id}` && m.payload?.status === 'stopped');
@@ -362,6 +371,7 @@ describe('platforms while live (fake Twitch + fake Cloudflare)', () => {
     assert.equal(s.peak_viewers, Math.max(...totals));
     assert.equal(s.peak_viewers, 13);
     assert.equal(s.avg_viewers, Math.round(totals.reduce((a, b) => a + b, 0) / totals.length), JSON.stringify(totals));
+    assert.equal((await admin(ctx, 'counts')).json.data.platform_monitor, 0, 'unregistered at the end');
     await sock.close();
   });
 

@@ -33,6 +33,14 @@ after(async () => {
 const users = () => Number(dbExec(srv, 'SELECT count(*) FROM users').trim());
 const me = async (b) => (await b.get('/api/me')).json?.user;
 
+test('GET /api/auth/providers lists the configured sign-in providers (public)', async () => {
+  const r = await fetch(`${srv.url}/api/auth/providers`);
+  assert.equal(r.status, 200);
+  const j = await r.json();
+  assert.deepEqual(j.providers.map((p) => [p.name, p.url]),
+    [['twitch', '/auth/twitch/login'], ['google', '/auth/google/login']]);
+});
+
 test('google: first sign-in creates the user, the next one finds it', async () => {
   g.reset();
   const n0 = users();

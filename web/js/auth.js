@@ -1,6 +1,6 @@
 // auth.js: the landing, sign-up, log-in and dashboard-shell pages.
 // Each page sets <body data-page="...">; this module wires that page.
-import { ApiError, currentUser, post } from './api.js';
+import { ApiError, currentUser, get, post } from './api.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -69,6 +69,7 @@ async function landing() {
 
 function signup() {
   const form = $('#signup-form');
+  providers(form);
   wireForm(form, 'signup', async (fd) => {
     const body = { email: fd.get('email'), password: fd.get('password') };
     const name = String(fd.get('display_name') || '').trim();
@@ -80,8 +81,50 @@ function signup() {
   });
 }
 
+// Sign-in errors from /auth/{provider}/callback land here as ?error=CODE&provider=P.
+const SIGNIN_ERRORS = {
+  access_denied: 'You declined the sign-in.',
+  invalid_state: 'That sign-in link is no longer valid. Please try again.',
+  state_mismatch: 'That sign-in was started in another browser. Please try again here.',
+  state_expired: 'The sign-in took too long. Please try again.',
+  token_failed: 'The provider refused the sign-in. Please try again.',
+  provider_unavailable: 'The provider is not answering right now. Please try again later.',
+  invalid_id_token: 'The sign-in could not be verified.',
+  not_configured: 'This sign-in method is not available on this server.',
+  rate_limited: 'Too many attempts. Please wait a minute.',
+};
+
+// "Sign in with Twitch / Google" buttons for the providers the server offers, and the
+// outcome of a failed attempt (the URL's text is never shown: only known codes map to text).
+async function providers(form) {
+  const params = new URLSearchParams(location.search);
+  const code = params.get('error');
+  if (code) {
+    const known = Object.prototype.hasOwnProperty.call(SIGNIN_ERRORS, code);
+    showError(form, null, known ? SIGNIN_ERRORS[code] : 'The sign-in did not complete. Please try again.');
+    history.replaceState(null, '', location.pathname);
+  }
+  let list = [];
+  try {
+    list = (await get('/api/auth/providers')).providers || [];
+  } catch {
+    return;
+  }
+  const box = $('#providers');
+  if (!box || !list.length) return;
+  for (const p of list) {
+    const a = document.createElement('a');
+    a.className = `button wide provider provider-${p.name}`;
+    a.href = p.url;
+    a.textContent = `Continue with ${p.display_name}`;
+    box.append(a);
+  }
+  box.hidden = false;
+}
+
 function login() {
   const form = $('#login-form');
+  providers(form);
   wireForm(form, 'login', async (fd) => {
     await post('/api/auth/login', { email: fd.get('email'), password: fd.get('password') });
   });

@@ -10,6 +10,7 @@
 // subscribeTopic(topic, handler); connected platform accounts appear among the destinations
 // with their platform's name and icon (no key, not removable here).
 import { get, post, put, del, ApiError } from './api.js';
+import { renderCategoryFields, chosenCategories, categoriesSaved } from './categories.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -93,6 +94,7 @@ function template() {
       el('h2', { text: 'Title' }),
       el('form', { id: 'meta-form', class: 'inline-form' },
         el('input', { id: 'meta-title', name: 'title', maxlength: '140', placeholder: 'Stream title' }),
+        el('span', { id: 'meta-categories', class: 'meta-categories' }),
         el('button', { type: 'submit', class: 'button', text: 'Save' }),
         el('span', { id: 'meta-saved', class: 'hint' }))),
     el('div', { class: 'card' },
@@ -197,6 +199,8 @@ function healthNode(out) {
 }
 
 function renderDestinations() {
+  const linkedNames = page.destinations.filter((d) => d.platform && d.platform !== 'custom').map((d) => d.platform);
+  renderCategoryFields($('#meta-categories'), linkedNames, (page.status && page.status.categories) || {});
   const list = $('#destinations');
   list.replaceChildren();
   $('#no-dest').hidden = page.destinations.length > 0;
@@ -357,7 +361,12 @@ async function removeDestination(d) {
 async function saveMeta(ev) {
   ev.preventDefault();
   try {
-    await put('/api/stream/metadata', { title: $('#meta-title').value.trim() });
+    const body = { title: $('#meta-title').value.trim() };
+    const categories = chosenCategories($('#meta-categories'));
+    if (Object.keys(categories).length) body.categories = categories;
+    const r = await put('/api/stream/metadata', body);
+    categoriesSaved($('#meta-categories'));
+    if (page.status) { page.status.categories = r.categories || page.status.categories; }
     $('#meta-saved').textContent = 'Saved';
     setTimeout(() => { $('#meta-saved').textContent = ''; }, 1500);
   } catch (e) {

@@ -650,7 +650,10 @@ int sp_twitch_es_sub_body(sp_twitch_sub_t sub, const char *broadcaster_id, const
         transport = json_pack("{s:s, s:s}", "method", "websocket", "session_id", tr->session_id);
     } else if (strcmp(tr->method, "webhook") == 0) {
         size_t sl = tr->secret ? strlen(tr->secret) : 0;
-        if (tr->callback == NULL || strncmp(tr->callback, "https://", 8) != 0 ||
+        /* http:// too: the config decides (prod refuses a plain-http PUBLIC_URL) */
+        if (tr->callback == NULL ||
+            (strncmp(tr->callback, "https://", 8) != 0 &&
+             strncmp(tr->callback, "http://", 7) != 0) ||
             !token_ok(tr->callback, 2048) || sl < 10 || sl > 100 ||
             !token_ok(tr->secret, 101))
             return SP_EINVAL;

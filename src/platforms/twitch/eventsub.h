@@ -210,7 +210,7 @@ int sp_twitch_sub_parse(const char *type);
 typedef struct {
     const char *method;     /* "websocket" or "webhook" */
     const char *session_id; /* websocket */
-    const char *callback;   /* webhook: https:// url */
+    const char *callback;   /* webhook: https:// (or http://, outside prod) url */
     const char *secret;     /* webhook: 10..100 printable ASCII characters */
 } sp_twitch_transport_t;
 

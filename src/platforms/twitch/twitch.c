@@ -17,6 +17,7 @@
 #include "platforms/sp_platform_int.h"
 #include "platforms/twitch/helix.h"
 #include "platforms/twitch/monitor.h"
+#include "platforms/twitch/whmon.h"
 
 #define URL_CAP 2048
 #define HDR_CAP 256
@@ -601,12 +602,19 @@ static sp_platform_monitor_t *tw_monitor_start(const sp_platform_env_t *env,
                                                sp_platform_account_t *a,
                                                const sp_platform_sink_t *sink)
 {
+    /* TWITCH_EVENTSUB_TRANSPORT: webhook (subscriptions only; events come by POST
+     * /webhooks/twitch) or the EventSub WebSocket */
+    if (env && sp_config_twitch_webhook(env->cfg))
+        return sp_twitch_whmon_start(env, a, sink);
     return sp_twitch_monitor_start(env, a, sink);
 }
 
 static void tw_monitor_stop(sp_platform_monitor_t *m)
 {
-    sp_twitch_monitor_stop(m);
+    if (sp_twitch_whmon_owns(m))
+        sp_twitch_whmon_stop(m);
+    else
+        sp_twitch_monitor_stop(m);
 }
 
 const sp_platform_t sp_platform_twitch = {

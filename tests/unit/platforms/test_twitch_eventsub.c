@@ -804,7 +804,14 @@ Test(twitch_eventsub, subscription_bodies)
     t.method = "carrier-pigeon";
     cr_assert_eq(sp_twitch_es_sub_body(SP_TWITCH_SUB_CHEER, "1", "1", &t, &body), SP_EINVAL);
     t = wh;
-    t.callback = "http://sp.example/webhooks/twitch";
+    t.callback = "http://127.0.0.1:4000/webhooks/twitch"; /* plain http: allowed (tests, tunnel) */
+    cr_assert_eq(sp_twitch_es_sub_body(SP_TWITCH_SUB_CHEER, "1", "1", &t, &body), 0);
+    cr_assert(strstr(body, "\"callback\":\"http://127.0.0.1:4000/webhooks/twitch\""));
+    free(body);
+    body = NULL;
+    t.callback = "ftp://sp.example/webhooks/twitch";
+    cr_assert_eq(sp_twitch_es_sub_body(SP_TWITCH_SUB_CHEER, "1", "1", &t, &body), SP_EINVAL);
+    t.callback = "sp.example/webhooks/twitch";
     cr_assert_eq(sp_twitch_es_sub_body(SP_TWITCH_SUB_CHEER, "1", "1", &t, &body), SP_EINVAL);
     t = wh;
     t.secret = "short";

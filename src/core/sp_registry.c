@@ -1,7 +1,7 @@
 /*
  * sp_registry: keyed lookup of per-user components over sp_map.
  */
-#include "livestream/sp_registry.h"
+#include "core/sp_registry.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/sp_err.h"
-#include "livestream/sp_registry.h"
+#include "core/sp_registry.h"
 
 Test(registry, keys_follow_the_seed)
 {
