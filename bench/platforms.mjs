@@ -37,6 +37,8 @@ import WebSocket from 'ws';
 import { freePort, sleep, waitFor } from '../tests/lib/harness.mjs';
 import { startFakeTwitch } from '../tests/fakes/twitch.mjs';
 
+// Both paths ask Twitch for the same keepalive (the server's default TWITCH_EVENTSUB_KEEPALIVE).
+const KEEPALIVE_S = Number(process.env.BENCH_PL_KEEPALIVE_S || 30);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const N = Number(process.env.BENCH_PL_USERS || 1000);
 const RATE = Number(process.env.BENCH_PL_RATE || 100);
@@ -346,7 +348,7 @@ async function main() {
     // do not fit in it next to the input polls, on any account. Same raised budget in both runs.
     CLOUDFLARE_CALL_BUDGET: process.env.BENCH_PL_CF_BUDGET || '100000',
     TWITCH_CLIENT_ID: TW_CLIENT_ID, TWITCH_CLIENT_SECRET: TW_CLIENT_SECRET,
-    TWITCH_AUTH_URL: tw.authUrl, TWITCH_API_URL: tw.apiUrl, TWITCH_EVENTSUB_WS_URL: tw.wsUrl,
+    TWITCH_AUTH_URL: tw.authUrl, TWITCH_API_URL: tw.apiUrl, TWITCH_EVENTSUB_WS_URL: tw.wsUrl, TWITCH_EVENTSUB_KEEPALIVE: String(KEEPALIVE_S),
     TWITCH_INGEST_URL: 'rtmp://127.0.0.1:1935/app',
   };
   // diagnosis only (the bench's numbers are with the production 30 s)
@@ -454,7 +456,7 @@ async function main() {
     results.statusConnected = runB.socks.filter((s) => s.msgs.some((m) => m.raw.includes('"platform:twitch:') && m.raw.includes('"status":"connected"'))).length;
 
     // 5. the peer: same dashboard sockets, then its N EventSub clients
-    fs.writeFileSync(cfgFile, JSON.stringify({ wsUrl: tw.wsUrl, apiUrl: tw.apiUrl, clientId: TW_CLIENT_ID,
+    fs.writeFileSync(cfgFile, JSON.stringify({ wsUrl: `${tw.wsUrl}?keepalive_timeout_seconds=${KEEPALIVE_S}`, apiUrl: tw.apiUrl, clientId: TW_CLIENT_ID,
       users: users.map((u) => ({ id: u.id, twitchId: u.peerTw.id, token: u.peerTw.access })) }));
     peer = spawnTracked('taskset', ['-c', SERVER_CPU, process.execPath, path.join(ROOT, 'bench/platforms_peer.mjs'), cfgFile],
       { stdio: ['pipe', 'pipe', 'inherit'] });
