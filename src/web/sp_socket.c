@@ -7,6 +7,7 @@
 #include "bus/sp_pubsub.h"
 #include "bus/sp_pubsub_redis.h"
 #include "net/sp_ws.h"
+#include "platforms/sp_psup.h"
 
 static void render_metrics(sp_buf_t *out, void *ud)
 {
@@ -67,6 +68,8 @@ void sp_socket_free(sp_app_t *app)
 {
     sp_metrics_unregister(render_metrics, app);
     sp_livestream_set_bus(app->live, NULL); /* nothing publishes on a freed bus */
+    if (app->psup) /* platform answers (viewers, chat) may still arrive while the loop drains */
+        sp_psup_set_bus(app->psup, NULL);
     sp_pubsub_free(app->pubsub);
     app->pubsub = NULL;
     sp_ws_hub_free(app->ws);
