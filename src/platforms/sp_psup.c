@@ -750,43 +750,38 @@ static sp_psup_mon_t *find_by_account(sp_psup_t *s, const char *platform, const 
     return NULL;
 }
 
+/* The running monitor of the account a webhook delivery names, or NULL (counted, logged). */
+static sp_psup_mon_t *route(sp_psup_t *s, const char *platform, const char *puid,
+                            const char *what)
+{
+    sp_psup_mon_t *mon = find_by_account(s, platform, puid);
+    if (mon == NULL) {
+        s->unrouted++;
+        sp_debug("platforms", "webhook delivery for no running stream", "what=%s platform=%s",
+                 what, platform ? platform : "");
+    }
+    return mon;
+}
+
 void sp_psup_inject_chat(sp_psup_t *s, const char *platform, const char *platform_user_id,
                          const sp_chat_msg_t *m)
 {
-    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
-    if (mon == NULL) {
-        s->unrouted++;
-        sp_debug("platforms", "webhook chat for no running stream", "platform=%s",
-                 platform ? platform : "");
-        return;
-    }
-    handle_chat(s, mon->u, mon->platform, m);
+    sp_psup_mon_t *mon = route(s, platform, platform_user_id, "chat");
+    if (mon) handle_chat(s, mon->u, mon->platform, m);
 }
 
 void sp_psup_inject_alert(sp_psup_t *s, const char *platform, const char *platform_user_id,
                           const sp_alert_t *a)
 {
-    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
-    if (mon == NULL) {
-        s->unrouted++;
-        sp_debug("platforms", "webhook alert for no running stream", "platform=%s",
-                 platform ? platform : "");
-        return;
-    }
-    handle_alert(s, mon->u, mon->platform, a);
+    sp_psup_mon_t *mon = route(s, platform, platform_user_id, "alert");
+    if (mon) handle_alert(s, mon->u, mon->platform, a);
 }
 
 void sp_psup_inject_deleted(sp_psup_t *s, const char *platform, const char *platform_user_id,
                             const sp_chat_deletion_t *d)
 {
-    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
-    if (mon == NULL) {
-        s->unrouted++;
-        sp_debug("platforms", "webhook chat deletion for no running stream", "platform=%s",
-                 platform ? platform : "");
-        return;
-    }
-    handle_deleted(s, mon->u, mon->platform, d);
+    sp_psup_mon_t *mon = route(s, platform, platform_user_id, "chat_deleted");
+    if (mon) handle_deleted(s, mon->u, mon->platform, d);
 }
 
 void sp_psup_set_registry(sp_psup_t *s, sp_registry_t *reg)
@@ -797,11 +792,8 @@ void sp_psup_set_registry(sp_psup_t *s, sp_registry_t *reg)
 void sp_psup_inject_revoked(sp_psup_t *s, const char *platform, const char *platform_user_id,
                             const char *why)
 {
-    sp_psup_mon_t *mon = find_by_account(s, platform, platform_user_id);
-    if (mon == NULL) {
-        s->unrouted++;
-        return;
-    }
+    sp_psup_mon_t *mon = route(s, platform, platform_user_id, "revocation");
+    if (mon == NULL) return;
     if (mon->state != SP_PSUP_MON_ABSENT) mon_reauth(mon, why && why[0] ? why : "revoked");
     arm(s);
 }
