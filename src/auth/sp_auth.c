@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/sp_login_throttle.h"
 #include "auth/sp_password.h"
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
@@ -28,7 +29,8 @@ struct sp_auth_s {
     char *origins[MAX_ORIGINS];
     size_t n_origins;
     int64_t ttl_ms;
-    sp_ratelimit_t *rl_login_ip, *rl_login_email, *rl_reg_ip, *rl_reg_email;
+    sp_ratelimit_t *rl_login_ip, *rl_reg_ip, *rl_reg_email;
+    sp_login_throttle_t *login_backoff;
     unsigned pending;
     bool freeing;
 };
@@ -147,16 +149,26 @@ int sp_auth_throttle(sp_auth_t *a, sp_auth_throttle_t what, const char *ip, cons
                      uint64_t *retry_ms)
 {
     bool login = what == SP_AUTH_THROTTLE_LOGIN;
-    sp_ratelimit_t *by_ip = login ? a->rl_login_ip : a->rl_reg_ip;
-    sp_ratelimit_t *by_email = login ? a->rl_login_email : a->rl_reg_email;
     char key[128];
-    uint64_t now = sp_mono_ms(), r1 = 0, r2 = 0;
+    uint64_t now = sp_mono_ms(), retry = 0;
     sp_auth_ip_key(ip, key, sizeof(key));
-    int e1 = sp_ratelimit_check(by_ip, key, now, &r1);
-    int e2 = email && email[0] ? sp_ratelimit_check(by_email, email, now, &r2) : 0;
+    /* The per-IP bucket first: a request it refuses touches nothing else (no account's
+     * allowance, no table entry), so one throttled address cannot lock anyone out. */
+    int rc = sp_ratelimit_check(login ? a->rl_login_ip : a->rl_reg_ip, key, now, &retry);
+    if (rc == 0 && email && email[0])
+        rc = login ? sp_login_throttle_check(a->login_backoff, email, key, now, &retry)
+                   : sp_ratelimit_check(a->rl_reg_email, email, now, &retry);
     if (retry_ms)
-        *retry_ms = r1 > r2 ? r1 : r2;
-    return e1 || e2 ? SP_ERATELIMIT : 0;
+        *retry_ms = rc ? retry : 0;
+    return rc ? SP_ERATELIMIT : 0;
+}
+
+/* Tells the login backoff how an attempt that sp_auth_throttle let through ended. */
+static void login_outcome(op_t *op, sp_login_outcome_t outcome)
+{
+    char key[128];
+    sp_auth_ip_key(op->ip, key, sizeof(key));
+    sp_login_throttle_done(op->a->login_backoff, op->user.email, key, outcome);
 }
 
 /* ---- session creation (register, login, new session) ----------------------------------- */
@@ -323,15 +335,18 @@ static void login_verified(int err, void *ud)
     op_t *op = ud;
     if (err == SP_EAUTH || (err == 0 && !op->found)) {
         sp_info("auth", "login failed", "ip=%s", op->ip);
+        login_outcome(op, SP_LOGIN_FAILED);
         op->session_cb(SP_AUTH_DENIED, NULL, NULL, op->ud);
         op_free(op);
         return;
     }
     if (err) {
+        login_outcome(op, SP_LOGIN_UNJUDGED);
         op->session_cb(SP_AUTH_BUSY, NULL, NULL, op->ud);
         op_free(op);
         return;
     }
+    login_outcome(op, SP_LOGIN_OK);
     maybe_rehash(op);
     sp_uuid_v4(op->user.sid);
     op->now_ms = sp_wall_ms();
@@ -343,6 +358,7 @@ static void login_loaded(int err, json_t *rows, int64_t changes, void *ud)
     op_t *op = ud;
     (void)changes;
     if (err) {
+        login_outcome(op, SP_LOGIN_UNJUDGED);
         op->session_cb(store_failed(err), NULL, NULL, op->ud);
         op_free(op);
         return;
@@ -361,6 +377,7 @@ static void login_loaded(int err, json_t *rows, int64_t changes, void *ud)
     int rc = sp_password_verify(op->a->loop, op->found ? op->hash : NULL, op->password,
                                 op->pwlen, login_verified, op);
     if (rc) {
+        login_outcome(op, SP_LOGIN_UNJUDGED);
         op->session_cb(SP_AUTH_BUSY, NULL, NULL, op->ud);
         op_free(op);
     }
@@ -594,10 +611,11 @@ int sp_auth_new(uv_loop_t *loop, const sp_config_t *cfg, sp_store_t *store, sp_a
         add_origins(a, cfg->allowed_origins);
     a->ttl_ms = cfg->session_ttl > 0 ? cfg->session_ttl : DEFAULT_SESSION_TTL_MS;
     bool test = cfg->env == SP_ENV_TEST;
-    /* Per minute: login 10/IP and 5/email; register 10/IP and 5/email. The test profile allows
-     * more per IP (the suites register many users from 127.0.0.1) but keeps 5/email. */
+    /* Per minute: login 10/IP, then the per-account backoff (sp_login_throttle.h); register
+     * 10/IP and 5/email. The test profile allows more per IP (the suites register many users
+     * from 127.0.0.1). */
     a->rl_login_ip = sp_ratelimit_new((test ? 60 : 10) / 60.0, test ? 60 : 10, RL_MAX_KEYS);
-    a->rl_login_email = sp_ratelimit_new(5 / 60.0, 5, RL_MAX_KEYS);
+    a->login_backoff = sp_login_throttle_new(RL_MAX_KEYS);
     a->rl_reg_ip = sp_ratelimit_new((test ? 60 : 10) / 60.0, test ? 60 : 10, RL_MAX_KEYS);
     a->rl_reg_email = sp_ratelimit_new(5 / 60.0, 5, RL_MAX_KEYS);
     unsigned long long ops = test ? SP_PASSWORD_OWASP_OPSLIMIT : crypto_pwhash_OPSLIMIT_INTERACTIVE;
@@ -618,7 +636,7 @@ static void auth_release(sp_auth_t *a)
     for (size_t i = 0; i < a->n_origins; i++)
         sp_free(a->origins[i]);
     sp_ratelimit_free(a->rl_login_ip);
-    sp_ratelimit_free(a->rl_login_email);
+    sp_login_throttle_free(a->login_backoff);
     sp_ratelimit_free(a->rl_reg_ip);
     sp_ratelimit_free(a->rl_reg_email);
     if (a->key) {

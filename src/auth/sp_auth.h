@@ -110,9 +110,13 @@ int sp_auth_csrf_verify(const sp_auth_t *a, const char *method, const char *orig
 typedef enum { SP_AUTH_THROTTLE_LOGIN, SP_AUTH_THROTTLE_REGISTER } sp_auth_throttle_t;
 
 /**
- * Takes one token from the per-IP (IPv6 by /64) and, when email is non-empty,
- * the per-email bucket of `what` (per minute: 10/IP, 60 in the test profile;
- * 5/email). 0, or SP_ERATELIMIT with *retry_ms set (the longer wait).
+ * May this request go on? The per-IP bucket of `what` first (IPv6 by /64; per
+ * minute 10, 60 in the test profile): a request it refuses touches nothing
+ * else. Then, when email is non-empty: for a login, the per-account backoff
+ * (sp_login_throttle.h: the attempt is charged, and sp_auth_login settles the
+ * charge when the password has been judged, so call sp_auth_login after a 0);
+ * for a registration, the per-email bucket (5/min). 0, or SP_ERATELIMIT with
+ * *retry_ms set.
  */
 int sp_auth_throttle(sp_auth_t *a, sp_auth_throttle_t what, const char *ip, const char *email,
                      uint64_t *retry_ms);

@@ -15,6 +15,7 @@
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
 #include "core/sp_text.h"
+#include "core/sp_time.h"
 
 int sp_jwt_sign(const uint8_t *key, size_t keylen, const char *sub, const char *sid, int64_t iat,
                 int64_t exp, char **out)
@@ -82,33 +83,62 @@ static int check_header(const char *token, size_t seglen)
     return rc;
 }
 
-static bool grant_int(jwt_t *j, const char *name, int64_t *out)
+/* A time claim: an integer within [0, SP_TIME_MAX_S] (so no arithmetic on it can overflow). */
+static bool claim_time(json_t *pl, const char *name, int64_t *out)
 {
-    /* jwt_get_grant_int returns 0 for non-integers; check the JSON type ourselves. */
-    char *js = jwt_get_grants_json(j, name);
-    if (!js)
+    json_t *v = json_object_get(pl, name);
+    if (!json_is_integer(v))
         return false;
-    json_error_t jerr;
-    json_t *v = json_loads(js, JSON_DECODE_ANY, &jerr);
-    free(js);
-    bool ok = v && json_is_integer(v);
-    if (ok)
-        *out = (int64_t)json_integer_value(v);
-    json_decref(v);
-    return ok;
+    json_int_t t = json_integer_value(v);
+    if (t < 0 || t > SP_TIME_MAX_S)
+        return false;
+    *out = (int64_t)t;
+    return true;
 }
 
-static bool grant_id(jwt_t *j, const char *name, char *out, size_t cap)
+static bool claim_id(json_t *pl, const char *name, char *out, size_t cap)
 {
-    errno = 0;
-    const char *s = jwt_get_grant(j, name);
-    if (!s || errno)
+    json_t *v = json_object_get(pl, name);
+    if (!json_is_string(v))
         return false;
-    size_t n = strlen(s);
-    if (n >= cap || !sp_id_ok(s, n))
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n >= cap || strlen(s) != n || !sp_id_ok(s, n))
         return false;
     memcpy(out, s, n + 1);
     return true;
+}
+
+/* Claim types are strict: exp, iat integers; nbf an integer when present; sub, sid strings;
+ * typ, when present, the string "session". A claim of another type is a forgery. */
+static int check_claims(jwt_t *j, int64_t now_s, sp_jwt_claims_t *c)
+{
+    char *js = jwt_get_grants_json(j, NULL);
+    if (!js)
+        return SP_EAUTH;
+    json_error_t jerr;
+    json_t *pl = json_loads(js, JSON_REJECT_DUPLICATES, &jerr);
+    free(js);
+    int rc = SP_EAUTH;
+    int64_t nbf = 0;
+    json_t *typ = json_object_get(pl, "typ");
+    if (!json_is_object(pl) || !claim_time(pl, "exp", &c->exp) ||
+        !claim_time(pl, "iat", &c->iat))
+        goto out;
+    if (typ && (!json_is_string(typ) || strcmp(json_string_value(typ), "session") != 0))
+        goto out;
+    if (json_object_get(pl, "nbf") && !claim_time(pl, "nbf", &nbf))
+        goto out;
+    if (c->exp <= now_s || c->iat > now_s + SP_JWT_LEEWAY_S || c->iat > c->exp ||
+        nbf > now_s + SP_JWT_LEEWAY_S)
+        goto out;
+    if (!claim_id(pl, "sub", c->sub, sizeof(c->sub)) ||
+        !claim_id(pl, "sid", c->sid, sizeof(c->sid)))
+        goto out;
+    rc = 0;
+out:
+    json_decref(pl);
+    return rc;
 }
 
 int sp_jwt_verify(const uint8_t *key, size_t keylen, const char *token, size_t toklen,
@@ -146,19 +176,7 @@ int sp_jwt_verify(const uint8_t *key, size_t keylen, const char *token, size_t t
         goto out;
     if (jwt_get_alg(j) != JWT_ALG_HS256)
         goto out;
-    if (!grant_int(j, "exp", &c.exp) || !grant_int(j, "iat", &c.iat))
-        goto out;
-    if (c.exp <= now_s || c.iat > now_s + SP_JWT_LEEWAY_S || c.iat > c.exp)
-        goto out;
-    if (!grant_id(j, "sub", c.sub, sizeof(c.sub)) || !grant_id(j, "sid", c.sid, sizeof(c.sid)))
-        goto out;
-    errno = 0;
-    const char *typ = jwt_get_grant(j, "typ");
-    if (typ && strcmp(typ, "session") != 0)
-        goto out;
-    errno = 0;
-    long nbf = jwt_get_grant_int(j, "nbf");
-    if (errno == 0 && nbf > now_s + SP_JWT_LEEWAY_S)
+    if (check_claims(j, now_s, &c) != 0)
         goto out;
     if (out)
         *out = c;

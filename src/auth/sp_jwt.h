@@ -4,10 +4,12 @@
  * Verification is a pure function of (key, token, now): it always passes the
  * key to libjwt (libjwt accepts unsigned tokens when the key is NULL), pins
  * alg = HS256 (rejecting none, HS384/512, RS*, ES*), rejects kid/jku/x5u/crit
- * headers, requires integer exp and iat (exp in the future, iat not in the
- * future beyond a small leeway), a string sub and sid (session id) of sane
- * length, and typ "session" when present. Every failure is SP_EAUTH, so
- * callers answer one uniform 401.
+ * headers, and checks claim types strictly: exp and iat integers within
+ * [0, SP_TIME_MAX_S] (exp in the future, iat not in the future beyond a small
+ * leeway), nbf the same when present (not in the future), sub and sid strings
+ * of sane length, typ the string "session" when present. A claim of another
+ * type (an integer typ, a string nbf) is a forgery, never an absent claim.
+ * Every failure is SP_EAUTH, so callers answer one uniform 401.
  *
  * Key handling: TOKEN_SIGNING_SECRET (>= 32 bytes) is required in prod; in dev
  * and test, when unset, 32 random bytes are generated once into

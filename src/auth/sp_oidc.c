@@ -302,6 +302,12 @@ static bool nonce_ok(const char *got, const char *want)
     return want && want[0] && n == strlen(want) && sodium_memcmp(got, want, n) == 0;
 }
 
+static bool time_ok(json_t *v)
+{
+    json_int_t t = json_integer_value(v);
+    return t >= 0 && t <= SP_TIME_MAX_S;
+}
+
 static sp_oidc_result_t check_claims(json_t *pl, const sp_oidc_expect_t *e, sp_oidc_claims_t *o)
 {
     int64_t skew = e->skew_s > 0 ? e->skew_s : SP_OIDC_SKEW_S;
@@ -312,6 +318,11 @@ static sp_oidc_result_t check_claims(json_t *pl, const sp_oidc_expect_t *e, sp_o
     json_t *exp = json_object_get(pl, "exp"), *iat = json_object_get(pl, "iat");
     json_t *nbf = json_object_get(pl, "nbf");
     if (!json_is_integer(exp) || !json_is_integer(iat) || (nbf && !json_is_integer(nbf)))
+        return SP_OIDC_EXPIRED;
+    /* times from outside: in [0, SP_TIME_MAX_S] before any arithmetic (exp + skew overflowed
+     * for exp = INT64_MAX) */
+    if (!time_ok(exp) || !time_ok(iat) || (nbf && !time_ok(nbf)) || e->now_s < 0 ||
+        e->now_s > SP_TIME_MAX_S || skew > 86400)
         return SP_OIDC_EXPIRED;
     if (json_integer_value(exp) + skew <= e->now_s || json_integer_value(iat) > e->now_s + skew ||
         (nbf && json_integer_value(nbf) > e->now_s + skew))

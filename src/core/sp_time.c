@@ -18,6 +18,14 @@ uint64_t sp_mono_ms(void)
     return sp_mono_us() / 1000u;
 }
 
+int sp_time_s_to_ms(int64_t s, int64_t *out_ms)
+{
+    if (s < 0 || s > SP_TIME_MAX_S)
+        return SP_EINVAL;
+    *out_ms = s * 1000;
+    return 0;
+}
+
 int64_t sp_wall_ms(void)
 {
     struct timespec ts;

@@ -8,6 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Unix times taken from outside (webhooks, tokens, API answers) are range-checked against
+ * these before any arithmetic: 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
+#define SP_TIME_MAX_S 253402300799LL
+#define SP_TIME_MAX_MS (SP_TIME_MAX_S * 1000 + 999)
+
+/** Unix seconds from outside as ms: 0 and *out_ms when 0 <= s <= SP_TIME_MAX_S, else SP_EINVAL
+ *  (*out_ms untouched). */
+int sp_time_s_to_ms(int64_t s, int64_t *out_ms);
+
 uint64_t sp_mono_ms(void);
 uint64_t sp_mono_us(void);
 int64_t sp_wall_ms(void);

@@ -196,6 +196,14 @@ static void op_validate_and_store(dest_op_t *op)
         op_free(op);
         return;
     }
+    if (sp_dest_url_key_in_url(&u)) {
+        sodium_memzero(u.key, sizeof(u.key));
+        sp_ls_fail(op->cb, op->ud, SP_EINVAL, "stream_key_in_url",
+                   "url: the end of this URL looks like a stream key; put the key in stream_key "
+                   "(it is sealed and never shown)");
+        op_free(op);
+        return;
+    }
     sodium_memzero(u.key, sizeof(u.key));
     int rc = sp_dest_url_resolve(op->ls->loop, &u, op->ls->cfg->allow_private_destinations,
                                  on_resolved, op, NULL);

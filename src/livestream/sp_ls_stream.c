@@ -507,7 +507,9 @@ void sp_livestream_webhook(sp_livestream_t *ls, const sp_cf_webhook_event_t *ev,
     c->ud = ud;
     c->ev = *ev;
     int64_t now = sp_wall_ms();
-    c->event_at = c->ev.updated_ms ? c->ev.updated_ms : (c->ev.ts ? c->ev.ts * 1000 : now);
+    c->event_at = sp_cf_webhook_event_ms(&c->ev); /* range-checked: no overflow */
+    if (c->event_at <= 0)
+        c->event_at = now;
     if (c->event_at > now) c->event_at = now; /* a clock ahead of ours cannot block polls */
     sp_ls_manager_t *m = sp_map_gets(ls->by_input, c->ev.input_id);
     if (m != NULL && !m->stopped) {

@@ -49,7 +49,10 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
     if (!json_is_object(root))
         goto out;
     json_t *ts = json_object_get(root, "ts");
-    if (json_is_integer(ts) && json_integer_value(ts) > 0)
+    /* ts is Unix seconds: outside [1, SP_TIME_MAX_S] it is ignored like an absent one, so no
+     * conversion downstream can overflow (issue 12: ts = INT64_MAX aborted the server) */
+    if (json_is_integer(ts) && json_integer_value(ts) > 0 &&
+        json_integer_value(ts) <= SP_TIME_MAX_S)
         out->ts = (int64_t)json_integer_value(ts);
     json_t *data = json_object_get(root, "data");
     if (!data || json_is_null(data)) {
@@ -128,8 +131,9 @@ int64_t sp_cf_webhook_event_ms(const sp_cf_webhook_event_t *e)
 {
     if (e->updated_ms > 0)
         return e->updated_ms;
-    if (e->ts > 0 && e->ts < INT64_MAX / 1000)
-        return e->ts * 1000;
+    int64_t ms = 0;
+    if (e->ts > 0 && sp_time_s_to_ms(e->ts, &ms) == 0)
+        return ms;
     return 0;
 }
 

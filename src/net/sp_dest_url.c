@@ -202,6 +202,57 @@ int sp_dest_url_parse(const char *s, size_t len, sp_dest_url_t *out, const char 
     return 0;
 }
 
+/* A path segment or query value that looks like a stream key: 16+ characters from the
+ * key alphabet with 2+ digits, or 12+ with a platform key prefix (live_, sk_, fb-). */
+static bool key_like(const char *s, size_t n)
+{
+    if (n < 12)
+        return false;
+    size_t digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (!is_alnum(c) && c != '-' && c != '_' && c != '.')
+            return false;
+    }
+    if (strncasecmp(s, "live_", 5) == 0 || strncasecmp(s, "sk_", 3) == 0 ||
+        strncasecmp(s, "fb-", 3) == 0)
+        return true;
+    return n >= 16 && digits >= 2;
+}
+
+bool sp_dest_url_key_in_url(const sp_dest_url_t *u)
+{
+    /* the path is app "/" key up to '?'; the query is the rest of key */
+    const char *q = strchr(u->key, '?');
+    size_t plen = q ? (size_t)(q - u->key) : strlen(u->key);
+    const char *last = u->app;
+    size_t llen = strlen(u->app);
+    for (size_t i = 0; i < plen;) {
+        size_t j = i;
+        while (j < plen && u->key[j] != '/')
+            j++;
+        if (j > i) {
+            last = u->key + i;
+            llen = j - i;
+        }
+        i = j + 1;
+    }
+    if (key_like(last, llen))
+        return true;
+    for (const char *p = q; p && *p;) {
+        p++; /* past '?' or '&' */
+        const char *end = strchr(p, '&');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (eq && key_like(eq + 1, n - (size_t)(eq + 1 - p)))
+            return true;
+        p = end;
+    }
+    return false;
+}
+
 size_t sp_dest_url_redacted(const sp_dest_url_t *u, char *out, size_t cap)
 {
     if (!cap)
@@ -274,6 +325,7 @@ int sp_dest_addr_allowed(const struct sockaddr *sa, bool allow_private, const ch
     const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
     static const uint8_t zero[16] = { 0 };
     static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    static const uint8_t translated[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
     static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
     uint32_t v4;
     if (memcmp(b, zero, 16) == 0)
@@ -283,15 +335,22 @@ int sp_dest_addr_allowed(const struct sockaddr *sa, bool allow_private, const ch
             return 0;
         DENY("loopback");
     }
-    /* IPv4-mapped, NAT64 well-known prefix, deprecated IPv4-compatible: check the v4 inside */
-    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, zero, 12) == 0) {
+    /* Every form that carries an IPv4 address is judged by that address: IPv4-mapped
+     * (::ffff:a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d, RFC 2765), the NAT64 well-known
+     * prefix (64:ff9b::/96), deprecated IPv4-compatible (::a.b.c.d), 6to4 (2002:AABB:CCDD::/48). */
+    if (memcmp(b, mapped, 12) == 0 || memcmp(b, translated, 12) == 0 ||
+        memcmp(b, nat64, 12) == 0 || memcmp(b, zero, 12) == 0) {
         memcpy(&v4, b + 12, 4);
         return check4(ntohl(v4), allow_private, why);
     }
-    if (b[0] == 0x20 && b[1] == 0x02) { /* 6to4 2002:AABB:CCDD::/48 embeds an IPv4 */
+    if (b[0] == 0x20 && b[1] == 0x02) {
         memcpy(&v4, b + 2, 4);
         return check4(ntohl(v4), allow_private, why);
     }
+    /* The rest of ::/8 is reserved. It includes 64:ff9b:1::/48 (local-use NAT64, RFC 8215),
+     * whose IPv4 sits at an operator-chosen place we cannot know. */
+    if (b[0] == 0)
+        DENY("reserved or NAT64 (::/8)");
     if (b[0] == 0xff)
         DENY("multicast");
     if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)

@@ -38,6 +38,15 @@ typedef struct {
 /** 0 or SP_EINVAL (with *why set to a short static reason, if why != NULL). */
 int sp_dest_url_parse(const char *s, size_t len, sp_dest_url_t *out, const char **why);
 
+/**
+ * True when the URL seems to carry a stream key: its last path segment (or a query value) is
+ * key-like (16+ characters of [A-Za-z0-9._-] with 2+ digits, or 12+ starting live_, sk_ or
+ * fb-, as Twitch, Kick and Facebook keys do). Destinations refuse such a URL with 422
+ * stream_key_in_url: the key belongs in stream_key, which is sealed at rest and never shown,
+ * while the URL is stored and shown as it is.
+ */
+bool sp_dest_url_key_in_url(const sp_dest_url_t *u);
+
 /** Writes the URL without its stream key (the key path becomes "/" followed by four asterisks) for
  * logs and API answers; returns the length (truncated to cap-1). */
 size_t sp_dest_url_redacted(const sp_dest_url_t *u, char *out, size_t cap);

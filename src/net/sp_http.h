@@ -63,8 +63,14 @@ bool sp_http_req_cookie(const sp_http_req_t *req, const char *name, char *out, s
 /** Route path parameter (percent-decoded, NUL-terminated); NULL if absent. */
 const char *sp_http_req_param(const sp_http_req_t *req, const char *name);
 const sp_buf_t *sp_http_req_body(const sp_http_req_t *req);
-/** Parses the body as a JSON object. On failure responds 400/415 itself and returns NULL. */
+/**
+ * Parses the body as a JSON object. On failure responds itself and returns NULL: 415 when
+ * Content-Type is not application/json (absent included), 400 when the body is empty or not
+ * a JSON object. Every JSON route goes through here; webhooks check their own bodies.
+ */
 json_t *sp_http_req_json_or_400(sp_http_req_t *req);
+/** True when ct is the media type application/json, with or without parameters. */
+bool sp_http_is_json_type(const char *ct);
 const char *sp_http_req_remote_ip(const sp_http_req_t *req);
 const char *sp_http_req_route_pattern(const sp_http_req_t *req);
 bool sp_http_req_aborted(const sp_http_req_t *req);

@@ -133,15 +133,31 @@ const sp_buf_t *sp_http_req_body(const sp_http_req_t *req)
     return &req->body;
 }
 
+bool sp_http_is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return false;
+    ct += 16;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';'; /* parameters (charset=utf-8) are fine */
+}
+
 json_t *sp_http_req_json_or_400(sp_http_req_t *req)
 {
-    const char *ct = sp_http_req_header(req, "content-type");
     if (req->body.len == 0) {
         sp_http_respond_error(req, 400, "invalid_json", "request body must be a JSON object");
         return NULL;
     }
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        sp_http_respond_error(req, 415, "unsupported_media_type", "expected application/json");
+    /* A body without Content-Type: application/json is refused before it is parsed, whatever
+     * it holds (a cross-site form can send text/plain, never application/json). */
+    if (!sp_http_is_json_type(sp_http_req_header(req, "content-type"))) {
+        sp_http_respond_error(req, 415, "unsupported_media_type",
+                              "Content-Type must be application/json");
         return NULL;
     }
     json_error_t jerr;

@@ -5,6 +5,8 @@
 #include "store/sp_store.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
@@ -292,6 +294,23 @@ void sp_store_close(sp_store_t *s, void (*done)(void *ud), void *ud)
     maybe_finish_close(s);
 }
 
+/* DATA_DIR holds the database and the signing key: 0700. A directory of ours that is open to
+ * group or others (created 0750 by an older version, or by hand) is tightened, with a warning. */
+static void private_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 077) == 0)
+        return;
+    if ((st.st_mode & S_ISVTX) || (st.st_mode & 0002)) { /* /tmp and the like: never ours */
+        sp_warn("store", "DATA_DIR is a shared directory: give the server a directory of its own",
+                "path=\"%s\"", dir);
+        return;
+    }
+    if (chmod(dir, st.st_mode & 0700) == 0)
+        sp_warn("store", "DATA_DIR was open to group/others: now 0700", "path=\"%s\"", dir);
+}
+
 static int parse_url(const sp_config_t *cfg, char **path, bool *pg, char *err, size_t errlen)
 {
     const char *u = cfg->database_url;
@@ -319,6 +338,8 @@ static int parse_url(const sp_config_t *cfg, char **path, bool *pg, char *err, s
         *path = sp_strdup(p);
     } else {
         const char *dir = cfg->data_dir && *cfg->data_dir ? cfg->data_dir : ".";
+        if (cfg->data_dir && *cfg->data_dir)
+            private_dir(dir);
         size_t n = strlen(dir) + sizeof("/streampai.db");
         *path = sp_malloc(n);
         snprintf(*path, n, "%s/streampai.db", dir);

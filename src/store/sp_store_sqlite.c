@@ -5,14 +5,15 @@
  * queue and go back to the loop via sp_store_complete (uv_async).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 #include "core/sp_alloc.h"
@@ -418,6 +419,36 @@ static int open_err(sqlite3 *db, int rc, const char *path, const char *what, cha
     return e;
 }
 
+/* Makes file private (0600) if it exists with group/other bits; create: make it if missing. */
+static void private_file(const char *file, bool create)
+{
+    int fd = open(file, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+        if (fchmod(fd, st.st_mode & 0600) == 0)
+            sp_warn("store", "database file was readable by others: now 0600", "file=\"%s\"",
+                    file);
+    }
+    close(fd);
+}
+
+/* The database and its WAL/SHM hold every account: 0600, whatever the umask. The database file
+ * is created here first (SQLite gives -wal and -shm the mode of the database file), and files
+ * left 0644 by an older version are tightened. */
+static void private_files(const char *path)
+{
+    char side[4200];
+    private_file(path, true);
+    static const char *const suffix[] = { "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        int n = snprintf(side, sizeof(side), "%s%s", path, suffix[i]);
+        if (n > 0 && (size_t)n < sizeof(side))
+            private_file(side, false);
+    }
+}
+
 static int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
@@ -433,6 +464,7 @@ static int db_open(const char *path, sqlite3 **out, char *err, size_t errlen)
             mkdir(dir, 0700);
         }
     }
+    private_files(path);
     int rc = sqlite3_open_v2(path, &db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);

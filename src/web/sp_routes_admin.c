@@ -1,13 +1,18 @@
 /*
  * sp_routes_admin: live state for operators (`streampai debug`, sp_debug_cli.c).
  *   GET /api/admin/debug?what=presence|managers|users|counts
- * Loopback only, with Authorization: Bearer ADMIN_TOKEN; 404 when ADMIN_TOKEN is unset.
+ * Always Authorization: Bearer ADMIN_TOKEN (compared in constant time): the token is the
+ * gate. "Loopback only" is kept as a second fence but proves nothing behind a reverse proxy
+ * on the same host (every request then comes from 127.0.0.1), so an ADMIN_TOKEN shorter than
+ * SP_ADMIN_TOKEN_MIN bytes disables the endpoint (404) like an unset one (docs/security.md).
  */
 #include "web/sp_web.h"
 
 #include <string.h>
 
 #include <sodium.h>
+
+#define SP_ADMIN_TOKEN_MIN 16
 
 static bool loopback(const char *ip)
 {
@@ -23,8 +28,9 @@ static void h_admin_debug(sp_http_req_t *req, void *ud)
         return;
     }
     const char *tok = app->cfg->admin_token;
-    if (tok == NULL || tok[0] == '\0') {
-        sp_http_respond_error(req, 404, "admin_disabled", "ADMIN_TOKEN is not set");
+    if (tok == NULL || strlen(tok) < SP_ADMIN_TOKEN_MIN) {
+        sp_http_respond_error(req, 404, "admin_disabled",
+                              "ADMIN_TOKEN is not set (or shorter than 16 bytes)");
         return;
     }
     if (!loopback(sp_http_req_remote_ip(req))) {

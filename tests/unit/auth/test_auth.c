@@ -156,15 +156,23 @@ Test(auth, csrf_bound_to_session_and_origins)
                                   "sid-one") == 0);
 }
 
-Test(auth, throttle_per_email_and_per_ip)
+Test(auth, throttle_per_account_and_per_ip)
 {
     uint64_t retry = 0;
+    /* charged attempts that are never settled count as failures: 5 from one address are free,
+     * the 6th from that address waits (pair backoff) */
     for (int i = 0; i < 5; i++)
         cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "192.0.2.7", "a@example.com",
                                    &retry) == 0);
-    cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "192.0.2.8", "a@example.com",
+    cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "192.0.2.7", "a@example.com",
                                &retry) == SP_ERATELIMIT);
-    cr_assert(retry > 0 && retry <= 60000, "retry %llu", (unsigned long long)retry);
+    cr_assert(retry > 0 && retry <= 1000, "retry %llu", (unsigned long long)retry);
+    /* another address gets through the account gate (one attempt per second), then waits */
+    cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "192.0.2.8", "a@example.com",
+                               &retry) == 0);
+    cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "192.0.2.9", "a@example.com",
+                               &retry) == SP_ERATELIMIT);
+    cr_assert(retry > 0 && retry <= 1000, "retry %llu", (unsigned long long)retry);
     /* register has its own buckets */
     cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_REGISTER, "192.0.2.8", "a@example.com",
                                &retry) == 0);
@@ -179,6 +187,66 @@ Test(auth, throttle_per_email_and_per_ip)
         ok++;
     }
     cr_assert(ok >= 60 && ok <= 61, "throttled after %d", ok);
+}
+
+/* issue 12 finding 1: requests refused per IP spent the per-email allowance, so one throttled
+ * address kept any account locked (429 even with the right password from elsewhere). */
+Test(auth, ip_refused_logins_touch_no_account)
+{
+    uint64_t retry = 0;
+    char email[64];
+    int refused = 0;
+    for (int i = 0; i < 200; i++) {
+        snprintf(email, sizeof(email), "filler%d@example.com", i);
+        const char *target = i < 70 ? email : "victim@example.com";
+        if (sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "198.51.100.66", target, &retry) != 0)
+            refused++;
+    }
+    cr_assert(refused >= 130, "the address was throttled (%d refused)", refused);
+    /* the victim, from another address, is not limited at all */
+    for (int i = 0; i < 3; i++)
+        cr_assert(sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "203.0.113.5",
+                                   "victim@example.com", &retry) == 0,
+                  "attempt %d refused, retry %llu", i, (unsigned long long)retry);
+}
+
+static res_t do_login_from(const char *email, const char *pw, const char *ip)
+{
+    res_t r = {0};
+    sp_auth_client_t cl = {.user_agent = "unit", .ip = ip};
+    sp_auth_login(auth, email, pw, strlen(pw), &cl, on_session, &r);
+    twait(&env, &r.done);
+    return r;
+}
+
+/* issue 12 finding 1: others' failures never lock the owner out for more than a moment. */
+Test(auth, right_password_from_a_fresh_address_is_not_locked_out)
+{
+    cr_assert_eq(do_register("owner@example.com", PW).st, SP_AUTH_OK);
+    uint64_t retry = 0;
+    char ip[64];
+    int denied = 0;
+    /* 30 guesses from 10 addresses, as fast as the throttle lets them through */
+    for (int i = 0; i < 30; i++) {
+        snprintf(ip, sizeof(ip), "198.51.100.%d", 10 + i % 10);
+        if (sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, ip, "owner@example.com", &retry))
+            continue;
+        cr_assert_eq(do_login_from("owner@example.com", "wrong password!", ip).st,
+                     SP_AUTH_DENIED);
+        denied++;
+    }
+    cr_assert(denied >= 5 && denied < 30, "denied %d", denied);
+    /* the owner, from an address that never failed: at most a short wait, then in */
+    int rc = sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "203.0.113.9", "owner@example.com",
+                              &retry);
+    if (rc) {
+        cr_assert(retry <= 1000, "owner told to wait %llu ms", (unsigned long long)retry);
+        uv_sleep((unsigned)retry + 5);
+        rc = sp_auth_throttle(auth, SP_AUTH_THROTTLE_LOGIN, "203.0.113.9", "owner@example.com",
+                              &retry);
+    }
+    cr_assert_eq(rc, 0, "retry %llu", (unsigned long long)retry);
+    cr_assert_eq(do_login_from("owner@example.com", PW, "203.0.113.9").st, SP_AUTH_OK);
 }
 
 Test(auth, register_login_check_logout)

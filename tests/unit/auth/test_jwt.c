@@ -184,6 +184,44 @@ Test(jwt, missing_or_bad_claims_rejected)
     }
 }
 
+/* issue 12 finding 6 (an integer typ, a string nbf were accepted) and finding 4 (times from
+ * outside range-checked before arithmetic) */
+Test(jwt, claim_types_are_strict_and_times_in_range)
+{
+    char t[4096];
+    const char *h = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+#define CL "{\"sub\":\"" SUB "\",\"sid\":\"" SID "\","
+    const char *payloads[] = {
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"typ\":1}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"typ\":null}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"typ\":[\"session\"]}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"nbf\":\"1800001000\"}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"nbf\":\"0\"}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"nbf\":null}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"nbf\":1.5}",
+        CL "\"iat\":1799999990,\"exp\":9223372036854775807,\"typ\":\"session\"}",
+        CL "\"iat\":-9223372036854775808,\"exp\":1800003600}",
+        CL "\"iat\":-1,\"exp\":1800003600}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"nbf\":-9223372036854775808}",
+        CL "\"iat\":1799999990,\"exp\":1800003600,\"nbf\":9223372036854775807}",
+    };
+#undef CL
+    for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+        forge(t, sizeof(t), h, payloads[i], 256, KEY);
+        cr_assert_eq(verify(t), SP_EAUTH, "accepted payload %zu: %s", i, payloads[i]);
+    }
+    /* controls: an integer nbf in the past and an absent typ are fine */
+    forge(t, sizeof(t), h,
+          "{\"sub\":\"" SUB "\",\"sid\":\"" SID "\",\"iat\":1799999990,\"exp\":1800003600,"
+          "\"nbf\":1799999990,\"typ\":\"session\"}",
+          256, KEY);
+    cr_assert_eq(verify(t), 0);
+    forge(t, sizeof(t), h,
+          "{\"sub\":\"" SUB "\",\"sid\":\"" SID "\",\"iat\":1799999990,\"exp\":1800003600}",
+          256, KEY);
+    cr_assert_eq(verify(t), 0);
+}
+
 Test(jwt, tampered_rejected)
 {
     char *tok = NULL;

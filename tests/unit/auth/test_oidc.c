@@ -372,3 +372,25 @@ Test(oidc, malformed_tokens)
     cr_assert_str_eq(sp_oidc_result_name(SP_OIDC_NONCE), "nonce");
     sp_oidc_jwks_free(k);
 }
+
+/* issue 12 finding 4: exp + skew overflowed for exp = INT64_MAX (UBSan abort); times from
+ * outside are range-checked first */
+Test(oidc, out_of_range_times_refused)
+{
+    sp_oidc_jwks_t *k = std_jwks();
+    sp_oidc_claims_t c;
+#define P(times)                                                                                  \
+    "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"1\"," times ",\"nonce\":\"" NONCE "\"}"
+    static const char *cases[] = {
+        P("\"iat\":1799999990,\"exp\":9223372036854775807"),
+        P("\"iat\":-9223372036854775808,\"exp\":1800003600"),
+        P("\"iat\":1799999990,\"exp\":1800003600,\"nbf\":-9223372036854775808"),
+        P("\"iat\":1799999990,\"exp\":1800003600,\"nbf\":9223372036854775807"),
+        P("\"iat\":1799999990,\"exp\":253402300800"),
+    };
+#undef P
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_eq(check(k, token(g_key, HDR, cases[i]), &c), SP_OIDC_EXPIRED, "case %zu: %s",
+                     i, cases[i]);
+    sp_oidc_jwks_free(k);
+}

@@ -191,3 +191,29 @@ Test(cf_webhook, receive_order)
     cr_assert_eq(sp_cf_webhook_receive(secret, strlen(secret), (const uint8_t *)ok, strlen(ok), "",
                                        &e), 401, "no secret configured");
 }
+
+/* issue 12 finding 4: a signed webhook with ts = INT64_MAX overflowed ts * 1000 downstream */
+Test(cf_webhook, out_of_range_ts_is_ignored)
+{
+    static const char *tss[] = {"9223372036854775807", "9223372036854775", "253402300800",
+                                "-9223372036854775808", "-1", "0"};
+    char body[512];
+    for (size_t i = 0; i < sizeof tss / sizeof tss[0]; i++) {
+        snprintf(body, sizeof body,
+                 "{\"data\":{\"input_id\":\"abc123\",\"event_type\":"
+                 "\"live_input.connected\"},\"ts\":%s}",
+                 tss[i]);
+        sp_cf_webhook_event_t e;
+        cr_assert_eq(sp_cf_webhook_parse((const uint8_t *)body, strlen(body), &e), 0, "%s", body);
+        cr_assert_eq(e.ts, 0, "ts %s kept as %lld", tss[i], (long long)e.ts);
+        cr_assert_eq(sp_cf_webhook_event_ms(&e), 0);
+    }
+    /* the largest accepted ts converts without overflow */
+    snprintf(body, sizeof body,
+             "{\"data\":{\"input_id\":\"abc123\",\"event_type\":\"live_input.connected\"},"
+             "\"ts\":%lld}",
+             (long long)SP_TIME_MAX_S);
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(sp_cf_webhook_parse((const uint8_t *)body, strlen(body), &e), 0);
+    cr_assert_eq(sp_cf_webhook_event_ms(&e), SP_TIME_MAX_S * 1000);
+}

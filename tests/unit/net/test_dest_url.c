@@ -229,3 +229,63 @@ Test(dest_url, redacted)
     cr_assert_eq(sp_dest_url_redacted(&u, out, 8), 7);
     cr_assert_str_eq(out, "rtmps:/");
 }
+
+/* issue 12 finding 6: ::ffff:0:a.b.c.d (IPv4-translated) was accepted whatever the IPv4 inside */
+Test(dest_url, every_ipv4_embedding_form_is_judged_by_its_ipv4)
+{
+    static const char *priv[] = {
+        "::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1", "::ffff:0:169.254.169.254",
+        "::ffff:0:192.168.1.1", "::ffff:0:100.64.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b::a00:1",
+        "::10.0.0.1", "::169.254.169.254", "2002:c0a8:101::1", "2002:a00:1:ffff::1",
+    };
+    static const char *never[] = {
+        "::ffff:0:0.0.0.0", "::ffff:0:224.0.0.1", "::ffff:0:255.255.255.255",
+        "64:ff9b:1::a00:1", "64:ff9b:1:ffff::808:808", "64:ff9b:0:1::808:808", "0:0:0:1::1",
+        "::1:0:0:1", "2002:e000:1::1",
+    };
+    static const char *pub[] = {"::ffff:0:8.8.8.8", "64:ff9b::101:101", "2002:101:101::1",
+                                "::8.8.8.8"};
+    for (size_t i = 0; i < sizeof priv / sizeof priv[0]; i++) {
+        cr_assert_eq(check(priv[i], false), SP_EFORBIDDEN, "allowed: %s", priv[i]);
+        cr_assert_eq(check(priv[i], true), 0, "allow_private should allow %s", priv[i]);
+    }
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++) {
+        cr_assert_eq(check(never[i], false), SP_EFORBIDDEN, "allowed: %s", never[i]);
+        cr_assert_eq(check(never[i], true), SP_EFORBIDDEN, "allowed w/ private: %s", never[i]);
+    }
+    for (size_t i = 0; i < sizeof pub / sizeof pub[0]; i++)
+        cr_assert_eq(check(pub[i], false), 0, "refused: %s", pub[i]);
+}
+
+static bool key_in(const char *url)
+{
+    sp_dest_url_t u;
+    cr_assert_eq(sp_dest_url_parse(url, strlen(url), &u, NULL), 0, "%s", url);
+    return sp_dest_url_key_in_url(&u);
+}
+
+/* issue 12 finding 6: a stream key written inside the URL was stored and shown in clear */
+Test(dest_url, a_key_like_last_segment_is_detected)
+{
+    static const char *keyed[] = {
+        "rtmp://live.twitch.tv/app/live_123456789_AbCdEfGhIjKlMnOpQrStUvWx",
+        "rtmp://a.rtmp.youtube.com/live2/abcd-1234-efgh-5678-ijkl",
+        "rtmps://live-api-s.facebook.com:443/rtmp/FB-1234567890123456-0-AbCdEfGh",
+        "rtmps://x.global-contribute.live-video.net/app/sk_us-west-2_AbCdEf123456",
+        "rtmp://ingest.example.com/live/sub/k3y5ecret0000000/",
+        "rtmp://ingest.example.com/live_99887766554433",
+        "rtmp://ingest.example.com/live?key=a1b2c3d4e5f6g7h8i9",
+        "rtmp://ingest.example.com/live/x?region=eu&streamkey=live_a1b2c3d4e5f6",
+    };
+    static const char *plain[] = {
+        "rtmp://a.rtmp.youtube.com/live2", "rtmps://live-api-s.facebook.com:443/rtmp/",
+        "rtmp://127.0.0.1:1935/live", "rtmp://ingest.example.com/live/sub",
+        "rtmp://ingest.example.com/my-streaming-application",
+        "rtmp://ingest.example.com/live?region=eu-west-1", "rtmp://ingest.example.com",
+        "rtmp://[2606:4700::1]:1940/app//",
+    };
+    for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++)
+        cr_assert(key_in(keyed[i]), "missed: %s", keyed[i]);
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        cr_assert_not(key_in(plain[i]), "false positive: %s", plain[i]);
+}

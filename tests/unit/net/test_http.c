@@ -164,6 +164,30 @@ Test(http, json_helpers_and_errors)
     cr_assert_not_null(strstr(out, "HTTP/1.1 415"), "%s", out);
 }
 
+/* issue 12 finding 6: a JSON route took a body with no Content-Type (or application/jsonp) */
+Test(http, json_routes_need_the_json_media_type)
+{
+    const char *none = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{\"a\":[1]}";
+    char *out = run(none, strlen(none));
+    cr_assert_not_null(strstr(out, "HTTP/1.1 415"), "%s", out);
+    cr_assert_not_null(strstr(out, "{\"error\":{\"code\":\"unsupported_media_type\""), "%s", out);
+    const char *jsonp = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/jsonp\r\n"
+                        "Content-Length: 9\r\n\r\n{\"a\":[1]}";
+    out = run(jsonp, strlen(jsonp));
+    cr_assert_not_null(strstr(out, "HTTP/1.1 415"), "%s", out);
+    const char *cs = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: Application/JSON; "
+                     "charset=utf-8\r\nContent-Length: 9\r\n\r\n{\"a\":[1]}";
+    out = run(cs, strlen(cs));
+    cr_assert_not_null(strstr(out, "HTTP/1.1 201"), "%s", out);
+    cr_assert(sp_http_is_json_type("application/json"));
+    cr_assert(sp_http_is_json_type(" application/json ;charset=utf-8"));
+    cr_assert_not(sp_http_is_json_type(NULL));
+    cr_assert_not(sp_http_is_json_type(""));
+    cr_assert_not(sp_http_is_json_type("application/json-patch+json"));
+    cr_assert_not(sp_http_is_json_type("text/plain"));
+    cr_assert_not(sp_http_is_json_type("application/x-www-form-urlencoded"));
+}
+
 Test(http, http10_closes_and_garbage_is_400)
 {
     const char *in = "GET /echo HTTP/1.0\r\n\r\nGET /echo HTTP/1.1\r\n\r\n";
