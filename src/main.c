@@ -28,6 +28,7 @@
 #include "web/sp_debug_cli.h"
 #include "web/sp_routes_auth.h"
 #include "web/sp_web.h"
+#include "web/sp_routes_sessions.h"
 #include "web/sp_socket.h"
 #include "web/sp_socket_auth.h"
 #include "auth/sp_seal.h"
@@ -308,6 +309,7 @@ static int cmd_serve(void)
             goto loop_out;
         }
         sp_routes_auth_register(app);
+        sp_routes_sessions_register(app); /* GET/DELETE /api/sessions (h12b) */
         sp_app_add_ready_check(app, "store", store_ready, NULL);
     }
     sp_core_register_routes(app);

@@ -6,11 +6,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/sp_auth_int.h"
 #include "auth/sp_login_throttle.h"
 #include "auth/sp_password.h"
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
+#include "core/sp_map.h"
 #include "core/sp_ratelimit.h"
 #include "core/sp_time.h"
 
@@ -18,6 +20,9 @@
 #define MAX_ORIGINS 16
 #define UA_MAX 256
 #define RL_MAX_KEYS 65536
+#define DEFAULT_TOKEN_TTL_MS (12LL * 3600 * 1000)
+#define TOUCH_INTERVAL_MS 60000 /* last_used_at is written at most this often per session */
+#define DENIED_MAX 65536        /* remembered refused session ids */
 
 struct sp_auth_s {
     uv_loop_t *loop;
@@ -29,6 +34,10 @@ struct sp_auth_s {
     char *origins[MAX_ORIGINS];
     size_t n_origins;
     int64_t ttl_ms;
+    int64_t token_ttl_ms; /* POST /api/auth/token sessions (SOCKET_TOKEN_TTL) */
+    sp_map_t *denied;     /* session id -> exp (ms, sp_malloc'd): refused without a query */
+    sp_auth_revoke_cb on_revoke;
+    void *on_revoke_ud;
     sp_ratelimit_t *rl_login_ip, *rl_reg_ip, *rl_reg_email;
     sp_login_throttle_t *login_backoff;
     unsigned pending;
@@ -47,15 +56,19 @@ typedef struct {
     char ip[64];
     int64_t now_ms;
     int64_t expires_ms;
+    int64_t token_exp_ms; /* session check: the JWT's exp, for the denied cache */
+    bool bearer_session;  /* session creation: kind 'bearer', token_ttl_ms */
     sp_auth_session_cb session_cb;
     sp_auth_user_cb user_cb;
     sp_auth_done_cb done_cb;
     sp_auth_ws_cb ws_cb;
     sp_http_req_t *req; /* ws_cb only */
+    uv_timer_t *later;  /* session check answered from the denied cache */
     void *ud;
 } op_t;
 
 static void auth_release(sp_auth_t *a);
+static void deny_remember(sp_auth_t *a, const char *sid, int64_t exp_ms);
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -174,14 +187,17 @@ static void login_outcome(op_t *op, sp_login_outcome_t outcome)
 /* ---- session creation (register, login, new session) ----------------------------------- */
 
 static const char *SQL_INSERT_SESSION =
-    "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip) "
-    "VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO sessions (id, user_id, created_at, expires_at, user_agent, ip, kind, "
+    "last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $3)";
 
 static json_t *session_params(op_t *op)
 {
-    op->expires_ms = op->now_ms + op->a->ttl_ms;
-    return json_pack("[s,s,I,I,s,s]", op->user.sid, op->user.id, (json_int_t)op->now_ms,
-                     (json_int_t)op->expires_ms, op->ua, op->ip);
+    int64_t ttl = op->bearer_session && op->a->token_ttl_ms < op->a->ttl_ms ? op->a->token_ttl_ms
+                                                                            : op->a->ttl_ms;
+    op->expires_ms = op->now_ms + ttl;
+    return json_pack("[s,s,I,I,s,s,s]", op->user.sid, op->user.id, (json_int_t)op->now_ms,
+                     (json_int_t)op->expires_ms, op->ua, op->ip,
+                     op->bearer_session ? "bearer" : "cookie");
 }
 
 /* Signs the JWT of op->user.sid and hands the session to the caller. */
@@ -410,22 +426,38 @@ static void session_inserted(int err, json_t *rows, int64_t changes, void *ud)
     op_free(op);
 }
 
-void sp_auth_session_new(sp_auth_t *a, const sp_auth_user_t *user,
-                         const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud)
+static void new_session(sp_auth_t *a, const sp_auth_user_t *user, const sp_auth_client_t *client,
+                        bool bearer, sp_auth_session_cb cb, void *ud)
 {
     op_t *op = op_new(a, ud);
     op->session_cb = cb;
     op->user = *user;
+    op->bearer_session = bearer;
     sp_uuid_v4(op->user.sid);
     set_client(op, client);
     sp_store_query(a->store, SQL_INSERT_SESSION, session_params(op), session_inserted, op);
+}
+
+void sp_auth_session_new(sp_auth_t *a, const sp_auth_user_t *user,
+                         const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud)
+{
+    new_session(a, user, client, false, cb, ud);
+}
+
+void sp_auth_token_new(sp_auth_t *a, const sp_auth_user_t *user, const sp_auth_client_t *client,
+                       sp_auth_session_cb cb, void *ud)
+{
+    new_session(a, user, client, true, cb, ud);
 }
 
 static void logout_done(int err, json_t *rows, int64_t changes, void *ud)
 {
     op_t *op = ud;
     (void)rows;
-    (void)changes;
+    if (!err && changes > 0) {
+        deny_remember(op->a, op->user.sid, op->expires_ms);
+        sp_auth_notify_revoked_(op->a, op->user.id, op->user.sid);
+    }
     op->done_cb(err ? store_failed(err) : SP_AUTH_OK, op->ud);
     op_free(op);
 }
@@ -434,11 +466,91 @@ void sp_auth_logout(sp_auth_t *a, const sp_auth_user_t *user, sp_auth_done_cb cb
 {
     op_t *op = op_new(a, ud);
     op->done_cb = cb;
+    op->user = *user;
+    op->expires_ms = op->now_ms + a->ttl_ms; /* the cache entry outlives any token of it */
     sp_store_query(a->store,
                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 "
                    "AND revoked_at IS NULL",
                    json_pack("[I,s,s]", (json_int_t)op->now_ms, user->sid, user->id),
                    logout_done, op);
+}
+
+/* ---- refused session ids, last use ------------------------------------------------------- */
+
+/* A session id refused once is refused for good (revocation, expiry and a deleted user are
+ * final), so it is remembered until its token expires: a leaked, revoked token replayed
+ * costs a map lookup, not a query. Bounded: when full, expired entries go, then all (a
+ * forgotten id only costs one query again). */
+static void deny_remember(sp_auth_t *a, const char *sid, int64_t exp_ms)
+{
+    int64_t now = sp_wall_ms();
+    if (!a->denied || !sp_uuid_valid(sid) || exp_ms <= now || sp_map_gets(a->denied, sid))
+        return;
+    if (sp_map_count(a->denied) >= DENIED_MAX) {
+        size_t it = 0, kl, n = 0;
+        const char *k;
+        void *v;
+        char(*gone)[SP_UUID_STRLEN] = sp_malloc(DENIED_MAX * sizeof(*gone));
+        while (sp_map_next(a->denied, &it, &k, &kl, &v))
+            if (*(int64_t *)v <= now && kl < SP_UUID_STRLEN && n < DENIED_MAX) {
+                memcpy(gone[n], k, kl);
+                gone[n++][kl] = '\0';
+            }
+        for (size_t i = 0; i < n; i++)
+            sp_map_dels(a->denied, gone[i], NULL);
+        sp_free(gone);
+        if (sp_map_count(a->denied) >= DENIED_MAX) {
+            sp_map_free(a->denied);
+            a->denied = sp_map_new(sp_free);
+        }
+    }
+    int64_t *e = sp_malloc(sizeof(*e));
+    *e = exp_ms;
+    sp_map_sets(a->denied, sid, e);
+}
+
+static bool deny_known(const sp_auth_t *a, const char *sid)
+{
+    const int64_t *e = a->denied ? sp_map_gets(a->denied, sid) : NULL;
+    return e && *e > sp_wall_ms();
+}
+
+static void touched(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)rows;
+    (void)changes;
+    (void)ud;
+    if (err)
+        sp_debug("auth", "session last_used_at not updated", "err=%s", sp_err_name(err));
+}
+
+static void touch_session(sp_auth_t *a, const char *sid, int64_t now_ms)
+{
+    sp_store_query(a->store, "UPDATE sessions SET last_used_at = $1 WHERE id = $2",
+                   json_pack("[I,s]", (json_int_t)now_ms, sid), touched, NULL);
+}
+
+void sp_auth_deny_(sp_auth_t *a, const char *sid, int64_t exp_ms)
+{
+    if (sid)
+        deny_remember(a, sid, exp_ms);
+}
+
+void sp_auth_notify_revoked_(sp_auth_t *a, const char *user_id, const char *sid)
+{
+    if (a->on_revoke)
+        a->on_revoke(user_id, sid, a->on_revoke_ud);
+}
+
+void sp_auth_on_revoke(sp_auth_t *a, sp_auth_revoke_cb cb, void *ud)
+{
+    a->on_revoke = cb;
+    a->on_revoke_ud = ud;
+}
+
+sp_store_t *sp_auth_store_(sp_auth_t *a)
+{
+    return a->store;
 }
 
 /* ---- session check (route guard, WebSocket) -------------------------------------------- */
@@ -469,14 +581,32 @@ static void session_loaded(int err, json_t *rows, int64_t changes, void *ud)
     const char *email = json_string_value(json_object_get(row, "email"));
     const char *dn = json_string_value(json_object_get(row, "display_name"));
     if (!row || !id || !email || strcmp(id, op->user.id) != 0) {
+        /* revoked, expired, unknown or its user deleted: final, so remembered */
+        deny_remember(op->a, op->user.sid, op->token_exp_ms);
         session_result(op, SP_AUTH_DENIED);
         op_free(op);
         return;
     }
     snprintf(op->user.email, sizeof(op->user.email), "%s", email);
     snprintf(op->user.display_name, sizeof(op->user.display_name), "%s", dn ? dn : "");
+    json_t *lu = json_object_get(row, "last_used_at");
+    if (!json_is_integer(lu) || op->now_ms - json_integer_value(lu) >= TOUCH_INTERVAL_MS)
+        touch_session(op->a, op->user.sid, op->now_ms);
     session_result(op, SP_AUTH_OK);
     op_free(op);
+}
+
+static void denied_closed(uv_handle_t *h)
+{
+    op_t *op = h->data;
+    sp_free(h);
+    session_result(op, SP_AUTH_DENIED);
+    op_free(op);
+}
+
+static void denied_later(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, denied_closed);
 }
 
 static void load_session(op_t *op, const sp_jwt_claims_t *c, bool bearer)
@@ -487,8 +617,17 @@ static void load_session(op_t *op, const sp_jwt_claims_t *c, bool bearer)
     memcpy(op->user.id, sub, strlen(sub) + 1);
     memcpy(op->user.sid, sid, strlen(sid) + 1);
     op->user.bearer = bearer;
+    op->token_exp_ms = c->exp * 1000;
+    if (deny_known(op->a, sid)) { /* answered on the next loop turn, without a query */
+        op->later = sp_malloc(sizeof(*op->later));
+        uv_timer_init(op->a->loop, op->later);
+        op->later->data = op;
+        uv_timer_start(op->later, denied_later, 0, 0);
+        return;
+    }
     sp_store_query(op->a->store,
-                   "SELECT u.id AS id, u.email AS email, u.display_name AS display_name "
+                   "SELECT u.id AS id, u.email AS email, u.display_name AS display_name, "
+                   "s.last_used_at AS last_used_at "
                    "FROM sessions s JOIN users u ON u.id = s.user_id "
                    "WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL "
                    "AND s.expires_at > $3",
@@ -610,6 +749,8 @@ int sp_auth_new(uv_loop_t *loop, const sp_config_t *cfg, sp_store_t *store, sp_a
     if (cfg->allowed_origins && cfg->allowed_origins[0])
         add_origins(a, cfg->allowed_origins);
     a->ttl_ms = cfg->session_ttl > 0 ? cfg->session_ttl : DEFAULT_SESSION_TTL_MS;
+    a->token_ttl_ms = cfg->socket_token_ttl > 0 ? cfg->socket_token_ttl : DEFAULT_TOKEN_TTL_MS;
+    a->denied = sp_map_new(sp_free);
     bool test = cfg->env == SP_ENV_TEST;
     /* Per minute: login 10/IP, then the per-account backoff (sp_login_throttle.h); register
      * 10/IP and 5/email. The test profile allows more per IP (the suites register many users
@@ -635,6 +776,7 @@ static void auth_release(sp_auth_t *a)
 {
     for (size_t i = 0; i < a->n_origins; i++)
         sp_free(a->origins[i]);
+    sp_map_free(a->denied);
     sp_ratelimit_free(a->rl_login_ip);
     sp_login_throttle_free(a->login_backoff);
     sp_ratelimit_free(a->rl_reg_ip);

@@ -5,7 +5,12 @@
  *
  * A session is a row in `sessions` plus a JWT (HS256, sp_jwt.h) naming it
  * (sid) and its user (sub). Checking a session re-reads the row and the user,
- * so logout (revoked_at) and a deleted user take effect at once. Passwords are
+ * so logout (revoked_at) and a deleted user take effect at once; a session id
+ * once refused is remembered (until its token's exp) and refused again
+ * without a query. Rows have a kind: 'cookie' (login,
+ * sign-in) or 'bearer' (sp_auth_token_new, SOCKET_TOKEN_TTL); last_used_at is
+ * written at most once a minute. The user lists and revokes them
+ * (sp_auth_sessions_list / sp_auth_sessions_revoke, sp_auth_sessions.c). Passwords are
  * argon2id on the thread pool (sp_password.h); secrets at rest are sealed by
  * sp_seal.h; the pure input checks are sp_authcheck.h.
  *
@@ -54,6 +59,7 @@ typedef enum {
     SP_AUTH_BUSY,     /* the password-hash queue is full */
     SP_AUTH_STORE,    /* database error (logged) */
     SP_AUTH_INTERNAL, /* the session token cannot be signed (logged) */
+    SP_AUTH_NOT_FOUND, /* sessions: no such active session of this user */
 } sp_auth_status_t;
 
 /** A session just created: its JWT and lifetime (valid during the callback only). */
@@ -148,8 +154,41 @@ void sp_auth_login(sp_auth_t *a, const char *email, const char *password, size_t
 /** A new session (own id and row) for an authenticated user. cb: OK, STORE, INTERNAL. */
 void sp_auth_session_new(sp_auth_t *a, const sp_auth_user_t *user,
                          const sp_auth_client_t *client, sp_auth_session_cb cb, void *ud);
-/** Revokes the session user->sid. cb: OK, STORE. */
+/**
+ * A bearer session (kind 'bearer', own id and row) for an authenticated user, living
+ * SOCKET_TOKEN_TTL (at most SESSION_TTL): POST /api/auth/token. cb: OK, STORE, INTERNAL.
+ */
+void sp_auth_token_new(sp_auth_t *a, const sp_auth_user_t *user, const sp_auth_client_t *client,
+                       sp_auth_session_cb cb, void *ud);
+/** Revokes the session user->sid (then the sp_auth_on_revoke hook runs). cb: OK, STORE. */
 void sp_auth_logout(sp_auth_t *a, const sp_auth_user_t *user, sp_auth_done_cb cb, void *ud);
+
+/* ---- the user's sessions (sp_auth_sessions.c) --------------------------------------------- */
+
+/**
+ * Called on the loop right after sessions were revoked (logout, sp_auth_sessions_revoke):
+ * sid is the revoked session, or NULL when every session of user_id was revoked. The web
+ * layer closes their sockets. One hook; cb NULL removes it.
+ */
+typedef void (*sp_auth_revoke_cb)(const char *user_id, const char *sid, void *ud);
+void sp_auth_on_revoke(sp_auth_t *a, sp_auth_revoke_cb cb, void *ud);
+
+/**
+ * rows (borrowed, valid during the callback; only with OK): the active sessions of the
+ * user, newest first, at most 200: [{id, kind, user_agent, ip, created_at, last_used_at,
+ * expires_at}] (times in ms; last_used_at may be null).
+ */
+typedef void (*sp_auth_rows_cb)(sp_auth_status_t st, json_t *rows, void *ud);
+/** cb: OK, STORE. */
+void sp_auth_sessions_list(sp_auth_t *a, const char *user_id, sp_auth_rows_cb cb, void *ud);
+/**
+ * Revokes the active session sid of user_id, or every active session of the user when sid is
+ * NULL ("log out everywhere"). cb: OK (n = how many were revoked), NOT_FOUND (sid given and
+ * not an active session of this user), STORE.
+ */
+typedef void (*sp_auth_count_cb)(sp_auth_status_t st, size_t n, void *ud);
+void sp_auth_sessions_revoke(sp_auth_t *a, const char *user_id, const char *sid,
+                             sp_auth_count_cb cb, void *ud);
 /**
  * Loads the session named by verified claims: not revoked, not expired, and
  * its user still exists. cb: OK (user with id, email, display_name, sid and

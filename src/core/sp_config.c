@@ -64,7 +64,8 @@ static const var_t vars[] = {
     { "LOG_FILE", T_STR, OFF(log_file), ALL(NULL), 0, 0, NULL, 0,
       "Append logs to this file instead of stderr (reopened on SIGHUP, for logrotate)." },
     { "MAX_CONNECTIONS", T_INT, OFF(max_connections), ALL("10000"), 1, 1000000, NULL, 0,
-      "Maximum simultaneous HTTP connections; more are answered 503 and closed." },
+      "Maximum simultaneous connections, HTTP and WebSocket alike; more are answered 503 and "
+      "closed. Lowered at start to fit RLIMIT_NOFILE minus a reserve (1/16, at least 64)." },
     { "MAX_BODY_SIZE", T_INT, OFF(max_body_size), ALL("1048576"), 1024, 1073741824, NULL, 0,
       "Default request body limit in bytes (routes may set their own); over it: 413." },
     { "HTTP_HEADER_TIMEOUT", T_DUR, OFF(http_header_timeout), ALL("10000"), 100, 600000, NULL, 0,
@@ -79,6 +80,10 @@ static const var_t vars[] = {
       "Milliseconds between server pings on each WebSocket." },
     { "WS_IDLE_TIMEOUT", T_DUR, OFF(ws_idle_timeout), ALL("60000"), 10, 3600000, NULL, 0,
       "A WebSocket peer silent for this many milliseconds is closed." },
+    { "MAX_SOCKETS_PER_USER", T_INT, OFF(max_sockets_per_user), ALL("50"), 1, 100000, NULL, 0,
+      "Open WebSockets per account on this node (dashboard tabs + widgets); one more is "
+      "answered 503 too_many_sockets before the upgrade. Sockets also count in "
+      "MAX_CONNECTIONS." },
     { "SHUTDOWN_TIMEOUT", T_DUR, OFF(shutdown_timeout), ALL("5000"), 100, 60000, NULL, 0,
       "On SIGTERM/SIGINT, in-flight work gets this long before the process exits anyway." },
     { "TEST_MODE", T_BOOL, OFF(test_mode), PER("false", "true", "false"), 0, 0, NULL, 0,
@@ -98,6 +103,9 @@ static const var_t vars[] = {
       "DATA_DIR." },
     { "SESSION_TTL", T_DUR, OFF(session_ttl), ALL("30d"), 60000, 365 * DAY, NULL, 0,
       "Lifetime of a login session (e.g. 30d, 12h)." },
+    { "SOCKET_TOKEN_TTL", T_DUR, OFF(socket_token_ttl), ALL("12h"), 60000, 365 * DAY, NULL, 0,
+      "Lifetime of a token from POST /api/auth/token (bearer / ?token= for sockets and "
+      "scripts); revocable in GET/DELETE /api/sessions. Capped by SESSION_TTL." },
     { "REDIS_URL", T_URL, OFF(redis_url), ALL(NULL), 0, 0, "redis", 0,
       "redis://[[user]:pass@]host[:port][/db] for the multi-node WebSocket bus (pub/sub with one "
       "seq order per topic across nodes); unset = single node. Presence stays per node." },

@@ -36,6 +36,7 @@ typedef struct {
     int64_t ws_max_queue;
     int64_t ws_ping_interval;
     int64_t ws_idle_timeout;
+    int64_t max_sockets_per_user;
     int64_t shutdown_timeout;
     bool test_mode;
     /* storage and secrets */
@@ -44,6 +45,7 @@ typedef struct {
     char *token_signing_secret;
     char *secrets_key;
     int64_t session_ttl;
+    int64_t socket_token_ttl;
     char *redis_url;
     char *admin_token;
     /* media */

@@ -12,8 +12,8 @@
  * Content-Length, or Content-Length with Transfer-Encoding, or a
  * Transfer-Encoding other than chunked -> 400 (no smuggling); headers not
  * complete within header_timeout -> close; idle keep-alive > idle_timeout ->
- * close; more than max_connections -> 503 and close. After any framing error
- * the connection is closed, never reused.
+ * close; more than max_connections (upgraded ones included; fitted to RLIMIT_NOFILE:
+ * sp_http_budget.c) -> 503 and close. After any framing error the connection is closed.
  *
  *   read -> in buf -> http_parser -> req (url, headers, body) -> route match
  *        -> guard -> handler -> sp_http_respond -> uv_write -> next request
@@ -742,7 +742,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
     sp_http_server_t *s = server->data;
     if (status < 0) {
-        sp_warn("http", "accept failed", "err=%s", sp_err_name(status));
+        sp_http_budget_accept_failed_(s, status);
         return;
     }
     uv_tcp_t *tcp = sp_malloc(sizeof(*tcp));
@@ -781,9 +781,12 @@ static void on_connection(uv_stream_t *server, int status)
     s->conns = c;
     s->n_conns++;
     sp_metrics_gauge_add("http_open_connections", 1);
-    if (s->n_conns > s->opts.max_connections) {
-        sp_warn("http", "connection limit reached", "max=%zu ip=%s", s->opts.max_connections,
-                c->ip);
+    int admit = sp_http_budget_admit_(s, c->ip);
+    if (admit == SP_HTTP_DROP) { /* far past the budget: keep the fd reserve, no answer */
+        conn_close(c);
+        return;
+    }
+    if (admit == SP_HTTP_REFUSE) {
         c->req = sp_http_req_new_(c);
         c->req->keep_alive = false;
         c->dispatched = true;
@@ -818,6 +821,8 @@ sp_http_server_t *sp_http_server_new(uv_loop_t *loop, const sp_http_opts_t *opts
     s->opts = *opts;
     if (!s->opts.max_connections)
         s->opts.max_connections = 10000;
+    s->max_conns = s->opts.max_connections;
+    s->fd_margin = s->max_conns; /* until listen fits the budget to RLIMIT_NOFILE */
     if (!s->opts.max_header_bytes)
         s->opts.max_header_bytes = 16384;
     if (!s->opts.default_body_limit)
@@ -849,6 +854,7 @@ int sp_http_server_listen(sp_http_server_t *s)
                                : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
     if (rc < 0)
         return rc;
+    sp_http_budget_fit_(s);
     uv_tcp_init(s->loop, &s->listener);
     s->listener.data = s;
     s->open_handles++;
@@ -865,6 +871,8 @@ int sp_http_server_listen(sp_http_server_t *s)
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &bl);
     s->listen_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     snprintf(s->listen_host, sizeof(s->listen_host), "%s", host);
+    sp_metrics_register(sp_http_budget_metrics_, s);
+    s->metrics = true;
     sp_info("http", "listening", "addr=%s:%d server=%s", host, s->listen_port,
             s->opts.server_name ? s->opts.server_name : "streampai");
     return 0;
@@ -918,6 +926,9 @@ void sp_http_server_free(sp_http_server_t *s)
         return;
     if (!s->stopping)
         sp_http_server_stop_accepting(s);
+    if (s->metrics)
+        sp_metrics_unregister(sp_http_budget_metrics_, s);
+    s->metrics = false;
     while (s->conns)
         conn_close(s->conns);
     s->freed = true;
@@ -940,6 +951,8 @@ uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover)
     if (leftover && c->in.len)
         sp_buf_append(leftover, c->in.p, c->in.len);
     finish_request(c, req, 101, 0);
+    s->n_upgraded++;   /* still in the budget until sp_http_server_upgraded_closed */
+    s->open_handles++; /* and the server's memory stays until then */
     c->tcp = NULL;
     tcp->data = NULL;
     c->n_handles--; /* the TCP handle now belongs to the caller */

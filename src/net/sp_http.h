@@ -29,7 +29,8 @@ typedef struct sp_http_server_s sp_http_server_t;
 
 typedef struct {
     const char *listen;          /* "host:port"; port 0 = kernel-chosen */
-    size_t max_connections;      /* beyond: accept and close at once */
+    size_t max_connections;      /* HTTP + upgraded; beyond: 503 and close (fitted to the fd
+                                    limit at listen, see sp_http.c) */
     size_t max_header_bytes;     /* request line + headers; over -> 431 */
     size_t default_body_limit;   /* over -> 413 */
     uint64_t header_timeout_ms;  /* headers of a request must arrive within */
@@ -108,6 +109,14 @@ void sp_http_respond_error(sp_http_req_t *req, int status, const char *code, con
  * pipelined answer is still being written.
  */
 uv_tcp_t *sp_http_req_upgrade(sp_http_req_t *req, sp_buf_t *leftover);
+/** The server req arrived on (for sp_http_server_upgraded_closed). */
+sp_http_server_t *sp_http_req_server(const sp_http_req_t *req);
+/**
+ * An upgraded connection keeps counting in max_connections (and keeps the server's memory,
+ * even after sp_http_server_free) until its owner calls this once, from the handle's close
+ * callback. NULL-safe.
+ */
+void sp_http_server_upgraded_closed(sp_http_server_t *s);
 
 /**
  * Memory mode, for unit tests and fuzzing: runs the parser glue, the router

@@ -29,7 +29,13 @@ struct sp_http_server_s {
     conn_t *conns; /* doubly linked list */
     size_t n_conns;
     size_t n_busy;
-    int open_handles; /* listener + conns' handles still to be closed */
+    size_t n_upgraded;  /* connections handed to another module, still open (still counted) */
+    size_t max_conns;   /* opts.max_connections, lowered to fit RLIMIT_NOFILE (listen) */
+    size_t fd_margin;   /* over max_conns + this: closed at once, no answer (fd reserve) */
+    uint64_t refused_limit, refused_fds, accept_errors; /* /metrics counters */
+    uint64_t last_accept_warn_ms;
+    bool metrics; /* render callback registered */
+    int open_handles; /* listener + conns' handles + upgraded handles still to be closed */
 };
 
 typedef struct {
@@ -89,5 +95,15 @@ struct conn_s {
 /* sp_http_req.c: a request on c (limits from c's server), and its release. */
 sp_http_req_t *sp_http_req_new_(conn_t *c);
 void sp_http_req_free_(sp_http_req_t *r);
+
+/* sp_http_budget.c: fits max_conns / fd_margin to RLIMIT_NOFILE (at listen); the /metrics
+ * series of the budget (ud: the server). */
+void sp_http_budget_fit_(sp_http_server_t *s);
+void sp_http_budget_metrics_(sp_buf_t *out, void *ud);
+/* A connection was just accepted and counted: admit it, answer 503, or close it at once. */
+enum { SP_HTTP_ADMIT = 0, SP_HTTP_REFUSE, SP_HTTP_DROP };
+int sp_http_budget_admit_(sp_http_server_t *s, const char *ip);
+/* accept() failed (status < 0): counted, logged at most once a second. */
+void sp_http_budget_accept_failed_(sp_http_server_t *s, int status);
 
 #endif

@@ -217,3 +217,8 @@ void sp_http_req_continue(sp_http_req_t *req)
 {
     sp_route_handler(req->match.route)(req, sp_route_ud(req->match.route));
 }
+
+sp_http_server_t *sp_http_req_server(const sp_http_req_t *req)
+{
+    return req->srv;
+}

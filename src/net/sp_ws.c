@@ -12,6 +12,7 @@
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
+#include "core/sp_map.h"
 #include "core/sp_time.h"
 
 #define MOD "ws"
@@ -48,6 +49,8 @@ struct sp_ws_conn_s {
     uint64_t close_deadline_ms;
     uint64_t diag_seq;
     char *user;
+    char *cred; /* "kind:id" of the credential that opened it, or NULL */
+    sp_http_server_t *srv; /* the HTTP server it came from: its connection budget */
     unsigned flags;
     int state;
     bool close_after_flush;
@@ -63,6 +66,7 @@ struct sp_ws_auth_s {
     sp_http_req_t *req;
     const sp_ws_handlers_t *h;
     void *ud;
+    char *cred;
     char accept[29];
 };
 
@@ -77,6 +81,7 @@ struct sp_ws_hub_s {
     uv_timer_t flood_timer;
     sp_ws_conn_t *conns; /* doubly linked list */
     size_t n_conns;
+    sp_map_t *per_user;  /* user id -> open sockets (uintptr_t), for max_per_user */
     size_t handles;      /* open handles: timers + connections */
     bool freeing;
     uint64_t next_id;
@@ -106,9 +111,27 @@ static void count_close(sp_ws_hub_t *hub, int code)
         hub->st.closes_other++;
 }
 
+static size_t user_count(const sp_ws_hub_t *hub, const char *user)
+{
+    return user ? (size_t)(uintptr_t)sp_map_gets(hub->per_user, user) : 0;
+}
+
+static void user_count_add(sp_ws_hub_t *hub, const char *user, int delta)
+{
+    if (!user)
+        return;
+    size_t n = user_count(hub, user);
+    n = delta > 0 ? n + 1 : n ? n - 1 : 0;
+    if (n)
+        sp_map_sets(hub->per_user, user, (void *)(uintptr_t)n);
+    else
+        sp_map_dels(hub->per_user, user, NULL);
+}
+
 static void hub_handle_closed(sp_ws_hub_t *hub)
 {
     if (--hub->handles == 0 && hub->freeing) {
+        sp_map_free(hub->per_user);
         sp_free(hub->public_url);
         sp_free(hub->allowed_origins);
         sp_free(hub);
@@ -150,7 +173,9 @@ static void tcp_close_cb(uv_handle_t *h)
     sp_ws_hub_t *hub = c->hub;
     queue_drop_pending(c);
     sp_ws_proto_free(c->proto);
+    sp_http_server_upgraded_closed(c->srv); /* the descriptor is closed now */
     sp_free(c->user);
+    sp_free(c->cred);
     sp_free(c->tcp);
     sp_free(c);
     hub_handle_closed(hub);
@@ -284,6 +309,7 @@ static void conn_destroy(sp_ws_conn_t *c)
         c->next->prev = c->prev;
     hub->n_conns--;
     hub->st.open = hub->n_conns;
+    user_count_add(hub, c->user, -1);
     sp_ulog(SP_LOG_DEBUG, MOD, c->user, "closed", "conn=%llu code=%d", (unsigned long long)c->id,
             code);
     if (hub->ext.on_close)
@@ -480,6 +506,7 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     sp_buf_t left;
     char resp[160];
     sp_buf_init(&left, hub->opts.max_message + 16 * 1024);
+    sp_http_server_t *srv = sp_http_req_server(a->req);
     uv_tcp_t *tcp = sp_http_req_upgrade(a->req, &left);
     if (!tcp) {
         /* the connection is already gone: answer so the server can release the request */
@@ -495,6 +522,9 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     c->h = a->h;
     c->ud = a->ud;
     c->user = user ? sp_strdup(user) : NULL;
+    c->cred = a->cred;
+    a->cred = NULL;
+    c->srv = srv;
     c->flags = flags;
     c->last_recv_ms = c->last_ping_ms = sp_mono_ms();
     c->proto = sp_ws_proto_new(hub->opts.max_message, &pcb, c);
@@ -504,6 +534,7 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
         hub->conns->prev = c;
     hub->conns = c;
     hub->n_conns++;
+    user_count_add(hub, c->user, 1);
     hub->handles++;
     hub->st.open = hub->n_conns;
     hub->st.accepted++;
@@ -550,11 +581,28 @@ void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned 
         sp_http_respond_error(a->req, 503, "shutting_down", "server is shutting down");
     } else if (status != 0 || sp_http_req_aborted(a->req)) {
         a->hub->st.rejected++;
-        sp_http_respond_error(a->req, status ? status : 401, "unauthorized",
-                              "websocket authentication failed");
+        if (status == 503) {
+            sp_http_res_header(a->req, "Retry-After", "1");
+            sp_http_respond_error(a->req, 503, "unavailable", "try again later");
+        } else {
+            sp_http_respond_error(a->req, status ? status : 401, "unauthorized",
+                                  "websocket authentication failed");
+        }
+    } else if (hub->opts.max_per_user && user_id &&
+               user_count(hub, user_id) >= hub->opts.max_per_user) {
+        /* refused before the upgrade: a clear answer, nothing to tear down */
+        hub->st.refused_user_limit++;
+        sp_ulog(SP_LOG_WARN, MOD, user_id, "socket refused: per-user limit",
+                "open=%zu max=%zu ip=%s", user_count(hub, user_id), hub->opts.max_per_user,
+                sp_http_req_remote_ip(a->req));
+        sp_http_res_header(a->req, "Retry-After", "5");
+        sp_http_respond_error(a->req, 503, "too_many_sockets",
+                              "too many open sockets for this account (MAX_SOCKETS_PER_USER); "
+                              "close a tab or a widget");
     } else {
         start_conn(a, user_id, flags);
     }
+    sp_free(a->cred);
     sp_free(a);
     hub_handle_closed(hub); /* the pending auth kept the hub alive */
 }
@@ -600,6 +648,19 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
     /* Fail closed: a hub nobody gave an auth hook accepts no one. */
     sp_error(MOD, "upgrade refused: no authentication hook installed", "path=/socket");
     sp_ws_auth_done(a, 401, NULL, 0);
+}
+
+void sp_ws_auth_set_cred(sp_ws_auth_t *a, const char *kind, const char *id)
+{
+    sp_free(a->cred);
+    a->cred = NULL;
+    size_t kl = kind ? strlen(kind) : 0, il = id ? strlen(id) : 0;
+    if (kl == 0 || kl > 63 || il == 0 || il > 127 || strchr(kind, ':'))
+        return;
+    a->cred = sp_malloc(kl + il + 2);
+    memcpy(a->cred, kind, kl);
+    a->cred[kl] = ':';
+    memcpy(a->cred + kl + 1, id, il + 1);
 }
 
 /* ---- hub ------------------------------------------------------------------------ */
@@ -649,6 +710,7 @@ sp_ws_hub_t *sp_ws_hub_new(uv_loop_t *loop, const sp_ws_opts_t *opts)
         hub->opts.close_timeout_ms = 2000;
     hub->public_url = opts->public_url ? sp_strdup(opts->public_url) : NULL;
     hub->allowed_origins = opts->allowed_origins ? sp_strdup(opts->allowed_origins) : NULL;
+    hub->per_user = sp_map_new(NULL);
     hub->opts.public_url = hub->public_url;
     hub->opts.allowed_origins = hub->allowed_origins;
     if (sp_ws_origins_init(&hub->origins, hub->public_url, hub->allowed_origins) != 0)
@@ -725,6 +787,55 @@ void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code)
     }
 }
 
+size_t sp_ws_hub_close_if(sp_ws_hub_t *hub, sp_ws_match_cb match, void *ud, uint16_t code,
+                          const char *reason)
+{
+    size_t n = 0;
+    sp_ws_conn_t *c = hub->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->state != ST_OPEN || !match(c, ud))
+            continue;
+        sp_ulog(SP_LOG_INFO, MOD, c->user, "closing socket", "conn=%llu code=%u reason=\"%s\"",
+                (unsigned long long)c->id, (unsigned)code, reason ? reason : "");
+        begin_close(c, code, reason ? reason : "", true);
+        conn_pump(c);
+        n++;
+    }
+    return n;
+}
+
+typedef struct {
+    const char *kind;
+    size_t kind_len;
+    const char *id;
+    const char *user;
+} cred_match_t;
+
+static bool cred_matches(const sp_ws_conn_t *c, void *ud)
+{
+    const cred_match_t *m = ud;
+    if (!c->cred || strncmp(c->cred, m->kind, m->kind_len) != 0 || c->cred[m->kind_len] != ':')
+        return false;
+    if (m->id && strcmp(c->cred + m->kind_len + 1, m->id) != 0)
+        return false;
+    return !m->user || (c->user && strcmp(c->user, m->user) == 0);
+}
+
+size_t sp_ws_hub_close_cred(sp_ws_hub_t *hub, const char *kind, const char *id,
+                            const char *user_id, uint16_t code, const char *reason)
+{
+    if (!hub || !kind || !kind[0] || (!id && !user_id))
+        return 0;
+    cred_match_t m = {kind, strlen(kind), id, user_id};
+    return sp_ws_hub_close_if(hub, cred_matches, &m, code, reason);
+}
+
+size_t sp_ws_hub_user_count(const sp_ws_hub_t *hub, const char *user_id)
+{
+    return user_count(hub, user_id);
+}
+
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub)
 {
     return hub->n_conns;
@@ -744,10 +855,14 @@ void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out)
         "# TYPE streampai_ws_out_bytes_total counter\nstreampai_ws_out_bytes_total %llu\n"
         "# TYPE streampai_ws_slow_closed_total counter\n"
         "streampai_ws_slow_closed_total %llu\n"
+        "# TYPE streampai_ws_refused_total counter\n"
+        "streampai_ws_refused_total{reason=\"user_limit\"} %llu\n"
+        "# TYPE streampai_ws_users gauge\nstreampai_ws_users %zu\n"
         "# TYPE streampai_ws_closes_total counter\n",
         hub->n_conns, (unsigned long long)s->accepted, (unsigned long long)s->rejected,
         (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
-        (unsigned long long)s->bytes_out, (unsigned long long)s->slow_closed);
+        (unsigned long long)s->bytes_out, (unsigned long long)s->slow_closed,
+        (unsigned long long)s->refused_user_limit, sp_map_count(hub->per_user));
     for (int i = 0; i < 16; i++)
         if (s->closes[i])
             sp_buf_appendf(out, "streampai_ws_closes_total{code=\"%d\"} %llu\n", 1000 + i,
@@ -777,6 +892,10 @@ const sp_ws_opts_t *sp_ws_hub_opts(const sp_ws_hub_t *hub)
 const char *sp_ws_conn_user(const sp_ws_conn_t *c)
 {
     return c->user;
+}
+const char *sp_ws_conn_cred(const sp_ws_conn_t *c)
+{
+    return c->cred;
 }
 unsigned sp_ws_conn_flags(const sp_ws_conn_t *c)
 {

@@ -27,6 +27,15 @@
  * Liveness: one hub timer pings each connection every ping_interval and closes
  * (1001 "idle timeout", then TCP) a peer silent for idle_timeout.
  *
+ * Limits: an upgraded socket stays in the HTTP server's MAX_CONNECTIONS budget until its
+ * descriptor is closed (sp_http_server_upgraded_closed). max_per_user caps the open sockets
+ * of one user id (dashboard tabs + widgets): one more is answered 503 `too_many_sockets`
+ * with Retry-After BEFORE the upgrade, counted in streampai_ws_refused_total.
+ *
+ * Credentials: the auth hook may tag a socket with the credential that opened it
+ * (sp_ws_auth_set_cred: "sid" + session id, "widget" + widget token id, ...); when that
+ * credential is revoked, sp_ws_hub_close_cred closes its sockets at once.
+ *
  * Threading: everything runs on the loop thread.
  */
 #ifndef SP_WS_H
@@ -54,6 +63,7 @@ typedef struct {
     const char *public_url;    /* origin derived from it */
     const char *allowed_origins; /* extra origins, comma-separated */
     bool test_mode; /* SP_TEST_HOOKS builds only: enables the diag "flood"/"publish" helpers */
+    size_t max_per_user; /* open sockets per user id; 0 = no limit */
 } sp_ws_opts_t;
 
 /* Connection flags set by the auth hook. */
@@ -75,6 +85,13 @@ typedef struct {
 typedef void (*sp_ws_auth_cb)(sp_http_req_t *req, sp_ws_auth_t *a, void *ud);
 /** status 0 = accept (user_id may be NULL, flags SP_WS_*), else an HTTP status (401, 403). */
 void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned flags);
+/**
+ * Tags the socket about to open with its credential, "kind:id" (kind 1..63 bytes without
+ * ':', id 1..127 bytes; else no tag), for sp_ws_hub_close_cred. Call before
+ * sp_ws_auth_done(a, 0, ...). Kinds in use: "sid" (session id: cookie, bearer, ?token=),
+ * "widget" (widget token id).
+ */
+void sp_ws_auth_set_cred(sp_ws_auth_t *a, const char *kind, const char *id);
 
 /**
  * Extension hook (pubsub plugs in here): sees every text message first as
@@ -106,6 +123,7 @@ typedef struct {
     uint64_t msgs_out;     /* data frames queued */
     uint64_t bytes_out;
     uint64_t slow_closed;  /* cut for queue overflow */
+    uint64_t refused_user_limit; /* upgrades refused 503 by max_per_user */
     uint64_t closes[16];   /* by code 1000..1015 (index code-1000) */
     uint64_t closes_other;
 } sp_ws_stats_t;
@@ -119,6 +137,24 @@ void sp_ws_hub_set_observer(sp_ws_hub_t *hub, const sp_ws_observer_t *obs);
 /** Graceful: every socket gets close(code, "going away"); then closed on reply or timeout. */
 void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code);
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub);
+/** Open sockets of user_id (what max_per_user counts). */
+size_t sp_ws_hub_user_count(const sp_ws_hub_t *hub, const char *user_id);
+
+typedef bool (*sp_ws_match_cb)(const sp_ws_conn_t *c, void *ud);
+/**
+ * Sends close(code, reason) to every open socket match() accepts (queued frames dropped);
+ * each is then closed on the peer's reply or after close_timeout. Returns how many.
+ * match must not close sockets itself.
+ */
+size_t sp_ws_hub_close_if(sp_ws_hub_t *hub, sp_ws_match_cb match, void *ud, uint16_t code,
+                          const char *reason);
+/**
+ * sp_ws_hub_close_if for the sockets tagged kind:id (sp_ws_auth_set_cred). id NULL: any id
+ * of that kind, then user_id is required; user_id non-NULL: only that user's sockets.
+ * Returns how many were closed (0 when both id and user_id are NULL).
+ */
+size_t sp_ws_hub_close_cred(sp_ws_hub_t *hub, const char *kind, const char *id,
+                            const char *user_id, uint16_t code, const char *reason);
 /** Appends Prometheus text lines (streampai_ws_*) to out. */
 void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out);
 /** Queues the same frame on every open connection. */
@@ -139,6 +175,8 @@ int sp_ws_conn_send_text(sp_ws_conn_t *c, const char *text, size_t len);
 /** Authenticated user id or NULL. */
 const char *sp_ws_conn_user(const sp_ws_conn_t *c);
 unsigned sp_ws_conn_flags(const sp_ws_conn_t *c);
+/** "kind:id" given by sp_ws_auth_set_cred, or NULL. */
+const char *sp_ws_conn_cred(const sp_ws_conn_t *c);
 sp_ws_hub_t *sp_ws_conn_hub(const sp_ws_conn_t *c);
 /** A slot for the extension (pubsub keeps its subscription list here). */
 void sp_ws_conn_set_ext(sp_ws_conn_t *c, void *p);

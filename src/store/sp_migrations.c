@@ -165,6 +165,14 @@ static const sp_migration_t sqlite_migrations[] = {
     ");\n"
     "CREATE INDEX user_identities_user_id_idx ON user_identities(user_id);\n"
     },
+    { 4, "0004_sessions", "src/store/migrations/sqlite/0004_sessions.sql",
+    "-- 0004_sessions (SQLite): what GET /api/sessions shows. kind: 'cookie' (login, sign-in) or\n"
+    "-- 'bearer' (POST /api/auth/token); last_used_at: the last authenticated request, written at\n"
+    "-- most once a minute per session (NULL on rows older than this migration).\n"
+    "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'cookie'\n"
+    "    CHECK (kind IN ('cookie', 'bearer'));\n"
+    "ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;\n"
+    },
     { 0, NULL, NULL, NULL },
 };
 
@@ -325,6 +333,14 @@ static const sp_migration_t postgres_migrations[] = {
     "    PRIMARY KEY (provider, subject)\n"
     ");\n"
     "CREATE INDEX user_identities_user_id_idx ON user_identities(user_id);\n"
+    },
+    { 4, "0004_sessions", "src/store/migrations/postgres/0004_sessions.sql",
+    "-- 0004_sessions (PostgreSQL): what GET /api/sessions shows. kind: 'cookie' (login, sign-in) or\n"
+    "-- 'bearer' (POST /api/auth/token); last_used_at: the last authenticated request, written at\n"
+    "-- most once a minute per session (NULL on rows older than this migration).\n"
+    "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'cookie'\n"
+    "    CHECK (kind IN ('cookie', 'bearer'));\n"
+    "ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;\n"
     },
     { 0, NULL, NULL, NULL },
 };

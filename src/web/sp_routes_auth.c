@@ -350,7 +350,7 @@ static void h_token(sp_http_req_t *req, void *ud)
         return;
     }
     sp_auth_client_t cl = client_of(req);
-    sp_auth_session_new(a, u, &cl, token_issued, req);
+    sp_auth_token_new(a, u, &cl, token_issued, req); /* kind bearer, SOCKET_TOKEN_TTL */
 }
 
 static void h_me(sp_http_req_t *req, void *ud)

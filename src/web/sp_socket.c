@@ -1,6 +1,7 @@
 /* sp_socket: hub + pubsub wiring, dashboard presence. See sp_socket.h. */
 #include "web/sp_socket.h"
 
+#include "auth/sp_auth.h"
 #include "core/sp_err.h"
 #include "livestream/sp_livestream.h"
 #include "net/sp_metrics.h"
@@ -16,6 +17,14 @@ static void render_metrics(sp_buf_t *out, void *ud)
         sp_ws_hub_write_metrics(app->ws, out);
     if (app->pubsub)
         sp_pubsub_write_metrics(app->pubsub, out);
+}
+
+static void session_revoked(const char *user_id, const char *sid, void *ud)
+{
+    sp_app_t *app = ud;
+    if (app->ws)
+        sp_ws_hub_close_cred(app->ws, "sid", sid, user_id, SP_SOCKET_CLOSE_REVOKED,
+                             sid ? "session revoked" : "all sessions revoked");
 }
 
 static void socket_route(sp_http_req_t *req, void *ud)
@@ -39,6 +48,7 @@ int sp_socket_init(sp_app_t *app)
         .public_url = cfg->public_url,
         .allowed_origins = cfg->allowed_origins,
         .test_mode = cfg->test_mode,
+        .max_per_user = (size_t)cfg->max_sockets_per_user,
     };
     app->ws = sp_ws_hub_new(app->loop, &o);
     app->pubsub = sp_pubsub_new(app->loop, (size_t)cfg->event_history_size);
@@ -47,6 +57,8 @@ int sp_socket_init(sp_app_t *app)
     if (sp_router_add(app->router, "GET", "/socket", socket_route, app, &ro) != 0)
         return SP_EINVAL;
     sp_metrics_register(render_metrics, app);
+    if (app->auth) /* a revoked session's sockets close at once */
+        sp_auth_on_revoke(app->auth, session_revoked, app);
     /* multi-node: the same bus over Redis pub/sub (freed with the pubsub) */
     if (cfg->redis_url && *cfg->redis_url)
         return sp_pubsub_redis_attach(app->pubsub, app->loop, cfg->redis_url);
@@ -67,6 +79,8 @@ bool sp_socket_drained(const sp_app_t *app)
 void sp_socket_free(sp_app_t *app)
 {
     sp_metrics_unregister(render_metrics, app);
+    if (app->auth)
+        sp_auth_on_revoke(app->auth, NULL, NULL);
     sp_livestream_set_bus(app->live, NULL); /* nothing publishes on a freed bus */
     if (app->psup) /* platform answers (viewers, chat) may still arrive while the loop drains */
         sp_psup_set_bus(app->psup, NULL);
