@@ -814,11 +814,6 @@ sp_alerts_t *sp_alerts_new(const sp_alerts_opts_t *o)
     return a;
 }
 
-bool sp_alerts_ready(const sp_alerts_t *a)
-{
-    return a && !a->restoring;
-}
-
 void sp_alerts_shutdown(sp_alerts_t *a)
 {
     if (a == NULL || a->stopped)

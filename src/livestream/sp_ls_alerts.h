@@ -50,7 +50,6 @@ sp_alerts_t *sp_alerts_new(const sp_alerts_opts_t *o);
 void sp_alerts_shutdown(sp_alerts_t *a);
 /** Frees (the memory goes when the store's pending callbacks have run). */
 void sp_alerts_free(sp_alerts_t *a);
-bool sp_alerts_ready(const sp_alerts_t *a);
 
 /** A normalised alert JSON {id, type, platform, name, amount?, currency?, count?, tier?,
  *  message?, ts} to the queue's struct: 0 or SP_EINVAL. */
