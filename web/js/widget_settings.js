@@ -528,7 +528,15 @@ async function mount(user) {
   app.replaceChildren(
     widgetSection('alertbox', 'AlertBox', alertboxExtra()),
     widgetSection('chat', 'Chat overlay', chatExtra()));
-  for (const type of ['alertbox', 'chat']) { fillForm(type); loadPreview(type); }
+  for (const type of ['alertbox', 'chat']) {
+    fillForm(type);
+    loadPreview(type);
+    // the widget page is 1920x1080: scale it to the preview box
+    const box = st.w[type].iframe.parentNode;
+    const fit = () => { st.w[type].iframe.style.transform = `scale(${(box.clientWidth || 576) / 1920})`; };
+    new ResizeObserver(fit).observe(box);
+    fit();
+  }
   renderQueue({ paused: false, queued: 0, current: null });
   loadEvents();
   st.socket = new WidgetSocket('/socket', [`alertbox:${user.id}`], onFrame, {
