@@ -427,9 +427,9 @@ function widgetSection(type, title, extra) {
     if (!f.group) { form.append(fieldNode(type, f)); continue; }
     let g = groups.get(f.group);
     if (!g) {
-      g = el('details', { class: 'type-group', 'data-type': f.group }, el('summary', { text: TYPE_LABEL[f.group] }));
+      g = el('div', { class: 'type-fields' });
       groups.set(f.group, g);
-      form.append(g);
+      form.append(el('details', { class: 'type-group', 'data-type': f.group }, el('summary', { text: TYPE_LABEL[f.group] }), g));
     }
     g.append(fieldNode(type, f));
   }
