@@ -402,10 +402,20 @@ function alertLabel(a) {
   return `${TYPE_LABEL[a.type] || a.type}: ${a.name || '?'}${amount}${count}`;
 }
 
+// The newest persisted alerts: GET /api/events pages oldest first (after_seq), so read forward
+// (at most 20 pages of 500) keeping the last 20 alerts.
 async function loadEvents() {
-  let r;
-  try { r = await get('/api/events?limit=500'); } catch { return; }
-  const alerts = (r.events || []).filter((e) => e.type === 'alert' && e.payload && typeof e.payload === 'object').slice(-20).reverse();
+  let alerts = [];
+  let after = 0;
+  for (let page = 0; page < 20; page++) {
+    let r;
+    try { r = await get(`/api/events?limit=500&after_seq=${after}`); } catch { return; }
+    const evs = r.events || [];
+    alerts = alerts.concat(evs.filter((e) => e.type === 'alert' && e.payload && typeof e.payload === 'object')).slice(-20);
+    if (evs.length < 500) break;
+    after = evs[evs.length - 1].seq;
+  }
+  alerts.reverse();
   const list = $('#recent-alerts');
   list.replaceChildren(...alerts.map((e) => {
     const btn = el('button', { type: 'button', class: 'button small', text: 'Replay' });
