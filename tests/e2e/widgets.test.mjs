@@ -507,6 +507,19 @@ test('stream page: live viewer count and chart, the summary after the end, the c
   await page.screenshot({ path: path.join(OUT, 'widgets-viewers-history.png'), fullPage: true });
   assert.deepEqual(page.errors, []);
   tw.setOffline(TW_USER);
+
+  // the follow is in the widgets page's recent alerts; Replay shows it again on the OBS page
+  const obs = await obsPage((await widgetUrls(v)).alertbox);
+  const wp = await watchedPage(dctx);
+  await wp.goto(ctx.srv.url + '/dashboard/widgets');
+  const row = wp.locator('#recent-alerts li', { hasText: 'Chart_Fan' });
+  await row.waitFor({ timeout: 5000 });
+  assert.match(await row.textContent(), /Follow: Chart_Fan/);
+  await row.locator('button').click();
+  await obs.locator('#stage .alert[data-type="follow"]', { hasText: 'Chart_Fan just followed!' }).waitFor({ timeout: 5000 });
+  assert.deepEqual(wp.errors, []);
+  assert.deepEqual(obs.errors, []);
+  await obs.context().close();
   await dctx.close();
 });
 
