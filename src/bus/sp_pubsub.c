@@ -132,11 +132,17 @@ int sp_pubsub_topic_parse(const char *topic, size_t len, sp_topic_info_t *out)
 bool sp_pubsub_default_authorize(const char *user_id, unsigned conn_flags, const char *topic)
 {
     sp_topic_info_t ti;
-    (void)conn_flags;
     if (!user_id || !*user_id || !topic)
         return false;
     if (sp_pubsub_topic_parse(topic, strlen(topic), &ti) != 0 || ti.user_id.len == 0)
         return false;
+    if (conn_flags & SP_WS_WIDGET) { /* a widget socket: its widget's two topics only */
+        const char *w = (conn_flags & SP_WS_WIDGET_ALERTBOX) ? "alertbox" : "chat";
+        bool own = ti.kind == ((conn_flags & SP_WS_WIDGET_ALERTBOX) ? SP_TOPIC_ALERTBOX
+                                                                    : SP_TOPIC_CHAT);
+        if (!own && !(ti.kind == SP_TOPIC_WIDGET_CONFIG && sp_str_eq_cstr(ti.arg, w)))
+            return false;
+    }
     return sp_str_eq_cstr(ti.user_id, user_id);
 }
 

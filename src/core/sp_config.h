@@ -61,6 +61,8 @@ typedef struct {
     int64_t max_platforms_per_user;
     int64_t event_history_size;
     int64_t alert_queue_size;
+    int64_t alert_processing_interval;
+    int64_t upload_max_bytes;
     int64_t stream_disconnect_timeout;
     int64_t presence_cleanup_timeout;
     int64_t platform_event_poll_interval;

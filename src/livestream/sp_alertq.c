@@ -16,6 +16,7 @@ struct sp_alertq {
     uint64_t next_key;
     bool paused, showing;
     int64_t show_until, gap_until;
+    uint64_t evicted;                /* key evicted by the last push/replay (0 = none) */
     sp_aq_stats_t st;
 };
 
@@ -99,6 +100,20 @@ sp_alertq_t *sp_alertq_new(const sp_aq_opts_t *o)
 fail:
     sp_alertq_free(q);
     return NULL;
+}
+
+int sp_alertq_set_opts(sp_alertq_t *q, const sp_aq_opts_t *o)
+{
+    if (q == NULL || o == NULL || !opts_ok(o) || o->capacity != q->o.capacity ||
+        o->dedupe_n != q->o.dedupe_n)
+        return SP_EINVAL;
+    q->o = *o;
+    return 0;
+}
+
+uint64_t sp_alertq_last_evicted(const sp_alertq_t *q)
+{
+    return q ? q->evicted : 0;
 }
 
 void sp_alertq_free(sp_alertq_t *q)
@@ -190,6 +205,7 @@ static bool make_room(sp_alertq_t *q, sp_aq_type_t t)
     }
     if (q->o.priority[t] < q->o.priority[q->slot[v]->alert.type])
         return false;
+    q->evicted = q->slot[v]->key;
     remove_at(q, v);
     q->st.dropped++;
     return true;
@@ -264,6 +280,7 @@ int sp_alertq_push(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uint6
 {
     if (q == NULL || !alert_ok(a))
         return SP_EINVAL;
+    q->evicted = 0;
     if (key != NULL)
         *key = 0;
     uint64_t h = id_hash(a->id);
@@ -313,6 +330,7 @@ int sp_alertq_replay(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uin
 {
     if (q == NULL || !alert_ok(a))
         return SP_EINVAL;
+    q->evicted = 0;
     sp_aq_entry_t *e = malloc(sizeof(*e));
     if (e == NULL)
         return SP_ENOMEM;

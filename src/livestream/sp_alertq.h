@@ -116,6 +116,13 @@ void sp_alertq_opts_default(sp_aq_opts_t *o);
 /** NULL on bad options (out of range) or no memory. */
 sp_alertq_t *sp_alertq_new(const sp_aq_opts_t *o);
 void sp_alertq_free(sp_alertq_t *q);
+/** New durations, gap, priorities, merge window and minimums (capacity and dedupe_n must stay
+ *  the same): 0 or SP_EINVAL (nothing changed). Waiting entries are reordered by the new
+ *  priorities; the alert on screen keeps its end time. */
+int sp_alertq_set_opts(sp_alertq_t *q, const sp_aq_opts_t *o);
+/** The key of the waiting entry the last push or replay evicted to make room (0 = none),
+ *  so the caller can forget its persisted row. */
+uint64_t sp_alertq_last_evicted(const sp_alertq_t *q);
 
 /**
  * A sp_aq_push_result_t (>= 0) and *key (may be NULL); SP_EINVAL for an alert out of its

@@ -529,7 +529,7 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     }
     if (c->h && c->h->on_open)
         c->h->on_open(c, c->ud);
-    if (c->state == ST_OPEN && c->user && !(c->flags & SP_WS_READONLY) &&
+    if (c->state == ST_OPEN && c->user && !(c->flags & (SP_WS_READONLY | SP_WS_WIDGET)) &&
         hub->observer.opened) {
         if (hub->observer.opened(c->user, c->id, hub->observer.ud) == 0) {
             c->observed = true;
@@ -723,6 +723,22 @@ void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code)
         next = c->next;
         begin_close(c, code, "going away", true);
     }
+}
+
+size_t sp_ws_hub_close_user(sp_ws_hub_t *hub, const char *user_id, unsigned flags, uint16_t code,
+                            const char *reason)
+{
+    size_t n = 0;
+    sp_ws_conn_t *c = hub ? hub->conns : NULL, *next;
+    for (; c && user_id; c = next) {
+        next = c->next;
+        if (c->state != ST_OPEN || !(c->flags & flags) || !c->user || strcmp(c->user, user_id))
+            continue;
+        begin_close(c, code, reason, true);
+        conn_pump(c);
+        n++;
+    }
+    return n;
 }
 
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub)

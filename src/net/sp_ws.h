@@ -58,6 +58,11 @@ typedef struct {
 
 /* Connection flags set by the auth hook. */
 #define SP_WS_READONLY 1u /* widget socket: any client message -> close 1008 */
+/* OBS widget sockets (GET /socket?widget_token=): not dashboard presence; the bus lets them
+ * join only their widget's topics (sp_pubsub_default_authorize). */
+#define SP_WS_WIDGET_ALERTBOX 2u
+#define SP_WS_WIDGET_CHAT 4u
+#define SP_WS_WIDGET (SP_WS_WIDGET_ALERTBOX | SP_WS_WIDGET_CHAT)
 
 typedef struct {
     /** After the 101 went out. */
@@ -119,6 +124,10 @@ void sp_ws_hub_set_observer(sp_ws_hub_t *hub, const sp_ws_observer_t *obs);
 /** Graceful: every socket gets close(code, "going away"); then closed on reply or timeout. */
 void sp_ws_hub_close_all(sp_ws_hub_t *hub, uint16_t code);
 size_t sp_ws_hub_count(const sp_ws_hub_t *hub);
+/** Closes (code, reason) every open socket of user_id with any of flags (a rotated widget
+ *  token's sockets); returns how many. */
+size_t sp_ws_hub_close_user(sp_ws_hub_t *hub, const char *user_id, unsigned flags, uint16_t code,
+                            const char *reason);
 /** Appends Prometheus text lines (streampai_ws_*) to out. */
 void sp_ws_hub_write_metrics(const sp_ws_hub_t *hub, sp_buf_t *out);
 /** Queues the same frame on every open connection. */

@@ -229,6 +229,7 @@ static void handle_alert(sp_psup_t *s, sp_psup_user_t *u, const char *platform,
     }
     char topic[SP_TOPIC_MAX];
     topic_of(topic, sizeof(topic), "alertbox", u->user_id);
+    if (s->alert_hook) s->alert_hook(s->alert_hook_ud, u->user_id, pub);
     sp_psup_publish(s, topic, "alert", pub);
     persist(s, u, platform, a->id, "alert", full);
     s->events++;
@@ -825,4 +826,10 @@ json_t *sp_psup_debug(sp_psup_t *s)
                      "restarts", (json_int_t)s->restarts, "degraded", (json_int_t)degraded,
                      "events", (json_int_t)s->events, "duplicates", (json_int_t)s->duplicates,
                      "unrouted", (json_int_t)s->unrouted);
+}
+
+void sp_psup_set_alert_hook(sp_psup_t *s, sp_psup_alert_hook fn, void *ud)
+{
+    s->alert_hook = fn;
+    s->alert_hook_ud = ud;
 }

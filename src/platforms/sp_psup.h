@@ -96,6 +96,11 @@ void sp_psup_set_registry(sp_psup_t *s, sp_registry_t *reg);
  *  sample), peak_viewers (this stream so far)}; NULL before the first sample or when not live. */
 json_t *sp_psup_stats(sp_psup_t *s, const char *user_id);
 
+/** Every accepted (not duplicate) alert, the normalised JSON (borrowed), before it is
+ *  published: the AlertQueue's input (set by the web layer; platforms/ knows no queue). */
+typedef void (*sp_psup_alert_hook)(void *ud, const char *user_id, const json_t *alert);
+void sp_psup_set_alert_hook(sp_psup_t *s, sp_psup_alert_hook fn, void *ud);
+
 /** {users, monitors, restarts, degraded, events, duplicates} for metrics and tests. */
 json_t *sp_psup_debug(sp_psup_t *s);
 

@@ -111,6 +111,8 @@ struct sp_psup_s {
     sp_psup_op_t *ops;
     uint64_t restarts, events, duplicates, unrouted;
     sp_registry_t *reg; /* the process's Registry (borrowed) or NULL */
+    sp_psup_alert_hook alert_hook; /* every accepted alert (the AlertQueue) or NULL */
+    void *alert_hook_ud;
 };
 
 /* ---- sp_psup.c -------------------------------------------------------------------------- */

@@ -165,6 +165,26 @@ static const sp_migration_t sqlite_migrations[] = {
     ");\n"
     "CREATE INDEX user_identities_user_id_idx ON user_identities(user_id);\n"
     },
+    { 3, "0003_alerts_widgets", "src/store/migrations/sqlite/0003_alerts_widgets.sql",
+    "-- 0003_alerts_widgets (SQLite): the durable AlertQueue and widget token display.\n"
+    "-- alert_queue: one row per accepted AlertQueue entry (docs/alerts.md \"Durability\"): the entry\n"
+    "-- as JSON (alert, count, names, replay), its per-user key, and its state: 0 waiting, 1 shown,\n"
+    "-- 2 dropped or cleared. Waiting rows are queued again at start; shown ones only keep their ids\n"
+    "-- as duplicates.\n"
+    "CREATE TABLE alert_queue (\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    akey BIGINT NOT NULL,\n"
+    "    state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),\n"
+    "    entry TEXT NOT NULL CHECK (json_valid(entry)),\n"
+    "    created_at BIGINT NOT NULL,\n"
+    "    updated_at BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (user_id, akey)\n"
+    ");\n"
+    "CREATE INDEX alert_queue_state_idx ON alert_queue(state, user_id, akey);\n"
+    "-- widget_tokens: the token sealed for its owner (sp_seal), so GET /api/widgets can show the\n"
+    "-- URL again; lookups use token_hash only.\n"
+    "ALTER TABLE widget_tokens ADD COLUMN token_sealed TEXT;\n"
+    },
     { 0, NULL, NULL, NULL },
 };
 
@@ -325,6 +345,26 @@ static const sp_migration_t postgres_migrations[] = {
     "    PRIMARY KEY (provider, subject)\n"
     ");\n"
     "CREATE INDEX user_identities_user_id_idx ON user_identities(user_id);\n"
+    },
+    { 3, "0003_alerts_widgets", "src/store/migrations/postgres/0003_alerts_widgets.sql",
+    "-- 0003_alerts_widgets (PostgreSQL): the durable AlertQueue and widget token display.\n"
+    "-- alert_queue: one row per accepted AlertQueue entry (docs/alerts.md \"Durability\"): the entry\n"
+    "-- as JSON (alert, count, names, replay), its per-user key, and its state: 0 waiting, 1 shown,\n"
+    "-- 2 dropped or cleared. Waiting rows are queued again at start; shown ones only keep their ids\n"
+    "-- as duplicates.\n"
+    "CREATE TABLE alert_queue (\n"
+    "    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    akey BIGINT NOT NULL,\n"
+    "    state SMALLINT NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),\n"
+    "    entry JSONB NOT NULL,\n"
+    "    created_at BIGINT NOT NULL,\n"
+    "    updated_at BIGINT NOT NULL,\n"
+    "    PRIMARY KEY (user_id, akey)\n"
+    ");\n"
+    "CREATE INDEX alert_queue_state_idx ON alert_queue(state, user_id, akey);\n"
+    "-- widget_tokens: the token sealed for its owner (sp_seal), so GET /api/widgets can show the\n"
+    "-- URL again; lookups use token_hash only.\n"
+    "ALTER TABLE widget_tokens ADD COLUMN token_sealed TEXT;\n"
     },
     { 0, NULL, NULL, NULL },
 };

@@ -26,6 +26,7 @@ struct sp_platform_env_s;  /* src/platforms/sp_platform.h */
 struct sp_accounts_s;      /* src/platforms/sp_accounts.h */
 struct sp_psup_s;          /* src/platforms/sp_psup.h */
 struct sp_oauth_states_s;  /* src/auth/sp_oauth.h */
+struct sp_alerts_s;        /* src/livestream/sp_ls_alerts.h */
 
 typedef struct sp_app_s {
     uv_loop_t *loop;
@@ -45,6 +46,7 @@ typedef struct sp_app_s {
     struct sp_accounts_s *accounts;
     struct sp_psup_s *psup;
     struct sp_oauth_states_s *oauth_states;
+    struct sp_alerts_s *alerts; /* every user's AlertQueue (web/sp_routes_widgets.c) */
     bool shutting_down;
     uint64_t started_mono_ms;
     struct sp_ready_check_s *ready_checks;

@@ -1,9 +1,12 @@
 /* sp_socket_auth: the WebSocket hub's auth hook. See sp_socket_auth.h. */
 #include "web/sp_socket_auth.h"
 
+#include <string.h>
+
 #include "auth/sp_auth.h"
 #include "core/sp_err.h"
 #include "net/sp_ws.h"
+#include "web/sp_widgets.h"
 
 static void authenticated(sp_http_req_t *req, sp_auth_status_t st, const sp_auth_user_t *u,
                           void *ud)
@@ -13,10 +16,27 @@ static void authenticated(sp_http_req_t *req, sp_auth_status_t st, const sp_auth
     sp_ws_auth_done(ud, status, u ? u->id : NULL, 0);
 }
 
-/* ud: the app. A composed hook (widget tokens) would call this one for dashboard sockets. */
+/* An OBS widget socket: its token's user, flagged with its widget (the bus lets it join only
+ * that widget's two topics; it is no dashboard presence). */
+static void widget_authenticated(int err, const char *user_id, const char *type, void *ud)
+{
+    if (err) {
+        sp_ws_auth_done(ud, err == SP_ENOTFOUND ? 401 : 503, NULL, 0);
+        return;
+    }
+    unsigned flag = strcmp(type, "alertbox") == 0 ? SP_WS_WIDGET_ALERTBOX : SP_WS_WIDGET_CHAT;
+    sp_ws_auth_done(ud, 0, user_id, flag);
+}
+
+/* ud: the app. */
 static void hook(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
 {
     sp_app_t *app = ud;
+    char wtok[SP_WIDGET_TOKEN_HEX + 2];
+    if (sp_http_req_query_param(req, "widget_token", wtok, sizeof(wtok))) {
+        sp_widgets_token_lookup(app, wtok, widget_authenticated, a);
+        return;
+    }
 #ifdef SP_TEST_HOOKS
     /* TEST_MODE keeps the ws suites' ?test_user= identities; a request without any credential
      * is still refused. */

@@ -7,6 +7,7 @@
 #include "core/sp_err.h"
 #include "livestream/sp_ls_media_cf.h"
 #include "web/sp_socket.h"
+#include "web/sp_widgets.h"
 
 const char *sp_web_user(sp_http_req_t *req)
 {
@@ -106,6 +107,7 @@ void sp_web_live_attach_ws(sp_app_t *app)
 
 void sp_web_live_shutdown(sp_app_t *app)
 {
+    sp_web_widgets_shutdown(app); /* the AlertQueue stops publishing before the bus goes */
     sp_livestream_shutdown(app->live);
 }
 

@@ -22,6 +22,7 @@
 #include "platforms/sp_psup.h"
 #include "platforms/twitch/map.h"
 #include "platforms/twitch/webhook.h"
+#include "web/sp_widgets.h"
 
 #define CHAT_MAX_CHARS 500
 #define QUERY_MAX 100
@@ -376,11 +377,12 @@ int sp_web_psup_init(sp_app_t *app)
     sp_route_opts_t hook = { .body_limit = SP_TWITCH_WH_MAX_BODY,
                              .flags = SP_ROUTE_PUBLIC | SP_ROUTE_NO_CSRF };
     sp_router_add(app->router, "POST", "/webhooks/twitch", h_twitch_webhook, app, &hook);
-    return 0;
+    return sp_web_widgets_init(app); /* the AlertQueue (fed by psup's alerts), widget routes */
 }
 
 void sp_web_psup_free(sp_app_t *app)
 {
+    sp_web_widgets_free(app);
     if (app->live) sp_livestream_set_platform_hooks(app->live, NULL);
     sp_psup_free(app->psup);
     app->psup = NULL;

@@ -513,3 +513,52 @@ Test(alertq, copy_utf8_cuts_at_boundary)
     cr_assert_str_eq(o2, "ab");
     cr_assert_eq(sp_aq_copy_utf8(o2, sizeof(o2), "xy", 2), 2);
 }
+
+Test(alertq, last_evicted_names_the_dropped_entry)
+{
+    sp_alertq_t *q = newq(2, 0);
+    uint64_t k1 = 0, k2 = 0, k3 = 0;
+    sp_aq_alert_t a = mk(SP_AQ_SUBSCRIPTION, "s1", "a"), b = mk(SP_AQ_SUBSCRIPTION, "s2", "b");
+    sp_aq_alert_t c = mk(SP_AQ_SUBSCRIPTION, "s3", "c"), f = mk(SP_AQ_FOLLOW, "f1", "f");
+    cr_assert_eq(sp_alertq_push(q, &a, 0, &k1), SP_AQ_QUEUED);
+    cr_assert_eq(sp_alertq_last_evicted(q), 0);
+    cr_assert_eq(sp_alertq_push(q, &b, 1, &k2), SP_AQ_QUEUED);
+    cr_assert_eq(sp_alertq_push(q, &c, 2, &k3), SP_AQ_QUEUED);
+    cr_assert_eq(sp_alertq_last_evicted(q), k1, "the oldest of the lowest priority");
+    cr_assert_null(sp_alertq_find(q, k1));
+    cr_assert_eq(sp_alertq_push(q, &f, 3, NULL), SP_AQ_DROPPED);
+    cr_assert_eq(sp_alertq_last_evicted(q), 0, "the new alert itself was dropped");
+    cr_assert_eq(sp_alertq_push(q, &f, 4, NULL), SP_AQ_DUPLICATE);
+    cr_assert_eq(sp_alertq_last_evicted(q), 0);
+    check_invariant(q);
+    sp_alertq_free(q);
+}
+
+Test(alertq, set_opts_reorders_and_repaces)
+{
+    sp_alertq_t *q = newq(10, 0);
+    cr_assert_eq(push(q, mk(SP_AQ_FOLLOW, "f1", "f"), 0), SP_AQ_QUEUED);
+    cr_assert_eq(push(q, mk(SP_AQ_RAID, "r1", "r"), 0), SP_AQ_QUEUED);
+    cr_assert_str_eq(sp_alertq_peek(q, 0)->alert.id, "r1");
+    sp_aq_opts_t o;
+    sp_alertq_opts_default(&o);
+    o.capacity = 10;
+    o.merge_window_ms = 0;
+    o.priority[SP_AQ_FOLLOW] = 900;
+    o.duration_ms[SP_AQ_FOLLOW] = 1234;
+    o.gap_ms = 0;
+    cr_assert_eq(sp_alertq_set_opts(q, &o), 0);
+    cr_assert_str_eq(sp_alertq_peek(q, 0)->alert.id, "f1");
+    sp_aq_tick_t t;
+    cr_assert_eq(sp_alertq_tick(q, 10, &t), 0);
+    cr_assert(t.show);
+    cr_assert_eq(t.duration_ms, 1234);
+    cr_assert_eq(t.gap_ms, 0);
+    o.capacity = 11; /* capacity and dedupe_n cannot change */
+    cr_assert_eq(sp_alertq_set_opts(q, &o), SP_EINVAL);
+    o.capacity = 10;
+    o.priority[SP_AQ_RAID] = 1001;
+    cr_assert_eq(sp_alertq_set_opts(q, &o), SP_EINVAL);
+    cr_assert_eq(sp_alertq_set_opts(NULL, &o), SP_EINVAL);
+    sp_alertq_free(q);
+}
