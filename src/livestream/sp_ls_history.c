@@ -5,7 +5,9 @@
 
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
+#include "core/sp_time.h"
 #include "livestream/sp_livestream_internal.h"
+#include "livestream/sp_ls_summary.h"
 
 typedef struct {
     sp_livestream_t *ls;
@@ -13,6 +15,8 @@ typedef struct {
     void *ud;
     char user[72];
     json_t *stream;
+    json_t *series; /* GET /api/streams/{id}: the viewer series, then the chat counts */
+    json_t *chat;
 } hist_ctx_t;
 
 static hist_ctx_t *ctx_new(sp_livestream_t *ls, const char *user, sp_ls_result_cb cb, void *ud)
@@ -71,13 +75,69 @@ void sp_ls_history_streams(sp_livestream_t *ls, const char *user_id, int64_t lim
                    on_streams_list, ctx_new(ls, user_id, cb, ud));
 }
 
+/* GET /api/streams/{id}: the row, then its outputs, viewer samples, chat counts and alerts;
+   the answer adds `outputs`, `viewers` (the chart series) and `summary` (sp_ls_summary.h). */
+static void stream_one_done(hist_ctx_t *c)
+{
+    json_decref(c->series);
+    json_decref(c->chat);
+    sp_free(c);
+}
+
+static void on_stream_alerts(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    json_t *none = json_array();
+    json_object_set_new(c->stream, "summary",
+                        sp_ls_stream_summary(c->stream, c->series, c->chat,
+                                             err == 0 ? rows : none, sp_wall_ms()));
+    json_decref(none);
+    json_object_set(c->stream, "viewers", c->series);
+    sp_ls_ok(c->cb, c->ud, c->stream);
+    stream_one_done(c);
+}
+
+static void on_stream_chat(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    c->chat = err == 0 ? json_incref(rows) : json_array();
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT platform, payload FROM events WHERE stream_id = $1 AND user_id = $2 AND "
+             "type = 'alert' LIMIT %d",
+             SP_LS_SUMMARY_ALERTS_MAX);
+    sp_store_query(c->ls->store, sql, json_pack("[s, s]", sp_json_str(c->stream, "id"), c->user),
+                   on_stream_alerts, c);
+}
+
+static void on_stream_samples(int err, json_t *rows, int64_t changes, void *ud)
+{
+    (void)changes;
+    hist_ctx_t *c = ud;
+    json_t *none = json_array();
+    c->series = sp_ls_viewer_series(err == 0 ? rows : none);
+    json_decref(none);
+    sp_store_query(c->ls->store,
+                   "SELECT platform, COUNT(*) AS n FROM events WHERE stream_id = $1 AND "
+                   "user_id = $2 AND type = 'chat_message' GROUP BY platform ORDER BY platform",
+                   json_pack("[s, s]", sp_json_str(c->stream, "id"), c->user), on_stream_chat, c);
+}
+
 static void on_stream_outputs(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
     hist_ctx_t *c = ud;
-    json_object_set(c->stream, "outputs", err == 0 ? rows : json_array());
-    sp_ls_ok(c->cb, c->ud, c->stream);
-    sp_free(c);
+    json_object_set_new(c->stream, "outputs", err == 0 ? json_incref(rows) : json_array());
+    char sql[256];
+    /* the stream is the user's (checked by the first query) */
+    snprintf(sql, sizeof(sql),
+             "SELECT ts, platform, viewers FROM viewer_samples WHERE stream_id = $1 "
+             "ORDER BY ts, platform LIMIT %d",
+             SP_LS_SAMPLES_MAX);
+    sp_store_query(c->ls->store, sql, json_pack("[s]", sp_json_str(c->stream, "id")),
+                   on_stream_samples, c);
 }
 
 static void on_stream_one(int err, json_t *rows, int64_t changes, void *ud)
