@@ -49,7 +49,7 @@ export function spawnSp(args, env, logFile, { preload } = {}) {
 export const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 // One HTTP request; never throws: {status, json, text, ms} or {status: 0, err}.
-export function rq(port, method, p, body, headers = {}, { timeout = 20000, ag = agent } = {}) {
+export function rq(port, method, p, body, headers = {}, { timeout = 20000, ag = agent, localAddress } = {}) {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body));
     const h = { ...headers };
@@ -57,7 +57,7 @@ export function rq(port, method, p, body, headers = {}, { timeout = 20000, ag = 
     const t0 = performance.now();
     let done = false;
     const fin = (v) => { if (!done) { done = true; resolve({ ...v, ms: performance.now() - t0 }); } };
-    const r = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent: ag }, (res) => {
+    const r = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent: ag, localAddress }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -83,22 +83,23 @@ export async function waitHealthy(port, proc, timeout = 30000) {
 
 // Registers a user through the API and gets a Bearer token. Returns null when refused/failed.
 let userSeq = 0;
-export async function registerUser(port, tag = 'c') {
+// localAddress: a 127.x.y.z source address (registration is throttled per client address).
+export async function registerUser(port, tag = 'c', localAddress = undefined) {
   const email = `${tag}${process.pid}x${Date.now().toString(36)}${++userSeq}@example.com`;
   const origin = `http://127.0.0.1:${port}`;
-  const r = await rq(port, 'POST', '/api/auth/register', { email, password: 'correct horse battery', display_name: 'Campaign' }, { origin });
+  const r = await rq(port, 'POST', '/api/auth/register', { email, password: 'correct horse battery', display_name: 'Campaign' }, { origin }, { localAddress });
   if (r.status !== 201) return { email, status: r.status, err: r.err || r.text };
   const u = { email, status: 201, id: r.json.user.id };
-  const t = await tokenFrom(port, r.headers['set-cookie']);
+  const t = await tokenFrom(port, r.headers['set-cookie'], localAddress);
   if (t) u.token = t;
   return u;
 }
 
-async function tokenFrom(port, setCookie) {
+async function tokenFrom(port, setCookie, localAddress) {
   const origin = `http://127.0.0.1:${port}`;
   const jar = Object.fromEntries((setCookie || []).map((c) => c.split(';')[0].split('=')));
   const cookie = Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; ');
-  const t = await rq(port, 'POST', '/api/auth/token', undefined, { cookie, 'x-csrf-token': jar.sp_csrf, origin });
+  const t = await rq(port, 'POST', '/api/auth/token', undefined, { cookie, 'x-csrf-token': jar.sp_csrf, origin }, { localAddress });
   return t.status === 200 ? t.json.token : null;
 }
 
@@ -151,4 +152,37 @@ export function publishLoop(clip, url) {
     '-c', 'copy', '-f', 'flv', url], { stdio: 'ignore' });
   p.exited = new Promise((r) => p.once('exit', (code, sig) => r({ code, sig })));
   return p;
+}
+
+// Registers n users (concurrency 4, each from its own 127.77.x.y address). Throws on a failure.
+export async function registerMany(port, n, tag) {
+  const users = new Array(n);
+  let next = 0;
+  await Promise.all([0, 1, 2, 3].map(async () => {
+    while (next < n) {
+      const i = next++;
+      const u = await registerUser(port, tag, `127.77.${Math.floor(i / 250) % 250}.${2 + (i % 250)}`);
+      if (!u.token) throw new Error(`register ${i}: ${u.status} ${u.err}`);
+      users[i] = u;
+    }
+  }));
+  return users;
+}
+
+// A WebSocket on /socket?token= from a 127.a.b.c source address, subscribed to topics; counts
+// messages, keeps arrival times of matching ones through onMsg.
+export async function openSocket(WebSocket, port, token, topics, localAddress, onMsg) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket?token=${token}`,
+      { localAddress, perMessageDeflate: false, origin: `http://127.0.0.1:${port}` });
+    const s = { ws, msgs: 0, closed: null, open: false };
+    ws.on('message', (d) => { s.msgs++; if (onMsg) onMsg(s, d); });
+    ws.on('open', () => {
+      s.open = true;
+      for (const t of topics) ws.send(JSON.stringify({ type: 'subscribe', topic: t }));
+      resolve(s);
+    });
+    ws.on('close', (code) => { s.closed = code; if (!s.open) resolve(s); });
+    ws.on('error', () => { if (!s.open) { s.closed = s.closed || -1; resolve(s); } });
+  });
 }
