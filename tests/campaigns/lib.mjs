@@ -186,3 +186,19 @@ export async function openSocket(WebSocket, port, token, topics, localAddress, o
     ws.on('error', () => { if (!s.open) { s.closed = s.closed || -1; resolve(s); } });
   });
 }
+
+// Host pauses: on a shared machine the campaign's processes can be stopped (SIGSTOP, a frozen
+// cgroup) or starved for seconds; a timer that fires more than gapMs late says so. Returns
+// {count, ms, stop()}; a campaign whose run was paused prints it and does not trust its timings.
+export function pauseWatch(gapMs = 3000) {
+  const w = { count: 0, ms: 0 };
+  let last = Date.now();
+  const t = setInterval(() => {
+    const now = Date.now();
+    const late = now - last - 200;
+    if (late > gapMs) { w.count++; w.ms += late; }
+    last = now;
+  }, 200);
+  w.stop = () => clearInterval(t);
+  return w;
+}

@@ -11,9 +11,10 @@
 // open and receiving every message, fast-reader p99 in phase 2 < SR_FAST_P99_MS (250 ms).
 import WebSocket from 'ws';
 import path from 'node:path';
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { startFakeCloudflare } from '../fakes/cloudflare.mjs';
-import { ROOT, spawnSp, rq, waitHealthy, registerMany, openSocket, freePort, sleep, tmpDir, rssOf, pct } from './lib.mjs';
+import { ROOT, spawnSp, rq, waitHealthy, registerMany, openSocket, freePort, sleep, tmpDir, rssOf, pct, pauseWatch } from './lib.mjs';
 
 const N = Number(process.env.SR_SOCKETS || 10000);
 const FAST = Number(process.env.SR_FAST || 50);
@@ -23,6 +24,7 @@ const SECS = Number(process.env.SR_SECONDS || 60);
 const QCAP = Number(process.env.SR_QUEUE || 65536);
 const P99_MAX = Number(process.env.SR_FAST_P99_MS || 250);
 const log = (...a) => console.error('[slow-readers]', ...a);
+const sched = (pid) => { try { return fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number); } catch { return [0, 0, 0]; } };
 
 const dir = tmpDir('sp-slow-');
 const port = await freePort();
@@ -74,6 +76,7 @@ try {
     for (const s of fast) { s.lat = []; }
     return all;
   };
+  const paused = pauseWatch();
   // phase 1: fast readers alone
   await sleep(500);
   const p1 = await flow(Math.min(10, SECS), 'a');
@@ -96,6 +99,8 @@ try {
   log(`${opened}/${N} stopped readers open in ${((performance.now() - t0) / 1000).toFixed(1)} s; idle cost ${((rss1 - rss0) / Math.max(1, opened) / 1024).toFixed(1)} KiB per socket`);
   let maxRss = rss1;
   const sampler = setInterval(() => { maxRss = Math.max(maxRss, rssOf(srv.pid)); }, 200);
+  const sch0 = sched(srv.pid);
+  const tw0 = performance.now();
   let flowA = true, nA = 0;
   const aLoop = (async () => {
     const desc = 'y'.repeat(MSG);
@@ -107,6 +112,9 @@ try {
   const p2 = await flow(SECS, 'b');
   flowA = false;
   await aLoop;
+  const sch1 = sched(srv.pid);
+  const wallMs = performance.now() - tw0;
+  const cpuMs = (sch1[0] - sch0[0]) / 1e6, waitMs = (sch1[1] - sch0[1]) / 1e6;
   await sleep(1000);
   clearInterval(sampler);
   maxRss = Math.max(maxRss, rssOf(srv.pid));
@@ -122,13 +130,16 @@ try {
   const p99 = pct(lat2, 99);
   const ok = rssOk && fastClosed === 0 && fastMissing === 0 && p99 < P99_MAX && p1.errs + p2.errs === 0;
   log(`server RSS: before the stopped readers ${(rss0 / 1048576).toFixed(1)} MiB, with them idle ${(rss1 / 1048576).toFixed(1)} MiB, max during the flow ${(maxRss / 1048576).toFixed(1)} MiB`);
+  log(`server main thread during phase 2: ${cpuMs.toFixed(0)} ms on a CPU, ${waitMs.toFixed(0)} ms runnable but waiting for one, over ${wallMs.toFixed(0)} ms; ${(cpuMs / Math.max(1, nA + p2.n)).toFixed(1)} ms of CPU per published message`);
   log(`${nA} messages of ${MSG} B to the stopped readers (${(nA * MSG / 1024).toFixed(0)} KiB offered per socket); closed by the server: ${closedByServer}/${opened} (close codes ${JSON.stringify(codes)})`);
   log(`fast readers (${FAST}): phase 1 alone p50 ${pct(lat1, 50).toFixed(1)} p99 ${pct(lat1, 99).toFixed(1)} ms; phase 2 with ${opened} stopped readers p50 ${pct(lat2, 50).toFixed(1)} p99 ${p99.toFixed(1)} ms max ${Math.max(...lat2).toFixed(1)} ms; closed ${fastClosed}, missing messages ${fastMissing}`);
   for (const s of [...slow, ...fast]) s.ws.terminate();
+  paused.stop();
   const t = await srv.term();
   console.log(`slow-readers: stopped=${opened} fast=${FAST} fast_messages=${p1.n}+${p2.n} stopped_messages=${nA} x ${MSG} B queue_cap=${QCAP} max_rss=${(maxRss / 1048576).toFixed(1)} MiB ` +
-    `growth/socket=${(perSock / 1024).toFixed(1)} KiB (<= cap+16 KiB ${rssOk ? 'OK' : 'FAIL'}) closed_by_server=${closedByServer} ` +
-    `fast p99 ${pct(lat1, 99).toFixed(1)}->${p99.toFixed(1)} ms fast_closed=${fastClosed} fast_missing=${fastMissing} exit=${t.code} verdict=${ok && t.code === 0 ? 'PASS' : 'FAIL'}`);
+    `growth/socket=${(perSock / 1024).toFixed(1)} KiB (<= cap+16 KiB ${rssOk ? 'OK' : 'FAIL'}) closed_by_server=${closedByServer} cpu_per_msg=${(cpuMs / Math.max(1, nA + p2.n)).toFixed(1)}ms runq_wait=${(waitMs / wallMs * 100).toFixed(0)}% ` +
+    `fast p99 ${pct(lat1, 99).toFixed(1)}->${p99.toFixed(1)} ms fast_closed=${fastClosed} fast_missing=${fastMissing} exit=${t.code} host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) ` +
+    `verdict=${paused.count ? 'INVALID (the host paused the processes)' : ok && t.code === 0 ? 'PASS' : 'FAIL'}`);
   process.exitCode = ok && t.code === 0 ? 0 : 1;
 } catch (e) {
   log('aborted:', e.stack || e);
