@@ -9,7 +9,8 @@
 // reopens them. /metrics is read every second (loop lag sample, RSS) and /healthz timed.
 // Prints a table over time (RSS, fds, sockets open, loop lag p99/max over the interval, healthz
 // p99, starts/stops, errors) and the verdict: RSS growth after warm-up (first 20 %) <= 5 %, no fd
-// leak (fds at the end <= fds after warm-up + 2 % + 16), loop-lag p99 < 10 ms. One summary line.
+// leak (fds at the end <= fds after warm-up + 2 % + 16), loop-lag p99 < 10 ms, and once every
+// stream is stopped the media plane drains to 0 outputs within 60 s. One summary line.
 import WebSocket from 'ws';
 import { startFakeCloudflare } from '../fakes/cloudflare.mjs';
 import {
@@ -146,6 +147,17 @@ try {
   }
   running = false;
   await toggler; await storm;
+  // end state: every stream stopped, then the media plane must drain to 0 outputs (an output
+  // left behind is an orphan: it would keep pushing to the platform and cost money)
+  for (const u of users) {
+    const st = await rq(port, 'GET', '/api/stream', undefined, auth(u));
+    if (st.json?.state === 'streaming') await rq(port, 'POST', '/api/stream/stop', undefined, auth(u));
+  }
+  const outputsLeft = () => cf.inputs().reduce((n, i) => n + (i.outputs ? i.outputs.length : 0), 0);
+  const tDrain = Date.now();
+  while (outputsLeft() > 0 && Date.now() - tDrain < 60000) await sleep(500);
+  const orphans = outputsLeft();
+  const drainMs = Date.now() - tDrain;
   // verdict (after warm-up: the first 20 % of the run)
   const warmT = SECS * 0.2;
   const after = samples.filter((s) => s.t >= warmT);
@@ -165,11 +177,11 @@ try {
   if (stop.code !== 0) failed = `serve exit ${stop.code}/${stop.sig} on SIGTERM`;
   paused.stop();
   const hostPaused = paused.count > 0;
-  const verdict = rssOk && fdOk && lagOk && !failed && errors.start + errors.stop === 0;
+  const verdict = rssOk && fdOk && lagOk && !failed && errors.start + errors.stop === 0 && orphans === 0;
   console.log(`soak: ${SECS}s users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
     `rss ${(rssWarm / 1048576).toFixed(1)}->${(rssEnd / 1048576).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%, <=5% ${rssOk ? 'OK' : 'FAIL'}) ` +
     `fds ${w0.fds}->${wEnd.fds} (${fdLeak >= 0 ? '+' : ''}${fdLeak}, ${fdOk ? 'OK' : 'LEAK'}) loop-lag p99 ${lag99.toFixed(1)} ms max ${Math.max(...after.map((s) => s.lag)).toFixed(1)} ms (<10 ms ${lagOk ? 'OK' : 'FAIL'}) ` +
-    `healthz p99 ${pct(after.map((s) => s.hz), 99).toFixed(1)} ms errors=${JSON.stringify(errors)} close_codes=${JSON.stringify(closeCodes)} max_runq_wait=${Math.max(...rows.map((r) => r.wait)).toFixed(0)}%${failed ? ` ${failed}` : ''} host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) verdict=${hostPaused ? 'INVALID (the host paused the processes)' : verdict ? 'PASS' : 'FAIL'}`);
+    `healthz p99 ${pct(after.map((s) => s.hz), 99).toFixed(1)} ms errors=${JSON.stringify(errors)} close_codes=${JSON.stringify(closeCodes)} max_runq_wait=${Math.max(...rows.map((r) => r.wait)).toFixed(0)}%${failed ? ` ${failed}` : ''} orphan_outputs=${orphans} (drained in ${drainMs} ms) host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) verdict=${hostPaused ? 'INVALID (the host paused the processes)' : verdict ? 'PASS' : 'FAIL'}`);
   process.exitCode = verdict && !hostPaused ? 0 : 1;
 } catch (e) {
   log('aborted:', e.stack || e);
