@@ -237,12 +237,12 @@ async function oneOp(w, u) {
   case 'connect':
     u.wantConnected = true;
     if (w.kind === 'relay') { await ensurePublisher(w, u); return true; }
-    await w.cf.setInputState(u.inputUid, 'connected', { webhook: true }).catch(() => 0);
+    await Promise.race([w.cf.setInputState(u.inputUid, 'connected', { webhook: true }).catch(() => 0), sleep(10000)]);
     return true;
   case 'disconnect':
     u.wantConnected = false;
     if (w.kind === 'relay') { stopPublisher(u); return true; }
-    await w.cf.setInputState(u.inputUid, 'disconnected', { webhook: true }).catch(() => 0);
+    await Promise.race([w.cf.setInputState(u.inputUid, 'disconnected', { webhook: true }).catch(() => 0), sleep(10000)]);
     return true;
   default:
     return true;

@@ -67,7 +67,13 @@ export function rq(port, method, p, body, headers = {}, { timeout = 20000, ag = 
         fin({ status: res.statusCode, text, json, headers: res.headers });
       });
       res.on('error', (e) => fin({ status: 0, err: e.message }));
+      res.on('close', () => fin({ status: 0, err: 'connection closed before the end of the answer' }));
     });
+    // a hard deadline for the whole exchange (setTimeout on the request is an idle timer that
+    // starts only once a socket is assigned)
+    const hard = setTimeout(() => { r.destroy(new Error('timeout')); fin({ status: 0, err: 'timeout' }); }, timeout);
+    hard.unref();
+    r.on('close', () => clearTimeout(hard));
     r.setTimeout(timeout, () => { r.destroy(new Error('timeout')); });
     r.on('error', (e) => fin({ status: 0, err: e.message }));
     r.end(data);
