@@ -74,6 +74,9 @@ $(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_LIB_OBJS) $(SRCLIST)
 	@mkdir -p $(@D)
 	clang $(STD) $(INC) $(PKG_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_OBJS) -o $@ $(PKG_LIBS)
 fuzz: $(FUZZ_BINS)
+# Keep the fuzz objects: as prerequisites of a pattern rule make treats them as intermediate and
+# deleted them after every link, so each `make fuzz` recompiled the whole tree.
+.SECONDARY: $(FUZZ_LIB_OBJS)
 
 # ---- entry points ------------------------------------------------------------------
 deps:
@@ -92,5 +95,15 @@ bench: test-deps release
 clean:
 	rm -rf build streampai
 
-.PHONY: release asan fuzz deps test-deps run test bench clean lint
+# ---- campaigns (not part of `make test`; each bounded in time, one summary line; docs/campaigns.md)
+chaos: test-deps release
+	@tests/campaigns/chaos.sh
+fuzz-long: fuzz
+	@tests/campaigns/fuzz_long.sh
+soak: test-deps release
+	@tests/campaigns/soak.sh
+slow-readers: test-deps release
+	@tests/campaigns/slow_readers.sh
+
+.PHONY: release asan fuzz deps test-deps run test bench clean lint chaos fuzz-long soak slow-readers
 -include $(shell find build -name '*.d' 2>/dev/null)
