@@ -152,8 +152,6 @@ static void on_start_tx(int err, json_t *rows, int64_t changes, void *ud)
     if (err != 0) {
         sp_ulog(SP_LOG_ERROR, "livestream", m->user_id, "start: intent not stored", "err=%s",
                 sp_err_name(err));
-        ls->state_hist[m->ss.state]--;
-        ls->state_hist[c->saved.state]++;
         sp_ss_state_t cur_input = m->ss.input_connected;
         m->ss = c->saved;
         m->stream_id[0] = '\0';
@@ -239,8 +237,6 @@ static void on_start_dests(int err, json_t *rows, int64_t changes, void *ud)
         start_fail(c, true, SP_ECONFLICT, r.reason, "the stream cannot be started now");
         return;
     }
-    ls->state_hist[c->saved.state]--;
-    ls->state_hist[m->ss.state]++;
     /* forget outputs left from an earlier stream (all closed by now) */
     for (size_t i = 0; i < m->n_outs; i++)
         if (m->outs[i]->state != SP_OUT_CLOSED)
