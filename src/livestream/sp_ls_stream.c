@@ -326,6 +326,13 @@ void sp_ls_manager_start(sp_ls_manager_t *m, json_t *ids, sp_ls_result_cb cb, vo
         sp_ls_fail(cb, ud, SP_ECONFLICT, "no_input", "no live input exists for this user");
         return;
     }
+    if (json_array_size(ids) == 0) { /* "live" to nowhere helps nobody (issue 13 #2) */
+        json_decref(ids);
+        ls->counters.illegal_requests++;
+        sp_ls_fail(cb, ud, SP_EINVAL, "no_destinations",
+                   "select at least one destination to go live");
+        return;
+    }
     if (m->needs_reconcile || m->reconciling) {
         json_decref(ids);
         sp_ls_fail(cb, ud, SP_EUNAVAIL, "reconciling",

@@ -42,6 +42,10 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     await setInput(ctx, uid, 'connected');
     await waitState(u, 'ready');
     assertErr(await u.api('POST', '/api/stream/stop'), 409, 'not_streaming');
+    // ready, but nothing selected: refused, and nothing changes (no "live" to nowhere)
+    assertErr(await u.api('POST', '/api/stream/start', { destinations: [] }), 422, 'no_destinations');
+    assertErr(await u.api('POST', '/api/stream/start', {}), 422, 'no_destinations');
+    assert.equal((await u.stream()).state, 'ready');
 
     const d = await u.addDest('one');
     assertErr(await u.api('POST', '/api/stream/start', { destinations: ['0b7a3c53-4f43-4d8e-8e1e-000000000000'] }), 422, 'unknown_destination');
