@@ -394,6 +394,8 @@ describe('livestream: SSRF refusals and MAX_CONCURRENT_USERS', () => {
       const r = await u.api('POST', '/api/destinations', { platform: 'custom', name: 'n', url, stream_key: 'k' });
       assert.equal(r.status, 422, `${url}: ${r.text}`);
       assert.ok(['forbidden_destination', 'invalid_url'].includes(r.json.error.code), `${url}: ${r.text}`);
+      // the refusal says how to allow a local server (issue 13 #9)
+      if (r.json.error.code === 'forbidden_destination') assert.match(r.json.error.message, /ALLOW_PRIVATE_DESTINATIONS=true/, url);
     }
     assert.equal((await u.api('GET', '/api/destinations')).json.destinations.length, 0);
   });
