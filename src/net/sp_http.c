@@ -251,30 +251,10 @@ void sp_http_respond_json(sp_http_req_t *req, int status, json_t *json)
     free(s);
 }
 
-/* A browser navigating to an unknown URL gets a page, not JSON (its Accept starts with
-   text/html; fetch() and API clients send application/json or a star). */
-static const char page_404[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    "<title>Not found - Streampai</title><style>body{font:16px system-ui,sans-serif;"
-    "background:#0f1115;color:#e6e6e6;display:grid;place-items:center;min-height:90vh;margin:0}"
-    "main{max-width:32rem;padding:1.5rem}a{color:#8ab4ff}h1{font-size:1.6rem}</style></head>"
-    "<body><main><h1>Page not found</h1><p>There is nothing at this address.</p>"
-    "<p><a href=\"/dashboard\">Go to your dashboard</a> or <a href=\"/\">the home page</a>."
-    "</p></main></body></html>\n";
-
-static bool wants_html(const sp_http_req_t *req)
-{
-    const char *a = sp_http_req_header(req, "accept");
-    return a && strncmp(a, "text/html", 9) == 0;
-}
-
 void sp_http_respond_error(sp_http_req_t *req, int status, const char *code, const char *message)
 {
-    if (status == 404 && wants_html(req)) {
-        sp_http_respond(req, 404, "text/html; charset=utf-8", page_404, sizeof(page_404) - 1);
+    if (status == 404 && sp_http_html_404(req))
         return;
-    }
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : error_code_for(status),
                           "message", message ? message : sp_http_status_text(status));
     if (status == 503 && !sp_http_req_header(req, "retry-after"))
