@@ -105,5 +105,8 @@ enum { SP_HTTP_ADMIT = 0, SP_HTTP_REFUSE, SP_HTTP_DROP };
 int sp_http_budget_admit_(sp_http_server_t *s, const char *ip);
 /* accept() failed (status < 0): counted, logged at most once a second. */
 void sp_http_budget_accept_failed_(sp_http_server_t *s, int status);
+/* sp_http_req.c: an HTML 404 page when the request is a browser navigation (Accept starts
+   with text/html); false when it is not (the caller answers JSON). */
+bool sp_http_html_404(sp_http_req_t *req);
 
 #endif
