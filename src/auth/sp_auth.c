@@ -181,7 +181,7 @@ static void login_outcome(op_t *op, sp_login_outcome_t outcome)
 {
     char key[128];
     sp_auth_ip_key(op->ip, key, sizeof(key));
-    sp_login_throttle_done(op->a->login_backoff, op->user.email, key, outcome);
+    sp_login_throttle_done(op->a->login_backoff, op->user.email, key, outcome, sp_mono_ms());
 }
 
 /* ---- session creation (register, login, new session) ----------------------------------- */

@@ -120,8 +120,9 @@ int sp_login_throttle_check(sp_login_throttle_t *t, const char *account, const c
         sp_map_dels(t->pairs, key, NULL);
         p = NULL;
     }
-    if (p) {
-        uint64_t until = p->last_ms + pair_backoff_ms(p->fails);
+    uint64_t backoff = p ? pair_backoff_ms(p->fails) : 0;
+    if (backoff > 0) {
+        uint64_t until = p->last_ms + backoff;
         if (now_ms < until) {
             if (retry_ms)
                 *retry_ms = until - now_ms;
@@ -172,14 +173,19 @@ int sp_login_throttle_check(sp_login_throttle_t *t, const char *account, const c
 }
 
 void sp_login_throttle_done(sp_login_throttle_t *t, const char *account, const char *addr,
-                            sp_login_outcome_t outcome)
+                            sp_login_outcome_t outcome, uint64_t now_ms)
 {
     char key[KEY_MAX];
-    if (outcome == SP_LOGIN_FAILED || !pair_key(account, addr, key))
+    if (!pair_key(account, addr, key))
         return;
     pair_t *p = sp_map_gets(t->pairs, key);
     if (!p || p->fails == 0)
-        return; /* not charged (or already forgotten): nothing to refund */
+        return; /* not charged (or already forgotten): nothing to settle */
+    if (outcome == SP_LOGIN_FAILED) {
+        if (p->last_ms < now_ms)
+            p->last_ms = now_ms;
+        return;
+    }
     if (outcome == SP_LOGIN_OK || p->fails == 1)
         sp_map_dels(t->pairs, key, NULL);
     else

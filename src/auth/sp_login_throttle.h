@@ -12,7 +12,7 @@
  *  - per (account, client address) "pair", exact, in a table of at most
  *    max_pairs entries: the first SP_LOGIN_PAIR_FREE failures are free, then
  *    that address waits 1 s, 2 s, 4 s ... up to SP_LOGIN_BACKOFF_CAP_MS after
- *    its last attempt. A correct password from the address clears its pair.
+ *    its last failure. A correct password from the address clears its pair.
  *  - per account, in a count-min sketch (fixed memory, never forgets; a
  *    collision can only make an account look more attacked): once the account
  *    has SP_LOGIN_ACCOUNT_FREE failures from anywhere, it takes at most one
@@ -57,9 +57,12 @@ typedef enum {
     SP_LOGIN_UNJUDGED /* busy or store error: the charge is refunded */
 } sp_login_outcome_t;
 
-/** The outcome of an attempt that sp_login_throttle_check let through. */
+/**
+ * The outcome of an attempt that sp_login_throttle_check let through, at now_ms (a failure
+ * restarts the address's wait from now: hashing a password may take a while).
+ */
 void sp_login_throttle_done(sp_login_throttle_t *t, const char *account, const char *addr,
-                            sp_login_outcome_t outcome);
+                            sp_login_outcome_t outcome, uint64_t now_ms);
 
 /** Pairs held (at most max_pairs). */
 size_t sp_login_throttle_pairs(const sp_login_throttle_t *t);
