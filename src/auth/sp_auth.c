@@ -618,6 +618,7 @@ static void load_session(op_t *op, const sp_jwt_claims_t *c, bool bearer)
     memcpy(op->user.sid, sid, strlen(sid) + 1);
     op->user.bearer = bearer;
     op->token_exp_ms = c->exp * 1000;
+    op->user.expires_ms = op->token_exp_ms;
     if (deny_known(op->a, sid)) { /* answered on the next loop turn, without a query */
         op->later = sp_malloc(sizeof(*op->later));
         uv_timer_init(op->a->loop, op->later);

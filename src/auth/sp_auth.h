@@ -49,6 +49,7 @@ typedef struct sp_auth_user {
     char display_name[SP_DISPLAY_NAME_BYTES];
     char sid[SP_UUID_STRLEN]; /* the session this request runs under */
     bool bearer;              /* authenticated by a bearer token (not the cookie) */
+    int64_t expires_ms;       /* session check: when the session ends (its token's exp) */
 } sp_auth_user_t;
 
 /** Outcome of an asynchronous operation. */

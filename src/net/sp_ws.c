@@ -50,6 +50,7 @@ struct sp_ws_conn_s {
     uint64_t diag_seq;
     char *user;
     char *cred; /* "kind:id" of the credential that opened it, or NULL */
+    int64_t expires_wall_ms; /* the credential's end (0: none): closed 4001 then */
     sp_http_server_t *srv; /* the HTTP server it came from: its connection budget */
     unsigned flags;
     int state;
@@ -67,6 +68,7 @@ struct sp_ws_auth_s {
     const sp_ws_handlers_t *h;
     void *ud;
     char *cred;
+    int64_t expires_wall_ms;
     char accept[29];
 };
 
@@ -524,6 +526,7 @@ static void start_conn(sp_ws_auth_t *a, const char *user, unsigned flags)
     c->user = user ? sp_strdup(user) : NULL;
     c->cred = a->cred;
     a->cred = NULL;
+    c->expires_wall_ms = a->expires_wall_ms;
     c->srv = srv;
     c->flags = flags;
     c->last_recv_ms = c->last_ping_ms = sp_mono_ms();
@@ -663,18 +666,31 @@ void sp_ws_auth_set_cred(sp_ws_auth_t *a, const char *kind, const char *id)
     memcpy(a->cred + kl + 1, id, il + 1);
 }
 
+void sp_ws_auth_set_expiry(sp_ws_auth_t *a, int64_t wall_ms)
+{
+    a->expires_wall_ms = wall_ms > 0 ? wall_ms : 0;
+}
+
 /* ---- hub ------------------------------------------------------------------------ */
 
 static void hub_tick(uv_timer_t *t)
 {
     sp_ws_hub_t *hub = t->data;
     uint64_t now = sp_mono_ms();
+    int64_t wall = sp_wall_ms();
     sp_ws_conn_t *c = hub->conns, *next;
     for (; c; c = next) {
         next = c->next;
         if (c->state == ST_CLOSING) {
             if (now >= c->close_deadline_ms)
                 conn_destroy(c);
+            continue;
+        }
+        if (c->expires_wall_ms && wall >= c->expires_wall_ms) {
+            sp_ulog(SP_LOG_INFO, MOD, c->user, "credential expired", "conn=%llu code=4001",
+                    (unsigned long long)c->id);
+            begin_close(c, 4001, "session expired", true);
+            conn_pump(c);
             continue;
         }
         if (now - c->last_recv_ms >= hub->opts.idle_timeout_ms) {

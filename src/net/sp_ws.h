@@ -97,6 +97,11 @@ void sp_ws_auth_done(sp_ws_auth_t *a, int status, const char *user_id, unsigned 
  * "widget" (widget token id).
  */
 void sp_ws_auth_set_cred(sp_ws_auth_t *a, const char *kind, const char *id);
+/**
+ * The credential's end (wall-clock ms, 0 = none): the socket is closed with 4001 "session
+ * expired" then (checked by the hub timer, within a second). Call before sp_ws_auth_done.
+ */
+void sp_ws_auth_set_expiry(sp_ws_auth_t *a, int64_t wall_ms);
 
 /**
  * Extension hook (pubsub plugs in here): sees every text message first as

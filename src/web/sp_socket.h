@@ -31,12 +31,12 @@ void sp_socket_free(sp_app_t *app);
 
 /**
  * Close code of a socket whose credential was revoked (session revoked, log out everywhere,
- * widget token rotated); the reason text says which. Revoked sessions are wired:
- * sp_socket_init installs an sp_auth_on_revoke hook that closes the sockets tagged
- * "sid:<session id>" (sp_socket_auth.c tags them). Any other credential: tag the socket in
- * the auth hook with sp_ws_auth_set_cred(a, "widget", token_id) and, when it is revoked,
- * call sp_ws_hub_close_cred(app->ws, "widget", token_id, NULL, SP_SOCKET_CLOSE_REVOKED,
- * "token rotated") (src/net/sp_ws.h).
+ * widget token rotated) or expired (sp_ws_auth_set_expiry); the reason text says which.
+ * Revoked sessions are wired: sp_socket_init installs an sp_auth_on_revoke hook that closes
+ * the sockets tagged "sid:<session id>" (sp_socket_auth.c tags them). Any other credential:
+ * tag the socket in the auth hook with sp_ws_auth_set_cred(a, "widget", token_id) and,
+ * when it is revoked, call sp_ws_hub_close_cred(app->ws, "widget", token_id, NULL,
+ * SP_SOCKET_CLOSE_REVOKED, "token rotated") (src/net/sp_ws.h).
  */
 #define SP_SOCKET_CLOSE_REVOKED 4001
 

@@ -13,8 +13,10 @@ static void authenticated(sp_http_req_t *req, sp_auth_status_t st, const sp_auth
 {
     (void)req;
     int status = st == SP_AUTH_OK ? 0 : st == SP_AUTH_DENIED ? 401 : 503;
-    if (u) /* revoking this session closes the socket (sp_socket_close_cred) */
+    if (u) { /* revoking this session closes the socket; so does its end */
         sp_ws_auth_set_cred(ud, "sid", u->sid);
+        sp_ws_auth_set_expiry(ud, u->expires_ms);
+    }
     sp_ws_auth_done(ud, status, u ? u->id : NULL, 0);
 }
 

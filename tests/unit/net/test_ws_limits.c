@@ -3,7 +3,8 @@
  *   - max_per_user: one socket more for a user is 503 too_many_sockets before the upgrade;
  *   - upgraded sockets stay in the HTTP server's max_connections (a plain request is 503);
  *   - sp_ws_hub_close_cred closes exactly the sockets opened with that credential (4001),
- *     sp_ws_hub_close_if the ones a predicate picks; the others stay open.
+ *     sp_ws_hub_close_if the ones a predicate picks; the others stay open;
+ *   - a socket whose credential expires (sp_ws_auth_set_expiry) is closed 4001.
  * The client runs in a thread with blocking sockets; the loop runs here.
  */
 #include <arpa/inet.h>
@@ -11,11 +12,13 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/sp_time.h"
 #include "net/sp_http.h"
 #include "net/sp_router.h"
 #include "net/sp_ws.h"
@@ -34,6 +37,8 @@ typedef struct {
     /* loop results */
     size_t count_a, closed_cred, closed_if, closed_none;
     char cred_seen[64];
+    int close_expiring, close_lasting;
+    long expiry_ms; /* how long after the open the expiring socket was closed */
 } fx_t;
 
 static bool on_text(sp_ws_conn_t *c, const char *msg, size_t len, void *ud)
@@ -53,7 +58,7 @@ static void route(sp_http_req_t *req, void *ud)
 /* ?u=USER&s=SESSION: accepted at once as USER, tagged sid:SESSION */
 static void auth(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
 {
-    char u[32], s[32];
+    char u[32], s[32], e[16];
     (void)ud;
     if (!sp_http_req_query_param(req, "u", u, sizeof(u)) ||
         !sp_http_req_query_param(req, "s", s, sizeof(s))) {
@@ -61,6 +66,8 @@ static void auth(sp_http_req_t *req, sp_ws_auth_t *a, void *ud)
         return;
     }
     sp_ws_auth_set_cred(a, "sid", s);
+    if (sp_http_req_query_param(req, "e", e, sizeof(e))) /* expires e ms from now */
+        sp_ws_auth_set_expiry(a, sp_wall_ms() + strtol(e, NULL, 10));
     sp_ws_auth_done(a, 0, u, 0);
 }
 
@@ -168,33 +175,69 @@ static void *client(void *arg)
     return NULL;
 }
 
+static void *client_expiry(void *arg)
+{
+    fx_t *f = arg;
+    int64_t t0 = sp_wall_ms();
+    int s1 = request(f, "/socket?u=C&s=s5&e=300", true, &f->status[0], f->body[0],
+                     sizeof(f->body[0]));
+    int s2 = request(f, "/socket?u=C&s=s6", true, &f->status[1], f->body[1], sizeof(f->body[1]));
+    f->close_expiring = read_close(s1);
+    f->expiry_ms = (long)(sp_wall_ms() - t0);
+    struct timeval tv = {1, 0};
+    setsockopt(s2, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    unsigned char c;
+    f->close_lasting = recv(s2, &c, 1, 0) > 0 ? c : 0;
+    close(s1);
+    close(s2);
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+static void run(fx_t *f, void *(*fn)(void *))
+{
+    cr_assert_eq(uv_loop_init(&f->loop), 0);
+    f->router = sp_router_new();
+    sp_route_opts_t ro = {0};
+    sp_router_add(f->router, "GET", "/socket", route, f, &ro);
+    sp_http_opts_t ho = {.listen = "127.0.0.1:0", .max_connections = 3,
+                         .max_header_bytes = 16384, .default_body_limit = 65536,
+                         .header_timeout_ms = 5000, .idle_timeout_ms = 5000, .server_name = "t"};
+    f->http = sp_http_server_new(&f->loop, &ho, f->router);
+    cr_assert_eq(sp_http_server_listen(f->http), 0);
+    f->port = sp_http_server_port(f->http);
+    sp_ws_opts_t wo = {.public_url = "http://localhost:1", .max_per_user = 2};
+    f->hub = sp_ws_hub_new(&f->loop, &wo);
+    sp_ws_hub_set_auth(f->hub, auth, f);
+    uv_async_init(&f->loop, &f->step, step_cb);
+    uv_async_init(&f->loop, &f->done, done_cb);
+    f->step.data = f->done.data = f;
+    pthread_t th;
+    pthread_create(&th, NULL, fn, f);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&f->loop), 0);
+    sp_router_free(f->router);
+}
+
+Test(ws_limits, expired_credential_closes_4001)
+{
+    fx_t f;
+    memset(&f, 0, sizeof(f));
+    run(&f, client_expiry);
+    cr_assert_eq(f.status[0], 101);
+    cr_assert_eq(f.status[1], 101);
+    cr_assert_eq(f.close_expiring, 4001);
+    cr_assert(f.expiry_ms >= 250 && f.expiry_ms < 2900, "closed after %ld ms", f.expiry_ms);
+    cr_assert_eq(f.close_lasting, 0, "a socket without an end stays open");
+}
+
 Test(ws_limits, per_user_limit_budget_and_close_by_credential)
 {
     fx_t f;
     memset(&f, 0, sizeof(f));
-    cr_assert_eq(uv_loop_init(&f.loop), 0);
-    f.router = sp_router_new();
-    sp_route_opts_t ro = {0};
-    sp_router_add(f.router, "GET", "/socket", route, &f, &ro);
-    sp_http_opts_t ho = {.listen = "127.0.0.1:0", .max_connections = 3,
-                         .max_header_bytes = 16384, .default_body_limit = 65536,
-                         .header_timeout_ms = 5000, .idle_timeout_ms = 5000, .server_name = "t"};
-    f.http = sp_http_server_new(&f.loop, &ho, f.router);
-    cr_assert_eq(sp_http_server_listen(f.http), 0);
-    f.port = sp_http_server_port(f.http);
-    sp_ws_opts_t wo = {.public_url = "http://localhost:1", .max_per_user = 2};
-    f.hub = sp_ws_hub_new(&f.loop, &wo);
-    sp_ws_hub_set_auth(f.hub, auth, &f);
-    uv_async_init(&f.loop, &f.step, step_cb);
-    uv_async_init(&f.loop, &f.done, done_cb);
-    f.step.data = f.done.data = &f;
-    pthread_t th;
-    pthread_create(&th, NULL, client, &f);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    pthread_join(th, NULL);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    cr_assert_eq(uv_loop_close(&f.loop), 0);
-    sp_router_free(f.router);
+    run(&f, client);
 
     cr_assert_eq(f.status[0], 101);
     cr_assert_eq(f.status[1], 101);
