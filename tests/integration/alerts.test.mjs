@@ -44,10 +44,10 @@ async function setup(ctx) {
   // Shows until `count` have arrived, skipping each so the next comes at once.
   u.drain = async (count, { skip = true, timeout = 8000 } = {}) => {
     const got = [];
+    let idx = u.shows().length; // shows may arrive faster than this loop: count them by index
     while (got.length < count) {
-      const seen = u.shows().length;
-      await waitFor(() => u.shows().length > seen || null, { timeout, what: `show #${got.length + 1}` });
-      const s = u.shows()[seen];
+      await waitFor(() => u.shows().length > idx || null, { timeout, what: `show #${got.length + 1}` });
+      const s = u.shows()[idx++];
       got.push(s.payload);
       if (skip) {
         const r = await u.ctl('skip');
