@@ -196,7 +196,7 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
   assert.match(urls.alertbox, /\/widgets\/alertbox\?token=/);
   const types = {};
   for (const t of TYPES) {
-    types[t] = { template: `{name} ${t.toUpperCase()} {count} <b>`, duration_ms: 1500, animation_in: 'fade', animation_out: 'fade' };
+    types[t] = { template: `{name} ${t.toUpperCase()} {count} <b>`, duration_ms: 3000, animation_in: 'fade', animation_out: 'fade' };
   }
   await putConfig(u, 'alertbox', { types, text_color: GREEN, accent_color: GREEN, font_size: 72, gap_ms: 0, show_message: false });
 
@@ -220,7 +220,7 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
     assert.ok(on.colored > 500, `${t}: the text is drawn in the configured colour (${on.colored} px)`);
     assert.deepEqual(on.corners, [0, 0, 0, 0], `${t}: the background stays transparent`);
     assert.ok(on.visible < on.width * on.height * 0.2, `${t}: only the alert is drawn (${on.visible} px)`);
-    await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 5000 });
+    await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 8000 });
     const off = await shot(page, null, GREEN);
     assert.equal(off.visible, 0, `${t}: gone, nothing left on the page`);
   }
@@ -232,14 +232,15 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
 
 test('AlertBox: the viewer message is masked on the page too; a dropped socket resumes without losing an alert', async () => {
   const urls = await widgetUrls(u);
-  await putConfig(u, 'alertbox', { show_message: true, filter: { links: true, words: ['darn'] } });
+  await putConfig(u, 'alertbox', { show_message: true, filter: { links: true, words: ['darn'] },
+    types: { donation: { template: '{name} donated {amount} {currency}!' } } });
   const page = await obsPage(urls.alertbox);
   // a show frame as the queue publishes it (test-mode socket publish), its message unfiltered
   const sock = await dashSocket(ctx, u);
   sock.send({
     type: 'publish', topic: `alertbox:${u.id}`, event: 'show',
     payload: { key: 900001, alert: { id: 'm1', type: 'donation', platform: 'streampai', name: 'Mask<b>er', amount: 4.5, currency: 'EUR', message: 'see https://evil.example/x now, DARN it', ts: Date.now() },
-      names: ['Mask<b>er'], count: 1, test: true, replay: false, duration_ms: 1000 },
+      names: ['Mask<b>er'], count: 1, test: true, replay: false, duration_ms: 4000 },
   });
   const shown = page.locator('#stage .alert[data-key="900001"]');
   await shown.waitFor({ timeout: 5000 });
@@ -247,7 +248,7 @@ test('AlertBox: the viewer message is masked on the page too; a dropped socket r
   assert.equal(await shown.locator('.var[data-var="name"]').textContent(), 'Mask<b>er');
   assert.equal(await shown.locator('.var[data-var="amount"]').textContent(), '4.50');
   assert.equal(await shown.locator('b').count(), 0);
-  await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 5000 });
+  await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 8000 });
   await sock.close();
 
   // the socket drops; an alert is queued meanwhile; the page reconnects and resumes by seq
@@ -354,9 +355,12 @@ test('dashboard /dashboard/widgets: live preview, field errors, a saved setting 
 
   // fake data plays in the preview only
   await dash.click('#alertbox-fake');
-  await frame.locator('#stage .alert').first().waitFor({ timeout: 3000 });
-  await sleep(300);
+  await frame.locator('#stage .alert[data-type="follow"]').waitFor({ timeout: 3000 });
+  await dash.click('#alertbox-fake');
+  await frame.locator('#stage .alert[data-type="subscription"]').waitFor({ timeout: 3000 });
+  assert.equal(await frame.locator('#stage .alert').count(), 1, 'one at a time');
   assert.equal(await obs.locator('#stage .alert').count(), 0, 'fake alerts stay in the preview');
+  await frame.locator('#stage .alert').waitFor({ state: 'detached', timeout: 8000 });
 
   // a bad value: 422 with its field shown next to it
   await dash.click('#alertbox-form details[data-type="follow"] summary');
