@@ -5,11 +5,14 @@
 // flood merge (follows, gift bombs), dedupe by id, bounds with drop counting in /metrics,
 // per-type filters, controls (pause/resume/skip/clear/replay/test), and kill -9 with alerts
 // queued: after the restart each accepted alert is shown exactly once.
-import { describe, test, before } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tmpDir } from '../lib/harness.mjs';
 import { dbExec } from '../lib/authlib.mjs';
-import { bootLive, newUser, dashSocket, waitFor, sleep, testCleanExit } from '../lib/livelib.mjs';
+import {
+  bootLive, newUser, dashSocket, waitFor, sleep, testCleanExit, inputUid, setInput, waitState,
+} from '../lib/livelib.mjs';
+import { startFakeTwitch } from '../fakes/twitch.mjs';
 
 let n = 0;
 const alert = (type, extra = {}) => ({
@@ -293,7 +296,8 @@ describe('AlertQueue durability (kill -9)', () => {
     await ctx.srv.kill9();
     await ctx.restart();
     const sock = await dashSocket(ctx, u);
-    sock.send({ type: 'subscribe', topic: u.topic });
+    // resume from 0: what this process published before the socket came is replayed too
+    sock.send({ type: 'resume', topic: u.topic, after_seq: 0 });
     u.sock = sock;
     const after = [];
     await waitFor(() => {
@@ -310,6 +314,78 @@ describe('AlertQueue durability (kill -9)', () => {
     await sleep(300);
     assert.equal(sock.msgs.filter((m) => m.topic === u.topic && m.event === 'show').length, after.length);
     assert.equal((await u.state()).stats.duplicates, 1);
+  });
+
+  testCleanExit(() => ctx);
+});
+
+// The real input: a platform's alert (fake Twitch, EventSub by webhook) enters the queue through
+// the supervisor's hook; its persisted event can be replayed from GET /api/events.
+describe('AlertQueue fed by a platform (fake Twitch)', () => {
+  const WH_SECRET = 'twitch-webhook-secret-for-alerts-1';
+  const TW_USER = '141981764';
+  let ctx; let tw;
+  before(async () => {
+    tw = await startFakeTwitch({ keepaliveSeconds: 2 });
+    ctx = await bootLive({ env: {
+      TWITCH_CLIENT_ID: tw.clientId, TWITCH_CLIENT_SECRET: tw.clientSecret, TWITCH_AUTH_URL: tw.authUrl,
+      TWITCH_API_URL: tw.apiUrl, TWITCH_EVENTSUB_WS_URL: tw.wsUrl, TWITCH_INGEST_URL: 'rtmp://127.0.0.1:1935/app',
+      TWITCH_WEBHOOK_SECRET: WH_SECRET, TWITCH_EVENTSUB_TRANSPORT: 'webhook',
+    } });
+    ctx.secrets.add(tw.clientSecret);
+    ctx.secrets.add(WH_SECRET);
+  });
+  after(async () => { await tw?.stop(); });
+
+  test('a follow and a cheer from Twitch show once each (a redelivery does not); replay by event id', async () => {
+    const u = await setup(ctx);
+    tw.setAuthorize('approve', TW_USER);
+    const jar = new Map(u.cookie.split('; ').map((c) => c.split('=')));
+    const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const keep = (r) => { for (const c of r.headers.getSetCookie()) { const [kv] = c.split(';'); const i = kv.indexOf('='); jar.set(kv.slice(0, i), kv.slice(i + 1)); } };
+    let r = await fetch(`${ctx.srv.url}/auth/twitch/connect`, { headers: { cookie: cookie() }, redirect: 'manual' });
+    assert.equal(r.status, 302);
+    keep(r);
+    r = await fetch(r.headers.get('location'), { redirect: 'manual' });
+    r = await fetch(r.headers.get('location'), { headers: { cookie: cookie() }, redirect: 'manual' });
+    assert.match(r.headers.get('location'), /connected=twitch/);
+    const dest = (await u.api('GET', '/api/destinations')).json.destinations.find((d) => d.platform === 'twitch');
+    const uid = await inputUid(u);
+    await setInput(ctx, uid, 'connected');
+    await waitState(u, 'ready');
+    assert.equal((await u.api('POST', '/api/stream/start', { destinations: [dest.id] })).status, 200);
+    const key = tw.user(TW_USER).streamKey;
+    if (key) ctx.secrets.add(key);
+    for (const type of ['channel.follow', 'channel.cheer']) {
+      await tw.waitForSubscription((s) => s.type === type && s.status === 'enabled' && s.transport.method === 'webhook');
+    }
+    await u.ctl('pause'); // both queued before either shows: then priority decides
+    const [followId] = tw.emit('channel.follow', { user_name: 'Hooked' }, { duplicates: 1 });
+    const [cheerId] = tw.emit('channel.cheer', { bits: 250 });
+    for (const id of [followId, cheerId]) await u.sock.next((m) => m.topic === u.topic && m.event === 'alert' && m.payload.id === id);
+    await waitFor(async () => (await u.state()).queued === 2 || null, { what: 'both queued' });
+    await u.ctl('resume');
+    const got = await u.drain(2);
+    assert.deepEqual(got.map((s) => s.alert.type), ['cheer', 'follow'], 'priority order');
+    assert.equal(got[1].alert.id, followId);
+    assert.equal(got[1].text, 'Hooked just followed!');
+    assert.equal(got[0].alert.id, cheerId);
+    assert.equal(got[0].alert.amount, 250);
+    await sleep(300);
+    assert.equal(u.shows().length, 2, 'the duplicate delivery never shows');
+    let ev;
+    await waitFor(async () => {
+      const list = (await u.api('GET', '/api/events?limit=50')).json;
+      const items = Array.isArray(list) ? list : (list.events || []);
+      ev = items.find((e) => (e.payload && e.payload.id === followId) || e.platform_event_id === followId);
+      return ev || null;
+    }, { what: 'the follow persisted in /api/events' });
+    r = await u.ctl('replay', { event_id: ev.id });
+    assert.equal(r.status, 200, r.text);
+    const [again] = await u.drain(1);
+    assert.equal(again.alert.id, followId);
+    assert.equal(again.replay, true);
+    assert.equal((await u.api('POST', '/api/stream/stop')).status, 200);
   });
 
   testCleanExit(() => ctx);
