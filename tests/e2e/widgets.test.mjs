@@ -253,6 +253,7 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
     const text = await alert.locator('.alert-text').textContent();
     assert.ok(text.includes(` ${t.toUpperCase()} `), `${t}: "${text}"`);
     assert.ok(text.endsWith(' <b>'), 'markup in a template stays text');
+    assert.equal(text, await page.evaluate(() => window.spWidget.current.payload.text), 'rendered as the server renders it');
     assert.equal(await alert.locator('b').count(), 0);
     await sleep(700); // the in-animation (600 ms) is over
     const on = await shot(page, t === 'follow' ? 'alertbox-follow' : null, GREEN);

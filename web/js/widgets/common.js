@@ -57,7 +57,7 @@ export function alertVar(name, alert, count) {
   switch (name) {
     case 'amount': return fmtAmount(alert.amount);
     case 'count': {
-      const c = count ?? alert.count;
+      const c = count === undefined ? alert.count : count;
       return typeof c === 'number' && Number.isFinite(c) ? String(c) : '';
     }
     case 'tier': return typeof alert.tier === 'number' ? String(alert.tier) : '';
