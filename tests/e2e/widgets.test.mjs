@@ -372,8 +372,20 @@ test('chat overlay: newest at the bottom, fades out, hides !commands and bots; T
   sock.send({ type: 'publish', topic: `chat:${u.id}`, event: 'deleted', payload: { id: tom.id, platform: 'twitch', ts: Date.now() } });
   await page.waitForFunction(() => document.querySelectorAll('#chat li').length === 0, null, { timeout: 3000 });
   await sock.close();
+
+  // the platform filter: only the chosen platforms
+  await putConfig(u, 'chat', { twitch_safe: false, platforms: ['youtube', 'kick'] });
+  await page.waitForFunction(() => window.spWidget.config.twitch_safe === false, null, { timeout: 2000 });
+  await send('twitch', 'Tina', 'tw filtered');
+  await send('kick', 'Kai', 'kick shown');
+  await send('youtube', 'Yan', 'yt shown');
+  await page.locator('#chat li', { hasText: 'yt shown' }).waitFor();
+  await sleep(300);
+  // the lines Twitch-safe hid come back (a config applies to what is on screen; they never
+  // fade: lifetime 0); the faded and the deleted ones do not
+  assert.deepEqual(await lines(), ['from youtube', 'from kick', 'kick shown', 'yt shown']);
   assert.deepEqual(page.errors, []);
-  await putConfig(u, 'chat', { twitch_safe: false, lifetime_ms: 30000 });
+  await putConfig(u, 'chat', { twitch_safe: false, platforms: [], lifetime_ms: 30000 });
   await page.context().close();
 });
 
