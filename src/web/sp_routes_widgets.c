@@ -250,8 +250,8 @@ static void list_step(wctx_t *c)
                   "token_sealed IS NULL";
         params[n++] = json_pack("[s, s]", c->user, wtypes[t]);
         sqls[n] = "INSERT INTO widget_tokens (token_hash, user_id, widget_type, token_sealed, "
-                  "created_at) SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM "
-                  "widget_tokens WHERE user_id = $2 AND widget_type = $3)";
+                  "created_at) SELECT $1, $2, $3, $4, CAST($5 AS BIGINT) WHERE NOT EXISTS "
+                  "(SELECT 1 FROM widget_tokens WHERE user_id = $2 AND widget_type = $3)";
         params[n++] = p;
     }
     sp_store_tx(c->app->store, n, sqls, params, on_created, c);
