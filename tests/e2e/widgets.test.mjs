@@ -80,6 +80,45 @@ function decodePng(buf) {
   return { width, height, px };
 }
 
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// A solid-colour RGBA PNG of w x h (for the upload of an alert image).
+function solidPng(w, h, [r, g, b]) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; ihdr[9] = 6; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  const row = Buffer.alloc(1 + w * 4);
+  for (let x = 0; x < w; x++) row.set([r, g, b, 255], 1 + x * 4);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// A short silent 8 kHz mono WAV (for the upload of an alert sound).
+function silentWav(samples = 800) {
+  const b = Buffer.alloc(44 + samples);
+  b.write('RIFF', 0, 'latin1'); b.writeUInt32LE(36 + samples, 4); b.write('WAVE', 8, 'latin1');
+  b.write('fmt ', 12, 'latin1'); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(8000, 24); b.writeUInt32LE(8000, 28); b.writeUInt16LE(1, 32); b.writeUInt16LE(8, 34);
+  b.write('data', 36, 'latin1'); b.writeUInt32LE(samples, 40); b.fill(128, 44);
+  return b;
+}
+
 // Pixel statistics of a transparent-background screenshot: how many are not fully transparent,
 // how many are (nearly) the given colour and opaque.
 async function shot(page, name, color) {
@@ -196,7 +235,7 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
   assert.match(urls.alertbox, /\/widgets\/alertbox\?token=/);
   const types = {};
   for (const t of TYPES) {
-    types[t] = { template: `{name} ${t.toUpperCase()} {count} <b>`, duration_ms: 1500, animation_in: 'fade', animation_out: 'fade' };
+    types[t] = { template: `{name} ${t.toUpperCase()} {count} <b>`, duration_ms: 3000, animation_in: 'fade', animation_out: 'fade' };
   }
   await putConfig(u, 'alertbox', { types, text_color: GREEN, accent_color: GREEN, font_size: 72, gap_ms: 0, show_message: false });
 
@@ -214,13 +253,14 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
     const text = await alert.locator('.alert-text').textContent();
     assert.ok(text.includes(` ${t.toUpperCase()} `), `${t}: "${text}"`);
     assert.ok(text.endsWith(' <b>'), 'markup in a template stays text');
+    assert.equal(text, await page.evaluate(() => window.spWidget.current.payload.text), 'rendered as the server renders it');
     assert.equal(await alert.locator('b').count(), 0);
     await sleep(700); // the in-animation (600 ms) is over
     const on = await shot(page, t === 'follow' ? 'alertbox-follow' : null, GREEN);
     assert.ok(on.colored > 500, `${t}: the text is drawn in the configured colour (${on.colored} px)`);
     assert.deepEqual(on.corners, [0, 0, 0, 0], `${t}: the background stays transparent`);
     assert.ok(on.visible < on.width * on.height * 0.2, `${t}: only the alert is drawn (${on.visible} px)`);
-    await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 5000 });
+    await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 8000 });
     const off = await shot(page, null, GREEN);
     assert.equal(off.visible, 0, `${t}: gone, nothing left on the page`);
   }
@@ -232,14 +272,15 @@ test('AlertBox as an OBS browser source: every test alert type shows its configu
 
 test('AlertBox: the viewer message is masked on the page too; a dropped socket resumes without losing an alert', async () => {
   const urls = await widgetUrls(u);
-  await putConfig(u, 'alertbox', { show_message: true, filter: { links: true, words: ['darn'] } });
+  await putConfig(u, 'alertbox', { show_message: true, filter: { links: true, words: ['darn'] },
+    types: { donation: { template: '{name} donated {amount} {currency}!' } } });
   const page = await obsPage(urls.alertbox);
   // a show frame as the queue publishes it (test-mode socket publish), its message unfiltered
   const sock = await dashSocket(ctx, u);
   sock.send({
     type: 'publish', topic: `alertbox:${u.id}`, event: 'show',
     payload: { key: 900001, alert: { id: 'm1', type: 'donation', platform: 'streampai', name: 'Mask<b>er', amount: 4.5, currency: 'EUR', message: 'see https://evil.example/x now, DARN it', ts: Date.now() },
-      names: ['Mask<b>er'], count: 1, test: true, replay: false, duration_ms: 1000 },
+      names: ['Mask<b>er'], count: 1, test: true, replay: false, duration_ms: 4000 },
   });
   const shown = page.locator('#stage .alert[data-key="900001"]');
   await shown.waitFor({ timeout: 5000 });
@@ -247,7 +288,7 @@ test('AlertBox: the viewer message is masked on the page too; a dropped socket r
   assert.equal(await shown.locator('.var[data-var="name"]').textContent(), 'Mask<b>er');
   assert.equal(await shown.locator('.var[data-var="amount"]').textContent(), '4.50');
   assert.equal(await shown.locator('b').count(), 0);
-  await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 5000 });
+  await page.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 8000 });
   await sock.close();
 
   // the socket drops; an alert is queued meanwhile; the page reconnects and resumes by seq
@@ -265,7 +306,7 @@ test('AlertBox: the viewer message is masked on the page too; a dropped socket r
 
 test('chat overlay: newest at the bottom, fades out, hides !commands and bots; Twitch-safe shows only Twitch', async () => {
   const urls = await widgetUrls(u);
-  await putConfig(u, 'chat', { lifetime_ms: 4000, max_messages: 10, hide_commands: true, bots: ['nightbot'], twitch_safe: false, platforms: [], font_size: 40 });
+  await putConfig(u, 'chat', { lifetime_ms: 8000, max_messages: 10, hide_commands: true, bots: ['nightbot'], twitch_safe: false, platforms: [], font_size: 40 });
   const page = await obsPage(urls.chat);
   const send = async (platform, name, text) => {
     const r = await u.api('POST', '/api/widgets/chat/test', { platform, name, text });
@@ -285,14 +326,34 @@ test('chat overlay: newest at the bottom, fades out, hides !commands and bots; T
   assert.ok(ys[0] < ys[1] && ys[1] < ys[2], 'newest at the bottom');
   assert.ok(ys[2] > 1000 && ys[2] <= 1080, `the last line sits at the bottom of the 1080 px page (${ys[2]})`);
   assert.equal(await page.locator('#chat li[data-platform="youtube"] img.pf[src="/widgets/icons/youtube.svg"]').count(), 1, 'platform icon (local SVG)');
+  // emotes as images (only the http(s) URL the server sent), badges, the author's colour
+  const pubSock = await dashSocket(ctx, u);
+  pubSock.send({ type: 'publish', topic: `chat:${u.id}`, event: 'message', payload: {
+    id: 'emote-1', platform: 'twitch', ts: Date.now(), text: 'hi Kappa nope',
+    author: { id: 'e1', name: 'emoter', display_name: 'Emo<ter>', color: '#FF00FF', badges: [{ set_id: 'moderator', id: '1' }, { set_id: 'subscriber', id: '6' }] },
+    fragments: [{ type: 'text', text: 'hi ' }, { type: 'emote', text: 'Kappa', emote_url: 'https://static-cdn.jtvnw.net/emoticons/v2/25/default/dark/1.0' },
+      { type: 'emote', text: ' nope', emote_url: 'javascript:alert(1)' }],
+  } });
+  const eline = page.locator('#chat li[data-id="emote-1"]');
+  await eline.waitFor();
+  assert.equal(await eline.locator('img.emote').count(), 1);
+  assert.equal(await eline.locator('img.emote').getAttribute('alt'), 'Kappa');
+  await page.waitForFunction(() => document.querySelector('#chat li[data-id="emote-1"] img.emote').naturalWidth > 0);
+  assert.equal(await eline.locator('.text').textContent(), 'hi  nope');
+  assert.equal(await eline.locator('.author').textContent(), 'Emo<ter>');
+  assert.equal(await eline.locator('.author').evaluate((n) => getComputedStyle(n).color), 'rgb(255, 0, 255)');
+  assert.deepEqual(await eline.locator('.badge').evaluateAll((bs) => bs.map((b) => b.dataset.badge)), ['moderator', 'subscriber']);
+  await pubSock.close();
   const s = await shot(page, 'chat');
   assert.deepEqual(s.corners, [0, 0, 0, 0], 'transparent background');
   assert.ok(s.visible > 1000, 'lines drawn');
-  // the lifetime: all there after 2 s, fading then gone after 4 s (+1 s fade)
-  await sleep(1500);
-  assert.equal(await page.locator('#chat li').count(), 3);
-  await page.locator('#chat li.fading').first().waitFor({ timeout: 4000 });
-  await page.waitForFunction(() => document.querySelectorAll('#chat li').length === 0, null, { timeout: 4000 });
+  // the lifetime (8 s): all still there, then fading, then gone (1 s fade)
+  const sent = Date.now();
+  assert.equal(await page.locator('#chat li').count(), 4);
+  assert.equal(await page.locator('#chat li.fading').count(), 0);
+  await page.locator('#chat li.fading').first().waitFor({ timeout: 10000 });
+  assert.ok(Date.now() - sent > 1000, 'not faded at once');
+  await page.waitForFunction(() => document.querySelectorAll('#chat li').length === 0, null, { timeout: 10000 });
   assert.equal((await shot(page)).visible, 0, 'all faded: nothing left');
 
   // Twitch-safe: a saved config reaches the page; only Twitch messages from then on
@@ -311,8 +372,20 @@ test('chat overlay: newest at the bottom, fades out, hides !commands and bots; T
   sock.send({ type: 'publish', topic: `chat:${u.id}`, event: 'deleted', payload: { id: tom.id, platform: 'twitch', ts: Date.now() } });
   await page.waitForFunction(() => document.querySelectorAll('#chat li').length === 0, null, { timeout: 3000 });
   await sock.close();
+
+  // the platform filter: only the chosen platforms
+  await putConfig(u, 'chat', { twitch_safe: false, platforms: ['youtube', 'kick'] });
+  await page.waitForFunction(() => window.spWidget.config.twitch_safe === false, null, { timeout: 2000 });
+  await send('twitch', 'Tina', 'tw filtered');
+  await send('kick', 'Kai', 'kick shown');
+  await send('youtube', 'Yan', 'yt shown');
+  await page.locator('#chat li', { hasText: 'yt shown' }).waitFor();
+  await sleep(300);
+  // the lines Twitch-safe hid come back (a config applies to what is on screen; they never
+  // fade: lifetime 0); the faded and the deleted ones do not
+  assert.deepEqual(await lines(), ['from youtube', 'from kick', 'kick shown', 'yt shown']);
   assert.deepEqual(page.errors, []);
-  await putConfig(u, 'chat', { twitch_safe: false, lifetime_ms: 30000 });
+  await putConfig(u, 'chat', { twitch_safe: false, platforms: [], lifetime_ms: 30000 });
   await page.context().close();
 });
 
@@ -354,9 +427,12 @@ test('dashboard /dashboard/widgets: live preview, field errors, a saved setting 
 
   // fake data plays in the preview only
   await dash.click('#alertbox-fake');
-  await frame.locator('#stage .alert').first().waitFor({ timeout: 3000 });
-  await sleep(300);
+  await frame.locator('#stage .alert[data-type="follow"]').waitFor({ timeout: 3000 });
+  await dash.click('#alertbox-fake');
+  await frame.locator('#stage .alert[data-type="subscription"]').waitFor({ timeout: 3000 });
+  assert.equal(await frame.locator('#stage .alert').count(), 1, 'one at a time');
   assert.equal(await obs.locator('#stage .alert').count(), 0, 'fake alerts stay in the preview');
+  await frame.locator('#stage .alert').waitFor({ state: 'detached', timeout: 8000 });
 
   // a bad value: 422 with its field shown next to it
   await dash.click('#alertbox-form details[data-type="follow"] summary');
@@ -383,6 +459,41 @@ test('dashboard /dashboard/widgets: live preview, field errors, a saved setting 
   const saved = (await v.api('GET', '/api/widgets/alertbox/config')).json.config;
   assert.equal(saved.font_size, 120);
   assert.equal(saved.types.follow.duration_ms, 3000);
+
+  // an image and a sound uploaded from the form, saved: the OBS page shows the image above the
+  // text and plays the sound at the configured volume
+  const follow = dash.locator('#alertbox-form details[data-type="follow"]');
+  await follow.locator('[data-field="types.follow.image_url"] input[type="file"]').setInputFiles(
+    { name: 'red.png', mimeType: 'image/png', buffer: solidPng(160, 120, [255, 0, 0]) });
+  await dash.waitForFunction(() => document.querySelector('#alertbox-types-follow-image_url').value.startsWith('/uploads/'));
+  await follow.locator('[data-field="types.follow.sound_url"] input[type="file"]').setInputFiles(
+    { name: 'ding.wav', mimeType: 'audio/wav', buffer: silentWav() });
+  await dash.waitForFunction(() => document.querySelector('#alertbox-types-follow-sound_url').value.startsWith('/uploads/'));
+  await dash.fill('#alertbox-types-follow-volume', '30');
+  // a file of a refused type: the server's answer under the field, the URL unchanged
+  const imgUrl = await dash.locator('#alertbox-types-follow-image_url').inputValue();
+  await follow.locator('[data-field="types.follow.image_url"] input[type="file"]').setInputFiles(
+    { name: 'evil.png', mimeType: 'image/png', buffer: Buffer.from('<script>alert(1)</script>') });
+  await dash.locator('[data-error-for="types.follow.image_url"]').filter({ hasText: /not accepted/ }).waitFor();
+  assert.equal(await dash.locator('#alertbox-types-follow-image_url').inputValue(), imgUrl);
+  await dash.click('#alertbox-form button[type="submit"]');
+  await dash.locator('#alertbox-saved').filter({ hasText: 'Saved' }).waitFor();
+  assert.equal((await v.api('GET', '/api/widgets/alertbox/config')).json.config.types.follow.image_url, imgUrl);
+  await obs.waitForFunction((u2) => window.spWidget.config.types.follow.image_url === u2, imgUrl, { timeout: 2000 });
+  await dash.click('button[data-test-type="follow"]');
+  const img = obs.locator('#stage .alert[data-type="follow"] img.alert-image');
+  await img.waitFor({ timeout: 5000 });
+  assert.equal(await img.getAttribute('src'), imgUrl);
+  await obs.waitForFunction(() => document.querySelector('#stage img.alert-image')?.naturalWidth === 160);
+  const ib = await img.boundingBox();
+  const tb = await obs.locator('#stage .alert[data-type="follow"] .alert-text').boundingBox();
+  assert.ok(ib.y + ib.height <= tb.y + 1, 'layout above: the image above the text');
+  assert.equal(await obs.evaluate(() => window.spWidget.current.audio && window.spWidget.current.audio.volume), 0.3);
+  await sleep(700);
+  const red = await shot(obs, 'alertbox-image', '#ff0000');
+  assert.ok(red.colored >= 160 * 120 * 0.9, `the image is drawn (${red.colored} red px)`);
+  await dash.click('#queue-skip');
+  await obs.waitForFunction(() => !document.querySelector('#stage .alert'), null, { timeout: 3000 });
 
   // a test alert from the dashboard goes through the real queue: OBS and the preview show it
   await dash.click('button[data-test-type="raid"]');
@@ -419,7 +530,7 @@ test('dashboard /dashboard/widgets: live preview, field errors, a saved setting 
   await dash.waitForFunction(() => document.querySelector('#alertbox-preview').dataset.ready === '1');
 
   // the browser logs the deliberate 422 (bad duration) as a failed resource: nothing else
-  assert.deepEqual(dash.errors.filter((e) => !/status of 422/.test(e)), []);
+  assert.deepEqual(dash.errors.filter((e) => !/status of (422|415)/.test(e)), []);
   assert.deepEqual(obs.errors.filter((e) => !/WebSocket|401|404/.test(e)), []);
   await obs.context().close();
   await dctx.close();

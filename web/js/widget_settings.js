@@ -306,9 +306,14 @@ window.addEventListener('message', (ev) => {
   }
 });
 
-function fakeAlerts() {
+// One fake alert per click, the next type each time (the preview's own queue is cleared first,
+// so a click shows at once).
+let fakeNext = 0;
+function fakeAlert() {
   const cfg = merge(st.w.alertbox.config || {}, readForm('alertbox'));
-  ALERT_TYPES.forEach((t, i) => setTimeout(() => previewPost('alertbox', { type: 'show', payload: fakeShow(t, cfg) }), i * 50));
+  const t = ALERT_TYPES[fakeNext++ % ALERT_TYPES.length];
+  previewPost('alertbox', { type: 'clear' });
+  previewPost('alertbox', { type: 'show', payload: fakeShow(t, cfg) });
 }
 
 function toggleFakeChat(btn) {
@@ -360,6 +365,7 @@ async function testAlert(type) {
   try {
     await post('/api/widgets/alertbox/test', { type });
     note('alertbox', `Test ${TYPE_LABEL[type]} alert queued.`);
+    loadQueueState(); // a push is not a control: no `state` frame for it
   } catch (e) { note('alertbox', e.message, true); }
 }
 
@@ -384,6 +390,10 @@ async function testChat(ev) {
     await post('/api/widgets/chat/test', body);
     note('chat', 'Test message sent.');
   } catch (e) { note('chat', e.message, true); }
+}
+
+async function loadQueueState() {
+  try { renderQueue(await get('/api/widgets/alertbox/state')); } catch { /* the frames keep it current */ }
 }
 
 function renderQueue(s) {
@@ -469,8 +479,8 @@ function widgetSection(type, title, extra) {
 }
 
 function alertboxExtra() {
-  const fake = el('button', { type: 'button', class: 'button', id: 'alertbox-fake', text: 'Preview fake alerts' });
-  fake.addEventListener('click', fakeAlerts);
+  const fake = el('button', { type: 'button', class: 'button', id: 'alertbox-fake', text: 'Preview a fake alert' });
+  fake.addEventListener('click', fakeAlert);
   const tests = ALERT_TYPES.map((t) => {
     const b = el('button', { type: 'button', class: 'button small', 'data-test-type': t, text: `Test ${TYPE_LABEL[t]}` });
     b.addEventListener('click', () => testAlert(t));
@@ -548,6 +558,7 @@ async function mount(user) {
     fit();
   }
   renderQueue({ paused: false, queued: 0, current: null });
+  loadQueueState();
   loadEvents();
   st.socket = new WidgetSocket('/socket', [`alertbox:${user.id}`], onFrame, {
     onState: (s) => { document.body.dataset.socket = s; },

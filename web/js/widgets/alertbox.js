@@ -53,12 +53,14 @@ export function applyConfig(cfg) {
   document.body.dataset.configApplied = String(Date.now());
 }
 
-// Message text of a show: the type's template (a merged follow: "{count} new followers!").
+// Message text of a show: the type's template rendered with the alert, as the server renders
+// `text` ({count} is the alert's count, empty when it has none; a merged follow reads
+// "{count} new followers!").
 function messageParts(p) {
   const a = p.alert || {};
-  const count = typeof p.count === 'number' ? p.count : a.count;
+  const count = typeof a.count === 'number' ? a.count : undefined;
   let tpl = typeCfg(a.type).template;
-  if (a.type === 'follow' && count > 1) tpl = '{count} new followers!';
+  if (a.type === 'follow' && typeof p.count === 'number' && p.count > 1) tpl = '{count} new followers!';
   if (typeof tpl !== 'string' || !tpl) return p.text ? [{ text: String(p.text) }] : renderTemplate('{name}', a, count);
   return renderTemplate(tpl, a, count);
 }

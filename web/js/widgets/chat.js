@@ -125,7 +125,10 @@ function addLine(m, at) {
   if (Number.isFinite(left)) {
     l.fadeTimer = setTimeout(() => {
       li.classList.add('fading');
-      l.removeTimer = setTimeout(() => dropLine(id), FADE_MS);
+      l.removeTimer = setTimeout(() => {
+        dropLine(id);
+        w.kept = w.kept.filter((k) => String(k.m.id) !== id); // faded out for good
+      }, FADE_MS);
     }, left);
   }
   list.append(li);

@@ -57,7 +57,7 @@ export function alertVar(name, alert, count) {
   switch (name) {
     case 'amount': return fmtAmount(alert.amount);
     case 'count': {
-      const c = count ?? alert.count;
+      const c = count === undefined ? alert.count : count;
       return typeof c === 'number' && Number.isFinite(c) ? String(c) : '';
     }
     case 'tier': return typeof alert.tier === 'number' ? String(alert.tier) : '';
@@ -142,7 +142,8 @@ export async function fetchConfig(type, token) {
 
 // A widget socket: subscribes to `topics`, hands every frame to onFrame(m), reconnects with
 // backoff (0.5 s doubling to 10 s, jitter) and resumes each topic after the last seq seen, so a
-// network blip loses nothing still in the server's history. Close 4001 (token rotated) or a
+// network blip loses nothing still in the server's history. State 'open' once every topic is
+// joined (subscribed or resumed). Close 4001 (token rotated) or a
 // refused upgrade after a rotation stops it (onDead).
 export class WidgetSocket {
   constructor(path, topics, onFrame, { onState, onDead } = {}) {
@@ -172,10 +173,11 @@ export class WidgetSocket {
     const ws = new WebSocket(`${proto}//${location.host}${this.path}`);
     this.ws = ws;
     let opened = false;
+    const joined = new Set();
     ws.addEventListener('open', () => {
       opened = true;
       this.attempt = 0;
-      this.onState('open');
+      this.onState('joining');
       for (const t of this.topics) {
         if (this.seqs[t] !== undefined) ws.send(JSON.stringify({ type: 'resume', topic: t, after_seq: this.seqs[t] }));
         else ws.send(JSON.stringify({ type: 'subscribe', topic: t }));
@@ -185,10 +187,13 @@ export class WidgetSocket {
       let m;
       try { m = JSON.parse(ev.data); } catch { return; }
       if (!m || typeof m.topic !== 'string') return;
-      if (m.event === 'subscribed') {
-        if (m.payload && typeof m.payload.seq === 'number' && this.seqs[m.topic] === undefined) this.seqs[m.topic] = m.payload.seq;
+      if (m.event === 'subscribed' || m.event === 'resumed') {
+        if (m.event === 'subscribed' && m.payload && typeof m.payload.seq === 'number' && this.seqs[m.topic] === undefined) this.seqs[m.topic] = m.payload.seq;
+        joined.add(m.topic);
+        if (joined.size === this.topics.length) this.onState('open'); // every topic joined
         return;
       }
+      if (m.event === 'subscribe_error') { console.warn(`widget socket: ${m.topic} refused`); return; }
       if (typeof m.seq === 'number') this.seqs[m.topic] = m.seq;
       try { this.onFrame(m); } catch (e) { console.warn('widget frame', e); }
     });
