@@ -318,21 +318,32 @@ void sp_ls_mgr_arm_timer(sp_ls_manager_t *m)
         int64_t d = m->ss.disconnect_deadline - now_wall;
         due = now_mono + (uint64_t)(d > 0 ? d : 0);
     }
-    for (size_t i = 0; i < m->n_outs; i++) {
+    /* Only deadlines the timer callback will act on: a past one it skips (a retry whose call
+       is in flight, outputs the pump leaves alone during a reconcile or outside streaming)
+       re-armed the timer at 0 ms from its own callback, and libuv ran it again in the same
+       pass, forever: the loop never reached I/O (found by make chaos). */
+    bool pump_idle = !m->loaded || m->needs_reconcile || m->reconciling;
+    for (size_t i = 0; i < m->n_outs && !pump_idle; i++) {
         sp_ls_out_t *o = m->outs[i];
         if (o->inflight || o->next_at_mono == 0) continue;
         if (o->state == SP_OUT_CLOSED || o->state == SP_OUT_ACTIVE) continue;
+        if ((o->state == SP_OUT_CREATING || o->state == SP_OUT_FAILED) &&
+            m->ss.state != SP_SS_STREAMING)
+            continue;
         if (o->next_at_mono < due) due = o->next_at_mono;
     }
-    if (m->input_uid == NULL && m->input_retry_mono != 0 && m->input_retry_mono < due)
+    if (m->loaded && m->input_uid == NULL && !m->input_creating && m->input_retry_mono != 0 &&
+        m->input_retry_mono < due)
         due = m->input_retry_mono;
-    if (m->needs_reconcile && m->reconcile_retry_mono != 0 && m->reconcile_retry_mono < due)
+    if (m->needs_reconcile && !m->reconciling && m->reconcile_retry_mono != 0 &&
+        m->reconcile_retry_mono < due)
         due = m->reconcile_retry_mono;
     if (due == UINT64_MAX) {
         uv_timer_stop(&m->timer);
         return;
     }
-    uv_timer_start(&m->timer, m->ls->mgr_timer_cb, due > now_mono ? due - now_mono : 0, 0);
+    /* at least 1 ms: a timer due now still lets the loop poll I/O before it runs again */
+    uv_timer_start(&m->timer, m->ls->mgr_timer_cb, due > now_mono ? due - now_mono : 1, 0);
 }
 
 /* ------------------------------------------------------------------------- */

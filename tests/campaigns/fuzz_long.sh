@@ -2,7 +2,8 @@
 # make fuzz-long: every libFuzzer target (build/fuzz/bin/fuzz_*, ASan + UBSan) for FUZZ_SECONDS
 # each (default 600), starting from fuzz/corpus/<target>/; then the old corpus and the new
 # inputs are merged and minimised (-merge=1) and written back to fuzz/corpus/<target>/ (a seed
-# whose content survives keeps its name). A crash, leak, timeout or OOM leaves its reproducer in
+# whose content survives keeps its name; hand-written seeds, not named by SHA-1, always stay).
+# A crash, leak, timeout or OOM leaves its reproducer in
 # build/fuzz-long/artifacts/ and counts as a crash (a timeout only if its input, run again alone,
 # still times out: a host pause fakes one). One summary line at the end; exit 1 on a crash.
 # Env: FUZZ_SECONDS (600), FUZZ_TARGETS ("static_path config_env": a subset), FUZZ_RSS_MB (2048).
@@ -63,6 +64,11 @@ for bin in "${targets[@]}"; do
       cp "$f" "$tmp/${keep[$h]:-$h}"
     done
     unset keep
+    # hand-written seeds (named, not a SHA-1) stay even when the minimised set does not need them
+    for f in "$corpus"/*; do
+      [ -f "$f" ] || continue
+      [[ $(basename "$f") =~ ^[0-9a-f]{40}$ ]] || cp "$f" "$tmp/"
+    done
     rm -f "$corpus"/*
     cp "$tmp"/* "$corpus"/
   else

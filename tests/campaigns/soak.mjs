@@ -40,6 +40,9 @@ const env = {
   MAX_CONNECTIONS: '100000', MAX_USER_STREAMS: '100000', MAX_CONCURRENT_USERS: '100000', CLOUDFLARE_INPUT_POLL_INTERVAL: '15000',
   // the fake has no account limit: the soak is about the server's resources, not Cloudflare's budget
   CLOUDFLARE_CALL_BUDGET: '100000',
+  // per-topic resume history (server default 100): it fills for minutes before RSS can be flat;
+  // a short run sets it low so its warm-up covers the fill
+  ...(process.env.SOAK_EVENT_HISTORY ? { EVENT_HISTORY_SIZE: process.env.SOAK_EVENT_HISTORY } : {}),
 };
 const srv = spawnSp(['serve'], env, `${dir}.serve.log`);
 let failed = null;
@@ -178,7 +181,7 @@ try {
   paused.stop();
   const hostPaused = paused.count > 0;
   const verdict = rssOk && fdOk && lagOk && !failed && errors.start + errors.stop === 0 && orphans === 0;
-  console.log(`soak: ${SECS}s users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
+  console.log(`soak: ${SECS}s${process.env.SOAK_EVENT_HISTORY ? ` history=${process.env.SOAK_EVENT_HISTORY}` : ''} users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
     `rss ${(rssWarm / 1048576).toFixed(1)}->${(rssEnd / 1048576).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%, <=5% ${rssOk ? 'OK' : 'FAIL'}) ` +
     `fds ${w0.fds}->${wEnd.fds} (${fdLeak >= 0 ? '+' : ''}${fdLeak}, ${fdOk ? 'OK' : 'LEAK'}) loop-lag p99 ${lag99.toFixed(1)} ms max ${Math.max(...after.map((s) => s.lag)).toFixed(1)} ms (<10 ms ${lagOk ? 'OK' : 'FAIL'}) ` +
     `healthz p99 ${pct(after.map((s) => s.hz), 99).toFixed(1)} ms errors=${JSON.stringify(errors)} close_codes=${JSON.stringify(closeCodes)} max_runq_wait=${Math.max(...rows.map((r) => r.wait)).toFixed(0)}%${failed ? ` ${failed}` : ''} orphan_outputs=${orphans} (drained in ${drainMs} ms) host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) verdict=${hostPaused ? 'INVALID (the host paused the processes)' : verdict ? 'PASS' : 'FAIL'}`);
