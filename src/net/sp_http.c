@@ -1,18 +1,16 @@
 /*
  * sp_http: HTTP/1.1 server on libuv with http-parser.
  *
- * One conn_t per TCP connection. Bytes read go to conn->in and are fed to
- * http_parser; when a message is complete the parser is paused and the
- * request is dispatched (guard, then handler). The next pipelined request is
- * parsed only after the response was written, so answers stay in order and a
- * client cannot queue unbounded work. Reading stops while a handler runs.
+ * One conn_t per TCP connection. Bytes read go to conn->in and are fed to http_parser; when a
+ * message is complete the parser is paused and the request is dispatched (guard, then handler).
+ * The next pipelined request is parsed only after the response was written, so answers stay in
+ * order and a client cannot queue unbounded work. Reading stops while a handler runs.
  *
- * Limits (each with its answer): request line + headers > max_header_bytes or
- * more than MAX_HEADERS headers -> 431; body > route limit -> 413; duplicate
- * Content-Length, or Content-Length with Transfer-Encoding, or a
- * Transfer-Encoding other than chunked -> 400 (no smuggling); headers not
- * complete within header_timeout -> close; idle keep-alive > idle_timeout ->
- * close; more than max_connections (upgraded ones included; fitted to RLIMIT_NOFILE:
+ * Limits (each with its answer): request line + headers > max_header_bytes or more than
+ * MAX_HEADERS headers -> 431; body > route limit -> 413; duplicate Content-Length, or
+ * Content-Length with Transfer-Encoding, or a Transfer-Encoding other than chunked -> 400 (no
+ * smuggling); headers not complete within header_timeout -> close; idle keep-alive > idle_timeout
+ * -> close; more than max_connections (upgraded ones included; fitted to RLIMIT_NOFILE:
  * sp_http_budget.c) -> 503 and close. After any framing error the connection is closed.
  *
  *   read -> in buf -> http_parser -> req (url, headers, body) -> route match
