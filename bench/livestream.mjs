@@ -253,7 +253,7 @@ async function main() {
     CLOUDFLARE_API_BASE_URL: cfUrl, CLOUDFLARE_ACCOUNT_ID: cfAccount, CLOUDFLARE_API_TOKEN: cfToken,
     ALLOW_PRIVATE_DESTINATIONS: 'true', ADMIN_TOKEN,
     MAX_USER_STREAMS: String(Math.max(10000, N)), MAX_CONCURRENT_USERS: String(Math.max(10000, N)),
-    MAX_CONNECTIONS: '100000',
+    MAX_CONNECTIONS: '100000', MAX_SOCKETS_PER_USER: '100000',
   };
   const results = {};
   let srv = null;

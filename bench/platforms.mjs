@@ -351,7 +351,7 @@ async function main() {
     CLOUDFLARE_API_BASE_URL: cfUrl, CLOUDFLARE_ACCOUNT_ID: cfAccount, CLOUDFLARE_API_TOKEN: cfToken,
     ALLOW_PRIVATE_DESTINATIONS: 'true', ADMIN_TOKEN,
     MAX_USER_STREAMS: String(Math.max(10000, N)), MAX_CONCURRENT_USERS: String(Math.max(10000, N)),
-    MAX_CONNECTIONS: '100000',
+    MAX_CONNECTIONS: '100000', MAX_SOCKETS_PER_USER: '100000',
     // Cloudflare allows 1200 calls / 5 min per account: 1,000 starts (one output create each)
     // do not fit in it next to the input polls, on any account. Same raised budget in both runs.
     CLOUDFLARE_CALL_BUDGET: process.env.BENCH_PL_CF_BUDGET || '100000',

@@ -45,7 +45,7 @@ async function startStreampai(dataDir) {
   const port = await freePort();
   const env = {
     ...process.env, STREAMPAI_ENV: 'test', LOG_LEVEL: 'warn', HTTP_LISTEN: `127.0.0.1:${port}`, DATA_DIR: dataDir,
-    WEB_DIR: path.join(ROOT, 'web'), MAX_CONNECTIONS: '200000', WS_PING_INTERVAL: '300000', WS_IDLE_TIMEOUT: '600000',
+    WEB_DIR: path.join(ROOT, 'web'), MAX_CONNECTIONS: '200000', MAX_SOCKETS_PER_USER: '100000', WS_PING_INTERVAL: '300000', WS_IDLE_TIMEOUT: '600000',
     ALERT_PROCESSING_INTERVAL: '10', EVENT_HISTORY_SIZE: '16',
   };
   const proc = spawn(path.join(ROOT, 'build/release/streampai'), ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });

@@ -32,7 +32,7 @@ const cf = await startFakeCloudflare({});
 const srv = spawnSp(['serve'], {
   STREAMPAI_ENV: 'test', LOG_LEVEL: 'warn', DATA_DIR: dir, HTTP_LISTEN: `127.0.0.1:${port}`, PUBLIC_URL: `http://127.0.0.1:${port}`,
   WEB_DIR: path.join(ROOT, 'web'), MEDIA_BACKEND: 'cloudflare', CLOUDFLARE_API_BASE_URL: cf.url, CLOUDFLARE_ACCOUNT_ID: cf.accountId,
-  CLOUDFLARE_API_TOKEN: cf.token, CLOUDFLARE_WEBHOOK_SECRET: 'slow-webhook-secret-01', MAX_CONNECTIONS: '100000',
+  CLOUDFLARE_API_TOKEN: cf.token, CLOUDFLARE_WEBHOOK_SECRET: 'slow-webhook-secret-01', MAX_CONNECTIONS: '100000', MAX_SOCKETS_PER_USER: '100000',
   MAX_USER_STREAMS: '100000', MAX_CONCURRENT_USERS: '100000', WS_MAX_QUEUE: String(QCAP),
 }, `${dir}.serve.log`);
 

@@ -37,7 +37,7 @@ const env = {
   STREAMPAI_ENV: 'test', LOG_LEVEL: 'warn', DATA_DIR: dir, HTTP_LISTEN: `127.0.0.1:${port}`, PUBLIC_URL: `http://127.0.0.1:${port}`,
   WEB_DIR: path.join(ROOT, 'web'), MEDIA_BACKEND: 'cloudflare', CLOUDFLARE_API_BASE_URL: cf.url, CLOUDFLARE_ACCOUNT_ID: cf.accountId,
   CLOUDFLARE_API_TOKEN: cf.token, CLOUDFLARE_WEBHOOK_SECRET: 'soak-webhook-secret-01', ALLOW_PRIVATE_DESTINATIONS: 'true', ADMIN_TOKEN,
-  MAX_CONNECTIONS: '100000', MAX_USER_STREAMS: '100000', MAX_CONCURRENT_USERS: '100000', CLOUDFLARE_INPUT_POLL_INTERVAL: '15000',
+  MAX_CONNECTIONS: '100000', MAX_SOCKETS_PER_USER: '100000', MAX_USER_STREAMS: '100000', MAX_CONCURRENT_USERS: '100000', CLOUDFLARE_INPUT_POLL_INTERVAL: '15000',
   // the fake has no account limit: the soak is about the server's resources, not Cloudflare's budget
   CLOUDFLARE_CALL_BUDGET: '100000',
   // per-topic resume history (server default 100): it fills for minutes before RSS can be flat;
