@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wsb.h"
+
 #define BUF_CAP (256 * 1024)
 
 typedef struct {
@@ -36,29 +38,11 @@ typedef struct {
     int subscribed;
 } sock_t;
 
-static void die(const char *m)
-{
-    perror(m);
-    exit(1);
-}
-
 static int64_t now_ns(clockid_t c)
 {
     struct timespec t;
     clock_gettime(c, &t);
     return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static void write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (w <= 0) die("write");
-        c += w;
-        n -= (size_t)w;
-    }
 }
 
 static void send_frame(int fd, int op, const void *data, size_t len)
@@ -83,14 +67,7 @@ static void send_frame(int fd, int op, const void *data, size_t len)
 
 static int dial_ws(int port, const char *path)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) die("socket");
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    a.sin_addr.s_addr = htonl(0x7f000001);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) die("connect");
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    int fd = dial(port);
     char req[8192];
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
