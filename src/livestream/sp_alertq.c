@@ -12,6 +12,7 @@ struct sp_alertq {
     size_t len;
     uint64_t *seen;                  /* ring of id hashes (0 = empty) */
     size_t seen_next;
+    size_t seen_len;                 /* ids in the ring (scans stop there) */
     int64_t next_seq, next_replay_seq;
     uint64_t next_key;
     bool paused, showing;
@@ -138,7 +139,7 @@ static uint64_t id_hash(const char *id)
 
 static bool seen_has(const sp_alertq_t *q, uint64_t h)
 {
-    for (size_t i = 0; i < q->o.dedupe_n; i++)
+    for (size_t i = 0; i < q->seen_len; i++)
         if (q->seen[i] == h)
             return true;
     return false;
@@ -148,6 +149,8 @@ static void seen_add(sp_alertq_t *q, uint64_t h)
 {
     q->seen[q->seen_next] = h;
     q->seen_next = (q->seen_next + 1) % q->o.dedupe_n;
+    if (q->seen_len < q->o.dedupe_n)
+        q->seen_len++;
 }
 
 static bool str_ok(const char *s, size_t cap, bool nonempty)
@@ -244,25 +247,33 @@ static bool filtered(const sp_alertq_t *q, const sp_aq_alert_t *a)
     return false;
 }
 
-static int insert(sp_alertq_t *q, const sp_aq_entry_t *src, int64_t seq, uint64_t key,
-                  uint64_t *key_out)
+/* Takes e (heap; freed when dropped). */
+static int insert_owned(sp_alertq_t *q, sp_aq_entry_t *e, int64_t seq, uint64_t key,
+                        uint64_t *key_out)
 {
-    if (!make_room(q, src->alert.type)) {
+    if (!make_room(q, e->alert.type)) {
+        free(e);
         q->st.dropped++;
         if (key_out != NULL)
             *key_out = 0;
         return SP_AQ_DROPPED;
     }
-    sp_aq_entry_t *e = malloc(sizeof(*e));
-    if (e == NULL)
-        return SP_ENOMEM;
-    *e = *src;
     e->seq = seq;
     e->key = key;
     q->slot[q->len++] = e;
     if (key_out != NULL)
         *key_out = key;
     return SP_AQ_QUEUED;
+}
+
+static int insert(sp_alertq_t *q, const sp_aq_entry_t *src, int64_t seq, uint64_t key,
+                  uint64_t *key_out)
+{
+    sp_aq_entry_t *e = malloc(sizeof(*e));
+    if (e == NULL)
+        return SP_ENOMEM;
+    *e = *src;
+    return insert_owned(q, e, seq, key, key_out);
 }
 
 static void entry_from(sp_aq_entry_t *e, const sp_aq_alert_t *a, int64_t now)
@@ -314,10 +325,7 @@ int sp_alertq_push(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uint6
         e->alert.has_count = true; /* merge-capable entries always carry their count */
         e->alert.count = count_of(a);
     }
-    int rc = insert(q, e, q->next_seq, q->next_key, key);
-    free(e);
-    if (rc < 0)
-        return rc;
+    int rc = insert_owned(q, e, q->next_seq, q->next_key, key);
     q->next_seq++;
     if (rc == SP_AQ_QUEUED)
         q->next_key++;
@@ -336,10 +344,7 @@ int sp_alertq_replay(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uin
         return SP_ENOMEM;
     entry_from(e, a, now_ms);
     e->replay = true;
-    int rc = insert(q, e, q->next_replay_seq, q->next_key, key);
-    free(e);
-    if (rc < 0)
-        return rc;
+    int rc = insert_owned(q, e, q->next_replay_seq, q->next_key, key);
     q->next_replay_seq--;
     if (rc == SP_AQ_QUEUED)
         q->next_key++;
