@@ -16,7 +16,8 @@ cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc $(pkg-config --cfla
 build/bench/alertq_bench "${BENCH_WIDGET_USERS:-5000}" 20
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 users=${BENCH_WIDGET_USERS:-5000}
-if [ $((users * 4 + 500)) -gt "$(ulimit -n)" ]; then
+# per process: the server holds 2 sockets per user, this client (another process) 2 more
+if [ $((users * 2 + 500)) -gt "$(ulimit -n)" ]; then
   echo "bench/widgets: $users users skipped: RLIMIT_NOFILE is $(ulimit -n)"
   exit 0
 fi
