@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "core/sp_alloc.h"
+#include "core/sp_jarena.h"
 #include "web/sp_app.h"
 #include "auth/sp_auth.h"
 #include "media/sp_cloudflare.h"
@@ -470,6 +471,7 @@ static int cmd_check_config(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    sp_jarena_install(); /* before any jansson allocation (sp_jarena.h) */
     const char *cmd = argc > 1 ? argv[1] : "serve";
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_main, stdout);

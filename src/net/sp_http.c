@@ -253,6 +253,8 @@ void sp_http_respond_json(sp_http_req_t *req, int status, json_t *json)
 
 void sp_http_respond_error(sp_http_req_t *req, int status, const char *code, const char *message)
 {
+    if (status == 404 && sp_http_html_404(req))
+        return;
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : error_code_for(status),
                           "message", message ? message : sp_http_status_text(status));
     if (status == 503 && !sp_http_req_header(req, "retry-after"))

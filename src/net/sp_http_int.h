@@ -90,4 +90,8 @@ struct conn_s {
 sp_http_req_t *sp_http_req_new_(conn_t *c);
 void sp_http_req_free_(sp_http_req_t *r);
 
+/* sp_http_req.c: an HTML 404 page when the request is a browser navigation (Accept starts
+   with text/html); false when it is not (the caller answers JSON). */
+bool sp_http_html_404(sp_http_req_t *req);
+
 #endif

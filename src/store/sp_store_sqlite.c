@@ -9,6 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/sp_alloc.h"
 #include "core/sp_err.h"
@@ -304,9 +309,23 @@ static void run_req(sq_t *q, sp_req_t *r)
         atomic_store(&q->healthy, true);
 }
 
+/* The loop thread answers sockets; this thread writes. When both want the same cpu the loop
+   should win: the writer runs at a lower priority (Linux: nice is per thread). Its work is
+   batched (group commit), so a little lag costs nothing but a slightly later commit. */
+#define WORKER_NICE 5
+
 static void worker(void *arg)
 {
     sq_t *q = arg;
+#ifdef __linux__
+    {
+        id_t tid = (id_t)syscall(SYS_gettid);
+        errno = 0;
+        int cur = getpriority(PRIO_PROCESS, tid); /* relative: a niced server stays niced */
+        if (errno == 0)
+            (void)setpriority(PRIO_PROCESS, tid, cur + WORKER_NICE > 19 ? 19 : cur + WORKER_NICE);
+    }
+#endif
     for (;;) {
         uv_mutex_lock(&q->mu);
         while (!q->head && !q->stop)

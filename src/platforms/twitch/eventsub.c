@@ -4,6 +4,8 @@
  */
 #include "platforms/twitch/eventsub.h"
 
+#include "core/sp_jarena.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +400,10 @@ static void on_message(sp_twitch_es_t *es, const sp_twitch_es_event_t *ev,
         r->note = "bad_message";
         return;
     }
+    /* the tree lives until the frame's actions are done (sp_jarena.h) */
+    bool arena = sp_jarena_begin();
     json_t *root = json_loadb(ev->data, ev->len, JSON_REJECT_DUPLICATES, NULL);
+    if (arena) sp_jarena_end();
     envelope_t e;
     memset(&e, 0, sizeof e);
     if (!json_is_object(root) || !parse_envelope(root, &e)) {

@@ -440,7 +440,7 @@ static void setup(fx_t *f)
     f->o.cbs = (sp_ws_client_cbs_t){ cl_open, cl_message, cl_close, cl_error };
     f->o.ud = f;
     f->o.close_timeout_ms = 300;
-    f->o.connect_timeout_ms = 2000;
+    f->o.connect_timeout_ms = 10000; /* TLS under ASan on a loaded 2-cpu machine can take 2 s+ */
 }
 
 static void run_url(fx_t *f, const char *url)
