@@ -134,7 +134,8 @@ try {
     const lag = (m.get('streampai_event_loop_lag_seconds') ?? NaN) * 1000;
     const s = { t: (Date.now() - tStart) / 1000, rss: rssOf(srv.pid), fds: fdsOf(srv.pid), lag, hz: hz.ms, open: socks.filter((x) => x && x.ws.readyState === 1).length };
     samples.push(s);
-    win.lag.push(lag); win.hz.push(hz.ms);
+    if (Number.isFinite(lag)) win.lag.push(lag); // a failed /metrics read (pause) gives no sample
+    win.hz.push(hz.ms);
     if (Date.now() - lastRow >= rowEvery * 1000 || Date.now() - tStart >= SECS * 1000) {
       const sc = sched(srv.pid);
       const wall = (Date.now() - win.t) * 1e6;
@@ -172,7 +173,8 @@ try {
   const growth = (rssEnd - rssWarm) / rssWarm * 100;
   const fdLeak = wEnd.fds - w0.fds;
   const fdOk = wEnd.fds <= w0.fds * 1.02 + 16;
-  const lag99 = pct(after.map((s) => s.lag), 99);
+  const lags = after.map((s) => s.lag).filter(Number.isFinite);
+  const lag99 = pct(lags, 99);
   const lagOk = lag99 < 10;
   const rssOk = growth <= 5;
   for (const s of socks) { s.closing = true; s.ws.terminate(); }
@@ -183,7 +185,7 @@ try {
   const verdict = rssOk && fdOk && lagOk && !failed && errors.start + errors.stop === 0 && orphans === 0;
   console.log(`soak: ${SECS}s${process.env.SOAK_EVENT_HISTORY ? ` history=${process.env.SOAK_EVENT_HISTORY}` : ''} users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
     `rss ${(rssWarm / 1048576).toFixed(1)}->${(rssEnd / 1048576).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%, <=5% ${rssOk ? 'OK' : 'FAIL'}) ` +
-    `fds ${w0.fds}->${wEnd.fds} (${fdLeak >= 0 ? '+' : ''}${fdLeak}, ${fdOk ? 'OK' : 'LEAK'}) loop-lag p99 ${lag99.toFixed(1)} ms max ${Math.max(...after.map((s) => s.lag)).toFixed(1)} ms (<10 ms ${lagOk ? 'OK' : 'FAIL'}) ` +
+    `fds ${w0.fds}->${wEnd.fds} (${fdLeak >= 0 ? '+' : ''}${fdLeak}, ${fdOk ? 'OK' : 'LEAK'}) loop-lag p99 ${lag99.toFixed(1)} ms max ${Math.max(...lags).toFixed(1)} ms (<10 ms ${lagOk ? 'OK' : 'FAIL'}) ` +
     `healthz p99 ${pct(after.map((s) => s.hz), 99).toFixed(1)} ms errors=${JSON.stringify(errors)} close_codes=${JSON.stringify(closeCodes)} max_runq_wait=${Math.max(...rows.map((r) => r.wait)).toFixed(0)}%${failed ? ` ${failed}` : ''} orphan_outputs=${orphans} (drained in ${drainMs} ms) host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) verdict=${hostPaused ? 'INVALID (the host paused the processes)' : verdict ? 'PASS' : 'FAIL'}`);
   process.exitCode = verdict && !hostPaused ? 0 : 1;
 } catch (e) {
