@@ -60,8 +60,11 @@ describe('hardening (issue 12)', () => {
     const uid = await inputUid(u);
     const body = `{"name":"Live Webhook Test","data":{"notification_name":"Stream Live Input",`
       + `"input_id":"${uid}","event_type":"live_input.connected"},"ts":9223372036854775807}`;
+    // the fake's own state agrees (its poll answers then cannot undo the webhook)
+    await ctx.cf.setInputState(uid, 'connected', { webhook: false });
     const r = await postWebhook(ctx, body);
     assert.equal(r.status, 200, r.text);
+    assert.ok(['applied', 'duplicate', 'stale'].includes(r.json?.result), r.text);
     await waitState(u, 'ready');
     for (const ts of ['-9223372036854775808', '253402300800', '1e300', '-1']) {
       const b = body.replace('9223372036854775807', ts).replace('connected"', 'disconnected"');
