@@ -441,6 +441,23 @@ void sp_livestream_free(sp_livestream_t *ls)
     sp_ls_maybe_free(ls);
 }
 
+/* Users per stream state, counted over the running managers at the time of asking (a scrape
+   or `debug counts`): a running tally kept at every transition drifted (a manager's first state
+   was never counted, so its first transition took "offline" below zero). */
+static void state_hist(sp_livestream_t *ls, uint64_t hist[4])
+{
+    memset(hist, 0, 4 * sizeof hist[0]);
+    const char *uid;
+    size_t ulen;
+    void *v;
+    for (size_t it = 0;
+         sp_registry_next(ls->reg, SP_REG_USER_STREAM_MANAGER, &it, &uid, &ulen, &v);) {
+        const sp_ls_manager_t *m = v;
+        if ((unsigned)m->ss.state < 4)
+            hist[m->ss.state]++;
+    }
+}
+
 static json_t *debug_counts(sp_livestream_t *ls)
 {
     json_t *o = json_object();
@@ -452,9 +469,11 @@ static json_t *debug_counts(sp_livestream_t *ls)
     json_object_set_new(o, "presence_sessions",
                         json_integer((json_int_t)sp_presence_session_count(ls->presence)));
     json_t *states = json_object();
+    uint64_t hist[4];
+    state_hist(ls, hist);
     for (int s = 0; s < 4; s++)
         json_object_set_new(states, sp_ss_state_name((sp_ss_state_t)s),
-                            json_integer((json_int_t)ls->state_hist[s]));
+                            json_integer((json_int_t)hist[s]));
     json_object_set_new(o, "states", states);
     return o;
 }
@@ -503,10 +522,11 @@ void sp_livestream_metrics(sp_livestream_t *ls, sp_buf_t *out)
     G("presence_users", "users tracked by presence", sp_presence_user_count(ls->presence));
     sp_buf_appendf(out, "# HELP streampai_livestream_state_users users by stream state\n"
                         "# TYPE streampai_livestream_state_users gauge\n");
+    uint64_t hist[4];
+    state_hist(ls, hist);
     for (int s = 0; s < 4; s++)
         sp_buf_appendf(out, "streampai_livestream_state_users{state=\"%s\"} %llu\n",
-                       sp_ss_state_name((sp_ss_state_t)s),
-                       (unsigned long long)ls->state_hist[s]);
+                       sp_ss_state_name((sp_ss_state_t)s), (unsigned long long)hist[s]);
     C("stream_state_server_calls_total", "state machine calls", c->call_count);
     sp_buf_appendf(out,
                    "# HELP streampai_livestream_stream_state_server_call_duration_seconds "

@@ -145,7 +145,6 @@ struct sp_livestream_s {
     uint64_t managers_freed;
     bool poll_closed;
     bool owner_gone;
-    uint64_t state_hist[4];
 };
 
 

@@ -115,8 +115,12 @@ static void on_resolved(int err, const char *why, const struct sockaddr_storage 
     (void)n;
     dest_op_t *op = ud;
     if (err == SP_EFORBIDDEN) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "destination address refused (%s)", why ? why : "private");
+        char msg[256];
+        /* say how to allow it: a local test server is what most people point at first */
+        snprintf(msg, sizeof(msg),
+                 "destination address refused (%s): loopback and private networks are off "
+                 "limits unless the server runs with ALLOW_PRIVATE_DESTINATIONS=true",
+                 why ? why : "private");
         sp_ulog(SP_LOG_WARN, "livestream", op->user, "destination refused (ssrf)", "why=%s",
                 why ? why : "");
         sp_ls_fail(op->cb, op->ud, SP_EINVAL, "forbidden_destination", msg);

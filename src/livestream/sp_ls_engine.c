@@ -126,10 +126,6 @@ sp_ss_result_t sp_ls_mgr_apply(sp_ls_manager_t *m, const sp_ss_event_t *ev,
         ls->counters.call_us_total += sp_mono_us() - t0;
         return r;
     }
-    if (before != m->ss.state) {
-        ls->state_hist[before]--;
-        ls->state_hist[m->ss.state]++;
-    }
     if (!(r.actions & SP_SSA_PERSIST)) {
         ls->counters.call_us_total += sp_mono_us() - t0;
         return r;

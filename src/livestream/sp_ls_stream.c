@@ -152,8 +152,6 @@ static void on_start_tx(int err, json_t *rows, int64_t changes, void *ud)
     if (err != 0) {
         sp_ulog(SP_LOG_ERROR, "livestream", m->user_id, "start: intent not stored", "err=%s",
                 sp_err_name(err));
-        ls->state_hist[m->ss.state]--;
-        ls->state_hist[c->saved.state]++;
         sp_ss_state_t cur_input = m->ss.input_connected;
         m->ss = c->saved;
         m->stream_id[0] = '\0';
@@ -239,8 +237,6 @@ static void on_start_dests(int err, json_t *rows, int64_t changes, void *ud)
         start_fail(c, true, SP_ECONFLICT, r.reason, "the stream cannot be started now");
         return;
     }
-    ls->state_hist[c->saved.state]--;
-    ls->state_hist[m->ss.state]++;
     /* forget outputs left from an earlier stream (all closed by now) */
     for (size_t i = 0; i < m->n_outs; i++)
         if (m->outs[i]->state != SP_OUT_CLOSED)
@@ -328,6 +324,13 @@ void sp_ls_manager_start(sp_ls_manager_t *m, json_t *ids, sp_ls_result_cb cb, vo
     if (m->input_uid == NULL) {
         json_decref(ids);
         sp_ls_fail(cb, ud, SP_ECONFLICT, "no_input", "no live input exists for this user");
+        return;
+    }
+    if (json_array_size(ids) == 0) { /* "live" to nowhere helps nobody (issue 13 #2) */
+        json_decref(ids);
+        ls->counters.illegal_requests++;
+        sp_ls_fail(cb, ud, SP_EINVAL, "no_destinations",
+                   "select at least one destination to go live");
         return;
     }
     if (m->needs_reconcile || m->reconciling) {

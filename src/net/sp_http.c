@@ -253,6 +253,8 @@ void sp_http_respond_json(sp_http_req_t *req, int status, json_t *json)
 
 void sp_http_respond_error(sp_http_req_t *req, int status, const char *code, const char *message)
 {
+    if (status == 404 && sp_http_html_404(req))
+        return;
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : error_code_for(status),
                           "message", message ? message : sp_http_status_text(status));
     if (status == 503 && !sp_http_req_header(req, "retry-after"))
@@ -871,8 +873,6 @@ int sp_http_server_listen(sp_http_server_t *s)
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &bl);
     s->listen_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     snprintf(s->listen_host, sizeof(s->listen_host), "%s", host);
-    sp_metrics_register(sp_http_budget_metrics_, s);
-    s->metrics = true;
     sp_info("http", "listening", "addr=%s:%d server=%s", host, s->listen_port,
             s->opts.server_name ? s->opts.server_name : "streampai");
     return 0;
@@ -926,9 +926,7 @@ void sp_http_server_free(sp_http_server_t *s)
         return;
     if (!s->stopping)
         sp_http_server_stop_accepting(s);
-    if (s->metrics)
-        sp_metrics_unregister(sp_http_budget_metrics_, s);
-    s->metrics = false;
+    sp_http_budget_done_(s);
     while (s->conns)
         conn_close(s->conns);
     s->freed = true;

@@ -206,3 +206,30 @@ sp_http_server_t *sp_http_req_server(const sp_http_req_t *req)
 {
     return req->srv;
 }
+
+/* A browser navigating to an unknown URL gets a page, not JSON (its Accept starts with
+   text/html; fetch() and API clients send application/json or a star). */
+static const char page_404[] =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    "<title>Not found - Streampai</title><style>body{font:16px system-ui,sans-serif;"
+    "background:#0f1115;color:#e6e6e6;display:grid;place-items:center;min-height:90vh;margin:0}"
+    "main{max-width:32rem;padding:1.5rem}a{color:#8ab4ff}h1{font-size:1.6rem}</style></head>"
+    "<body><main><h1>Page not found</h1><p>There is nothing at this address.</p>"
+    "<p><a href=\"/dashboard\">Go to your dashboard</a> or <a href=\"/\">the home page</a>."
+    "</p></main></body></html>\n";
+
+static bool wants_html(const sp_http_req_t *req)
+{
+    const char *a = sp_http_req_header(req, "accept");
+    return a && strncmp(a, "text/html", 9) == 0;
+}
+
+/* the 404 of sp_http_respond_error for a browser; false: answer JSON as usual */
+bool sp_http_html_404(sp_http_req_t *req)
+{
+    if (!wants_html(req))
+        return false;
+    sp_http_respond(req, 404, "text/html; charset=utf-8", page_404, sizeof(page_404) - 1);
+    return true;
+}

@@ -171,9 +171,11 @@ void sp_metrics_render(sp_buf_t *out)
                    "# HELP streampai_process_resident_memory_bytes Resident set size.\n"
                    "# TYPE streampai_process_resident_memory_bytes gauge\n"
                    "streampai_process_resident_memory_bytes %llu\n"
-                   "# HELP streampai_event_loop_lag_seconds Event loop lag (last sample and max).\n"
+                   "# HELP streampai_event_loop_lag_seconds Event loop lag (last sample).\n"
                    "# TYPE streampai_event_loop_lag_seconds gauge\n"
                    "streampai_event_loop_lag_seconds %.6f\n"
+                   "# HELP streampai_event_loop_lag_max_seconds Event loop lag (max).\n"
+                   "# TYPE streampai_event_loop_lag_max_seconds gauge\n"
                    "streampai_event_loop_lag_max_seconds %.6f\n",
                    (unsigned long long)sp_metrics_rss_bytes(), loop_lag_ms / 1000.0,
                    loop_lag_max_ms / 1000.0);

@@ -39,12 +39,12 @@ static void metrics(sp_http_req_t *req, void *ud)
     sp_buf_cleanup(&out);
 }
 
-/* the livestream subsystem's series, and its media client's */
+/* the livestream subsystem's series (the media client registers its own: rendering them here
+   too printed every streampai_cloudflare_* series twice, which a Prometheus scrape refuses) */
 static void render_live_metrics(sp_buf_t *out, void *ud)
 {
     sp_app_t *app = ud;
     sp_livestream_metrics(app->live, out);
-    if (app->cloudflare) sp_cloudflare_metrics(app->cloudflare, out);
 }
 
 void sp_routes_metrics_attach(sp_app_t *app)

@@ -40,7 +40,15 @@ test('sign up, log out, log in, dashboard shell with the name', async () => {
   await page.getByRole('link', { name: 'Create an account' }).click();
   await page.waitForURL('**/signup');
 
-  // field errors next to the field: too-short password (client check), then a bad email (server 422)
+  // an empty form flags every field at once, not only the password
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.locator('#email-error').filter({ hasText: /enter your email/i }).waitFor();
+  await page.locator('#password-error').filter({ hasText: /enter a password/i }).waitFor();
+  assert.equal(await page.getByLabel('Email').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'email', 'focus on the first bad field');
+
+  // field errors next to the field: too-short password, then a malformed email (client checks)
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Display name').fill('Ada Lovelace');
   await page.getByLabel('Password').fill('short');

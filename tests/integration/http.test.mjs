@@ -63,6 +63,23 @@ test('404 and 405 with Allow, JSON error bodies', async () => {
   assert.equal((await b.json()).error.code, 'method_not_allowed');
 });
 
+test('a browser gets an HTML 404 page for an unknown URL; API clients keep JSON', async () => {
+  const nav = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'; // Chromium's
+  for (const p of ['/no/such/page', '/api/nope', '/js/missing.js']) {
+    const r = await fetch(srv.url + p, { headers: { accept: nav } });
+    assert.equal(r.status, 404, p);
+    assert.match(r.headers.get('content-type'), /^text\/html/, p);
+    const body = await r.text();
+    assert.match(body, /<h1>Page not found<\/h1>/, p);
+    assert.match(body, /href="\/dashboard"/, p);
+  }
+  for (const accept of ['application/json', '*/*', undefined]) {
+    const r = await fetch(srv.url + '/no/such/page', { headers: accept ? { accept } : {} });
+    assert.equal(r.status, 404);
+    assert.equal((await r.json()).error.code, 'not_found', String(accept));
+  }
+});
+
 test('HEAD has headers and no body', async () => {
   const { text } = await raw(srv.port, 'HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);

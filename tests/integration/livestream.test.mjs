@@ -42,6 +42,10 @@ describe('livestream (fake Cloudflare, webhooks on)', () => {
     await setInput(ctx, uid, 'connected');
     await waitState(u, 'ready');
     assertErr(await u.api('POST', '/api/stream/stop'), 409, 'not_streaming');
+    // ready, but nothing selected: refused, and nothing changes (no "live" to nowhere)
+    assertErr(await u.api('POST', '/api/stream/start', { destinations: [] }), 422, 'no_destinations');
+    assertErr(await u.api('POST', '/api/stream/start', {}), 422, 'no_destinations');
+    assert.equal((await u.stream()).state, 'ready');
 
     const d = await u.addDest('one');
     assertErr(await u.api('POST', '/api/stream/start', { destinations: ['0b7a3c53-4f43-4d8e-8e1e-000000000000'] }), 422, 'unknown_destination');
@@ -390,6 +394,8 @@ describe('livestream: SSRF refusals and MAX_CONCURRENT_USERS', () => {
       const r = await u.api('POST', '/api/destinations', { platform: 'custom', name: 'n', url, stream_key: 'k' });
       assert.equal(r.status, 422, `${url}: ${r.text}`);
       assert.ok(['forbidden_destination', 'invalid_url'].includes(r.json.error.code), `${url}: ${r.text}`);
+      // the refusal says how to allow a local server (issue 13 #9)
+      if (r.json.error.code === 'forbidden_destination') assert.match(r.json.error.message, /ALLOW_PRIVATE_DESTINATIONS=true/, url);
     }
     assert.equal((await u.api('GET', '/api/destinations')).json.destinations.length, 0);
   });

@@ -41,6 +41,22 @@ function describe(err) {
   return err.message;
 }
 
+// Every field problem found before sending, shown at once (not only the first one).
+class FieldErrors extends Error {
+  constructor(list) { super('invalid form'); this.list = list; }
+}
+
+function checkFields(fd, { password8 }) {
+  const list = [];
+  const email = String(fd.get('email') || '').trim();
+  if (!email) list.push(['email', 'Enter your email address.']);
+  else if (!/^[^\s@]+@[^\s@]+$/.test(email)) list.push(['email', 'Enter a valid email address.']);
+  const pw = String(fd.get('password') || '');
+  if (!pw) list.push(['password', 'Enter a password.']);
+  else if (password8 && pw.length < 8) list.push(['password', 'Password must be at least 8 characters.']);
+  if (list.length) throw new FieldErrors(list);
+}
+
 function wireForm(form, page, submit) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -52,6 +68,10 @@ function wireForm(form, page, submit) {
       await submit(new FormData(form));
       location.assign('/dashboard');
     } catch (err) {
+      if (err instanceof FieldErrors) {
+        for (const [field, msg] of [...err.list].reverse()) showError(form, field, msg); // focus ends on the first
+        return;
+      }
       if (!(err instanceof ApiError)) throw err;
       showError(form, errorField(err, page), describe(err));
     } finally {
@@ -71,12 +91,10 @@ function signup() {
   const form = $('#signup-form');
   providers(form);
   wireForm(form, 'signup', async (fd) => {
-    const body = { email: fd.get('email'), password: fd.get('password') };
+    checkFields(fd, { password8: true });
+    const body = { email: String(fd.get('email')).trim(), password: fd.get('password') };
     const name = String(fd.get('display_name') || '').trim();
     if (name) body.display_name = name;
-    if (String(body.password).length < 8) {
-      throw new ApiError(422, 'invalid_password', 'Password must be at least 8 characters', 'password');
-    }
     await post('/api/auth/register', body);
   });
 }
@@ -126,7 +144,8 @@ function login() {
   const form = $('#login-form');
   providers(form);
   wireForm(form, 'login', async (fd) => {
-    await post('/api/auth/login', { email: fd.get('email'), password: fd.get('password') });
+    checkFields(fd, { password8: false });
+    await post('/api/auth/login', { email: String(fd.get('email')).trim(), password: fd.get('password') });
   });
 }
 
