@@ -871,8 +871,6 @@ int sp_http_server_listen(sp_http_server_t *s)
     uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &bl);
     s->listen_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     snprintf(s->listen_host, sizeof(s->listen_host), "%s", host);
-    sp_metrics_register(sp_http_budget_metrics_, s);
-    s->metrics = true;
     sp_info("http", "listening", "addr=%s:%d server=%s", host, s->listen_port,
             s->opts.server_name ? s->opts.server_name : "streampai");
     return 0;
@@ -926,9 +924,7 @@ void sp_http_server_free(sp_http_server_t *s)
         return;
     if (!s->stopping)
         sp_http_server_stop_accepting(s);
-    if (s->metrics)
-        sp_metrics_unregister(sp_http_budget_metrics_, s);
-    s->metrics = false;
+    sp_http_budget_done_(s);
     while (s->conns)
         conn_close(s->conns);
     s->freed = true;

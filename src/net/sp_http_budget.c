@@ -19,6 +19,7 @@
 #include "core/sp_time.h"
 #include "net/sp_http.h"
 #include "net/sp_http_int.h"
+#include "net/sp_metrics.h"
 
 /* Descriptors kept out of the connection budget: 1/16 of RLIMIT_NOFILE, at least 64. */
 #define FD_RESERVE_MIN 64
@@ -27,11 +28,30 @@ static size_t fd_reserve(size_t nofile)
     return nofile / 16 > FD_RESERVE_MIN ? nofile / 16 : FD_RESERVE_MIN;
 }
 
+static void budget_metrics(sp_buf_t *out, void *ud)
+{
+    const sp_http_server_t *s = ud;
+    sp_buf_appendf(out,
+                   "# TYPE streampai_http_max_connections gauge\n"
+                   "streampai_http_max_connections %zu\n"
+                   "# TYPE streampai_http_upgraded_connections gauge\n"
+                   "streampai_http_upgraded_connections %zu\n"
+                   "# TYPE streampai_http_refused_total counter\n"
+                   "streampai_http_refused_total{reason=\"max_connections\"} %llu\n"
+                   "streampai_http_refused_total{reason=\"fd_reserve\"} %llu\n"
+                   "streampai_http_refused_total{reason=\"accept_error\"} %llu\n",
+                   s->max_conns, s->n_upgraded, (unsigned long long)s->refused_limit,
+                   (unsigned long long)s->refused_fds, (unsigned long long)s->accept_errors);
+}
+
 /* Fits max_connections (HTTP + upgraded) under RLIMIT_NOFILE minus the reserve. */
 void sp_http_budget_fit_(sp_http_server_t *s)
 {
     struct rlimit rl;
     size_t want = s->opts.max_connections;
+    if (!s->metrics)
+        sp_metrics_register(budget_metrics, s);
+    s->metrics = true;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return;
     size_t need = want + (want / 15 + 1 > FD_RESERVE_MIN ? want / 15 + 1 : FD_RESERVE_MIN);
@@ -55,21 +75,6 @@ void sp_http_budget_fit_(sp_http_server_t *s)
                 s->max_conns, nofile, reserve);
 }
 
-void sp_http_budget_metrics_(sp_buf_t *out, void *ud)
-{
-    const sp_http_server_t *s = ud;
-    sp_buf_appendf(out,
-                   "# TYPE streampai_http_max_connections gauge\n"
-                   "streampai_http_max_connections %zu\n"
-                   "# TYPE streampai_http_upgraded_connections gauge\n"
-                   "streampai_http_upgraded_connections %zu\n"
-                   "# TYPE streampai_http_refused_total counter\n"
-                   "streampai_http_refused_total{reason=\"max_connections\"} %llu\n"
-                   "streampai_http_refused_total{reason=\"fd_reserve\"} %llu\n"
-                   "streampai_http_refused_total{reason=\"accept_error\"} %llu\n",
-                   s->max_conns, s->n_upgraded, (unsigned long long)s->refused_limit,
-                   (unsigned long long)s->refused_fds, (unsigned long long)s->accept_errors);
-}
 
 void sp_http_server_upgraded_closed(sp_http_server_t *s)
 {
@@ -107,4 +112,11 @@ void sp_http_budget_accept_failed_(sp_http_server_t *s, int status)
     s->last_accept_warn_ms = now;
     sp_warn("http", "accept failed", "err=%s open=%zu websockets=%zu total=%llu",
             sp_err_name(status), s->n_conns, s->n_upgraded, (unsigned long long)s->accept_errors);
+}
+
+void sp_http_budget_done_(sp_http_server_t *s)
+{
+    if (s->metrics)
+        sp_metrics_unregister(budget_metrics, s);
+    s->metrics = false;
 }

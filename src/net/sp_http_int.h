@@ -96,10 +96,10 @@ struct conn_s {
 sp_http_req_t *sp_http_req_new_(conn_t *c);
 void sp_http_req_free_(sp_http_req_t *r);
 
-/* sp_http_budget.c: fits max_conns / fd_margin to RLIMIT_NOFILE (at listen); the /metrics
- * series of the budget (ud: the server). */
+/* sp_http_budget.c: fits max_conns / fd_margin to RLIMIT_NOFILE and registers the /metrics
+ * series of the budget (at listen; sp_http_budget_done_ unregisters them). */
 void sp_http_budget_fit_(sp_http_server_t *s);
-void sp_http_budget_metrics_(sp_buf_t *out, void *ud);
+void sp_http_budget_done_(sp_http_server_t *s);
 /* A connection was just accepted and counted: admit it, answer 503, or close it at once. */
 enum { SP_HTTP_ADMIT = 0, SP_HTTP_REFUSE, SP_HTTP_DROP };
 int sp_http_budget_admit_(sp_http_server_t *s, const char *ip);
