@@ -37,6 +37,16 @@ static bool is_secret(const char *name)
     return false;
 }
 
+/* A non-secret variable whose value contains the secret's text (the fuzzer can write the
+   marker anywhere) may rightly be shown in the report: that is no leak. */
+static bool in_plain_value(const env_t *e, const char *secret)
+{
+    for (size_t j = 0; j < e->n; j++)
+        if (!is_secret(e->name[j]) && strstr(e->val[j], secret))
+            return true;
+    return false;
+}
+
 static const char *get(const char *name, void *ud)
 {
     const env_t *e = ud;
@@ -80,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
             fclose(f);
             for (size_t k = 0; k < e.n; k++)
                 if (is_secret(e.name[k]) && strlen(e.val[k]) > strlen(MARK) &&
+                    !in_plain_value(&e, e.val[k]) &&
                     memmem(rep, replen, e.val[k], strlen(e.val[k])))
                     __builtin_trap(); /* a secret value reached the report */
             free(rep);
