@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus/sp_pubsub.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_map.h"
+#include "core/sp_registry.h"
 #include "core/sp_time.h"
 #include "core/sp_uuid.h"
 #include "livestream/sp_alert_template.h"
@@ -44,6 +46,7 @@ struct sp_alerts_s {
     unsigned inflight;           /* store callbacks and the timer's close */
     uq_t *active;
     uint64_t tot_filtered;
+    sp_aq_entry_t *scratch;      /* one expanded entry (persist_entry) */
 };
 
 static void maybe_free(sp_alerts_t *a);
@@ -193,9 +196,11 @@ static bool config_filters(const uq_t *u, const sp_aq_alert_t *al)
     "VALUES ($1, $2, 0, $3, $4, $4) ON CONFLICT (user_id, akey) DO UPDATE SET "               \
     "state = 0, entry = excluded.entry, updated_at = excluded.updated_at"
 
-static void persist_entry(sp_alerts_t *a, const uq_t *u, const sp_aq_entry_t *e)
+/* The waiting entry `key` as its row (expanded into the one scratch entry of a). */
+static void persist_entry(sp_alerts_t *a, const uq_t *u, uint64_t key)
 {
-    if (a->o.store == NULL || e == NULL)
+    sp_aq_entry_t *e = a->scratch;
+    if (a->o.store == NULL || e == NULL || !sp_alertq_get(u->q, key, e))
         return;
     json_t *j = entry_json(e);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -282,6 +287,20 @@ static json_t *show_json(const uq_t *u, const sp_aq_tick_t *t)
                      (json_int_t)t->duration_ms);
 }
 
+int64_t sp_alerts_wall_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The bench's stamps (opts.stamp_ns): when the queue released the show, when it was published */
+static void stamp(const sp_alerts_t *a, json_t *show, const char *field)
+{
+    if (a->o.stamp_ns && show)
+        json_object_set_new(show, field, json_integer((json_int_t)sp_alerts_wall_ns()));
+}
+
 /* A show is published after its row is marked shown (committed). */
 typedef struct {
     sp_alerts_t *a;
@@ -300,6 +319,7 @@ static void on_shown(int err, json_t *rows, int64_t changes, void *ud)
         sp_ulog(SP_LOG_WARN, MOD, c->user, "alert shown without its mark persisted", "err=%s",
                 sp_err_name(err));
     if (!a->dead) {
+        stamp(a, c->show, "published_at_ns");
         publish(a, c->user, "show", c->show);
         uq_t *u = sp_map_gets(a->users, c->user);
         if (u)
@@ -351,7 +371,7 @@ static void push_now(sp_alerts_t *a, uq_t *u, const sp_aq_alert_t *al)
     if (ev)
         persist_state(a, u, ev, 2);
     if (rc == SP_AQ_QUEUED || rc == SP_AQ_MERGED) {
-        persist_entry(a, u, sp_alertq_find(u->q, key));
+        persist_entry(a, u, key);
         activate(a, u);
     }
 }
@@ -417,6 +437,8 @@ static uq_t *user_get(sp_alerts_t *a, const char *user_id, bool load_config)
     u->cfg = sp_wcfg_defaults("alertbox");
     apply_opts(a, u);
     sp_map_sets(a->users, u->user, u);
+    if (a->o.reg)
+        sp_registry_register(a->o.reg, SP_REG_ALERT_QUEUE, u->user, NULL, u->q);
     cfg_ctx_t *c = NULL;
     if (!load_config || a->o.store == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
         u->cfg_loaded = true;
@@ -439,9 +461,11 @@ static void show(sp_alerts_t *a, uq_t *u, const sp_aq_tick_t *t)
 {
     u->cur_key = t->entry.key;
     json_t *payload = show_json(u, t);
+    stamp(a, payload, "released_at_ns");
     shown_ctx_t *c = payload ? calloc(1, sizeof(*c)) : NULL;
     if (c == NULL || a->o.store == NULL) {
         free(c);
+        stamp(a, payload, "published_at_ns");
         publish(a, u->user, "show", payload);
         publish(a, u->user, "state", state_json(u));
         return;
@@ -545,7 +569,7 @@ static int queue_direct(sp_alerts_t *a, uq_t *u, const sp_aq_alert_t *al, bool r
     if (ev)
         persist_state(a, u, ev, 2);
     if (k)
-        persist_entry(a, u, sp_alertq_find(u->q, k));
+        persist_entry(a, u, k);
     if (key)
         *key = k;
     activate(a, u);
@@ -726,7 +750,7 @@ static void restore_user(sp_alerts_t *a, const char *user, sp_aq_entry_t *ents, 
         return;
     }
     for (size_t i = 0; i < n; i++) /* evicted by the restore itself (over capacity) */
-        if (!shown[i] && sp_alertq_find(u->q, ents[i].key) == NULL)
+        if (!shown[i] && !sp_alertq_get(u->q, ents[i].key, NULL))
             persist_state(a, u, ents[i].key, 2);
     activate(a, u);
 }
@@ -795,6 +819,11 @@ sp_alerts_t *sp_alerts_new(const sp_alerts_opts_t *o)
         return NULL;
     }
     a->o = *o;
+    if (o->store && (a->scratch = malloc(sizeof(*a->scratch))) == NULL) {
+        sp_map_free(a->users);
+        free(a);
+        return NULL;
+    }
     uv_timer_init(o->loop, &a->timer);
     a->timer.data = a;
     uv_timer_start(&a->timer, on_tick, (uint64_t)o->interval_ms, (uint64_t)o->interval_ms);
@@ -821,6 +850,12 @@ void sp_alerts_shutdown(sp_alerts_t *a)
     a->stopped = true;
     a->o.bus = NULL;
     uv_timer_stop(&a->timer);
+    size_t it = 0, kl;
+    const char *k;
+    void *v;
+    while (a->o.reg && sp_map_next(a->users, &it, &k, &kl, &v))
+        sp_registry_unregister(a->o.reg, SP_REG_ALERT_QUEUE, k, NULL, ((uq_t *)v)->q);
+    a->o.reg = NULL; /* the registry goes with the livestream subsystem */
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -835,6 +870,7 @@ static void maybe_free(sp_alerts_t *a)
     if (!a->dead || a->inflight > 0)
         return;
     sp_map_free(a->users);
+    free(a->scratch);
     free(a);
 }
 
