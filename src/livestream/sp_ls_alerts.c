@@ -191,10 +191,18 @@ static bool config_filters(const uq_t *u, const sp_aq_alert_t *al)
 
 /* ---- persistence ----------------------------------------------------------------------- */
 
+/* The entry as waiting; a row that exists keeps its state: a show's mark (SHOWN_SQL, not
+ * batched) may have overtaken this batched write of the same entry. */
 #define UPSERT_SQL                                                                          \
     "INSERT INTO alert_queue (user_id, akey, state, entry, created_at, updated_at) "         \
     "VALUES ($1, $2, 0, $3, $4, $4) ON CONFLICT (user_id, akey) DO UPDATE SET "               \
-    "state = 0, entry = excluded.entry, updated_at = excluded.updated_at"
+    "entry = excluded.entry, updated_at = excluded.updated_at"
+/* A show's durable mark: its own statement (not behind the group-commit window), written
+ * whole so that it holds even when it runs before the entry's batched UPSERT. */
+#define SHOWN_SQL                                                                           \
+    "INSERT INTO alert_queue (user_id, akey, state, entry, created_at, updated_at) "         \
+    "VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (user_id, akey) DO UPDATE SET "               \
+    "state = 1, updated_at = excluded.updated_at"
 
 /* The waiting entry `key` as its row (expanded into the one scratch entry of a). */
 static void persist_entry(sp_alerts_t *a, const uq_t *u, uint64_t key)
@@ -474,12 +482,14 @@ static void show(sp_alerts_t *a, uq_t *u, const sp_aq_tick_t *t)
     c->show = payload;
     snprintf(c->user, sizeof(c->user), "%s", u->user);
     a->inflight++;
-    sp_store_enqueue(a->o.store,
-                     "UPDATE alert_queue SET state = 1, updated_at = $3 "
-                     "WHERE user_id = $1 AND akey = $2",
-                     json_pack("[s, I, I]", u->user, (json_int_t)t->entry.key,
-                               (json_int_t)sp_wall_ms()),
-                     on_shown, c);
+    json_t *ej = entry_json(&t->entry);
+    char *text = ej ? json_dumps(ej, JSON_COMPACT) : NULL;
+    json_decref(ej);
+    sp_store_query(a->o.store, SHOWN_SQL,
+                   json_pack("[s, I, s, I]", u->user, (json_int_t)t->entry.key,
+                             text ? text : "{}", (json_int_t)sp_wall_ms()),
+                   on_shown, c);
+    free(text);
 }
 
 /* One user's tick; false when it has nothing left to do (leaves the tick list). */
