@@ -47,6 +47,7 @@ struct sp_alerts_s {
     uq_t *active;
     uint64_t tot_filtered;
     sp_aq_entry_t *scratch;      /* one expanded entry (persist_entry) */
+    struct marks_s *marks;       /* the shows of the running tick, to mark shown */
 };
 
 static void maybe_free(sp_alerts_t *a);
@@ -309,34 +310,61 @@ static void stamp(const sp_alerts_t *a, json_t *show, const char *field)
         json_object_set_new(show, field, json_integer((json_int_t)sp_alerts_wall_ns()));
 }
 
-/* A show is published after its row is marked shown (committed). */
+/*
+ * A show is published after its row is marked shown (committed). The shows released by one
+ * tick are marked together: one transaction (one commit) per tick, at most MARKS_MAX rows.
+ */
+#define MARKS_MAX 1024
+
 typedef struct {
-    sp_alerts_t *a;
     char user[USER_CAP];
     json_t *show;
-} shown_ctx_t;
+} mark_t;
 
-static void on_shown(int err, json_t *rows, int64_t changes, void *ud)
+typedef struct marks_s {
+    sp_alerts_t *a;
+    size_t n;
+    json_t *params[MARKS_MAX];
+    mark_t m[MARKS_MAX];
+} marks_t;
+
+static void on_marked(int err, json_t *rows, int64_t changes, void *ud)
 {
-    shown_ctx_t *c = ud;
+    marks_t *c = ud;
     sp_alerts_t *a = c->a;
     (void)rows;
     (void)changes;
     a->inflight--;
     if (err)
-        sp_ulog(SP_LOG_WARN, MOD, c->user, "alert shown without its mark persisted", "err=%s",
+        sp_warn(MOD, "alerts shown without their marks persisted", "n=%zu err=%s", c->n,
                 sp_err_name(err));
-    if (!a->dead) {
-        stamp(a, c->show, "published_at_ns");
-        publish(a, c->user, "show", c->show);
-        uq_t *u = sp_map_gets(a->users, c->user);
+    for (size_t i = 0; i < c->n; i++) {
+        mark_t *m = &c->m[i];
+        if (a->dead) {
+            json_decref(m->show);
+            continue;
+        }
+        stamp(a, m->show, "published_at_ns");
+        publish(a, m->user, "show", m->show);
+        uq_t *u = sp_map_gets(a->users, m->user);
         if (u)
-            publish(a, c->user, "state", state_json(u));
-    } else {
-        json_decref(c->show);
+            publish(a, m->user, "state", state_json(u));
     }
     free(c);
     maybe_free(a);
+}
+
+static void flush_marks(sp_alerts_t *a)
+{
+    marks_t *c = a->marks;
+    if (c == NULL)
+        return;
+    a->marks = NULL;
+    static const char *sqls[MARKS_MAX];
+    for (size_t i = 0; i < c->n; i++)
+        sqls[i] = SHOWN_SQL;
+    a->inflight++;
+    sp_store_tx(a->o.store, c->n, sqls, c->params, on_marked, c);
 }
 
 /* ---- users ------------------------------------------------------------------------------ */
@@ -470,26 +498,27 @@ static void show(sp_alerts_t *a, uq_t *u, const sp_aq_tick_t *t)
     u->cur_key = t->entry.key;
     json_t *payload = show_json(u, t);
     stamp(a, payload, "released_at_ns");
-    shown_ctx_t *c = payload ? calloc(1, sizeof(*c)) : NULL;
-    if (c == NULL || a->o.store == NULL) {
-        free(c);
+    if (payload && a->o.store && a->marks == NULL && (a->marks = malloc(sizeof(marks_t))))
+        a->marks->n = 0;
+    if (payload == NULL || a->o.store == NULL || a->marks == NULL) {
         stamp(a, payload, "published_at_ns");
         publish(a, u->user, "show", payload);
         publish(a, u->user, "state", state_json(u));
         return;
     }
-    c->a = a;
-    c->show = payload;
-    snprintf(c->user, sizeof(c->user), "%s", u->user);
-    a->inflight++;
     json_t *ej = entry_json(&t->entry);
     char *text = ej ? json_dumps(ej, JSON_COMPACT) : NULL;
     json_decref(ej);
-    sp_store_query(a->o.store, SHOWN_SQL,
-                   json_pack("[s, I, s, I]", u->user, (json_int_t)t->entry.key,
-                             text ? text : "{}", (json_int_t)sp_wall_ms()),
-                   on_shown, c);
+    marks_t *c = a->marks;
+    c->a = a;
+    snprintf(c->m[c->n].user, sizeof(c->m[c->n].user), "%s", u->user);
+    c->m[c->n].show = payload;
+    c->params[c->n] = json_pack("[s, I, s, I]", u->user, (json_int_t)t->entry.key,
+                                text ? text : "{}", (json_int_t)sp_wall_ms());
+    c->n++;
     free(text);
+    if (c->n == MARKS_MAX)
+        flush_marks(a);
 }
 
 /* One user's tick; false when it has nothing left to do (leaves the tick list). */
@@ -525,6 +554,7 @@ static void on_tick(uv_timer_t *h)
             u->next_active = NULL;
         }
     }
+    flush_marks(a); /* this tick's shows: one commit, then published */
 }
 
 /* ---- API ------------------------------------------------------------------------------- */
