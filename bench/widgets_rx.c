@@ -41,7 +41,7 @@
 #include "wsb.h"
 
 #define BUF_CAP (16 * 1024) /* a widget frame is < 2 KiB */
-#define BATCH 256
+#define BATCH 64
 
 typedef struct {
     int fd;
