@@ -209,6 +209,16 @@ static int pump(sock_t *s, int idx, int ready, int floor_mode)
     }
 }
 
+/* The handshake's answer, then the SUBSCRIBE frame; the socket turns non-blocking. */
+static void subscribe(sock_t *s, char **sub)
+{
+    ws_response(s->fd);
+    send_frame(s->fd, 0x1, *sub, strlen(*sub));
+    free(*sub);
+    *sub = NULL;
+    fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
+}
+
 static int rx_main(const char *config)
 {
     FILE *cf = fopen(config, "r");
@@ -242,16 +252,11 @@ static int rx_main(const char *config)
         s->fd = dial(port);
         ws_request(s->fd, port, f[1]);
         n++;
-        if (n % BATCH == 0) /* the batch's handshakes were all sent: read the answers */
-            for (size_t i = n - BATCH; i < n; i++) ws_response(socks[i].fd);
+        if (n % BATCH == 0) /* the batch's handshakes were all sent: answers, subscribes */
+            for (size_t i = n - BATCH; i < n; i++) subscribe(&socks[i], &subs[i]);
     }
-    for (size_t i = n - n % BATCH; i < n; i++) ws_response(socks[i].fd);
+    for (size_t i = n - n % BATCH; i < n; i++) subscribe(&socks[i], &subs[i]);
     fclose(cf);
-    for (size_t i = 0; i < n; i++) {
-        send_frame(socks[i].fd, 0x1, subs[i], strlen(subs[i]));
-        free(subs[i]);
-        fcntl(socks[i].fd, F_SETFL, fcntl(socks[i].fd, F_GETFL) | O_NONBLOCK);
-    }
     free(subs);
     int ep = epoll_create1(0);
     for (size_t i = 0; i < n; i++) {
