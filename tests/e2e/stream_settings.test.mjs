@@ -89,6 +89,15 @@ test('settings panel: auto go-live, then the event log survives a reload', async
   assert.equal(await page.locator('#auto-start').isChecked(), true);
   assert.equal(await page.locator(`#auto-dest-list input[data-id="${d.id}"]`).isChecked(), true);
   assert.equal(await page.locator(`#auto-dest-list input[data-id="${other.id}"]`).isChecked(), false);
+  // the selection is gone: the next connection does not go live, and the panel says why
+  assert.equal((await u.api('DELETE', `/api/destinations/${d.id}`)).status, 204);
+  await setInput(ctx, uid, 'disconnected');
+  await page.waitForFunction(() => document.querySelector('#state-badge').textContent === 'Offline');
+  await setInput(ctx, uid, 'connected');
+  await page.waitForFunction(() => /Auto go-live did not start/.test(document.querySelector('#auto-start-problem').textContent)
+    && !document.querySelector('#auto-start-problem').hidden);
+  await page.waitForFunction(() => /Auto go-live did not start/.test(document.querySelector('#event-log').textContent));
+  assert.equal(await page.locator('#state-badge').textContent(), 'Ready');
   await page.screenshot({ path: path.join(OUT, 'stream-settings.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await bctx.close();

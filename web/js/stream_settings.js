@@ -46,7 +46,8 @@ function template() {
       h('div', { class: 'actions' },
         h('button', { type: 'submit', class: 'button', id: 'settings-save', text: 'Save settings' }),
         h('span', { id: 'settings-saved', class: 'hint', role: 'status' })),
-      h('p', { id: 'settings-error', class: 'form-error', role: 'alert' })));
+      h('p', { id: 'settings-error', class: 'form-error', role: 'alert' }),
+      h('p', { id: 'auto-start-problem', class: 'warn', hidden: true })));
 }
 
 function renderDests() {
@@ -93,6 +94,15 @@ async function save(ev) {
   }
 }
 
+// A refused or failed auto go-live (GET /api/stream's `error`) stays visible in the panel.
+function autoStartProblem(s) {
+  const node = $('#auto-start-problem');
+  if (!node || !s) return;
+  const msg = typeof s.error === 'string' && s.error.startsWith('Auto go-live') ? s.error : '';
+  node.textContent = msg;
+  node.hidden = !msg;
+}
+
 function lastStatusHint(s) {
   const is = $('#input-status');
   if (!is || !s || !s.input) return;
@@ -125,6 +135,7 @@ async function mount() {
   if (page) {
     st.destinations = page.destinations || [];
     lastStatusHint(page.status);
+    autoStartProblem(page.status);
   }
   try {
     st.settings = await get('/api/stream/settings');
@@ -141,6 +152,12 @@ document.addEventListener('sp:stream', (ev) => {
   if (page && page.destinations) st.destinations = page.destinations;
   lastStatusHint(s);
   renderDests();
+});
+// the socket's state_changed payload carries `error` only while there is one (the page's
+// merged status would keep an old one)
+document.addEventListener('sp:socket-message', (ev) => {
+  const m = ev.detail;
+  if (m && m.event === 'state_changed' && m.topic && m.topic.startsWith('user_stream:')) autoStartProblem(m.payload);
 });
 document.addEventListener('sp:stream-mounted', mount);
 if (window.streampaiStream && window.streampaiStream.mounted) mount();
