@@ -237,7 +237,7 @@ void sp_ls_poll_tick(sp_livestream_t *ls);
 /* Adds a plain-words "message" to a stream event's payload (unless it has one). */
 void sp_ls_event_describe(sp_ls_manager_t *m, const char *type, json_t *payload);
 /* Publishes a described event ({id, type, message, created_at}) as `stream_event` on
-   user_stream:<user> (the stream page's event log). */
+   stream_lifecycle:<user> (the stream page's event log). */
 void sp_ls_event_publish(sp_ls_manager_t *m, const char *id, const char *type, json_t *payload);
 /* Keeps the user's stream event log bounded (SP_LS_EVENTS_KEEP newest). */
 void sp_ls_events_prune(sp_ls_manager_t *m);

@@ -64,7 +64,7 @@ void sp_ls_event_publish(sp_ls_manager_t *m, const char *id, const char *type, j
     json_t *msg = json_object_get(payload, "message");
     if (!json_is_string(msg)) return;
     char topic[128];
-    snprintf(topic, sizeof(topic), "user_stream:%s", m->user_id);
+    snprintf(topic, sizeof(topic), "stream_lifecycle:%s", m->user_id);
     sp_ls_publish(m->ls, topic, "stream_event",
                   json_pack("{s:s, s:s, s:O, s:I}", "id", id, "type", type, "message", msg,
                             "created_at", (json_int_t)sp_wall_ms()));

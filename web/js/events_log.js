@@ -1,6 +1,6 @@
 // events_log.js: the stream page's event log, persisted on the server. On mount it loads the
 // newest events (GET /api/stream/events?limit=50) into the Events card, so the log survives a
-// reload; new ones arrive as `stream_event` frames on user_stream:{id} (forwarded by stream.js
+// reload; new ones arrive as `stream_event` frames on stream_lifecycle:{id} (forwarded by stream.js
 // as `sp:socket-message`). Every line is the server's plain-words message ("You stopped the
 // stream", "Encoder disconnected", "<destination>: connection error (...)").
 import { get } from './api.js';
@@ -66,7 +66,7 @@ function mount() {
 
 document.addEventListener('sp:socket-message', (ev) => {
   const m = ev.detail;
-  if (!m || !m.topic || !m.topic.startsWith('user_stream:') || m.event !== 'stream_event') return;
+  if (!m || !m.topic || !m.topic.startsWith('stream_lifecycle:') || m.event !== 'stream_event') return;
   add(m.payload);
   render();
 });
