@@ -4,6 +4,8 @@
 // log (GET /api/stream/events: plain words, bounded per user) and the input's last known
 // status after a restart (never "Never connected" once it was seen).
 import { describe, test, before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import {
   bootLive, newUser, inputUid, setInput, waitState, outputsOf, postWebhook, cfEvent,
@@ -178,6 +180,37 @@ describe('stream settings and auto go-live (fake Cloudflare)', () => {
     assert.equal(s.stream_id, mid.stream_id, 'the same stream: not started twice');
     await sleep(800);
     assert.equal(outputsOf(ctx, uid).length, 1);
+    assert.equal((await u.api('GET', '/api/streams')).json.streams.length, 1);
+    assert.equal((await u.api('POST', '/api/stream/stop')).status, 200);
+    await waitState(u, 'ready');
+  });
+
+  test('kill -9 after the auto go-live intent was stored: started once after restart, or dropped', async () => {
+    const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 5000', path.join(ctx.dataDir, 'streampai.db'), q], { encoding: 'utf8' }).trim();
+    // A: ready with the encoder connected, the intent stored, the start never made
+    const u = await newUser(ctx);
+    const uid = await inputUid(u);
+    const d = await u.addDest('owed');
+    await setInput(ctx, uid, 'connected');
+    await waitState(u, 'ready');
+    assert.equal((await u.api('PUT', '/api/stream/settings', { auto_start: true, auto_start_destinations: [d.id] })).status, 200);
+    await sleep(300);
+    assert.equal((await u.stream()).state, 'ready', 'turning it on does not start a connected encoder');
+    // B: offline (the encoder left) with an intent left behind
+    const v = await newUser(ctx);
+    const vuid = await inputUid(v);
+    const vd = await v.addDest('stale');
+    assert.equal((await v.api('PUT', '/api/stream/settings', { auto_start: true, auto_start_destinations: [vd.id] })).status, 200);
+    await ctx.srv.stop('SIGKILL');
+    sql(`UPDATE stream_settings SET auto_start_pending = 1 WHERE user_id IN ('${u.id}', '${v.id}')`);
+    await ctx.restart();
+    const s = await waitFor(async () => { const x = await u.stream(); return x.state === 'streaming' && !x.starting && x; }, { what: 'owed start made', timeout: 15000 });
+    assert.deepEqual(s.outputs.map((o) => o.destination_id), [d.id]);
+    assert.equal((await v.stream()).state, 'offline');
+    await waitFor(() => sql(`SELECT auto_start_pending FROM stream_settings WHERE user_id IN ('${u.id}', '${v.id}') ORDER BY user_id`) === '0\n0', { what: 'intents cleared' });
+    await sleep(500);
+    assert.equal(outputPosts(ctx, uid).length, 1, 'started once');
+    assert.equal(outputPosts(ctx, vuid).length, 0, 'the stale intent started nothing');
     assert.equal((await u.api('GET', '/api/streams')).json.streams.length, 1);
     assert.equal((await u.api('POST', '/api/stream/stop')).status, 200);
     await waitState(u, 'ready');
