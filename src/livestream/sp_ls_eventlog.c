@@ -108,7 +108,7 @@ void sp_ls_input_observed(sp_ls_manager_t *m, sp_input_status_t st, int64_t at)
                 json_pack("[s, s, I]", m->user_id, sp_input_status_name(st),
                           (json_int_t)m->input_known_at));
     /* a first "disconnected" (never seen connected) is nothing to tell */
-    if (first && st != SP_INPUT_CONNECTED) return;
+    if (first && st == SP_INPUT_DISCONNECTED) return;
     const char *w = input_words(st);
     char msg[400];
     if (st == SP_INPUT_ERRORED && m->last_error && strncmp(m->last_error, "input errored", 13) == 0)
