@@ -45,6 +45,7 @@ int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at
     if (st == SP_INPUT_CONNECTED && m->last_error &&
         strncmp(m->last_error, "input errored", 13) == 0)
         sp_ls_set_str(&m->last_error, NULL);
+    sp_ls_input_observed(m, st, event_at); /* last known status, event log */
     if (prev != st) {
         sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare input status",
                 "source=%s status=%s", source, sp_input_status_name(st));
@@ -240,6 +241,7 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     if (at > c->issued_at) at = c->issued_at;
     if (st == SP_INPUT_NONE && !m->ss.input_connected) at = 0; /* nothing new to say */
     if (m->input_status == SP_INPUT_UNKNOWN) at = c->issued_at; /* first answer after an outage */
+    st = sp_ls_input_none_mapped(m, st); /* a restarted media service forgot the connection */
     sp_ls_apply_input(m, st, at, "poll", NULL, NULL);
 out:
     sp_ls_unref(m);
@@ -322,6 +324,10 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
                         "error=\"%s\"", o->destination_id ? o->destination_id : "",
                         o->output_uid ? o->output_uid : "", st, le ? le : "");
             if (o->state == SP_OUT_ACTIVE && (st != NULL || o->h_status != NULL)) changed = true;
+            bool err_now = st && strcmp(st, "error") == 0;
+            bool err_was = o->h_status && strcmp(o->h_status, "error") == 0;
+            if (o->state == SP_OUT_ACTIVE && err_now != err_was && (err_now || st))
+                sp_ls_event_output(m, o, err_now ? "output_error" : "output_recovered", le);
             sp_ls_set_str(&o->h_status, st);
             sp_ls_set_str(&o->h_error, le);
         }
