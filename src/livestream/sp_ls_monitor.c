@@ -254,7 +254,8 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     if (m->input_status == SP_INPUT_UNKNOWN) at = c->issued_at; /* first answer after an outage */
     if (m->input_verify) {
         /* the first answer since the manager was loaded: what the media service says now wins
-           over the stored status (sp_ls_apply_input compares it with nothing older: 0) */
+           over the stored status (the load keeps no event time; only a webhook received since
+           the load, with a later provider time, can make this answer stale) */
         sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "input status verified",
                 "stored=%s media=%s state=%s", sp_input_status_name(m->input_status),
                 sp_input_status_name(st), sp_ss_state_name(m->ss.state));
