@@ -126,6 +126,7 @@ static void load_done(sp_ls_manager_t *m)
     if (!m->load_failed && m->ss.state == SP_SS_STREAMING && m->stream_id[0])
         sp_ls_hook_streaming(m);
     m->next_poll_mono = 0;
+    m->input_verify = !m->load_failed && m->input_uid != NULL && m->ls->has_media;
     sp_ls_mgr_arm_timer(m);
     sp_ls_mgr_run_waiters(m);
     if (m->needs_reconcile) sp_ls_reconcile_start(m);
@@ -271,7 +272,9 @@ static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
         m->ss.state_changed_at = sp_ls_jint(row, "state_changed_at");
         m->ss.disconnect_deadline = sp_ls_jint(row, "disconnect_deadline");
         m->input_status = input_status_parse(sp_json_str(row, "input_status"));
-        m->input_event_at = sp_ls_jint(row, "updated_at");
+        /* updated_at is our write time, never comparable with the provider's event times
+           (chaos finding 7): the input is re-checked by a poll (sp_ls_monitor.c) instead */
+        m->input_event_at = 0;
         const char *sid = sp_json_str(row, "stream_id");
         if (sid && strlen(sid) < sizeof(m->stream_id) && m->ss.state != SP_SS_OFFLINE)
             snprintf(m->stream_id, sizeof(m->stream_id), "%s", sid);

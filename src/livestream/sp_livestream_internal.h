@@ -97,7 +97,8 @@ struct sp_ls_manager_s {
     char *rtmp_url;
     char *stream_key;
     sp_input_status_t input_status;
-    int64_t input_event_at; /* wall ms of the last applied input event */
+    int64_t input_event_at; /* provider's time of the last applied input event; 0 = none yet */
+    bool input_verify;      /* status as loaded: poll until the media service confirms it */
     bool input_creating;
     uint64_t input_retry_mono;
     sp_ls_mgr_fn input_waiter;

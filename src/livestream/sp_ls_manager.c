@@ -179,8 +179,10 @@ static bool has_open_outputs(const sp_ls_manager_t *m)
 
 bool sp_ls_mgr_can_stop(const sp_ls_manager_t *m)
 {
+    /* input_verify: a restart may have missed the encoder connecting (chaos finding 7); the
+       manager stays until a poll says, or the stored `offline` would stand */
     return m->loaded && m->ss.state == SP_SS_OFFLINE && !has_open_outputs(m) &&
-           !m->start_busy && m->orphan_deletes == 0;
+           !m->start_busy && m->orphan_deletes == 0 && !m->input_verify;
 }
 
 void sp_ls_mgr_recheck_presence(sp_ls_manager_t *m)

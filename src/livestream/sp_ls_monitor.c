@@ -167,8 +167,19 @@ static uint64_t poll_interval(sp_ls_manager_t *m, bool prio)
 
 static bool poll_prio(sp_ls_manager_t *m)
 {
-    return m->ss.state != SP_SS_OFFLINE ||
+    return m->ss.state != SP_SS_OFFLINE || m->input_verify ||
            (m->ls->presence && sp_presence_sessions(m->ls->presence, m->user_id) > 0);
+}
+
+/* Consecutive failed polls after which a loaded manager stops waiting for its input's status
+   (it is shown `unknown`; the next poll that answers still applies). */
+#define VERIFY_MAX_ERRORS 5
+
+/* The stored input status was confirmed (or given up on): the manager may go when unused. */
+static void input_verified(sp_ls_manager_t *m)
+{
+    m->input_verify = false;
+    sp_ls_mgr_recheck_presence(m);
 }
 
 static void on_input_restored(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
@@ -228,6 +239,7 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
             sp_ls_publish_state(m, "input_unknown");
         }
         if (err == SP_ENOTFOUND) input_restore(m);
+        if (m->input_verify && m->poll_bo.attempt >= VERIFY_MAX_ERRORS) input_verified(m);
         goto out;
     }
     sp_backoff_reset(&m->poll_bo);
@@ -242,7 +254,16 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     if (st == SP_INPUT_NONE && !m->ss.input_connected) at = 0; /* nothing new to say */
     if (m->input_status == SP_INPUT_UNKNOWN) at = c->issued_at; /* first answer after an outage */
     st = sp_ls_input_none_mapped(m, st); /* a restarted media service forgot the connection */
+    if (m->input_verify) {
+        /* the first answer since the manager was loaded: what the media service says now wins
+           over the stored status (the load keeps no event time; only a webhook received since
+           the load, with a later provider time, can make this answer stale) */
+        sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "input status verified",
+                "stored=%s media=%s state=%s", sp_input_status_name(m->input_status),
+                sp_input_status_name(st), sp_ss_state_name(m->ss.state));
+    }
     sp_ls_apply_input(m, st, at, "poll", NULL, NULL);
+    if (m->input_verify) input_verified(m);
 out:
     sp_ls_unref(m);
     sp_free(c);
