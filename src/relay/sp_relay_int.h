@@ -230,8 +230,15 @@ const char *sp_relay_out_state_name(sp_relay_out_state_t s);
 /* ---- media path (sp_relay_media.c) ---- */
 /** A publisher started on in (from ingest). */
 void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub);
-/** The publisher went away. */
+/**
+ * The publisher went away. With disconnect protection on (in->protect) and reason
+ * "client_disconnect" (a lost connection), forwarding outputs stay connected on the slate for
+ * the grace window (STREAM_DISCONNECT_TIMEOUT); otherwise they stop. Without a publisher,
+ * any other reason takes the input off the slate (deleted, disabled, protection off).
+ */
 void sp_relay_input_gone(sp_relay_input_t *in, const char *reason);
+/** The publisher ended its stream itself (FCUnpublish/deleteStream): outputs stop, no slate. */
+void sp_relay_input_unpublished(sp_relay_input_t *in);
 /**
  * The publisher broke the protocol or a limit while live: the input goes to
  * "errored" (status.current.state), outputs stop, and a live_input.errored
