@@ -91,6 +91,8 @@ sp_relay_tag_t *sp_tagq_at(sp_tagq_t *q, size_t i)
 
 /* ---- live input ---- */
 
+#define SLATE_KEY_WAIT_MS 10000
+
 static void reset_media(sp_relay_input_t *in)
 {
     sp_tag_clear(&in->meta_tag);
@@ -111,6 +113,8 @@ void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub)
     in->state_since_ms = sp_wall_ms();
     in->st.connected_at_ms = sp_mono_ms();
     sp_info("relay", "input connected", "input=%s", in->uid);
+    if (in->slate) /* outputs on the slate splice back at its first keyframe: wait 10 s at most */
+        in->slate_until_ms = sp_mono_ms() + SLATE_KEY_WAIT_MS;
     sp_relay_webhook(in->relay, in, "live_input.connected", NULL, NULL);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->enabled)
@@ -150,6 +154,8 @@ static bool slate_begin(sp_relay_input_t *in, const char *reason)
     sp_relay_t *r = in->relay;
     if (!in->protect || !in->enabled || r->stopping || strcmp(reason, "client_disconnect") != 0)
         return false;
+    if (!in->has_video && !in->slate)
+        return false; /* an audio-only input: a video slate would change what destinations get */
     const sp_slate_t *clip = in->slate ? in->slate
                              : sp_slate_pick(r->slates, in->st.width, in->st.height,
                                              in->st.meta_fps > 0 ? in->st.meta_fps : in->st.fps);
@@ -181,6 +187,17 @@ static void slate_tick(sp_relay_input_t *in, uint64_t now, uint32_t lead)
     if (!in->publisher && now >= in->slate_until_ms) {
         sp_info("relay", "slate over: grace window ended", "input=%s", in->uid);
         slate_end(in, "input disconnected (grace window over)");
+        return;
+    }
+    if (in->publisher && now >= in->slate_until_ms) {
+        /* the encoder is back but sent no keyframe in time: reconnect those outputs, they
+         * start on its next keyframe as any new output does */
+        sp_warn("relay", "no keyframe from the encoder after the slate: outputs restarted",
+                "input=%s", in->uid);
+        slate_end(in, "no keyframe from the encoder");
+        for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+            if (o->enabled && !o->conn)
+                sp_push_start(o);
         return;
     }
     size_t on = 0;
