@@ -229,3 +229,33 @@ test('turning protection off while on the slate closes the outputs; persisted in
     await sink.close();
   }
 });
+
+test('deleting an input on the slate closes its destination; SIGTERM on the slate exits cleanly', { timeout: 60000 }, async () => {
+  const sink = await startJsSink();
+  const relay = await startRelay();
+  try {
+    const a = await liveOutput(relay, sink);
+    const b = await liveOutput(relay, sink);
+    const pa = publish(a.url, 60), pb = publish(b.url, 60);
+    await waitFor(async () => (await relay.outputs(a.input.uid))[0].status === 'forwarding' &&
+      (await relay.outputs(b.input.uid))[0].status === 'forwarding', { what: 'both forwarding' });
+    await sleep(2000);
+    pa.kill('SIGKILL');
+    pb.kill('SIGKILL');
+    await Promise.all([pa.exited, pb.exited]);
+    await waitFor(async () => (await relay.input(a.input.uid)).slate && (await relay.input(b.input.uid)).slate,
+      { what: 'both on the slate' });
+    await sleep(1000);
+    assert.equal(sink.open, 2);
+    assert.equal((await relay.api('DELETE', `/${a.input.uid}`)).status, 200);
+    await waitFor(() => sink.open === 1, { what: 'the deleted input\'s destination closed', timeout: 5000 });
+    await sleep(1000);
+    assert.equal(sink.open, 1, 'the other input stays on the slate');
+    await relay.stopClean();
+    await waitFor(() => sink.open === 0, { what: 'destination closed at shutdown', timeout: 5000 });
+    assert.equal(sink.conns, 2);
+  } finally {
+    await relay.stop();
+    await sink.close();
+  }
+});
