@@ -154,8 +154,10 @@ static bool slate_begin(sp_relay_input_t *in, const char *reason)
     sp_relay_t *r = in->relay;
     if (!in->protect || !in->enabled || r->stopping || strcmp(reason, "client_disconnect") != 0)
         return false;
-    if (!in->has_video && !in->slate)
-        return false; /* an audio-only input: a video slate would change what destinations get */
+    /* the slates are H.264: an audio-only input or another codec (E-RTMP HEVC, AV1...) would
+     * see its destinations switch codec, which they may refuse */
+    if (!in->slate && (!in->has_video || strcmp(in->st.vcodec, "h264") != 0))
+        return false;
     const sp_slate_t *clip = in->slate ? in->slate
                              : sp_slate_pick(r->slates, in->st.width, in->st.height,
                                              in->st.meta_fps > 0 ? in->st.meta_fps : in->st.fps);

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startRelay, publish, startJsSink, tmpDir, waitFor, sleep, killAll } from './relay_lib.mjs';
+import net from 'node:net';
+import {
+  startRelay, publish, startJsSink, tmpDir, waitFor, sleep, killAll, rtmpChunk, amf,
+} from './relay_lib.mjs';
 
 afterEach(() => killAll());
 
@@ -257,5 +260,88 @@ test('deleting an input on the slate closes its destination; SIGTERM on the slat
   } finally {
     await relay.stop();
     await sink.close();
+  }
+});
+
+// A hand-driven RTMP publisher: handshake, connect, createStream, publish.
+async function rawPublisher(port, streamKey) {
+  const s = await new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0), done = false;
+    c.on('error', () => {});
+    c.on('connect', () => { const c1 = Buffer.alloc(1537); c1[0] = 3; c.write(c1); });
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!done && buf.length >= 3073) { done = true; c.write(buf.subarray(1, 1537)); resolve(c); }
+    });
+    setTimeout(() => reject(new Error('handshake timeout')), 5000);
+  });
+  let rx = Buffer.alloc(0);
+  s.on('data', (d) => { rx = Buffer.concat([rx, d]); });
+  const app = Buffer.concat([Buffer.from([3, 0, 3]), Buffer.from('app'), amf.str('live'), Buffer.from([0, 0, 9])]);
+  s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('connect'), amf.num(1), app])));
+  await waitFor(() => rx.includes('NetConnection.Connect.Success'), { what: 'connect result' });
+  s.write(rtmpChunk(3, 20, 0, Buffer.concat([amf.str('createStream'), amf.num(2), amf.nul()])));
+  s.write(rtmpChunk(8, 20, 1, Buffer.concat([amf.str('publish'), amf.num(3), amf.nul(), amf.str(streamKey), amf.str('live')])));
+  await waitFor(() => rx.includes('NetStream.Publish.Start'), { what: 'publish start' });
+  return s;
+}
+
+test('an encoder back without a keyframe: its outputs are reconnected after 10 s; a non-H.264 input gets no slate', { timeout: 90000 }, async () => {
+  const sink = await startJsSink();
+  const other = await startJsSink();
+  const relay = await startRelay();
+  try {
+    // H.263 (legacy codec 2): no slate, the destination closes at once
+    const h263 = await liveOutput(relay, other);
+    const p = await rawPublisher(relay.rtmpPort, h263.input.rtmps.streamKey);
+    let ts = 0;
+    const frame263 = (key) => Buffer.concat([Buffer.from([key ? 0x12 : 0x22]), Buffer.alloc(300, 7)]);
+    for (let i = 0; i < 30; i++, ts += 33) p.write(rtmpChunk(6, 9, 1, frame263(i % 15 === 0), ts));
+    await waitFor(async () => (await relay.outputs(h263.input.uid))[0].status === 'forwarding', { what: 'h263 forwarding' });
+    await waitFor(() => other.messages.some((m) => m.type === 9), { what: 'h263 media at the destination' });
+    p.destroy();
+    await waitFor(() => other.open === 0, { what: 'h263 destination closed at once', timeout: 5000 });
+    assert.equal((await relay.input(h263.input.uid)).slate, null);
+
+    // H.264 encoder drops, comes back sending only inter frames
+    const { input, url } = await liveOutput(relay, sink);
+    const pub = publish(url, 60);
+    await waitFor(async () => (await relay.outputs(input.uid))[0].status === 'forwarding', { what: 'forwarding' });
+    await sleep(2000);
+    pub.kill('SIGKILL');
+    await pub.exited;
+    await waitFor(async () => (await relay.input(input.uid)).slate, { what: 'on the slate' });
+    const back = await rawPublisher(relay.rtmpPort, input.rtmps.streamKey);
+    back.write(rtmpChunk(6, 9, 1, Buffer.from([0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF]), 0));
+    const t0 = Date.now();
+    let vts = 0;
+    const timer = setInterval(() => {
+      vts += 33;
+      back.write(rtmpChunk(6, 9, 1, Buffer.from([0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 0x9a]), vts));
+    }, 33);
+    try {
+      await sleep(6000);
+      assert.equal(sink.open, 1, 'still on the slate while waiting for a keyframe');
+      assert.ok((await relay.input(input.uid)).slate, 'still on the slate');
+      await waitFor(() => sink.conns === 2, { what: 'output reconnected', timeout: 10000 });
+      const after = (Date.now() - t0) / 1000;
+      assert.ok(after >= 9 && after < 14, `reconnected ${after.toFixed(1)} s after the encoder came back`);
+      assert.match(relay.logText(), /msg="no keyframe from the encoder after the slate: outputs restarted"/);
+      assert.equal((await relay.input(input.uid)).slate, null);
+      // the new connection starts on the encoder's next keyframe
+      const n = sink.messages.length;
+      back.write(rtmpChunk(6, 9, 1, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88]), vts + 40));
+      await waitFor(() => sink.messages.slice(n).some((m) => m.type === 9 && m.payload[0] === 0x17 && m.payload[1] === 1),
+        { what: 'keyframe at the reconnected destination' });
+    } finally {
+      clearInterval(timer);
+    }
+    back.destroy();
+    await relay.stopClean();
+  } finally {
+    await relay.stop();
+    await sink.close();
+    await other.close();
   }
 });
