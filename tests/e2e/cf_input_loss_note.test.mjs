@@ -40,15 +40,14 @@ test('Cloudflare backend: the input-loss note is shown on the stream page', asyn
   const text = await note.textContent();
   assert.match(text, /On Cloudflare there is no "be right back" slate/);
   assert.equal(await page.locator('#cf-input-loss-note').count(), 1, 'exactly one note');
-  // it sits under the disconnect protection switch when the settings panel is there,
-  // else right after the stream status row
-  const placed = await page.evaluate(() => {
+  // it sits right under the disconnect protection switch of the settings panel
+  await page.waitForFunction(() => {
     const n = document.getElementById('cf-input-loss-note');
-    const prev = n.previousElementSibling;
-    return prev && (prev.contains(document.getElementById('disconnect-protection')) ||
-      prev.classList.contains('status-row'));
-  });
-  assert.equal(placed, true, 'placed next to the setting or the input status');
+    const prev = n && n.previousElementSibling;
+    return !!prev && prev.contains(document.getElementById('disconnect-protection'));
+  }, null, { timeout: 10000 });
+  assert.equal(await page.locator('#stream-settings #cf-input-loss-note').count(), 1,
+    'inside the settings panel');
   assert.deepEqual(errors, []);
   await bctx.close();
 });
