@@ -151,6 +151,9 @@ static json_t *input_json(sp_relay_t *r, const sp_relay_input_t *in, bool full)
     json_object_set_new(j, "rtmps", json_pack("{s:s, s:s}", "url", url, "streamKey", in->key));
     json_object_set_new(j, "status", input_status(in));
     json_object_set_new(j, "stats", input_stats(in));
+    /* relay extension: the input health (docs/relay.md "Input health"); null while no
+       publisher is connected. Cloudflare has no such field. */
+    json_object_set_new(j, "health", sp_relay_health_json(in, sp_mono_ms()));
     return j;
 }
 

@@ -99,6 +99,15 @@ typedef struct {
     int width, height;
     double meta_fps;
     uint64_t connected_at_ms;
+    /* input health (sp_relay_health.c): 5 s windows per track, sequence-header details */
+    uint64_t hw_start_ms, hw_vbytes, hw_abytes, hw_vframes;
+    double video_kbps, audio_kbps, hw_fps;
+    bool have_window;
+    int sps_width, sps_height, profile, level;
+    double sps_fps;
+    int sample_rate, channels;
+    uint32_t last_vts, last_ats, hw_first_vts;
+    uint64_t late_frames; /* frames whose timestamp went back on their track */
 } sp_input_stats_t;
 
 struct sp_relay_input_s {
@@ -225,6 +234,15 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
 /** Stored metadata (AMF "onMetaData" + object, without "@setDataFrame"). */
 void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len);
 void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms);
+
+/* ---- input health (sp_relay_health.c) ---- */
+/** Every media message (hook from sp_relay_input_media): per-track counters, SPS / AAC config. */
+void sp_relay_health_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, uint8_t flags,
+                           uint32_t codec, const uint8_t *p, size_t len);
+/** Once a second while live (hook from sp_relay_input_stats_tick): closes the 5 s window. */
+void sp_relay_health_tick(sp_relay_input_t *in, uint64_t now_ms);
+/** The "health" extension object of a live input (null when no publisher). */
+json_t *sp_relay_health_json(const sp_relay_input_t *in, uint64_t now_mono_ms);
 
 /* ---- outputs: relay/sp_rtmp_push.h ---- */
 

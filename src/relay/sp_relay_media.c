@@ -182,6 +182,7 @@ void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len)
 void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms)
 {
     sp_input_stats_t *s = &in->st;
+    sp_relay_health_tick(in, now_ms);
     if (s->win_start_ms == 0) {
         s->win_start_ms = now_ms;
         return;
@@ -219,6 +220,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
         t.flags |= SP_TAG_FRAME;
     if (info.keyframe && type == SP_FLV_TAG_VIDEO)
         t.flags |= SP_TAG_KEY;
+    sp_relay_health_media(in, type, ts, t.flags, info.codec, payload->data, payload->len);
 
     if (type == SP_FLV_TAG_VIDEO) {
         set_codec(in->st.vcodec, sizeof(in->st.vcodec), sp_flv_codec_name(type, info.codec));
