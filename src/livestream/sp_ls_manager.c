@@ -405,6 +405,10 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
         if (with_key) json_object_set_new(input, "stream_key", json_string(m->stream_key));
         /* null unless connected and reported (Cloudflare reports none: docs/api.md) */
         json_object_set_new(input, "health", sp_ls_health_json(m, NULL, 0));
+        /* "local": the built-in relay (input health, preview); "cloudflare" */
+        json_object_set_new(input, "backend", json_string(ls->cfg && ls->cfg->media_backend
+                                                              ? ls->cfg->media_backend
+                                                              : "cloudflare"));
     }
     bool media_degraded = ls->has_media && ls->media.ops->degraded &&
                           ls->media.ops->degraded(ls->media.ctx);

@@ -280,6 +280,22 @@ static void h_input_delete(sp_http_req_t *req, void *ud)
     respond_ok(req, 200, NULL);
 }
 
+/* relay extension: the live input as HTTP-FLV (sp_relay_preview.c) */
+static void h_input_preview(sp_http_req_t *req, void *ud)
+{
+    sp_relay_t *r = ud;
+    sp_relay_input_t *in = input_or_404(r, req);
+    if (!in)
+        return;
+    int rc = sp_relay_preview_start(in, req);
+    if (rc == SP_ENOTFOUND)
+        respond_err(req, 404, 10003, "Live input not connected");
+    else if (rc == SP_ELIMIT)
+        respond_err(req, 429, 10011, "Too many preview viewers for this live input");
+    else if (rc != 0)
+        respond_err(req, 503, 10002, "Preview unavailable");
+}
+
 /* ---- outputs ---- */
 
 static sp_relay_output_t *output_or_404(sp_relay_input_t *in, sp_http_req_t *req)
@@ -565,6 +581,7 @@ int sp_relay_api_start(sp_relay_t *r)
     sp_router_add(a->router, "GET", BASE "/{uid}", h_input_get, r, &auth);
     sp_router_add(a->router, "PUT", BASE "/{uid}", h_input_put, r, &auth);
     sp_router_add(a->router, "DELETE", BASE "/{uid}", h_input_delete, r, &auth);
+    sp_router_add(a->router, "GET", BASE "/{uid}/preview.flv", h_input_preview, r, &auth);
     sp_router_add(a->router, "GET", BASE "/{uid}/outputs", h_out_list, r, &auth);
     sp_router_add(a->router, "POST", BASE "/{uid}/outputs", h_out_create, r, &auth);
     sp_router_add(a->router, "GET", BASE "/{uid}/outputs/{output}", h_out_get, r, &auth);
@@ -602,6 +619,8 @@ void sp_relay_api_stop(sp_relay_t *r)
     if (!a)
         return;
     sp_metrics_unregister(render_metrics, r);
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        sp_relay_preview_close_all(in);
     sp_http_server_free(a->http);
     sp_router_free(a->router);
     /* requests in flight complete with SP_ECANCELED (and free themselves) */

@@ -17,6 +17,7 @@
 #include "core/sp_backoff.h"
 #include "core/sp_buf.h"
 #include "core/sp_config.h"
+#include "net/sp_router.h"
 #include "net/sp_tls.h"
 #include "relay/sp_relay.h"
 
@@ -131,6 +132,7 @@ struct sp_relay_input_s {
     bool gop_valid;
     bool has_video;
     sp_input_stats_t st;
+    void *previews; /* HTTP-FLV preview viewers (sp_relay_preview.c) */
 };
 
 struct sp_relay_s {
@@ -243,6 +245,16 @@ void sp_relay_health_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, uint
 void sp_relay_health_tick(sp_relay_input_t *in, uint64_t now_ms);
 /** The "health" extension object of a live input (null when no publisher). */
 json_t *sp_relay_health_json(const sp_relay_input_t *in, uint64_t now_mono_ms);
+
+/* ---- HTTP-FLV preview (sp_relay_preview.c) ---- */
+/** A tag for every preview viewer of in (hook from the media path). */
+void sp_relay_preview_feed(sp_relay_input_t *in, const sp_relay_tag_t *t);
+/** Ends every preview of in (publisher gone, input deleted). */
+void sp_relay_preview_close_all(sp_relay_input_t *in);
+/** Takes over req's connection as a preview viewer of in: 0, SP_ENOTFOUND (no publisher),
+ *  SP_ELIMIT (too many viewers) or SP_EAGAIN (the connection could not be taken); on an
+ *  error req is still to be answered. */
+int sp_relay_preview_start(sp_relay_input_t *in, sp_http_req_t *req);
 
 /* ---- outputs: relay/sp_rtmp_push.h ---- */
 

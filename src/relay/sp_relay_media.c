@@ -128,6 +128,7 @@ void sp_relay_input_gone(sp_relay_input_t *in, const char *reason)
             (unsigned long long)in->st.bytes_in);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         sp_push_stop(o, "input disconnected");
+    sp_relay_preview_close_all(in);
     reset_media(in);
     sp_relay_webhook(in->relay, in, "live_input.disconnected", NULL, NULL);
 }
@@ -144,6 +145,7 @@ void sp_relay_input_errored(sp_relay_input_t *in, const char *code, const char *
             message, (unsigned long long)in->st.bytes_in);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         sp_push_stop(o, "input errored");
+    sp_relay_preview_close_all(in);
     sp_relay_webhook(in->relay, in, "live_input.errored", code, message);
     reset_media(in);
 }
@@ -177,6 +179,7 @@ void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len)
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->conn)
             sp_push_feed(o, &in->meta_tag);
+    sp_relay_preview_feed(in, &in->meta_tag);
 }
 
 void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms)
@@ -266,6 +269,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->conn)
             sp_push_feed(o, &t);
+    sp_relay_preview_feed(in, &t);
     sp_rbuf_unref(payload);
 }
 

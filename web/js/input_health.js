@@ -35,7 +35,7 @@ export function renderHealth(card, status) {
     return;
   }
   if (!h) {
-    const msg = input.provider === 'cloudflare'
+    const msg = input.backend === 'cloudflare'
       ? 'Cloudflare Stream does not report input health.'
       : 'Measuring… (the first values come within a few seconds)';
     body.replaceChildren(el('p', { class: 'muted', text: msg }));
