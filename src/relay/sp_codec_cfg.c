@@ -182,7 +182,7 @@ int sp_h264_sps_parse(const uint8_t *nal, size_t len, sp_h264_sps_t *out)
     uint64_t w = (uint64_t)w_mbs * 16, h = (uint64_t)(2 - frame_mbs_only) * h_units * 16;
     uint64_t cw = (uint64_t)cux * ((uint64_t)crop[0] + crop[1]);
     uint64_t ch = (uint64_t)cuy * ((uint64_t)crop[2] + crop[3]);
-    if (cw >= w || ch >= h)
+    if (cw >= w || ch >= h || w > 16384 || h > 16384)
         return SP_EPROTO;
     out->profile_idc = profile;
     out->level_idc = level;

@@ -113,6 +113,11 @@ Test(codec_cfg, sps_malformed)
     /* all zeros after the header: ue with more than 31 leading zeros */
     uint8_t zeros[40] = { 0x67, 100, 0, 30 };
     cr_assert_eq(sp_h264_sps_parse(zeros, sizeof(zeros), &s), SP_EPROTO);
+    /* found by fuzz_codec_cfg: a field-coded picture 2 x 1024 MB rows (32768 px) high */
+    const uint8_t too_tall[] = { 0x67, 0x42, 0x31, 0xc0, 0x0d, 0xd9, 0x2c, 0x01, 0x41,
+                                 0xa0, 0x05, 0x00, 0x70, 0x11, 0x00, 0x00, 0x07, 0x00,
+                                 0x01, 0x00, 0x0f, 0xc0, 0xf1, 0x42, 0xa4, 0xd9, 0x80 };
+    cr_assert_eq(sp_h264_sps_parse(too_tall, sizeof(too_tall), &s), SP_EPROTO);
     /* too large */
     static uint8_t big[2048] = { 0x67 };
     cr_assert_eq(sp_h264_sps_parse(big, sizeof(big), &s), SP_EPROTO);
