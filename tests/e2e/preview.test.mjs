@@ -9,12 +9,37 @@ import { startServer, freePort, tmpDir, waitFor, sleep, assertNoSecretsInLog } f
 import { newUser, waitState } from '../lib/livelib.mjs';
 import { startRelay, publish, killAll, TOKEN, WEBHOOK_SECRET } from '../media/relay_lib.mjs';
 
+// GET the preview as u; reads its first 64 KiB; returns {res, got, reader}
+async function openPreview(srv, u, uid, signal) {
+  const res = await fetch(`${srv.url}/api/stream/preview/${uid}`, {
+    headers: { authorization: `Bearer ${u.token}` }, signal,
+  });
+  assert.equal(res.status, 200, res.status === 200 ? '' : await res.text());
+  const reader = res.body.getReader();
+  let got = Buffer.alloc(0);
+  while (got.length < 64 * 1024) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got = Buffer.concat([got, Buffer.from(value)]);
+  }
+  return { res, got, reader };
+}
+
+// Reads until the stream ends; resolves true, or false after ms.
+async function endsWithin(reader, ms) {
+  let late = false;
+  const t = setTimeout(() => { late = true; reader.cancel().catch(() => {}); }, ms);
+  try {
+    for (;;) { const { done } = await reader.read(); if (done) return !late; }
+  } catch { return !late; } finally { clearTimeout(t); }
+}
+
 let browser;
 const servers = [];
 after(async () => { // cleanup after a failure only: the test asserts the clean exits
   if (browser) await browser.close();
   killAll();
-  for (const s of servers) if (s.exitCode === undefined && s.exitSignal === undefined) await s.kill9();
+  for (const s of servers) if (s.exitCode === null && !s.exitSignal) await s.kill9();
 });
 
 test('preview: the owner watches the input, another user cannot', { timeout: 120000 }, async () => {
@@ -54,18 +79,8 @@ test('preview: the owner watches the input, another user cannot', { timeout: 120
 
   // the owner gets an FLV stream (read its start, then leave)
   const ac = new AbortController();
-  const res = await fetch(`${srv.url}/api/stream/preview/${uid}`, {
-    headers: { authorization: `Bearer ${u.token}` }, signal: ac.signal,
-  });
-  assert.equal(res.status, 200, res.status === 200 ? '' : await res.text());
+  const { res, got } = await openPreview(srv, u, uid, ac.signal);
   assert.equal(res.headers.get('content-type'), 'video/x-flv');
-  const reader = res.body.getReader();
-  let got = Buffer.alloc(0);
-  while (got.length < 64 * 1024) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    got = Buffer.concat([got, Buffer.from(value)]);
-  }
   ac.abort();
   assert.equal(got.subarray(0, 3).toString(), 'FLV');
   assert.equal(got[4] & 5, 5, 'audio and video flags');
@@ -113,14 +128,25 @@ test('preview: the owner watches the input, another user cannot', { timeout: 120
   // one viewer on the relay while the page plays
   assert.match(relay.logText(), /msg="preview viewer" input=[0-9a-f]+ viewers=1/);
 
-  // the encoder goes: the page stops the preview
+  // the encoder goes: the page stops the preview, a direct viewer's stream ends
+  const second = await openPreview(srv, u, uid);
   pub.kill();
+  assert.equal(await endsWithin(second.reader, 15000), true, 'the preview ends with the publisher');
   await page.waitForFunction(() => document.querySelector('#preview-toggle').disabled, null, { timeout: 20000 });
   assert.deepEqual(errors, []);
   await bctx.close();
   await browser.close();
   browser = null;
+
+  // the control plane stops while a preview streams: it closes it and exits clean
+  const pub2 = publish(base + st.input.stream_key, 60);
+  await waitFor(async () => (await u.stream()).input.health?.audio, { timeout: 20000, what: 'media again' });
+  const third = await openPreview(srv, u, uid);
+  assert.equal(third.got.subarray(0, 3).toString(), 'FLV');
+  const ended = endsWithin(third.reader, 15000);
   await srv.stopClean();
+  assert.equal(await ended, true, 'the proxied preview ends when the control plane stops');
+  pub2.kill();
   await relay.stopClean();
   assertNoSecretsInLog([...srv.logs, ...relay.logs], [st.input.stream_key, TOKEN, WEBHOOK_SECRET]);
 });
