@@ -58,6 +58,8 @@ static void detach(viewer_t *v)
 {
     if (!v->in)
         return;
+    sp_info("relay", "preview viewer left", "input=%s dropped_gops=%llu", v->in->uid,
+            (unsigned long long)v->dropped_gops);
     for (viewer_t **pp = (viewer_t **)&v->in->previews; *pp; pp = &(*pp)->next)
         if (*pp == v) {
             *pp = v->next;
@@ -183,11 +185,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     (void)buf;
     viewer_t *v = s->data;
-    if (n < 0 && v->in) {
-        sp_debug("relay", "preview viewer left", "input=%s dropped_gops=%llu", v->in->uid,
-                 (unsigned long long)v->dropped_gops);
+    if (n < 0 && v->in)
         detach(v);
-    }
 }
 
 int sp_relay_preview_start(sp_relay_input_t *in, sp_http_req_t *req)
