@@ -1,6 +1,11 @@
 /* sp_socket: hub + pubsub wiring, dashboard presence. See sp_socket.h. */
 #include "web/sp_socket.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <sqlite3.h>
+
 #include "auth/sp_auth.h"
 #include "core/sp_err.h"
 #include "livestream/sp_livestream.h"
@@ -10,6 +15,26 @@
 #include "net/sp_ws.h"
 #include "platforms/sp_psup.h"
 
+/* The C heap (glibc): what RSS is made of, to tell a growing structure (in_use) from
+ * allocator retention (free: held by malloc, not returned to the system). */
+static void heap_metrics(sp_buf_t *out)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    sp_buf_appendf(out,
+                   "# TYPE streampai_malloc_bytes gauge\n"
+                   "streampai_malloc_bytes{kind=\"in_use\"} %zu\n"
+                   "streampai_malloc_bytes{kind=\"free\"} %zu\n"
+                   "streampai_malloc_bytes{kind=\"mmapped\"} %zu\n"
+                   "streampai_malloc_bytes{kind=\"arena\"} %zu\n",
+                   mi.uordblks, mi.fordblks, mi.hblkhd, mi.arena);
+#endif
+    /* part of in_use: SQLite's page cache and statements (bounded by its cache_size) */
+    sp_buf_appendf(out, "# TYPE streampai_sqlite_memory_bytes gauge\n"
+                        "streampai_sqlite_memory_bytes %lld\n",
+                   (long long)sqlite3_memory_used());
+}
+
 static void render_metrics(sp_buf_t *out, void *ud)
 {
     sp_app_t *app = ud;
@@ -17,6 +42,7 @@ static void render_metrics(sp_buf_t *out, void *ud)
         sp_ws_hub_write_metrics(app->ws, out);
     if (app->pubsub)
         sp_pubsub_write_metrics(app->pubsub, out);
+    heap_metrics(out);
 }
 
 static void session_revoked(const char *user_id, const char *sid, void *ud)
