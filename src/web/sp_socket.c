@@ -40,11 +40,11 @@ static void heap_metrics(sp_buf_t *out)
  * Heap trimming (glibc): freed memory stays in malloc's arenas, and the pages a burst touched
  * (registrations, a reconnect storm) stay resident while later allocations touch others: in the
  * soak the heap in use was flat (~7 MiB) while RSS crept up ~0.3 MiB a minute towards the
- * arenas' size. Every TRIM_MS, malloc_trim returns free pages to the system, on the threadpool
- * (it locks one arena at a time; the loop never waits for the walk).
+ * arenas' size (~50 MiB). Every TRIM_MS (10 s), malloc_trim returns free pages to the system,
+ * on the threadpool (it locks one arena at a time; the loop never waits for the walk).
  */
 #if defined(__GLIBC__)
-#define TRIM_MS 60000
+#define TRIM_MS 10000
 static uv_timer_t *trim_timer; /* one app per process */
 
 static void trim_work(uv_work_t *w)
