@@ -6,7 +6,8 @@
 // SOAK_TOGGLE_MS, 100 ms, round robin: 200 streams going up and down, each a state_changed to its
 // sockets), the metadata is updated between toggles, and every SOAK_STORM_S (60 s; 20 s when
 // SOAK_SECONDS < 600) a reconnect storm closes SOAK_STORM_PCT (25 %) of the sockets at once and
-// reopens them. /metrics is read every second (loop lag sample, RSS) and /healthz timed.
+// reopens them. /metrics is read every second (loop lag sample; C heap in use and held free by
+// malloc, SQLite memory: growth of live objects vs the allocator) and /healthz timed, RSS and fds.
 // Prints a table over time (RSS, fds, sockets open, loop lag p99/max over the interval, healthz
 // p99, starts/stops, errors) and the verdict: RSS growth after warm-up (first 20 %) <= 5 %, no fd
 // leak (fds at the end <= fds after warm-up + 2 % + 16), loop-lag p99 < 10 ms, and once every
