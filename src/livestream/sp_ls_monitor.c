@@ -308,6 +308,7 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
         goto out;
     }
     bool changed = false;
+    bool settling = false;
     for (size_t i = 0; i < m->n_outs; i++) {
         sp_ls_out_t *o = m->outs[i];
         const sp_ls_output_t *r = NULL;
@@ -325,8 +326,19 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
             sp_ls_set_str(&o->h_status, st);
             sp_ls_set_str(&o->h_error, le);
         }
+        if (o->state == SP_OUT_ACTIVE &&
+            (st == NULL || strcmp(st, "idle") == 0 || strcmp(st, "connecting") == 0))
+            settling = true;
         o->h_bytes = r && r->status ? r->bytes : -1;
         o->h_reconnects = r && r->status ? r->reconnects : -1;
+    }
+    /* an output just created and not forwarding yet: look again soon, a few times */
+    if (settling && m->quick_out_polls > 0) {
+        m->quick_out_polls--;
+        uint64_t soon = sp_mono_ms() + SP_LS_QUICK_OUT_POLL_MS;
+        if (m->next_out_poll_mono > soon) m->next_out_poll_mono = soon;
+    } else if (!settling) {
+        m->quick_out_polls = 0;
     }
     /* outputs the media service no longer has (e.g. the relay lost its state): recreate.
        Only on a quiet list: nothing changed on our side since it was issued. */

@@ -11,6 +11,7 @@
 // with their platform's name and icon (no key, not removable here).
 import { get, post, put, del, ApiError } from './api.js';
 import { renderCategoryFields, chosenCategories, categoriesSaved } from './categories.js';
+import { destStatus, destStatusNode } from './dest_status.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -184,20 +185,6 @@ export function formatBytes(n) {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-const HEALTH_LABEL = { forwarding: 'Forwarding', connecting: 'Connecting', error: 'Error', idle: 'Idle' };
-
-// Per-destination health reported by the media service (the built-in relay):
-// a pill (forwarding / connecting / error), the last error as text, bytes sent.
-function healthNode(out) {
-  const h = out && out.health;
-  if (!h || !h.status) return el('span', { class: 'out-health', hidden: true });
-  const parts = [el('span', { class: 'pill health-pill', 'data-health': h.status, text: HEALTH_LABEL[h.status] || h.status })];
-  if (typeof h.bytes === 'number') parts.push(el('span', { class: 'health-bytes', text: `${formatBytes(h.bytes)} sent` }));
-  if (h.status === 'error' && h.last_error) parts.push(el('span', { class: 'health-error', role: 'status', text: h.last_error }));
-  else if (h.last_error) parts.push(el('span', { class: 'health-error muted', text: `last error: ${h.last_error}` }));
-  return el('span', { class: 'out-health', 'data-health': h.status }, ...parts);
-}
-
 function renderDestinations() {
   const linkedNames = page.destinations.filter((d) => d.platform && d.platform !== 'custom').map((d) => d.platform);
   renderCategoryFields($('#meta-categories'), linkedNames, (page.status && page.status.categories) || {});
@@ -211,22 +198,21 @@ function renderDestinations() {
     const cb = el('input', { type: 'checkbox', id: `dest-${d.id}`, 'data-id': d.id, disabled: live || d.enabled === false });
     cb.checked = page.selected.has(d.id);
     cb.addEventListener('change', () => { if (cb.checked) page.selected.add(d.id); else page.selected.delete(d.id); });
-    const status = el('span', { class: 'out-status', 'data-status': out ? out.status : 'none', text: out ? out.status : '' });
-    if (out && out.error) status.title = out.error;
+    const status = destStatusNode(page.status, out); // one status, in plain words
     if (linked) {
       // a connected platform account: its ingest and key come from the platform at Start;
       // it is managed in the Platforms panel, not here
       list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform, class: 'dest-linked' },
         cb, el('label', { for: `dest-${d.id}` }, platformIcon(d.platform), ' ', d.name || platformName(d.platform)),
         el('span', { class: 'dest-url', text: `${platformName(d.platform)} account: ingest and key come from ${platformName(d.platform)} at Start` }),
-        status, healthNode(out), el('span', { class: 'dest-managed hint', text: 'via Platforms' })));
+        status, el('span', { class: 'dest-managed hint', text: 'via Platforms' })));
       continue;
     }
     const rm = el('button', { type: 'button', class: 'button small', text: 'Remove', disabled: live });
     rm.addEventListener('click', () => removeDestination(d));
     list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform || 'custom' },
       cb, el('label', { for: `dest-${d.id}`, text: `${d.name}` }),
-      el('span', { class: 'dest-url', text: d.url }), status, healthNode(out), rm));
+      el('span', { class: 'dest-url', text: d.url }), status, rm));
   }
 }
 
@@ -276,9 +262,9 @@ function applyStatus(s, source) {
   if (source === 'ws' && s.reason === 'output_health') {
     for (const o of s.outputs || []) {
       const before = ((prev && prev.outputs) || []).find((x) => x.id === o.id);
-      const a = before && before.health ? before.health.status : null;
-      const b = o.health ? o.health.status : null;
-      if (a !== b && b) addFeed(`${o.name || 'Destination'}: ${HEALTH_LABEL[b] || b}${o.health.last_error && b === 'error' ? ` (${o.health.last_error})` : ''}`);
+      const a = before ? destStatus(prev, before).label : null;
+      const b = destStatus(page.status, o).label;
+      if (a !== b) addFeed(`${o.name || 'Destination'}: ${b}`);
     }
   }
   render();
