@@ -101,7 +101,7 @@ function template() {
     el('div', { class: 'card' },
       el('h2', { text: 'Destinations' }),
       el('ul', { id: 'destinations', class: 'dest-list' }),
-      el('p', { id: 'no-dest', class: 'hint', text: 'No destinations yet: add a custom RTMP(S) server below.' }),
+      el('p', { id: 'no-dest', class: 'hint', text: 'No destinations yet. Platform accounts you connect and custom RTMP(S) servers you add below will appear here, each with its live status.' }),
       el('form', { id: 'dest-form', class: 'dest-form' },
         el('input', { id: 'dest-name', name: 'name', placeholder: 'Name', required: true, maxlength: '100' }),
         el('input', { id: 'dest-url', name: 'url', placeholder: 'rtmp://host/app', required: true }),
