@@ -12,6 +12,7 @@
 import { get, post, put, del, ApiError } from './api.js';
 import { renderCategoryFields, chosenCategories, categoriesSaved } from './categories.js';
 import { destStatus, destStatusNode } from './dest_status.js';
+import { editDestination, regenerateKey } from './dest_edit.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -89,7 +90,8 @@ function template() {
         el('div', { class: 'copy-row' },
           el('input', { id: 'stream-key', readonly: true, type: 'password', value: '' }),
           el('button', { id: 'reveal-key', type: 'button', class: 'button', text: 'Reveal' }),
-          el('button', { id: 'copy-key', type: 'button', class: 'button', text: 'Copy' })),
+          el('button', { id: 'copy-key', type: 'button', class: 'button', text: 'Copy' }),
+          el('button', { id: 'regen-key', type: 'button', class: 'button', text: 'Regenerate', onclick: () => regenerateKey() })),
         el('p', { class: 'hint', text: 'Point your encoder (OBS…) at this URL with this key.' }))),
     el('div', { class: 'card' },
       el('h2', { text: 'Title' }),
@@ -210,9 +212,10 @@ function renderDestinations() {
     }
     const rm = el('button', { type: 'button', class: 'button small', text: 'Remove', disabled: live });
     rm.addEventListener('click', () => removeDestination(d));
+    const edit = el('button', { type: 'button', class: 'button small dest-edit', text: 'Edit', disabled: live, onclick: () => editDestination(d) });
     list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform || 'custom' },
       cb, el('label', { for: `dest-${d.id}`, text: `${d.name}` }),
-      el('span', { class: 'dest-url', text: d.url }), status, rm));
+      el('span', { class: 'dest-url', text: d.url }), status, el('span', { class: 'dest-actions' }, edit, rm)));
   }
 }
 
@@ -480,6 +483,8 @@ async function mount(user) {
 
 // A connected or disconnected platform account changes the destination list.
 document.addEventListener('sp:platforms-changed', () => { if (page.mounted) refresh(); });
+// a destination edited, the stream key regenerated (dest_edit.js)
+document.addEventListener('sp:destinations-changed', () => { if (page.mounted) refresh(); });
 
 export function streamPage() { return page; }
 
