@@ -50,6 +50,12 @@ int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at
                 "source=%s status=%s", source, sp_input_status_name(st));
         publish_input(m);
     }
+    if (st == SP_INPUT_CONNECTED && prev != st) {
+        /* the encoder is back: the outputs reconnect now, show it without a poll period */
+        uint64_t soon = sp_mono_ms() + SP_LS_QUICK_OUT_POLL_MS;
+        if (m->next_out_poll_mono > soon) m->next_out_poll_mono = soon;
+        m->quick_out_polls = SP_LS_QUICK_OUT_POLLS;
+    }
     sp_ss_event_t ev = { .type = st == SP_INPUT_CONNECTED ? SP_SSE_INPUT_CONNECTED
                                                           : SP_SSE_INPUT_DISCONNECTED };
     sp_ss_result_t r = sp_ls_mgr_apply(m, &ev, done, ud);

@@ -4,13 +4,14 @@
 //    old live input is deleted from the relay before the answer; the publisher on the old key
 //    is cut, a new RTMP publish with the old key is refused, the new key is accepted.
 //  - refused (409 live) while streaming; the first stream's key is unchanged then.
-// Also: the destination status reaches "forwarding" within a few seconds of the start
-// (item 3: the first health refresh comes quickly, not a whole poll period later).
+// Also: the destination status reaches "forwarding" within a few seconds of the start and of
+// the encoder's return after a drop (item 3: after an output is created or the input comes
+// back, health is refreshed every second until it settles, not once per 15 s poll period).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { newUser, waitState } from '../lib/livelib.mjs';
 import { publish, killAll, startSink } from './relay_lib.mjs';
-import { bootStack, outputOf, waitFor, sleep, freePort, tmpDir } from './health_lib.mjs';
+import { bootStack, outputOf, sinkLoop, waitFor, sleep, freePort, tmpDir } from './health_lib.mjs';
 
 after(() => killAll());
 
@@ -67,7 +68,7 @@ test('regenerate the stream key: the old key is refused by the relay at once, th
     // while live the key cannot be regenerated
     const busy = await u.api('POST', '/api/stream/key/regenerate');
     assert.equal(busy.status, 409, busy.text);
-    assert.equal(busy.json.error, 'live');
+    assert.equal(busy.json.error.code, 'live');
     assert.equal((await u.stream()).input.stream_key, nk.stream_key, 'key unchanged while live');
 
     const stop = await u.api('POST', '/api/stream/stop');
@@ -82,16 +83,17 @@ test('regenerate the stream key: the old key is refused by the relay at once, th
   }
 });
 
-test('destination status: forwarding within a few seconds of the start (no long "idle")', { timeout: 90000 }, async () => {
+test('destination status: forwarding within a few seconds of the start and of the encoder coming back (no long "idle")', { timeout: 90000 }, async () => {
   // the default poll period (15 s), not the tests' 1 s: the first refresh must come early anyway
-  const ctx = await bootStack({ disconnectTimeout: 15000, env: { CLOUDFLARE_INPUT_POLL_INTERVAL: '15000' } });
+  const ctx = await bootStack({ disconnectTimeout: 60000, env: { CLOUDFLARE_INPUT_POLL_INTERVAL: '15000' } });
   let pub = null;
   let sink = null;
   try {
     const u = await newUser(ctx);
     const st = await waitFor(async () => { const s = await u.stream(); return s?.input?.rtmp_url && s; }, { what: 'live input' });
     const sinkPort = await freePort();
-    sink = await startSink(tmpDir('sp-quick-sink-'), 'dest', sinkPort, 'DESTKEY');
+    sink = sinkLoop(tmpDir('sp-quick-sink-'), sinkPort, 'DESTKEY'); // accepts again after each connection
+    await sink.ready;
     const d = await u.addDest('sink', `rtmp://127.0.0.1:${sinkPort}/live`, 'DESTKEY');
     pub = publish(ingestUrl(st.input), 60);
     await waitState(u, 'ready', { timeout: 30000, interval: 200 });
@@ -102,13 +104,26 @@ test('destination status: forwarding within a few seconds of the start (no long 
       { timeout: 6000, interval: 200, what: 'forwarding within 6 s of the start' });
     const ms = Date.now() - t0;
     assert.ok(ms < 6000, `forwarding shown after ${ms} ms`);
+
+    // the encoder drops: the relay's outputs go idle (seen by a refresh), then it comes back:
+    // "forwarding" again within a few seconds, not a whole poll period (15 s) later
+    pub.kill();
+    await waitFor(async () => outputOf(await u.stream(), d.id)?.health?.status === 'idle',
+      { timeout: 40000, interval: 100, what: 'idle seen while the encoder is away' });
+    const t1 = Date.now();
+    pub = publish(ingestUrl(st.input), 60);
+    await waitFor(async () => outputOf(await u.stream(), d.id)?.health?.status === 'forwarding',
+      { timeout: 7000, interval: 200, what: 'forwarding within 7 s of the encoder coming back' });
+    assert.equal((await u.stream()).state, 'streaming');
+    const ms2 = Date.now() - t1;
+    assert.ok(ms2 < 7000, `forwarding shown ${ms2} ms after the encoder came back`);
     const stop = await u.api('POST', '/api/stream/stop');
     assert.equal(stop.status, 200, stop.text);
     await ctx.srv.stopClean();
     await ctx.relay.stopClean();
   } finally {
     if (pub) pub.kill();
-    if (sink) sink.kill();
+    if (sink) sink.stop();
     await ctx.stop();
   }
 });
