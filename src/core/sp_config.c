@@ -110,8 +110,9 @@ static const var_t vars[] = {
       "redis://[[user]:pass@]host[:port][/db] for the multi-node WebSocket bus (pub/sub with one "
       "seq order per topic across nodes); unset = single node. Presence stays per node." },
     { "ADMIN_TOKEN", T_STR, OFF(admin_token), ALL(NULL), 0, 0, NULL, F_SECRET,
-      "Bearer token for the loopback-only admin/debug endpoint (streampai debug ...); unset "
-      "disables it." },
+      "Bearer token (at least 16 bytes) for the admin/debug endpoint (streampai debug ...); "
+      "required on every admin request, also from loopback (a same-host proxy makes every "
+      "request loopback); unset disables the endpoint." },
     { "MEDIA_BACKEND", T_ENUM, OFF(media_backend), ALL(NULL), 0, 0, "local|cloudflare", F_KEY,
       "local (built-in relay) or cloudflare. Default: cloudflare when CLOUDFLARE_API_TOKEN and "
       "CLOUDFLARE_ACCOUNT_ID are set, else local." },
