@@ -359,8 +359,9 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
             sp_ls_set_str(&o->h_status, st);
             sp_ls_set_str(&o->h_error, le);
         }
-        if (o->state == SP_OUT_ACTIVE &&
-            (st == NULL || strcmp(st, "idle") == 0 || strcmp(st, "connecting") == 0))
+        /* only a backend that reports health (the relay) has something to settle */
+        if (o->state == SP_OUT_ACTIVE && st != NULL &&
+            (strcmp(st, "idle") == 0 || strcmp(st, "connecting") == 0))
             settling = true;
         o->h_bytes = r && r->status ? r->bytes : -1;
         o->h_reconnects = r && r->status ? r->reconnects : -1;
