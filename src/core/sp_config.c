@@ -221,6 +221,9 @@ static const var_t vars[] = {
     { "RELAY_TICK_MS", T_DUR, OFF(relay_tick_ms), ALL("200"), 10, 1000, NULL, 0,
       "Media tick of the relay: publishers are read and every output written once per tick "
       "(merged read/write, like SRS's mw_latency). Lower adds less latency, costs more CPU." },
+    { "RELAY_SLATE_DIR", T_STR, OFF(relay_slate_dir), ALL("assets/slates"), 0, 0, NULL, 0,
+      "Directory of the relay's \"be right back\" slates (scripts/gen_slates.sh), looped to "
+      "destinations while the encoder is away (disconnect protection)." },
 };
 
 #define N_VARS (sizeof(vars) / sizeof(vars[0]))

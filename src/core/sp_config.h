@@ -97,6 +97,7 @@ typedef struct {
     int64_t relay_output_queue_bytes;
     int64_t relay_output_queue_ms;
     int64_t relay_tick_ms;
+    char *relay_slate_dir;
 } sp_config_t;
 
 typedef const char *(*sp_getenv_cb)(const char *name, void *ud);

@@ -156,7 +156,7 @@ void sp_ls_mgr_stop_now(sp_ls_manager_t *m, const char *why)
     sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "manager stopped", "reason=%s", why);
     ls->counters.managers_stopped++;
     for (int k = 0; k < SP_REG_KIND_COUNT; k++)
-        if (k != SP_REG_PLATFORM_MONITOR)
+        if (k != SP_REG_PLATFORM_MONITOR && k != SP_REG_ALERT_QUEUE) /* both outlive it */
             sp_registry_unregister(ls->reg, (sp_reg_kind_t)k, m->user_id, NULL, NULL);
     if (m->input_uid) sp_map_dels(ls->by_input, m->input_uid, NULL);
     /* waiters see m->stopped and fail */
