@@ -95,6 +95,13 @@ test('destination status: forwarding within a few seconds of the start and of th
     sink = sinkLoop(tmpDir('sp-quick-sink-'), sinkPort, 'DESTKEY'); // accepts again after each connection
     await sink.ready;
     const d = await u.addDest('sink', `rtmp://127.0.0.1:${sinkPort}/live`, 'DESTKEY');
+    // without disconnect protection the relay's outputs really go idle while the encoder is away
+    // (the user's setting, and the relay input's own flag in case the setting is not pushed)
+    const set = await u.api('PUT', '/api/stream/settings', { disconnect_protection: false });
+    assert.equal(set.status, 200, set.text);
+    const rp = await ctx.relay.api('PUT', `/${st.input.input_uid}`, { disconnectProtection: false });
+    assert.equal(rp.status, 200);
+    assert.equal(rp.json.result.disconnectProtection, false);
     pub = publish(ingestUrl(st.input), 60);
     await waitState(u, 'ready', { timeout: 30000, interval: 200 });
     const t0 = Date.now();
