@@ -63,6 +63,11 @@ test('ending and deleting say Stopping…, closed says Not live', () => {
 test('encoder lost within the grace window: "Waiting for the encoder"', () => {
   assert.equal(label(relay('streaming', [], 'disconnected'), { status: 'active', health: { status: 'idle' } }), 'Waiting for the encoder');
   assert.equal(label(cf('streaming', [], 'disconnected'), { status: 'active' }), 'Waiting for the encoder');
+  // disconnect protection: the relay keeps forwarding its slate meanwhile
+  const slate = destStatus(relay('streaming', [], 'disconnected'), { status: 'active', health: { status: 'forwarding' } });
+  assert.deepEqual(slate, { key: 'slate', tone: 'live', label: 'Live: showing "be right back" until the encoder returns' });
+  // a destination error is shown even while the encoder is away
+  assert.equal(label(relay('streaming', [], 'disconnected'), { status: 'active', health: { status: 'error', last_error: 'x' } }), 'Error: x');
   // an unknown input (media API outage) does not hide what the outputs say
   assert.equal(label(relay('streaming', [], 'unknown'), { status: 'active', health: { status: 'forwarding' } }), 'Live');
 });

@@ -7,8 +7,10 @@
 //   stream not streaming/ending, or no output row for it   -> "Not live"
 //   stream ending, or the row deleting/closed              -> "Stopping…" / "Not live"
 //   row failed/retrying                                    -> "Error: <reason>" (+ retrying)
-//   the encoder is not connected (grace window)            -> "Waiting for the encoder"
 //   health error                                           -> "Error: <relay's last error>"
+//   the encoder is not connected (grace window)            -> "Waiting for the encoder", or
+//     while the relay forwards its slate (disconnect protection) -> "Live: showing "be right
+//     back" until the encoder returns"
 //   health forwarding                                      -> "Live"
 //   health idle/connecting, row creating, or no health yet
 //     on a backend that reports health (the relay)         -> "Connecting…"
@@ -42,12 +44,16 @@ export function destStatus(stream, out) {
     return { key: 'error', tone: 'error', label: `Error: ${reason(out.error, 'could not connect')} (retrying)` };
   }
   const input = stream.input && stream.input.status;
-  if (input && input !== 'connected' && input !== 'unknown') {
-    return { key: 'waiting', tone: 'pending', label: 'Waiting for the encoder' };
-  }
   const h = out.health && out.health.status;
   if (h === 'error') {
     return { key: 'error', tone: 'error', label: `Error: ${reason(out.health.last_error, 'connection failed')}` };
+  }
+  if (input && input !== 'connected' && input !== 'unknown') {
+    // disconnect protection: the relay keeps the destination live on the "be right back" slate
+    if (h === 'forwarding') {
+      return { key: 'slate', tone: 'live', label: 'Live: showing "be right back" until the encoder returns' };
+    }
+    return { key: 'waiting', tone: 'pending', label: 'Waiting for the encoder' };
   }
   if (h === 'forwarding') return { key: 'live', tone: 'live', label: 'Live' };
   if (st === 'creating' || h === 'idle' || h === 'connecting') {
