@@ -24,20 +24,34 @@ export RELAY_RTMP_LISTEN=${RELAY_RTMP_LISTEN:-127.0.0.1:1935}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
 if ! "$BIN" check-config >/dev/null; then "$BIN" check-config; exit 2; fi
-backend=$("$BIN" check-config | sed -n 's/.*MEDIA_BACKEND *//p' | awk '{print $1}')
+backend=$("$BIN" check-config | sed -n 's/.*MEDIA_BACKEND *//p' | awk '{print $1; exit}')
 url="http://${HTTP_LISTEN}"
+# The relay and the control plane are two independent processes, each restarted by its own
+# loop when it dies: a control-plane crash (even kill -9) never stops the relay, so live
+# media keeps flowing to the destinations while `serve` comes back. Their current pids are
+# in $DATA_DIR/relay.pid and $DATA_DIR/serve.pid. Ctrl-C (or SIGTERM to this script) stops
+# both. Production: deploy/streampai-relay.service and deploy/streampai.service.
 relay_pid=""
-cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+serve_pid=""
+stopping=0
+stop_all() {
+  stopping=1
+  [ -n "$serve_pid" ] && kill -TERM "$serve_pid" 2>/dev/null || true
+  [ -n "$relay_pid" ] && kill -TERM "$relay_pid" 2>/dev/null || true
+}
+trap stop_all INT TERM
+trap '[ "$stopping" = 1 ] || stop_all' EXIT
 if [ "$backend" = local ]; then
-  # The relay is its own process (a control-plane restart never interrupts media);
-  # in dev this loop restarts it if it dies. Production: deploy/streampai-relay.service.
-  ( trap 'kill $child 2>/dev/null; exit 0' TERM INT
+  # setsid: its own process group and session, so a signal meant for the control plane's
+  # group never reaches the relay
+  setsid bash -c '
+    trap "kill \$child 2>/dev/null; wait \$child 2>/dev/null; rm -f \"\$DATA_DIR/relay.pid\"; exit 0" TERM INT
     while :; do
-      "$BIN" relay >>"$DATA_DIR/relay.log" 2>&1 & child=$!
+      "$0" relay >>"$DATA_DIR/relay.log" 2>&1 & child=$!
+      echo $child >"$DATA_DIR/relay.pid"
       wait $child; rc=$?
       echo "relay exited ($rc); restarting in 1 s" >>"$DATA_DIR/relay.log"; sleep 1
-    done ) &
+    done' "$BIN" &
   relay_pid=$!
 fi
 cat <<MSG
@@ -53,4 +67,24 @@ cat <<MSG
   Stop with Ctrl-C.
 
 MSG
-"$BIN" serve
+quick=0
+while [ "$stopping" = 0 ]; do
+  t0=$(date +%s)
+  "$BIN" serve & serve_pid=$!
+  echo "$serve_pid" >"$DATA_DIR/serve.pid"
+  rc=0
+  wait "$serve_pid" || rc=$?
+  # a trap interrupts wait: wait again until the process is really gone
+  while kill -0 "$serve_pid" 2>/dev/null; do wait "$serve_pid" || rc=$?; done
+  rm -f "$DATA_DIR/serve.pid"
+  [ "$stopping" = 1 ] && break
+  if [ $(( $(date +%s) - t0 )) -lt 5 ]; then quick=$((quick + 1)); else quick=0; fi
+  if [ "$quick" -ge 3 ]; then
+    echo "streampai serve keeps exiting at start ($rc); giving up (see the messages above)" >&2
+    break
+  fi
+  echo "streampai serve exited ($rc); restarting in 1 s (the relay keeps the media going)" >&2
+  sleep 1
+done
+stop_all
+[ -n "$relay_pid" ] && wait "$relay_pid" 2>/dev/null || true

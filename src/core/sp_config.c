@@ -133,8 +133,6 @@ static const var_t vars[] = {
       "Stream API calls allowed per 5 minutes per account (Cloudflare's limit is 1200)." },
     { "API_CALL_TIMEOUT", T_DUR, OFF(api_call_timeout), ALL("10000"), 100, 120000, NULL, 0,
       "Timeout of one outbound API call in milliseconds." },
-    { "MAX_USER_STREAMS", T_INT, OFF(max_user_streams), PER("100", "100", "10000"), 1, 1000000,
-      NULL, 0, "Maximum user stream managers running on this node." },
     { "MAX_CONCURRENT_USERS", T_INT, OFF(max_concurrent_users), PER("100", "100", "10000"), 1,
       1000000, NULL, 0, "Maximum users with a running manager; more get a clear error." },
     { "MAX_PLATFORMS_PER_USER", T_INT, OFF(max_platforms_per_user), ALL("10"), 1, 100, NULL, 0,
@@ -152,16 +150,8 @@ static const var_t vars[] = {
       NULL, 0, "Grace window after the input disconnects while streaming before the stream ends." },
     { "PRESENCE_CLEANUP_TIMEOUT", T_DUR, OFF(presence_cleanup_timeout), ALL("5000"), 10, DAY, NULL,
       0, "After the last dashboard tab closes, an offline user's manager stops after this delay." },
-    { "PLATFORM_EVENT_POLL_INTERVAL", T_DUR, OFF(platform_event_poll_interval), ALL("5000"), 100,
-      3600000, NULL, 0,
-      "Milliseconds between polls of platform event APIs (where no push exists)." },
     { "PLATFORM_VIEWERS_INTERVAL", T_DUR, OFF(platform_viewers_interval), ALL("30000"), 100,
       3600000, NULL, 0, "Milliseconds between viewer-count samples of each platform while live." },
-    { "PLATFORM_MONITOR_TIMEOUT", T_DUR, OFF(platform_monitor_timeout), ALL("30000"), 100, 3600000,
-      NULL, 0, "A platform monitor without progress for this long is restarted." },
-    { "STREAM_METRICS_BROADCAST_INTERVAL", T_DUR, OFF(stream_metrics_broadcast_interval),
-      ALL("5000"), 100, 3600000, NULL, 0,
-      "Milliseconds between stream statistics broadcasts to dashboards." },
     { "ALLOW_PRIVATE_DESTINATIONS", T_BOOL, OFF(allow_private_destinations),
       PER("false", "true", "false"), 0, 0, NULL, 0,
       "Allow RTMP destinations on private, loopback and link-local addresses (SSRF guard off)." },
@@ -169,8 +159,6 @@ static const var_t vars[] = {
       "Twitch application client id (Twitch integration disabled when unset)." },
     { "TWITCH_CLIENT_SECRET", T_STR, OFF(twitch_client_secret), ALL(NULL), 0, 0, NULL, F_SECRET,
       "Twitch application client secret." },
-    { "TWITCH_RATE_LIMIT_PER_MINUTE", T_INT, OFF(twitch_rate_limit_per_minute), ALL("800"), 1,
-      100000, NULL, 0, "Helix calls per minute per app token." },
     { "TWITCH_REDIRECT_URI", T_URL, OFF(twitch_redirect_uri), ALL(NULL), 0, 0, "http|https", 0,
       "OAuth redirect URI registered with Twitch (default PUBLIC_URL/auth/twitch/callback)." },
     { "TWITCH_AUTH_URL", T_URL, OFF(twitch_auth_url), ALL("https://id.twitch.tv/oauth2"), 0, 0,
@@ -210,8 +198,6 @@ static const var_t vars[] = {
       "Google's signing keys (JWKS) for id_token verification (Sign in with Google)." },
     { "GOOGLE_ISSUER", T_STR, OFF(google_issuer), ALL("https://accounts.google.com"), 0, 0, NULL,
       0, "Expected id_token issuer (iss); accounts.google.com without scheme is accepted too." },
-    { "YOUTUBE_RATE_LIMIT_PER_MINUTE", T_INT, OFF(youtube_rate_limit_per_minute), ALL("100"), 1,
-      100000, NULL, 0, "YouTube Data API calls per minute." },
     { "RELAY_RTMP_LISTEN", T_LISTEN, OFF(relay_rtmp_listen), ALL("127.0.0.1:1935"), 0, 0, NULL,
       F_KEY, "Built-in relay RTMP ingest address (use 0.0.0.0:1935 to accept OBS from the LAN)." },
     { "RELAY_API_LISTEN", T_LISTEN, OFF(relay_api_listen), ALL("127.0.0.1:8788"), 0, 0, NULL, 0,
@@ -634,6 +620,34 @@ static size_t b64_decoded_len(const char *s)
     return n * 3 / 4;
 }
 
+/* "Integrations:": which optional services this configuration turns on, one line each
+   (enabled / disabled and what enables it). Kick, Facebook and SMTP have no client in this
+   build: they are listed as not available rather than left out. */
+static void integrations(FILE *out, const sp_config_t *c)
+{
+    bool twitch = c->twitch_client_id && c->twitch_client_secret;
+    bool google = c->google_client_id && c->google_client_secret;
+    bool cf = strcmp(c->media_backend, "cloudflare") == 0;
+    bool pg = c->database_url && strncmp(c->database_url, "postgres", 8) == 0;
+    fprintf(out, "Integrations:\n");
+    fprintf(out, "  %-12s %s\n", "Twitch",
+            twitch ? "enabled" : "disabled (set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET)");
+    fprintf(out, "  %-12s %s\n", "YouTube",
+            google ? "enabled (Google client)"
+                   : "disabled (set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET)");
+    fprintf(out, "  %-12s %s\n", "Kick", "not available (no Kick client in this build)");
+    fprintf(out, "  %-12s %s\n", "Facebook", "not available (no Facebook client in this build)");
+    fprintf(out, "  %-12s %s\n", "Cloudflare",
+            cf ? "enabled (media on Cloudflare Stream)"
+               : "disabled (media on the built-in relay; media backend cloudflare enables it)");
+    fprintf(out, "  %-12s %s\n", "SMTP", "not available (this build sends no e-mail)");
+    fprintf(out, "  %-12s %s\n", "Redis",
+            c->redis_url ? "enabled (multi-node pub/sub)"
+                         : "disabled (single node; set REDIS_URL)");
+    fprintf(out, "  %-12s %s\n", "PostgreSQL",
+            pg ? "enabled" : "disabled (SQLite in DATA_DIR; set DATABASE_URL=postgres://...)");
+}
+
 int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_file)
 {
     FILE *out = out_file;
@@ -761,6 +775,7 @@ int sp_config_check(const sp_config_t *c, sp_getenv_cb get, void *ud, void *out_
         line(out, false, "ALLOW_PRIVATE_DESTINATIONS", "must be false in prod (SSRF)");
         failed++;
     }
+    integrations(out, c);
     fprintf(out, "%s\n", failed ? "configuration has errors" : "configuration ok");
     return failed;
 }

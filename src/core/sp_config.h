@@ -58,7 +58,6 @@ typedef struct {
     int64_t cloudflare_call_budget;
     int64_t api_call_timeout;
     /* livestream */
-    int64_t max_user_streams;
     int64_t max_concurrent_users;
     int64_t max_platforms_per_user;
     int64_t event_history_size;
@@ -67,15 +66,11 @@ typedef struct {
     int64_t upload_max_bytes;
     int64_t stream_disconnect_timeout;
     int64_t presence_cleanup_timeout;
-    int64_t platform_event_poll_interval;
-    int64_t platform_monitor_timeout;
     int64_t platform_viewers_interval;
-    int64_t stream_metrics_broadcast_interval;
     bool allow_private_destinations;
     /* platforms */
     char *twitch_client_id;
     char *twitch_client_secret;
-    int64_t twitch_rate_limit_per_minute;
     char *twitch_redirect_uri;
     char *twitch_auth_url;
     char *twitch_api_url;
@@ -91,7 +86,6 @@ typedef struct {
     char *google_token_url;
     char *google_jwks_url;
     char *google_issuer;
-    int64_t youtube_rate_limit_per_minute;
     /* relay */
     char *relay_rtmp_listen;
     char *relay_api_listen;

@@ -134,6 +134,10 @@ void sp_ls_manager_start(sp_ls_manager_t *m, json_t *destination_ids, sp_ls_resu
                          void *ud);
 /** Stops the stream: {state, stream_id, end_reason} once persisted. */
 void sp_ls_manager_stop(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud);
+/** Regenerates the stream key (sp_ls_key.c): a new live input, the old one deleted from the
+ *  media service before the answer {input:{input_uid, rtmp_url, stream_key, status},
+ *  old_key_revoked}; SP_ECONFLICT "live" while streaming. */
+void sp_ls_manager_regenerate_key(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud);
 /** Sets title and description (validated by the caller); returns {title, description, live}. */
 json_t *sp_ls_manager_set_metadata(sp_ls_manager_t *m, const char *title,
                                    const char *description, json_t *categories);

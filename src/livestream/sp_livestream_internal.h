@@ -30,6 +30,11 @@
 #include "livestream/sp_supervisor.h"
 #include "store/sp_store.h"
 
+/* after an output is created, its health is refreshed every second (at most this many
+   times) until it leaves idle/connecting, not only once per poll period */
+#define SP_LS_QUICK_OUT_POLL_MS 1000
+#define SP_LS_QUICK_OUT_POLLS 8
+
 typedef struct sp_ls_out_s {
     sp_ls_manager_t *m;
     char *row_id;
@@ -121,6 +126,7 @@ struct sp_ls_manager_s {
     /* periodic output refresh while streaming (health + lost outputs) */
     bool out_polling;
     uint64_t next_out_poll_mono;
+    int quick_out_polls; /* refreshes left at the quick period while an output settles */
     uint64_t out_gen; /* bumped by every output create/delete/reconcile: a list issued
                          before a change is not used to reconcile */
 

@@ -185,6 +185,11 @@ static void on_created(int err, const char *errmsg, const sp_ls_output_t *out, v
             sp_ls_set_str(&o->last_error, NULL);
             sp_sup_success(&o->sup);
             ls->counters.outputs_created++;
+            /* the first health refresh comes quickly (not a whole poll period later):
+               the page would show "idle" while media already flows */
+            uint64_t soon = sp_mono_ms() + SP_LS_QUICK_OUT_POLL_MS;
+            if (m->next_out_poll_mono > soon) m->next_out_poll_mono = soon;
+            m->quick_out_polls = SP_LS_QUICK_OUT_POLLS;
             sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare output_created",
                     "stream_id=%s destination=%s output=%s", m->stream_id,
                     o->destination_id ? o->destination_id : "", o->output_uid);

@@ -63,6 +63,8 @@ typedef struct {
     int (*list_outputs_poll)(void *ctx, const char *input_uid, sp_ls_list_cb cb, void *ud);
     int (*delete_output)(void *ctx, const char *input_uid, const char *output_uid,
                          sp_ls_done_cb cb, void *ud);
+    /* deletes a live input (its key stops working at once); optional */
+    int (*delete_input)(void *ctx, const char *input_uid, sp_ls_done_cb cb, void *ud);
     /* built-in relay only (NULL otherwise): re-create a live input the media service lost,
        with the same uid and stream key, so the encoder's settings keep working */
     int (*restore_input)(void *ctx, const char *user_id, const char *input_uid,

@@ -189,6 +189,14 @@ static int delete_output(void *ctx, const char *input_uid, const char *output_ui
     return rc;
 }
 
+static int delete_input(void *ctx, const char *input_uid, sp_ls_done_cb cb, void *ud)
+{
+    call_t *c = call_new((void *)cb, ud);
+    int rc = sp_cloudflare_delete_input(ctx, input_uid, SP_CF_PRIO_INTERACTIVE, on_done, c);
+    if (rc != 0) sp_free(c);
+    return rc;
+}
+
 static bool poll_allowed(void *ctx)
 {
     (void)ctx;
@@ -208,6 +216,7 @@ static const sp_ls_media_ops_t cf_ops = {
     .list_outputs = list_outputs,
     .list_outputs_poll = list_outputs_poll,
     .delete_output = delete_output,
+    .delete_input = delete_input,
     .poll_allowed = poll_allowed,
     .degraded = degraded,
 };
@@ -222,6 +231,7 @@ static const sp_ls_media_ops_t relay_ops = {
     .list_outputs = list_outputs,
     .list_outputs_poll = list_outputs_poll,
     .delete_output = delete_output,
+    .delete_input = delete_input,
     .poll_allowed = poll_allowed,
     .degraded = degraded,
 };

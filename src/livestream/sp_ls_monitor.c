@@ -52,6 +52,12 @@ int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at
                 "source=%s status=%s", source, sp_input_status_name(st));
         publish_input(m);
     }
+    if (st == SP_INPUT_CONNECTED && prev != st) {
+        /* the encoder is back: the outputs reconnect now, show it without a poll period */
+        uint64_t soon = sp_mono_ms() + SP_LS_QUICK_OUT_POLL_MS;
+        if (m->next_out_poll_mono > soon) m->next_out_poll_mono = soon;
+        m->quick_out_polls = SP_LS_QUICK_OUT_POLLS;
+    }
     sp_ss_event_t ev = { .type = st == SP_INPUT_CONNECTED ? SP_SSE_INPUT_CONNECTED
                                                           : SP_SSE_INPUT_DISCONNECTED };
     sp_ss_result_t r = sp_ls_mgr_apply(m, &ev, done, ud);
@@ -346,6 +352,7 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
         goto out;
     }
     bool changed = false;
+    bool settling = false;
     for (size_t i = 0; i < m->n_outs; i++) {
         sp_ls_out_t *o = m->outs[i];
         const sp_ls_output_t *r = NULL;
@@ -367,8 +374,20 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
             sp_ls_set_str(&o->h_status, st);
             sp_ls_set_str(&o->h_error, le);
         }
+        /* only a backend that reports health (the relay) has something to settle */
+        if (o->state == SP_OUT_ACTIVE && st != NULL &&
+            (strcmp(st, "idle") == 0 || strcmp(st, "connecting") == 0))
+            settling = true;
         o->h_bytes = r && r->status ? r->bytes : -1;
         o->h_reconnects = r && r->status ? r->reconnects : -1;
+    }
+    /* an output just created and not forwarding yet: look again soon, a few times */
+    if (settling && m->quick_out_polls > 0) {
+        m->quick_out_polls--;
+        uint64_t soon = sp_mono_ms() + SP_LS_QUICK_OUT_POLL_MS;
+        if (m->next_out_poll_mono > soon) m->next_out_poll_mono = soon;
+    } else if (!settling) {
+        m->quick_out_polls = 0;
     }
     /* outputs the media service no longer has (e.g. the relay lost its state): recreate.
        Only on a quiet list: nothing changed on our side since it was issued. */

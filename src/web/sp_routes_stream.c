@@ -1,6 +1,7 @@
 /*
  * sp_routes_stream: the user's stream and its history.
  *   GET /api/stream, POST /api/stream/start {destinations?: [id]}, POST /api/stream/stop,
+ *   POST /api/stream/key/regenerate (a new stream key; the old one is refused at once),
  *   PUT /api/stream/metadata {title, description?}, GET /api/streams?limit=,
  *   GET /api/streams/{id}, GET/PUT /api/stream/settings {auto_start,
  *   auto_start_destinations, disconnect_protection}
@@ -131,6 +132,25 @@ static void stream_stop(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *app)
 static void h_stream_stop(sp_http_req_t *req, void *ud)
 {
     with_manager(ud, req, stream_stop);
+}
+
+/* ---- POST /api/stream/key/regenerate ------------------------------------------------ */
+
+static void on_key(sp_ls_result_t *res, void *ud)
+{
+    if (res->err == 0) sp_http_res_header(ud, "Cache-Control", "no-store");
+    sp_web_respond_result(ud, res, 200);
+}
+
+static void stream_key_regenerate(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *app)
+{
+    (void)app;
+    sp_ls_manager_regenerate_key(m, on_key, req);
+}
+
+static void h_stream_key_regenerate(sp_http_req_t *req, void *ud)
+{
+    with_manager(ud, req, stream_key_regenerate);
 }
 
 /* ---- PUT /api/stream/metadata ------------------------------------------------------- */
@@ -298,6 +318,7 @@ void sp_routes_stream_register(sp_app_t *app)
     sp_router_add(r, "GET", "/api/stream", h_stream_get, app, &auth);
     sp_router_add(r, "POST", "/api/stream/start", h_stream_start, app, &auth);
     sp_router_add(r, "POST", "/api/stream/stop", h_stream_stop, app, &auth);
+    sp_router_add(r, "POST", "/api/stream/key/regenerate", h_stream_key_regenerate, app, &auth);
     sp_router_add(r, "PUT", "/api/stream/metadata", h_stream_metadata, app, &auth);
     sp_router_add(r, "GET", "/api/streams", h_streams_list, app, &auth);
     sp_router_add(r, "GET", "/api/stream/settings", h_settings_get, app, &auth);

@@ -87,21 +87,29 @@ test('stream page: ready -> streaming -> offline, live over the socket', async (
   await page.waitForFunction(() => document.querySelector('#state-badge').textContent === 'Live');
   assert.equal(await page.locator('#stop-stream').isVisible(), true);
   assert.equal(await page.locator('#start-stream').isVisible(), false);
-  await page.waitForFunction(() => document.querySelector('#destinations .out-status')?.textContent === 'active');
+  // one status per destination, in plain words (dest_status.js)
+  await page.waitForFunction(() => document.querySelector('#destinations .dest-status')?.textContent === 'Live');
+  assert.equal(await page.locator('#destinations li').first().locator('.dest-status').count(), 1);
+  assert.doesNotMatch(await page.locator('#destinations li').first().textContent(), /active|Idle|Error/);
   assert.equal(outputsOf(ctx, uid).length, 1);
   assert.equal(outputsOf(ctx, uid)[0].streamKey, 'browser-key-1');
 
   // input lost: countdown; back: countdown gone
   await setInput(ctx, uid, 'disconnected');
   await page.waitForFunction(() => !document.querySelector('#countdown').hidden);
+  await page.waitForFunction(() => document.querySelector('#destinations .dest-status')?.textContent === 'Waiting for the encoder');
   assert.match(await page.locator('#countdown').textContent(), /ends in 0:(1|2)\d/);
   await page.screenshot({ path: path.join(OUT, 'stream-countdown.png') });
   await setInput(ctx, uid, 'connected');
   await page.waitForFunction(() => document.querySelector('#countdown').hidden);
+  await page.waitForFunction(() => document.querySelector('#destinations .dest-status')?.textContent === 'Live');
 
   await page.click('#stop-stream');
   await page.waitForFunction(() => document.querySelector('#state-badge').textContent === 'Ready');
   await waitFor(() => outputsOf(ctx, uid).length === 0, { what: 'outputs deleted' });
+  // never stale after the end: no "closed"/"active" left behind
+  await page.waitForFunction(() => document.querySelector('#destinations .dest-status')?.textContent === 'Not live');
+  assert.doesNotMatch(await page.locator('#destinations li').first().textContent(), /closed|active/);
   await setInput(ctx, uid, 'disconnected');
   await page.waitForFunction(() => document.querySelector('#state-badge').textContent === 'Offline');
 

@@ -81,9 +81,10 @@ test('output health: error with last_error while the destination is down, forwar
       (m.payload.outputs || []).some((o) => o.destination_id === d.id && o.health?.status === 'error')),
     { timeout: 5000, what: 'output_health published with error' });
     const row = page.locator(`#destinations li[data-id="${d.id}"]`);
-    await row.locator('.health-pill[data-health="error"]').waitFor({ timeout: 10000 });
-    assert.equal(await row.locator('.health-pill').textContent(), 'Error');
-    assert.equal(await row.locator('.health-error').textContent(), bad.health.last_error, 'last_error shown as text');
+    // one status in plain words, with the relay's last error as the reason (dest_status.js)
+    await row.locator('.dest-status[data-status="error"]').waitFor({ timeout: 10000 });
+    assert.equal(await row.locator('.dest-status').count(), 1, 'one status per destination');
+    assert.equal(await row.locator('.dest-status').textContent(), `Error: ${bad.health.last_error}`, 'last_error shown as text');
 
     sinks = sinkLoop(dir, sinkPort, 'DESTKEY');
     await sinks.ready;
@@ -96,12 +97,12 @@ test('output health: error with last_error while the destination is down, forwar
     await waitFor(() => ws.msgs.some((m) => m.event === 'state_changed' && m.payload?.reason === 'output_health' &&
       (m.payload.outputs || []).some((o) => o.destination_id === d.id && o.health?.status === 'forwarding')),
     { timeout: 5000, what: 'output_health published with forwarding' });
-    await row.locator('.health-pill[data-health="forwarding"]').waitFor({ timeout: 10000 });
-    assert.equal(await row.locator('.health-pill').textContent(), 'Forwarding');
-    assert.equal(await row.locator('.health-error').count(), 0, 'no error text while forwarding');
+    await row.locator('.dest-status[data-status="live"]').waitFor({ timeout: 10000 });
+    assert.equal(await row.locator('.dest-status').textContent(), 'Live');
+    assert.doesNotMatch(await row.textContent(), /Error|active|Idle/, 'nothing contradicts Live');
     // bytes sent, refreshed while live
     await page.waitForFunction((id) => /^[\d.]+ (kB|MB|GB) sent$/.test(
-      document.querySelector(`#destinations li[data-id="${id}"] .health-bytes`)?.textContent || ''), d.id, { timeout: 10000 });
+      document.querySelector(`#destinations li[data-id="${id}"] .dest-bytes`)?.textContent || ''), d.id, { timeout: 10000 });
     assert.deepEqual(pageErrors, []);
     await ws.close();
     const stop = await u.api('POST', '/api/stream/stop');

@@ -6,7 +6,7 @@
 import { startServer, freePort, tmpDir, waitFor, sleep } from '../lib/harness.mjs';
 import { startRelay, startSink, publish, TOKEN, WEBHOOK_SECRET } from './relay_lib.mjs';
 
-export async function bootStack({ disconnectTimeout = 15000 } = {}) {
+export async function bootStack({ disconnectTimeout = 15000, env = {} } = {}) {
   const cpPort = await freePort();
   const rtmpPort = await freePort();
   const apiPort = await freePort();
@@ -23,7 +23,7 @@ export async function bootStack({ disconnectTimeout = 15000 } = {}) {
     MEDIA_BACKEND: 'local', RELAY_API_TOKEN: TOKEN, RELAY_API_LISTEN: `127.0.0.1:${apiPort}`,
     RELAY_RTMP_LISTEN: `127.0.0.1:${rtmpPort}`, CLOUDFLARE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     STREAM_DISCONNECT_TIMEOUT: String(disconnectTimeout), CLOUDFLARE_INPUT_POLL_INTERVAL: '1000',
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: 'info', ...env,
   };
   ctx.srv = await startServer({ env: cpEnv, dataDir: tmpDir('sp-health-cp-') });
   ctx.stop = async () => {

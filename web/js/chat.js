@@ -324,7 +324,7 @@ function template() {
     el('p', { id: 'chat-hint', class: 'hint chat-hint' }),
     el('div', { class: 'chat-scroll' },
       el('ol', { id: 'chat-list', class: 'chat-list', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages' }),
-      el('p', { id: 'chat-empty', class: 'hint chat-empty', text: 'No messages yet.' }),
+      el('p', { id: 'chat-empty', class: 'hint chat-empty', text: 'No messages yet: chat from your connected platforms (Twitch, YouTube…) and alerts (follows, subs, donations) will appear here.' }),
       el('button', { id: 'chat-more', type: 'button', class: 'button small chat-more', hidden: true })),
     el('div', { id: 'chat-replybar', class: 'chat-replybar', hidden: true },
       el('span', { id: 'chat-reply-name' }),

@@ -11,6 +11,8 @@
 // with their platform's name and icon (no key, not removable here).
 import { get, post, put, del, ApiError } from './api.js';
 import { renderCategoryFields, chosenCategories, categoriesSaved } from './categories.js';
+import { destStatus, destStatusNode } from './dest_status.js';
+import { editDestination, regenerateKey } from './dest_edit.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -88,7 +90,8 @@ function template() {
         el('div', { class: 'copy-row' },
           el('input', { id: 'stream-key', readonly: true, type: 'password', value: '' }),
           el('button', { id: 'reveal-key', type: 'button', class: 'button', text: 'Reveal' }),
-          el('button', { id: 'copy-key', type: 'button', class: 'button', text: 'Copy' })),
+          el('button', { id: 'copy-key', type: 'button', class: 'button', text: 'Copy' }),
+          el('button', { id: 'regen-key', type: 'button', class: 'button', text: 'Regenerate', onclick: () => regenerateKey() })),
         el('p', { class: 'hint', text: 'Point your encoder (OBS…) at this URL with this key.' }))),
     el('div', { class: 'card' },
       el('h2', { text: 'Title' }),
@@ -100,7 +103,7 @@ function template() {
     el('div', { class: 'card' },
       el('h2', { text: 'Destinations' }),
       el('ul', { id: 'destinations', class: 'dest-list' }),
-      el('p', { id: 'no-dest', class: 'hint', text: 'No destinations yet: add a custom RTMP(S) server below.' }),
+      el('p', { id: 'no-dest', class: 'hint', text: 'No destinations yet. Platform accounts you connect and custom RTMP(S) servers you add below will appear here, each with its live status.' }),
       el('form', { id: 'dest-form', class: 'dest-form' },
         el('input', { id: 'dest-name', name: 'name', placeholder: 'Name', required: true, maxlength: '100' }),
         el('input', { id: 'dest-url', name: 'url', placeholder: 'rtmp://host/app', required: true }),
@@ -184,20 +187,6 @@ export function formatBytes(n) {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-const HEALTH_LABEL = { forwarding: 'Forwarding', connecting: 'Connecting', error: 'Error', idle: 'Idle' };
-
-// Per-destination health reported by the media service (the built-in relay):
-// a pill (forwarding / connecting / error), the last error as text, bytes sent.
-function healthNode(out) {
-  const h = out && out.health;
-  if (!h || !h.status) return el('span', { class: 'out-health', hidden: true });
-  const parts = [el('span', { class: 'pill health-pill', 'data-health': h.status, text: HEALTH_LABEL[h.status] || h.status })];
-  if (typeof h.bytes === 'number') parts.push(el('span', { class: 'health-bytes', text: `${formatBytes(h.bytes)} sent` }));
-  if (h.status === 'error' && h.last_error) parts.push(el('span', { class: 'health-error', role: 'status', text: h.last_error }));
-  else if (h.last_error) parts.push(el('span', { class: 'health-error muted', text: `last error: ${h.last_error}` }));
-  return el('span', { class: 'out-health', 'data-health': h.status }, ...parts);
-}
-
 function renderDestinations() {
   const linkedNames = page.destinations.filter((d) => d.platform && d.platform !== 'custom').map((d) => d.platform);
   renderCategoryFields($('#meta-categories'), linkedNames, (page.status && page.status.categories) || {});
@@ -211,22 +200,22 @@ function renderDestinations() {
     const cb = el('input', { type: 'checkbox', id: `dest-${d.id}`, 'data-id': d.id, disabled: live || d.enabled === false });
     cb.checked = page.selected.has(d.id);
     cb.addEventListener('change', () => { if (cb.checked) page.selected.add(d.id); else page.selected.delete(d.id); });
-    const status = el('span', { class: 'out-status', 'data-status': out ? out.status : 'none', text: out ? out.status : '' });
-    if (out && out.error) status.title = out.error;
+    const status = destStatusNode(page.status, out); // one status, in plain words
     if (linked) {
       // a connected platform account: its ingest and key come from the platform at Start;
       // it is managed in the Platforms panel, not here
       list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform, class: 'dest-linked' },
         cb, el('label', { for: `dest-${d.id}` }, platformIcon(d.platform), ' ', d.name || platformName(d.platform)),
         el('span', { class: 'dest-url', text: `${platformName(d.platform)} account: ingest and key come from ${platformName(d.platform)} at Start` }),
-        status, healthNode(out), el('span', { class: 'dest-managed hint', text: 'via Platforms' })));
+        status, el('span', { class: 'dest-managed hint', text: 'via Platforms' })));
       continue;
     }
     const rm = el('button', { type: 'button', class: 'button small', text: 'Remove', disabled: live });
     rm.addEventListener('click', () => removeDestination(d));
+    const edit = el('button', { type: 'button', class: 'button small dest-edit', text: 'Edit', disabled: live, onclick: () => editDestination(d) });
     list.append(el('li', { 'data-id': d.id, 'data-platform': d.platform || 'custom' },
       cb, el('label', { for: `dest-${d.id}`, text: `${d.name}` }),
-      el('span', { class: 'dest-url', text: d.url }), status, healthNode(out), rm));
+      el('span', { class: 'dest-url', text: d.url }), status, el('span', { class: 'dest-actions' }, edit, rm)));
   }
 }
 
@@ -276,9 +265,9 @@ function applyStatus(s, source) {
   if (source === 'ws' && s.reason === 'output_health') {
     for (const o of s.outputs || []) {
       const before = ((prev && prev.outputs) || []).find((x) => x.id === o.id);
-      const a = before && before.health ? before.health.status : null;
-      const b = o.health ? o.health.status : null;
-      if (a !== b && b) addFeed(`${o.name || 'Destination'}: ${HEALTH_LABEL[b] || b}${o.health.last_error && b === 'error' ? ` (${o.health.last_error})` : ''}`);
+      const a = before ? destStatus(prev, before).label : null;
+      const b = destStatus(page.status, o).label;
+      if (a !== b) addFeed(`${o.name || 'Destination'}: ${b}`);
     }
   }
   render();
@@ -495,6 +484,8 @@ async function mount(user) {
 
 // A connected or disconnected platform account changes the destination list.
 document.addEventListener('sp:platforms-changed', () => { if (page.mounted) refresh(); });
+// a destination edited, the stream key regenerated (dest_edit.js)
+document.addEventListener('sp:destinations-changed', () => { if (page.mounted) refresh(); });
 
 export function streamPage() { return page; }
 

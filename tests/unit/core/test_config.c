@@ -1,6 +1,7 @@
 /* Unit tests: configuration parsing, per-environment defaults, errors naming the variable. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/sp_config.h"
@@ -135,4 +136,82 @@ Test(config, docs_list_every_variable)
         cr_assert_not_null(strstr(doc, needle), "docs/configuration.md lacks %s",
                            sp_config_var_name(i));
     }
+}
+
+/* check-config's "Integrations:" block (issue 13 item 10): one line per integration,
+   enabled or disabled from the configuration itself. */
+static char *check_output(env_t *e)
+{
+    sp_config_t c;
+    char err[256];
+    cr_assert_eq(sp_config_load(&c, get, e, err, sizeof(err)), 0, "%s", err);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    sp_config_check(&c, get, e, f);
+    fclose(f);
+    sp_config_cleanup(&c);
+    sp_log_close();
+    return buf;
+}
+
+static void assert_line(const char *out, const char *name, const char *state)
+{
+    char want[96];
+    snprintf(want, sizeof(want), "  %-12s %s", name, state);
+    cr_assert_not_null(strstr(out, want), "no \"%s\" in:\n%s", want, out);
+}
+
+Test(config, check_lists_integrations_enabled_and_disabled)
+{
+    env_t none = { { NULL } };
+    char *out = check_output(&none);
+    cr_assert_not_null(strstr(out, "Integrations:\n"), "%s", out);
+    assert_line(out, "Twitch", "disabled");
+    assert_line(out, "YouTube", "disabled");
+    assert_line(out, "Kick", "not available");
+    assert_line(out, "Facebook", "not available");
+    assert_line(out, "Cloudflare", "disabled");
+    assert_line(out, "SMTP", "not available");
+    assert_line(out, "Redis", "disabled");
+    assert_line(out, "PostgreSQL", "disabled");
+    free(out);
+
+    env_t all = { { "TWITCH_CLIENT_ID", "tid", "TWITCH_CLIENT_SECRET", "tsecret",
+                    "GOOGLE_CLIENT_ID", "gid", "GOOGLE_CLIENT_SECRET", "gsecret",
+                    "MEDIA_BACKEND", "cloudflare", "CLOUDFLARE_API_TOKEN", "cft",
+                    "CLOUDFLARE_ACCOUNT_ID", "acc", "CLOUDFLARE_WEBHOOK_SECRET", "whs",
+                    "REDIS_URL", "redis://127.0.0.1:6379",
+                    "DATABASE_URL", "postgres://u@127.0.0.1/db", NULL } };
+    out = check_output(&all);
+    assert_line(out, "Twitch", "enabled");
+    assert_line(out, "YouTube", "enabled");
+    assert_line(out, "Cloudflare", "enabled");
+    assert_line(out, "Redis", "enabled");
+    assert_line(out, "PostgreSQL", "enabled");
+    /* half a client is not an enabled integration */
+    free(out);
+    env_t half = { { "TWITCH_CLIENT_ID", "tid", "DATABASE_URL", "sqlite:///tmp/x.db", NULL } };
+    out = check_output(&half);
+    assert_line(out, "Twitch", "disabled");
+    assert_line(out, "PostgreSQL", "disabled");
+    /* run.sh reads the media backend from the one MEDIA_BACKEND line: keep it unique */
+    const char *first = strstr(out, "MEDIA_BACKEND");
+    cr_assert_not_null(first);
+    cr_assert_null(strstr(first + 1, "MEDIA_BACKEND"), "%s", out);
+    free(out);
+}
+
+/* Config keys that nothing read are gone from the table (issue 13 item 10). */
+Test(config, unread_keys_removed)
+{
+    const char *gone[] = { "MAX_USER_STREAMS", "PLATFORM_EVENT_POLL_INTERVAL",
+                           "PLATFORM_MONITOR_TIMEOUT", "STREAM_METRICS_BROADCAST_INTERVAL",
+                           "TWITCH_RATE_LIMIT_PER_MINUTE", "YOUTUBE_RATE_LIMIT_PER_MINUTE" };
+    size_t n = 0;
+    for (const char *v; (v = sp_config_var_name(n)) != NULL; n++)
+        for (size_t k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
+            cr_assert_str_neq(v, gone[k]);
+    cr_assert_gt(n, 50);
 }
