@@ -103,6 +103,9 @@ typedef struct {
     int64_t relay_output_queue_bytes;
     int64_t relay_output_queue_ms;
     int64_t relay_tick_ms;
+    char *recording_mode;
+    int64_t recording_timeout_seconds;
+    int64_t recording_retention_days;
 } sp_config_t;
 
 typedef const char *(*sp_getenv_cb)(const char *name, void *ud);
