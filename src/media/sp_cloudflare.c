@@ -39,12 +39,14 @@ typedef enum {
     OP_CREATE_OUTPUT,
     OP_DELETE_OUTPUT,
     OP_SET_OUTPUT_ENABLED,
+    OP_UPDATE_INPUT,
+    OP_LIST_VIDEOS,
     OP__COUNT
 } op_t;
 
 static const char *const op_names[OP__COUNT] = {
     "create_input", "get_input", "delete_input", "list_outputs",
-    "create_output", "delete_output", "set_output_enabled",
+    "create_output", "delete_output", "set_output_enabled", "update_input", "list_videos",
 };
 
 typedef enum {
@@ -98,6 +100,7 @@ struct sp_cloudflare_s {
     bool metrics_registered;
     uint64_t counts[OP__COUNT][RES__COUNT];
     uint64_t attempts_total, retries_total;
+    bool rec_auto; json_int_t rec_tmo_s; /* recording {mode, timeoutSeconds} on create */
 };
 
 struct call_s {
@@ -343,7 +346,7 @@ static void finish(call_t *c, int err, res_t res, long status, int code, const c
                 c->attempts);
     if (!c->forgotten) {
         switch (c->op) {
-        case OP_CREATE_INPUT:
+        case OP_CREATE_INPUT: case OP_UPDATE_INPUT:
         case OP_GET_INPUT: {
             sp_cf_input_t in;
             if (err == 0 && sp_cloudflare_parse_input(result, &in) != 0) {
@@ -711,8 +714,8 @@ static char *make_url(sp_cloudflare_t *cf, const char *a, const char *b, const c
     sp_buf_appendf(&u, "%s/accounts/%s/stream/live_inputs", cf->base, cf->account);
     if (a)
         sp_buf_appendf(&u, "/%s", a);
-    if (b)
-        sp_buf_appendf(&u, "/outputs");
+    if (b) /* "": outputs */
+        sp_buf_appendf(&u, "/%s", b[0] ? b : "outputs");
     if (d)
         sp_buf_appendf(&u, "/%s", d);
     size_t n;
@@ -720,7 +723,7 @@ static char *make_url(sp_cloudflare_t *cf, const char *a, const char *b, const c
 }
 
 /* POST live_inputs: a new input, or (built-in relay extension) one restored with the given
- * uid and stream key. meta carries the name and the user id; recording is off. */
+ * uid and stream key. meta: the name and the user id; recording: RECORDING_MODE and timeout. */
 static int post_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
                       const char *input_uid, const char *stream_key, sp_cf_prio_t prio,
                       sp_cf_input_cb cb, void *ud)
@@ -734,7 +737,8 @@ static int post_input(sp_cloudflare_t *cf, const char *name, const char *user_id
         json_decref(meta);
         return SP_EINVAL; /* not UTF-8 */
     }
-    json_t *body = json_pack("{s:o, s:{s:s}}", "meta", meta, "recording", "mode", "off");
+    json_t *body = json_pack("{s:o, s:{s:s, s:I}}", "meta", meta, "recording", "mode",
+                             cf->rec_auto ? "automatic" : "off", "timeoutSeconds", cf->rec_tmo_s);
     if (!body)
         return SP_EINVAL;
     if (input_uid) {
@@ -828,6 +832,25 @@ int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
                   make_url(cf, input_uid, "", output_uid), body, (cb_u){ .output = cb }, ud);
 }
 
+int sp_cloudflare_set_recording(sp_cloudflare_t *cf, const char *input_uid, const char *mode,
+                                int64_t timeout_s, sp_cf_prio_t prio, sp_cf_input_cb cb, void *ud)
+{
+    if (!cf || !cb || !id_ok(input_uid) || !mode || timeout_s < 0 || strlen(mode) > 16)
+        return SP_EINVAL;
+    return submit(cf, OP_UPDATE_INPUT, prio, "PUT", make_url(cf, input_uid, NULL, NULL),
+                  json_pack("{s:{s:s, s:I}}", "recording", "mode", mode, "timeoutSeconds",
+                            (json_int_t)timeout_s), (cb_u){ .input = cb }, ud);
+}
+
+int sp_cloudflare_list_videos(sp_cloudflare_t *cf, const char *input_uid, sp_cf_prio_t prio,
+                              sp_cf_done_cb cb, void *ud)
+{
+    if (!cf || !cb || !id_ok(input_uid))
+        return SP_EINVAL;
+    return submit(cf, OP_LIST_VIDEOS, prio, "GET", make_url(cf, input_uid, "videos", NULL), NULL,
+                  (cb_u){ .done = cb }, ud);
+}
+
 /* ---- lifecycle -------------------------------------------------------------------- */
 
 void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t *out)
@@ -840,6 +863,8 @@ void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t
     out->call_budget = cfg->cloudflare_call_budget;
     out->budget_exact = true;
     out->register_metrics = true;
+    out->recording_mode = cfg->recording_mode;
+    out->recording_timeout_s = cfg->recording_timeout_seconds;
 }
 
 static void render_metrics(sp_buf_t *out, void *ud)
@@ -875,6 +900,8 @@ sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *
     size_t hl;
     cf->auth_header = sp_buf_detach(&h, &hl);
     cf->ca_file = o->ca_file ? sp_strdup(o->ca_file) : NULL;
+    cf->rec_auto = o->recording_mode && strcmp(o->recording_mode, "automatic") == 0;
+    cf->rec_tmo_s = o->recording_timeout_s > 0 ? o->recording_timeout_s : 0;
     sp_log_add_secret(o->api_token);
     cf->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
     cf->max_retries = o->max_retries == SP_CF_NO_RETRY ? 0 : o->max_retries ? o->max_retries : 3;

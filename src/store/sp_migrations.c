@@ -193,6 +193,15 @@ static const sp_migration_t sqlite_migrations[] = {
     "    CHECK (kind IN ('cookie', 'bearer'));\n"
     "ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;\n"
     },
+    { 6, "0006_recordings", "src/store/migrations/sqlite/0006_recordings.sql",
+    "-- 0006_recordings: a user's own recording mode (PUT /api/stream/recording), overriding\n"
+    "-- RECORDING_MODE; no row = the server default.\n"
+    "CREATE TABLE recording_settings (\n"
+    "    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    mode TEXT NOT NULL CHECK (mode IN ('off', 'automatic')),\n"
+    "    updated_at BIGINT NOT NULL\n"
+    ");\n"
+    },
     { 0, NULL, NULL, NULL },
 };
 
@@ -381,6 +390,15 @@ static const sp_migration_t postgres_migrations[] = {
     "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'cookie'\n"
     "    CHECK (kind IN ('cookie', 'bearer'));\n"
     "ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;\n"
+    },
+    { 6, "0006_recordings", "src/store/migrations/postgres/0006_recordings.sql",
+    "-- 0006_recordings: a user's own recording mode (PUT /api/stream/recording), overriding\n"
+    "-- RECORDING_MODE; no row = the server default.\n"
+    "CREATE TABLE recording_settings (\n"
+    "    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    mode TEXT NOT NULL CHECK (mode IN ('off', 'automatic')),\n"
+    "    updated_at BIGINT NOT NULL\n"
+    ");\n"
     },
     { 0, NULL, NULL, NULL },
 };

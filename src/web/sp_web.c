@@ -98,6 +98,7 @@ void sp_web_live_routes(sp_app_t *app)
     sp_routes_webhooks_register(app);
     sp_routes_admin_register(app);
     sp_routes_destinations_register(app);
+    sp_routes_recordings_register(app);
 }
 
 void sp_web_live_attach_ws(sp_app_t *app)
@@ -108,6 +109,7 @@ void sp_web_live_attach_ws(sp_app_t *app)
 void sp_web_live_shutdown(sp_app_t *app)
 {
     sp_web_widgets_shutdown(app); /* the AlertQueue stops publishing before the bus goes */
+    sp_routes_recordings_free(app); /* retention timer */
     sp_livestream_shutdown(app->live);
 }
 
