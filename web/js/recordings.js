@@ -68,7 +68,7 @@ function settingNode() {
   const cur = s.current;
   const state = cur && cur.error ? el('span', { class: 'form-error', text: cur.error })
     : cur && cur.state === 'recording' ? el('span', { class: 'hint', text: `Recording now (${formatBytes(cur.bytes)})` })
-      : el('span', { class: 'hint', text: s.retentionDays ? `Recordings are kept ${s.retentionDays} days.` : '' });
+      : el('span', { class: 'hint', text: s.backend === 'relay' && s.retentionDays ? `Recordings are kept ${s.retentionDays} days.` : '' });
   return el('div', { id: 'recording-setting', class: 'recording-setting' },
     el('label', { for: 'recording-mode', text: 'Recording ' }), sel, ' ', state, ' ', msg);
 }
