@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, freePort, tmpDir, waitFor, sleep } from '../lib/harness.mjs';
 import { newUser, waitState } from '../lib/livelib.mjs';
-import { startRelay, startSink, publish, killAll, TOKEN, WEBHOOK_SECRET } from './relay_lib.mjs';
+import { execFileSync } from 'node:child_process';
+import { startRelay, startSink, publish, probe, killAll, TOKEN, WEBHOOK_SECRET } from './relay_lib.mjs';
 
 after(() => killAll());
 
@@ -131,6 +132,45 @@ test('record a stream, list it in the history, download it (Range), owner only, 
     const reset = await u.api('PUT', '/api/stream/recording', { mode: null });
     assert.equal(reset.json.mode, 'automatic');
     assert.equal((await ctx.relay.api('GET', `/${uid}`)).json.result.recording.mode, 'automatic');
+    await ctx.srv.stopClean();
+    await ctx.relay.stopClean();
+  } finally {
+    killAll();
+  }
+});
+
+test('a failing disk: the recording error shows in GET /api/stream/recording, the destination gets every frame', { timeout: 90000 }, async () => {
+  const ctx = await bootStack({ RECORDING_TIMEOUT_SECONDS: '60' });
+  const dir = tmpDir('sp-recstack-disk-');
+  try {
+    const u = await newUser(ctx);
+    u.base = ctx.srv.url;
+    const st = await waitFor(async () => { const s = await u.stream(); return s?.input?.rtmp_url && s; }, { what: 'live input' });
+    const sinkPort = await freePort();
+    const d = await u.addDest('sink', `rtmp://127.0.0.1:${sinkPort}/live`, 'DESTKEY');
+    const sink = await startSink(dir, 'dest', sinkPort, 'DESTKEY');
+    // the relay's writes past 60 kB fail with EFBIG (soft limit of its process)
+    execFileSync('prlimit', [`--pid=${ctx.relay.proc.pid}`, '--fsize=60000:unlimited']);
+    const base = st.input.rtmp_url.endsWith('/') ? st.input.rtmp_url : st.input.rtmp_url + '/';
+    const pub = publish(base + st.input.stream_key, 8);
+    await waitState(u, 'ready', { timeout: 15000 });
+    const start = await u.api('POST', '/api/stream/start', { destinations: [d.id] });
+    assert.equal(start.status, 200, start.text);
+    const cur = await waitFor(async () => {
+      const c = (await u.api('GET', '/api/stream/recording')).json.current;
+      return c?.state === 'error' && c;
+    }, { what: 'recording error in the API', timeout: 20000 });
+    assert.match(cur.error, /recording stopped: file too large/i);
+    assert.equal((await u.stream()).state, 'streaming', 'the stream goes on');
+    assert.equal((await pub.exited).code, 0, pub.log());
+    await sink.exited;
+    const p = probe(sink.out);
+    assert.ok(p.video >= 30 * 4, `destination video packets ${p.video}`);
+    assert.equal(p.firstVideoKey, true);
+    const outs = (await ctx.relay.api('GET', `/${st.input.input_uid}/outputs`)).json.result;
+    for (const o of outs) assert.equal(o.dropped_gops, 0);
+    execFileSync('prlimit', [`--pid=${ctx.relay.proc.pid}`, '--fsize=unlimited:unlimited']);
+    await u.api('POST', '/api/stream/stop');
     await ctx.srv.stopClean();
     await ctx.relay.stopClean();
   } finally {
