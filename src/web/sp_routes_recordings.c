@@ -27,6 +27,7 @@
 #include "store/sp_store.h"
 
 #define SEND_CHUNK (256 * 1024)
+#define SEND_STALL_MS 30000 /* a client that takes nothing for this long is dropped */
 
 static sp_ls_retention_t *g_retention;
 
@@ -54,14 +55,27 @@ static json_t *setting_json(const sp_app_t *app, const char *user_mode)
                      is_local(app) ? "relay" : "cloudflare");
 }
 
-/* The media service's view: the input's recording mode and, on the built-in relay, the
- * current recording (state, bytes, error: a full disk shows here). */
-static void on_setting_input_get(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
+static void on_heal(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
 {
     (void)in;
+    (void)ud;
+    if (r->err != 0)
+        sp_warn("recordings", "recording mode not applied", "err=%s", sp_err_name(r->err));
+}
+
+/* The media service's view: the input's recording mode and, on the built-in relay, the
+ * current recording (state, bytes, error: a full disk shows here). An input that lost the
+ * user's own mode (re-created since) gets it again. */
+static void on_setting_input_get(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
+{
     setting_t *s = ud;
     json_t *j = setting_json(s->app, s->mode[0] ? s->mode : NULL);
     json_t *rec = r->err == 0 ? json_object_get(r->result, "recording") : NULL;
+    const char *imode = sp_json_str(rec, "mode");
+    if (in && s->mode[0] && imode && strcmp(imode, s->mode) != 0 && s->app->cloudflare)
+        sp_cloudflare_set_recording(s->app->cloudflare, in->uid, s->mode,
+                                    s->app->cfg->recording_timeout_seconds, SP_CF_PRIO_NORMAL,
+                                    on_heal, NULL);
     if (json_is_object(rec)) {
         json_object_set_new(j, "input_mode", json_string(sp_json_str(rec, "mode")
                                                              ? sp_json_str(rec, "mode")
@@ -422,6 +436,8 @@ typedef struct {
     char name[160];
     char *buf;
     uv_write_t wr;
+    uv_timer_t *stall;        /* restarted by every completed write */
+    bool reading, closing, stop;
     char hdr[768];
 } send_t;
 
@@ -458,15 +474,39 @@ static void tcp_closed(uv_handle_t *h)
     send_end(s);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    sp_free(h);
+}
+
 static void send_close(send_t *s)
 {
+    if (s->closing)
+        return;
+    s->closing = true;
+    if (s->stall) {
+        uv_close((uv_handle_t *)s->stall, free_handle);
+        s->stall = NULL;
+    }
+    /* a pending write completes with UV_ECANCELED before tcp_closed */
     uv_close((uv_handle_t *)s->tcp, tcp_closed);
+}
+
+static void on_stall(uv_timer_t *t)
+{
+    send_t *s = t->data;
+    if (s->reading)
+        s->stop = true; /* on_read closes */
+    else
+        send_close(s);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
     send_t *s = w->data;
-    if (status < 0 || s->pos >= s->end) {
+    if (s->stall && status == 0)
+        uv_timer_start(s->stall, on_stall, SEND_STALL_MS, 0);
+    if (status < 0 || s->pos >= s->end || s->closing) {
         send_close(s); /* what was written is in the kernel: closing does not lose it */
         return;
     }
@@ -478,7 +518,8 @@ static void on_read(uv_fs_t *f)
     send_t *s = f->data;
     ssize_t n = f->result;
     uv_fs_req_cleanup(f);
-    if (n <= 0) { /* the file shrank or failed: the client sees a short body */
+    s->reading = false;
+    if (n <= 0 || s->stop) { /* the file shrank or failed: the client sees a short body */
         send_close(s);
         return;
     }
@@ -496,8 +537,11 @@ static void send_read(send_t *s)
         want = SEND_CHUNK;
     uv_buf_t b = uv_buf_init(s->buf, (unsigned)want);
     s->fs.data = s;
-    if (uv_fs_read(s->loop, &s->fs, s->fd, &b, 1, s->pos, on_read) != 0)
+    s->reading = true;
+    if (uv_fs_read(s->loop, &s->fs, s->fd, &b, 1, s->pos, on_read) != 0) {
+        s->reading = false;
         send_close(s);
+    }
 }
 
 static void send_begin(send_t *s, int status, int64_t start, int64_t end)
@@ -527,6 +571,10 @@ static void send_begin(send_t *s, int status, int64_t start, int64_t end)
     }
     s->req = NULL;
     s->tcp->data = s;
+    s->stall = sp_malloc(sizeof(*s->stall));
+    uv_timer_init(s->loop, s->stall);
+    s->stall->data = s;
+    uv_timer_start(s->stall, on_stall, SEND_STALL_MS, 0);
     s->pos = start;
     s->end = s->head ? start : end;
     s->buf = sp_malloc(SEND_CHUNK > (int)sizeof(s->hdr) ? SEND_CHUNK : sizeof(s->hdr));

@@ -53,6 +53,21 @@ test('Cloudflare: recording settings on create and per user; videos listed as re
     rec = await u.api('GET', '/api/stream/recording');
     assert.equal(rec.json.mode, 'off');
     assert.equal(rec.json.input_mode, 'off');
+    // the input loses the user's mode (as a re-created input would): the next GET sends it again
+    const reset = await fetch(`${ctx.cf.url}/accounts/${ctx.cf.accountId}/stream/live_inputs/${uid}`, {
+      method: 'PUT', headers: { authorization: `Bearer ${ctx.cf.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ recording: { mode: 'automatic' } }),
+    });
+    assert.equal(reset.status, 200);
+    rec = await u.api('GET', '/api/stream/recording');
+    assert.equal(rec.json.input_mode, 'automatic', 'what the input had');
+    let healed = false;
+    for (let i = 0; i < 50 && !healed; i++) {
+      const all = await (await fetch(`${ctx.cf.controlUrl}/inputs`)).json();
+      healed = all.find((x) => x.uid === uid).recording.mode === 'off';
+      if (!healed) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(healed, 'the user\'s mode was sent to the input again');
 
     // another user sees none of it
     const v = await newUser(ctx);
