@@ -164,7 +164,8 @@ static int ensure_dir(const char *path)
             *p = '/';
         }
     }
-    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+    /* the data dir itself holds the database, uploads and keys: owner only */
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
         return -errno;
     return 0;
 }

@@ -110,8 +110,9 @@ static const var_t vars[] = {
       "redis://[[user]:pass@]host[:port][/db] for the multi-node WebSocket bus (pub/sub with one "
       "seq order per topic across nodes); unset = single node. Presence stays per node." },
     { "ADMIN_TOKEN", T_STR, OFF(admin_token), ALL(NULL), 0, 0, NULL, F_SECRET,
-      "Bearer token for the loopback-only admin/debug endpoint (streampai debug ...); unset "
-      "disables it." },
+      "Bearer token (at least 16 bytes) for the admin/debug endpoint (streampai debug ...); "
+      "required on every admin request, also from loopback (a same-host proxy makes every "
+      "request loopback); unset disables the endpoint." },
     { "MEDIA_BACKEND", T_ENUM, OFF(media_backend), ALL(NULL), 0, 0, "local|cloudflare", F_KEY,
       "local (built-in relay) or cloudflare. Default: cloudflare when CLOUDFLARE_API_TOKEN and "
       "CLOUDFLARE_ACCOUNT_ID are set, else local." },
@@ -243,6 +244,9 @@ static const var_t vars[] = {
       "once)." },
     { "RECORDING_RETENTION_DAYS", T_INT, OFF(recording_retention_days), ALL("30"), 0, 3650, NULL,
       0, "Recordings older than this many days are deleted (checked hourly; 0 keeps them)." },
+    { "RELAY_SLATE_DIR", T_STR, OFF(relay_slate_dir), ALL("assets/slates"), 0, 0, NULL, 0,
+      "Directory of the relay's \"be right back\" slates (scripts/gen_slates.sh), looped to "
+      "destinations while the encoder is away (disconnect protection)." },
 };
 
 #define N_VARS (sizeof(vars) / sizeof(vars[0]))

@@ -106,6 +106,7 @@ typedef struct {
     char *recording_mode;
     int64_t recording_timeout_seconds;
     int64_t recording_retention_days;
+    char *relay_slate_dir;
 } sp_config_t;
 
 typedef const char *(*sp_getenv_cb)(const char *name, void *ud);

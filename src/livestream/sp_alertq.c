@@ -6,11 +6,34 @@
 
 #include "core/sp_err.h"
 
+#define SEEN_START 16                /* id hashes allocated at first */
+
+/*
+ * A waiting entry, stored compactly: the fixed fields, then its strings packed once,
+ * NUL-terminated, in data[] (id, platform, name, currency, message, then the merged names).
+ * A typical alert is ~150 bytes instead of the ~4.6 KiB of an sp_aq_entry_t; an entry is
+ * expanded into an sp_aq_entry_t only when it leaves (tick) or is looked at (get/find/peek).
+ */
+enum { S_ID = 0, S_PLATFORM, S_NAME, S_CURRENCY, S_MESSAGE, S_NAMES,
+       S_COUNT = S_NAMES + SP_AQ_NAMES_MAX };
+
+typedef struct {
+    uint64_t key;
+    int64_t seq, first_ms, count, ts;
+    double amount;
+    uint8_t type, tier, n_names;
+    bool has_amount, has_count, has_message, replay;
+    uint16_t off[S_COUNT];           /* start of each string in data */
+    uint16_t size;                   /* bytes of data used */
+    char data[];
+} cent_t;
+
 struct sp_alertq {
     sp_aq_opts_t o;
-    sp_aq_entry_t **slot;            /* capacity pointers; [0, len) used, unordered */
+    cent_t **slot;                   /* capacity pointers; [0, len) used, unordered */
     size_t len;
-    uint64_t *seen;                  /* ring of id hashes (0 = empty) */
+    uint64_t *seen;                  /* ring of id hashes (0 = empty); grows up to dedupe_n */
+    size_t seen_cap;                 /* allocated slots */
     size_t seen_next;
     size_t seen_len;                 /* ids in the ring (scans stop there) */
     int64_t next_seq, next_replay_seq;
@@ -18,6 +41,7 @@ struct sp_alertq {
     bool paused, showing;
     int64_t show_until, gap_until;
     uint64_t evicted;                /* key evicted by the last push/replay (0 = none) */
+    sp_aq_entry_t *view;             /* find/peek's expanded entry (allocated on first use) */
     sp_aq_stats_t st;
 };
 
@@ -91,7 +115,8 @@ sp_alertq_t *sp_alertq_new(const sp_aq_opts_t *o)
         return NULL;
     q->o = *o;
     q->slot = calloc(o->capacity, sizeof(*q->slot));
-    q->seen = calloc(o->dedupe_n, sizeof(*q->seen));
+    q->seen_cap = o->dedupe_n < SEEN_START ? o->dedupe_n : SEEN_START;
+    q->seen = calloc(q->seen_cap, sizeof(*q->seen));
     if (q->slot == NULL || q->seen == NULL)
         goto fail;
     q->next_seq = 1;
@@ -126,6 +151,7 @@ void sp_alertq_free(sp_alertq_t *q)
             free(q->slot[i]);
     free(q->slot);
     free(q->seen);
+    free(q->view);
     free(q);
 }
 
@@ -147,9 +173,21 @@ static bool seen_has(const sp_alertq_t *q, uint64_t h)
 
 static void seen_add(sp_alertq_t *q, uint64_t h)
 {
+    /* the ring grows (doubling) until dedupe_n before it wraps: an idle user's queue stays
+     * small; without memory it wraps early (remembers fewer ids) */
+    if (q->seen_len == q->seen_cap && q->seen_cap < q->o.dedupe_n && q->seen_next == 0) {
+        /* full, oldest at 0: the new slots follow the newest */
+        size_t cap = q->seen_cap * 2 < q->o.dedupe_n ? q->seen_cap * 2 : q->o.dedupe_n;
+        uint64_t *g = realloc(q->seen, cap * sizeof(*g));
+        if (g != NULL) {
+            q->seen = g;
+            q->seen_next = q->seen_cap;
+            q->seen_cap = cap;
+        }
+    }
     q->seen[q->seen_next] = h;
-    q->seen_next = (q->seen_next + 1) % q->o.dedupe_n;
-    if (q->seen_len < q->o.dedupe_n)
+    q->seen_next = (q->seen_next + 1) % q->seen_cap;
+    if (q->seen_len < q->seen_cap)
         q->seen_len++;
 }
 
@@ -174,11 +212,112 @@ static bool alert_ok(const sp_aq_alert_t *a)
         return false;
     return a->tier >= 0 && a->tier <= 3;
 }
+/* ---- compact entries --------------------------------------------------------------------- */
+
+static const char *cstr(const cent_t *e, int i)
+{
+    return e->data + e->off[i];
+}
+
+/*
+ * A compact entry of alert a (strings already checked terminated) with n_names names; NULL
+ * without memory. Strings are cut to their caps, so the packed size stays under 64 KiB.
+ */
+static cent_t *cent_new(const sp_aq_alert_t *a, const char (*names)[SP_AQ_NAME_CAP],
+                        size_t n_names)
+{
+    const char *s[S_COUNT] = { a->id, a->platform, a->name, a->currency, a->message };
+    size_t len[S_COUNT] = { 0 }, total = 0;
+    if (n_names > SP_AQ_NAMES_MAX)
+        n_names = SP_AQ_NAMES_MAX;
+    for (size_t i = 0; i < n_names; i++)
+        s[S_NAMES + i] = names[i];
+    for (int i = 0; i < S_NAMES + (int)n_names; i++) {
+        len[i] = strlen(s[i]);
+        total += len[i] + 1;
+    }
+    cent_t *e = malloc(sizeof(*e) + total);
+    if (e == NULL)
+        return NULL;
+    memset(e, 0, sizeof(*e));
+    size_t o = 0;
+    for (int i = 0; i < S_COUNT; i++) {
+        e->off[i] = (uint16_t)o;
+        if (i < S_NAMES + (int)n_names) {
+            memcpy(e->data + o, s[i], len[i] + 1);
+            o += len[i] + 1;
+        }
+    }
+    e->size = (uint16_t)o;
+    e->type = (uint8_t)a->type;
+    e->tier = (uint8_t)a->tier;
+    e->n_names = (uint8_t)n_names;
+    e->has_amount = a->has_amount;
+    e->amount = a->amount;
+    e->has_count = a->has_count;
+    e->count = a->count;
+    e->has_message = a->has_message;
+    e->ts = a->ts;
+    return e;
+}
+
+/* Appends a name (a merged follow); false without memory (the entry is unchanged). */
+static bool cent_add_name(cent_t **pe, const char *name)
+{
+    cent_t *e = *pe;
+    size_t n = strlen(name) + 1;
+    cent_t *g = realloc(e, sizeof(*e) + e->size + n);
+    if (g == NULL)
+        return false;
+    g->off[S_NAMES + g->n_names] = g->size;
+    memcpy(g->data + g->size, name, n);
+    g->size = (uint16_t)(g->size + n);
+    g->n_names++;
+    *pe = g;
+    return true;
+}
+
+static void copy_cap(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void cent_expand(const cent_t *e, sp_aq_entry_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->key = e->key;
+    out->seq = e->seq;
+    out->first_ms = e->first_ms;
+    out->replay = e->replay;
+    out->n_names = e->n_names;
+    sp_aq_alert_t *a = &out->alert;
+    a->type = (sp_aq_type_t)e->type;
+    a->tier = e->tier;
+    a->has_amount = e->has_amount;
+    a->amount = e->amount;
+    a->has_count = e->has_count;
+    a->count = e->count;
+    a->has_message = e->has_message;
+    a->ts = e->ts;
+    copy_cap(a->id, sizeof(a->id), cstr(e, S_ID));
+    copy_cap(a->platform, sizeof(a->platform), cstr(e, S_PLATFORM));
+    copy_cap(a->name, sizeof(a->name), cstr(e, S_NAME));
+    copy_cap(a->currency, sizeof(a->currency), cstr(e, S_CURRENCY));
+    copy_cap(a->message, sizeof(a->message), cstr(e, S_MESSAGE));
+    for (size_t i = 0; i < e->n_names; i++)
+        copy_cap(out->names[i], sizeof(out->names[i]), cstr(e, S_NAMES + (int)i));
+}
+
+/* ---- queue ------------------------------------------------------------------------------- */
 
 /* true when x shows before y */
-static bool before(const sp_alertq_t *q, const sp_aq_entry_t *x, const sp_aq_entry_t *y)
+static bool before(const sp_alertq_t *q, const cent_t *x, const cent_t *y)
 {
-    int px = q->o.priority[x->alert.type], py = q->o.priority[y->alert.type];
+    int px = q->o.priority[x->type], py = q->o.priority[y->type];
     if (px != py)
         return px > py;
     return x->seq < y->seq;
@@ -201,12 +340,12 @@ static bool make_room(sp_alertq_t *q, sp_aq_type_t t)
         return true;
     size_t v = 0;
     for (size_t i = 1; i < q->len; i++) {
-        int pi = q->o.priority[q->slot[i]->alert.type], pv = q->o.priority[q->slot[v]->alert.type];
+        int pi = q->o.priority[q->slot[i]->type], pv = q->o.priority[q->slot[v]->type];
         /* lowest priority; among those the oldest arrival (replays count as oldest) */
         if (pi < pv || (pi == pv && q->slot[i]->seq < q->slot[v]->seq))
             v = i;
     }
-    if (q->o.priority[t] < q->o.priority[q->slot[v]->alert.type])
+    if (q->o.priority[t] < q->o.priority[q->slot[v]->type])
         return false;
     q->evicted = q->slot[v]->key;
     remove_at(q, v);
@@ -219,22 +358,23 @@ static int64_t count_of(const sp_aq_alert_t *a)
     return a->has_count ? a->count : 1;
 }
 
-static sp_aq_entry_t *merge_target(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now)
+static size_t merge_target(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now)
 {
     if (q->o.merge_window_ms <= 0 ||
         (a->type != SP_AQ_FOLLOW && a->type != SP_AQ_GIFT_SUBSCRIPTION))
-        return NULL;
+        return SIZE_MAX;
     for (size_t i = 0; i < q->len; i++) {
-        sp_aq_entry_t *e = q->slot[i];
-        if (e->replay || e->alert.type != a->type || strcmp(e->alert.platform, a->platform) != 0)
+        const cent_t *e = q->slot[i];
+        if (e->replay || e->type != (uint8_t)a->type ||
+            strcmp(cstr(e, S_PLATFORM), a->platform) != 0)
             continue;
         if (now - e->first_ms > q->o.merge_window_ms || now < e->first_ms)
             continue;
-        if (a->type == SP_AQ_GIFT_SUBSCRIPTION && strcmp(e->alert.name, a->name) != 0)
+        if (a->type == SP_AQ_GIFT_SUBSCRIPTION && strcmp(cstr(e, S_NAME), a->name) != 0)
             continue;
-        return e;
+        return i;
     }
-    return NULL;
+    return SIZE_MAX;
 }
 
 static bool filtered(const sp_alertq_t *q, const sp_aq_alert_t *a)
@@ -248,10 +388,9 @@ static bool filtered(const sp_alertq_t *q, const sp_aq_alert_t *a)
 }
 
 /* Takes e (heap; freed when dropped). */
-static int insert_owned(sp_alertq_t *q, sp_aq_entry_t *e, int64_t seq, uint64_t key,
-                        uint64_t *key_out)
+static int insert_owned(sp_alertq_t *q, cent_t *e, int64_t seq, uint64_t key, uint64_t *key_out)
 {
-    if (!make_room(q, e->alert.type)) {
+    if (!make_room(q, (sp_aq_type_t)e->type)) {
         free(e);
         q->st.dropped++;
         if (key_out != NULL)
@@ -266,25 +405,14 @@ static int insert_owned(sp_alertq_t *q, sp_aq_entry_t *e, int64_t seq, uint64_t 
     return SP_AQ_QUEUED;
 }
 
-static int insert(sp_alertq_t *q, const sp_aq_entry_t *src, int64_t seq, uint64_t key,
-                  uint64_t *key_out)
+/* A new entry for a (its name as the first of names for a follow). */
+static cent_t *entry_from(const sp_aq_alert_t *a, int64_t now)
 {
-    sp_aq_entry_t *e = malloc(sizeof(*e));
-    if (e == NULL)
-        return SP_ENOMEM;
-    *e = *src;
-    return insert_owned(q, e, seq, key, key_out);
-}
-
-static void entry_from(sp_aq_entry_t *e, const sp_aq_alert_t *a, int64_t now)
-{
-    memset(e, 0, sizeof(*e));
-    e->alert = *a;
-    e->first_ms = now;
-    if (a->type == SP_AQ_FOLLOW && a->name[0] != '\0') {
-        memcpy(e->names[0], a->name, sizeof(e->names[0]));
-        e->n_names = 1;
-    }
+    bool named = a->type == SP_AQ_FOLLOW && a->name[0] != '\0';
+    cent_t *e = cent_new(a, named ? &a->name : NULL, named ? 1 : 0);
+    if (e != NULL)
+        e->first_ms = now;
+    return e;
 }
 
 int sp_alertq_push(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uint64_t *key)
@@ -303,13 +431,15 @@ int sp_alertq_push(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uint6
         q->st.filtered++;
         return SP_AQ_FILTERED;
     }
-    sp_aq_entry_t *m = merge_target(q, a, now_ms);
-    if (m != NULL) {
-        int64_t c = count_of(&m->alert) + count_of(a);
-        m->alert.count = c > SP_AQ_COUNT_MAX ? SP_AQ_COUNT_MAX : c;
-        m->alert.has_count = true;
-        if (a->type == SP_AQ_FOLLOW && a->name[0] != '\0' && m->n_names < SP_AQ_NAMES_MAX)
-            memcpy(m->names[m->n_names++], a->name, sizeof(m->names[0]));
+    size_t mi = merge_target(q, a, now_ms);
+    if (mi != SIZE_MAX) {
+        if (a->type == SP_AQ_FOLLOW && a->name[0] != '\0' &&
+            q->slot[mi]->n_names < SP_AQ_NAMES_MAX && !cent_add_name(&q->slot[mi], a->name))
+            return SP_ENOMEM;
+        cent_t *m = q->slot[mi];
+        int64_t c = (m->has_count ? m->count : 1) + count_of(a);
+        m->count = c > SP_AQ_COUNT_MAX ? SP_AQ_COUNT_MAX : c;
+        m->has_count = true;
         seen_add(q, h);
         q->st.accepted++;
         q->st.merged++;
@@ -317,13 +447,12 @@ int sp_alertq_push(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uint6
             *key = m->key;
         return SP_AQ_MERGED;
     }
-    sp_aq_entry_t *e = malloc(sizeof(*e));
+    cent_t *e = entry_from(a, now_ms);
     if (e == NULL)
         return SP_ENOMEM;
-    entry_from(e, a, now_ms);
     if (a->type == SP_AQ_FOLLOW || a->type == SP_AQ_GIFT_SUBSCRIPTION) {
-        e->alert.has_count = true; /* merge-capable entries always carry their count */
-        e->alert.count = count_of(a);
+        e->has_count = true; /* merge-capable entries always carry their count */
+        e->count = count_of(a);
     }
     int rc = insert_owned(q, e, q->next_seq, q->next_key, key);
     q->next_seq++;
@@ -339,10 +468,9 @@ int sp_alertq_replay(sp_alertq_t *q, const sp_aq_alert_t *a, int64_t now_ms, uin
     if (q == NULL || !alert_ok(a))
         return SP_EINVAL;
     q->evicted = 0;
-    sp_aq_entry_t *e = malloc(sizeof(*e));
+    cent_t *e = entry_from(a, now_ms);
     if (e == NULL)
         return SP_ENOMEM;
-    entry_from(e, a, now_ms);
     e->replay = true;
     int rc = insert_owned(q, e, q->next_replay_seq, q->next_key, key);
     q->next_replay_seq--;
@@ -357,10 +485,14 @@ int sp_alertq_restore(sp_alertq_t *q, const sp_aq_entry_t *entries, const bool *
 {
     if (q == NULL || (n > 0 && (entries == NULL || shown == NULL)))
         return SP_EINVAL;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!alert_ok(&entries[i].alert) || entries[i].n_names > SP_AQ_NAMES_MAX ||
             entries[i].key == 0)
             return SP_EINVAL;
+        for (size_t k = 0; k < entries[i].n_names; k++)
+            if (!str_ok(entries[i].names[k], SP_AQ_NAME_CAP, false))
+                return SP_EINVAL;
+    }
     int64_t nrep = 0; /* restored replays keep their order too: ascending negative seqs */
     for (size_t i = 0; i < n; i++)
         nrep += !shown[i] && entries[i].replay;
@@ -374,12 +506,14 @@ int sp_alertq_restore(sp_alertq_t *q, const sp_aq_entry_t *entries, const bool *
             seen_add(q, id_hash(src->alert.id));
         if (shown[i])
             continue;
-        sp_aq_entry_t e = *src;
-        e.first_ms = now_ms; /* a restored entry no longer merges with older arrivals */
+        cent_t *e = cent_new(&src->alert, (const char (*)[SP_AQ_NAME_CAP])src->names,
+                             src->n_names);
+        if (e == NULL)
+            return SP_ENOMEM;
+        e->first_ms = now_ms; /* a restored entry no longer merges with older arrivals */
+        e->replay = src->replay;
         int64_t seq = src->replay ? rseq++ : q->next_seq++;
-        int rc = insert(q, &e, seq, src->key, NULL);
-        if (rc < 0)
-            return rc;
+        insert_owned(q, e, seq, src->key, NULL);
         q->st.restored++;
     }
     return 0;
@@ -398,7 +532,9 @@ int sp_alertq_tick(sp_alertq_t *q, int64_t now_ms, sp_aq_tick_t *out)
 {
     if (q == NULL || out == NULL)
         return SP_EINVAL;
-    memset(out, 0, sizeof(*out));
+    out->show = false;
+    out->entry.key = 0;
+    out->duration_ms = out->gap_ms = 0;
     if (q->showing && now_ms >= q->show_until) {
         q->showing = false;
         q->gap_until = q->show_until + q->o.gap_ms;
@@ -406,7 +542,7 @@ int sp_alertq_tick(sp_alertq_t *q, int64_t now_ms, sp_aq_tick_t *out)
     if (!q->showing && !q->paused && q->len > 0 && now_ms >= q->gap_until) {
         size_t b = best_index(q);
         out->show = true;
-        out->entry = *q->slot[b];
+        cent_expand(q->slot[b], &out->entry);
         remove_at(q, b);
         sp_aq_type_t t = out->entry.alert.type;
         out->duration_ms = q->o.duration_ms[t];
@@ -483,6 +619,29 @@ void sp_alertq_stats(const sp_alertq_t *q, sp_aq_stats_t *out)
         memset(out, 0, sizeof(*out));
 }
 
+bool sp_alertq_get(const sp_alertq_t *q, uint64_t key, sp_aq_entry_t *out)
+{
+    if (q == NULL || key == 0)
+        return false;
+    for (size_t i = 0; i < q->len; i++)
+        if (q->slot[i]->key == key) {
+            if (out != NULL)
+                cent_expand(q->slot[i], out);
+            return true;
+        }
+    return false;
+}
+
+/* find/peek hand out the queue's view: one expanded entry, allocated on first use */
+static const sp_aq_entry_t *view_of(const sp_alertq_t *q, const cent_t *e)
+{
+    sp_alertq_t *w = (sp_alertq_t *)q;
+    if (w->view == NULL && (w->view = malloc(sizeof(*w->view))) == NULL)
+        return NULL;
+    cent_expand(e, w->view);
+    return w->view;
+}
+
 const sp_aq_entry_t *sp_alertq_peek(const sp_alertq_t *q, size_t i)
 {
     if (q == NULL || i >= q->len)
@@ -493,7 +652,7 @@ const sp_aq_entry_t *sp_alertq_peek(const sp_alertq_t *q, size_t i)
             if (j != k && before(q, q->slot[j], q->slot[k]))
                 rank++;
         if (rank == i)
-            return q->slot[k];
+            return view_of(q, q->slot[k]);
     }
     return NULL;
 }
@@ -504,6 +663,6 @@ const sp_aq_entry_t *sp_alertq_find(const sp_alertq_t *q, uint64_t key)
         return NULL;
     for (size_t i = 0; i < q->len; i++)
         if (q->slot[i]->key == key)
-            return q->slot[i];
+            return view_of(q, q->slot[i]);
     return NULL;
 }

@@ -153,9 +153,15 @@ int sp_alertq_restore(sp_alertq_t *q, const sp_aq_entry_t *entries, const bool *
 size_t sp_alertq_len(const sp_alertq_t *q);
 bool sp_alertq_showing(const sp_alertq_t *q);
 void sp_alertq_stats(const sp_alertq_t *q, sp_aq_stats_t *out);
-/** The i-th waiting entry in display order (0 = next); NULL past the end. O(n^2): tests. */
+/** Copies the waiting entry with this key into *out (out may be NULL: only whether it waits);
+ *  false when none waits. Waiting entries are stored compactly (~150 bytes for a typical
+ *  alert); this expands one (the caller's persistence). */
+bool sp_alertq_get(const sp_alertq_t *q, uint64_t key, sp_aq_entry_t *out);
+/** The i-th waiting entry in display order (0 = next); NULL past the end. O(n^2): tests.
+ *  peek and find return the queue's one expanded view (allocated on first use): valid until
+ *  the next peek/find on this queue or any change to it. */
 const sp_aq_entry_t *sp_alertq_peek(const sp_alertq_t *q, size_t i);
-/** The waiting entry with this key, or NULL (for the caller's persistence). */
+/** The waiting entry with this key, or NULL (see peek for the pointer's life). */
 const sp_aq_entry_t *sp_alertq_find(const sp_alertq_t *q, uint64_t key);
 
 /** "follow", "subscription", ... (the sp_alert_type_name names); NULL outside the enum. */

@@ -126,9 +126,11 @@ static void load_done(sp_ls_manager_t *m)
     if (!m->load_failed && m->ss.state == SP_SS_STREAMING && m->stream_id[0])
         sp_ls_hook_streaming(m);
     m->next_poll_mono = 0;
+    m->input_verify = !m->load_failed && m->input_uid != NULL && m->ls->has_media;
     sp_ls_mgr_arm_timer(m);
     sp_ls_mgr_run_waiters(m);
     if (m->needs_reconcile) sp_ls_reconcile_start(m);
+    sp_ls_autostart_loaded(m);
     sp_ls_mgr_recheck_presence(m);
 }
 
@@ -202,6 +204,22 @@ out:
     sp_ls_unref(m);
 }
 
+/* the input's last known status (migration 0005; before it, stream_state's), shown until the
+   media service says more: a restart never turns it into "never connected" */
+static void load_input_known(sp_ls_manager_t *m, json_t *row)
+{
+    sp_input_status_t k = input_status_parse(sp_json_str(row, "last_status"));
+    int64_t at = sp_ls_jint(row, "last_status_at");
+    if (k == SP_INPUT_NONE || k == SP_INPUT_UNKNOWN) {
+        k = m->input_status == SP_INPUT_UNKNOWN ? SP_INPUT_NONE : m->input_status;
+        at = 0;
+    }
+    m->input_known = k;
+    m->input_known_at = at;
+    if (m->input_status == SP_INPUT_NONE || m->input_status == SP_INPUT_UNKNOWN)
+        m->input_status = k;
+}
+
 static void on_load_input(int err, json_t *rows, int64_t changes, void *ud)
 {
     (void)changes;
@@ -210,6 +228,7 @@ static void on_load_input(int err, json_t *rows, int64_t changes, void *ud)
     if (err == 0 && json_array_size(rows) == 1) {
         json_t *row = json_array_get(rows, 0);
         sp_ls_mgr_set_input(m, sp_json_str(row, "input_uid"), sp_json_str(row, "rtmp_url"), NULL);
+        load_input_known(m, row);
         const char *sealed = sp_json_str(row, "stream_key_sealed");
         if (sealed) {
             sp_buf_t b;
@@ -253,7 +272,9 @@ static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
         m->ss.state_changed_at = sp_ls_jint(row, "state_changed_at");
         m->ss.disconnect_deadline = sp_ls_jint(row, "disconnect_deadline");
         m->input_status = input_status_parse(sp_json_str(row, "input_status"));
-        m->input_event_at = sp_ls_jint(row, "updated_at");
+        /* updated_at is our write time, never comparable with the provider's event times
+           (chaos finding 7): the input is re-checked by a poll (sp_ls_monitor.c) instead */
+        m->input_event_at = 0;
         const char *sid = sp_json_str(row, "stream_id");
         if (sid && strlen(sid) < sizeof(m->stream_id) && m->ss.state != SP_SS_OFFLINE)
             snprintf(m->stream_id, sizeof(m->stream_id), "%s", sid);
@@ -273,20 +294,26 @@ static void on_load_state(int err, json_t *rows, int64_t changes, void *ud)
     }
     sp_ls_ref(m);
     sp_store_query(m->ls->store,
-                   "SELECT input_uid, rtmp_url, stream_key_sealed, provider FROM live_inputs "
+                   "SELECT input_uid, rtmp_url, stream_key_sealed, provider, last_status, "
+                   "last_status_at FROM live_inputs "
                    "WHERE user_id = $1",
                    json_pack("[s]", m->user_id), on_load_input, m);
 out:
     sp_ls_unref(m);
 }
 
-static void mgr_load(sp_ls_manager_t *m)
+static void mgr_load_state(sp_ls_manager_t *m)
 {
     sp_ls_ref(m);
     sp_store_query(m->ls->store,
                    "SELECT state, stream_id, state_changed_at, disconnect_deadline, input_status, "
                    "updated_at FROM stream_state WHERE user_id = $1",
                    json_pack("[s]", m->user_id), on_load_state, m);
+}
+
+static void mgr_load(sp_ls_manager_t *m)
+{
+    sp_ls_settings_load(m, mgr_load_state); /* the stream settings first (auto go-live) */
 }
 
 /* ------------------------------------------------------------------------- */

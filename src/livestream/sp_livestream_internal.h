@@ -60,6 +60,15 @@ typedef struct sp_ls_waiter_s {
 
 typedef void (*sp_ls_mgr_fn)(sp_ls_manager_t *m);
 
+/* the user's stream settings (sp_ls_settings.c), cached in the manager once loaded */
+typedef struct {
+    bool auto_start;
+    json_t *auto_dests; /* array of destination ids */
+    bool disconnect_protection;
+    bool pending;  /* an auto go-live is owed to the current encoder connection */
+    bool running;  /* an auto go-live is under way */
+} sp_ls_settings_t;
+
 struct sp_ls_manager_s {
     sp_livestream_t *ls;
     char *user_id;
@@ -88,7 +97,8 @@ struct sp_ls_manager_s {
     char *rtmp_url;
     char *stream_key;
     sp_input_status_t input_status;
-    int64_t input_event_at; /* wall ms of the last applied input event */
+    int64_t input_event_at; /* provider's time of the last applied input event; 0 = none yet */
+    bool input_verify;      /* status as loaded: poll until the media service confirms it */
     bool input_creating;
     uint64_t input_retry_mono;
     sp_ls_mgr_fn input_waiter;
@@ -112,6 +122,11 @@ struct sp_ls_manager_s {
     uint64_t next_out_poll_mono;
     uint64_t out_gen; /* bumped by every output create/delete/reconcile: a list issued
                          before a change is not used to reconcile */
+
+    /* stream settings and the input's last known status (sp_ls_settings.c, sp_ls_eventlog.c) */
+    sp_ls_settings_t settings;
+    sp_input_status_t input_known; /* last status the media service reported (never UNKNOWN) */
+    int64_t input_known_at;        /* wall ms it began (0: unknown) */
 };
 
 typedef struct {
@@ -145,6 +160,8 @@ struct sp_livestream_s {
     uint64_t managers_freed;
     bool poll_closed;
     bool owner_gone;
+    void (*settings_changed)(void *ud, const char *user_id, bool disconnect_protection);
+    void *settings_changed_ud;
 };
 
 
@@ -216,6 +233,36 @@ int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at
                       const char *source, sp_ls_persist_fn done, void *ud);
 void sp_ls_input_ensure(sp_ls_manager_t *m, sp_ls_mgr_fn done);
 void sp_ls_poll_tick(sp_livestream_t *ls);
+
+/* ---- sp_ls_eventlog.c (next to sp_ls_manager.c) ---------------------------------- */
+/* Adds a plain-words "message" to a stream event's payload (unless it has one). */
+void sp_ls_event_describe(sp_ls_manager_t *m, const char *type, json_t *payload);
+/* Publishes a described event ({id, type, message, created_at}) as `stream_event` on
+   stream_lifecycle:<user> (the stream page's event log). */
+void sp_ls_event_publish(sp_ls_manager_t *m, const char *id, const char *type, json_t *payload);
+/* Keeps the user's stream event log bounded (SP_LS_EVENTS_KEEP newest). */
+void sp_ls_events_prune(sp_ls_manager_t *m);
+/* The media service's status of the input was applied: remember (and persist) the last
+   known one and log connect/disconnect/error. */
+void sp_ls_input_observed(sp_ls_manager_t *m, sp_input_status_t st, int64_t at);
+/* A poll's "never connected" once a connection was seen (the media service restarted):
+   disconnected. */
+sp_input_status_t sp_ls_input_none_mapped(const sp_ls_manager_t *m, sp_input_status_t st);
+/* input.last_status / input.status_since in the status JSON */
+void sp_ls_input_json_extra(const sp_ls_manager_t *m, json_t *input);
+/* A destination output failed / recovered / reported an error (health). */
+void sp_ls_event_output(sp_ls_manager_t *m, const sp_ls_out_t *o, const char *type,
+                        const char *error);
+
+/* ---- sp_ls_settings.c (above sp_ls_stream.c) ------------------------------------- */
+/* Loads the settings into m->settings (defaults when none), then next(m). */
+void sp_ls_settings_load(sp_ls_manager_t *m, sp_ls_mgr_fn next);
+/* After a state transition: an encoder that connected (offline -> ready) with auto go-live
+   on starts the stream. */
+void sp_ls_autostart_after(sp_ls_manager_t *m, sp_ss_state_t before);
+/* Once loaded (and reconciled): an auto go-live owed from before a crash runs, or is
+   dropped when the state moved on. */
+void sp_ls_autostart_loaded(sp_ls_manager_t *m);
 
 /* ---- sp_livestream.c ------------------------------------------------------------- */
 int sp_ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, sp_ls_manager_t **out);

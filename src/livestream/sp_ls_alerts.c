@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus/sp_pubsub.h"
 #include "core/sp_err.h"
 #include "core/sp_log.h"
 #include "core/sp_map.h"
+#include "core/sp_registry.h"
 #include "core/sp_time.h"
 #include "core/sp_uuid.h"
 #include "livestream/sp_alert_template.h"
@@ -44,6 +46,8 @@ struct sp_alerts_s {
     unsigned inflight;           /* store callbacks and the timer's close */
     uq_t *active;
     uint64_t tot_filtered;
+    sp_aq_entry_t *scratch;      /* one expanded entry (persist_entry) */
+    struct marks_s *marks;       /* the shows of the running tick, to mark shown */
 };
 
 static void maybe_free(sp_alerts_t *a);
@@ -188,14 +192,24 @@ static bool config_filters(const uq_t *u, const sp_aq_alert_t *al)
 
 /* ---- persistence ----------------------------------------------------------------------- */
 
+/* The entry as waiting; a row that exists keeps its state: a show's mark (SHOWN_SQL, not
+ * batched) may have overtaken this batched write of the same entry. */
 #define UPSERT_SQL                                                                          \
     "INSERT INTO alert_queue (user_id, akey, state, entry, created_at, updated_at) "         \
     "VALUES ($1, $2, 0, $3, $4, $4) ON CONFLICT (user_id, akey) DO UPDATE SET "               \
-    "state = 0, entry = excluded.entry, updated_at = excluded.updated_at"
+    "entry = excluded.entry, updated_at = excluded.updated_at"
+/* A show's durable mark: its own statement (not behind the group-commit window), written
+ * whole so that it holds even when it runs before the entry's batched UPSERT. */
+#define SHOWN_SQL                                                                           \
+    "INSERT INTO alert_queue (user_id, akey, state, entry, created_at, updated_at) "         \
+    "VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (user_id, akey) DO UPDATE SET "               \
+    "state = 1, updated_at = excluded.updated_at"
 
-static void persist_entry(sp_alerts_t *a, const uq_t *u, const sp_aq_entry_t *e)
+/* The waiting entry `key` as its row (expanded into the one scratch entry of a). */
+static void persist_entry(sp_alerts_t *a, const uq_t *u, uint64_t key)
 {
-    if (a->o.store == NULL || e == NULL)
+    sp_aq_entry_t *e = a->scratch;
+    if (a->o.store == NULL || e == NULL || !sp_alertq_get(u->q, key, e))
         return;
     json_t *j = entry_json(e);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -282,33 +296,75 @@ static json_t *show_json(const uq_t *u, const sp_aq_tick_t *t)
                      (json_int_t)t->duration_ms);
 }
 
-/* A show is published after its row is marked shown (committed). */
+int64_t sp_alerts_wall_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The bench's stamps (opts.stamp_ns): when the queue released the show, when it was published */
+static void stamp(const sp_alerts_t *a, json_t *show, const char *field)
+{
+    if (a->o.stamp_ns && show)
+        json_object_set_new(show, field, json_integer((json_int_t)sp_alerts_wall_ns()));
+}
+
+/*
+ * A show is published after its row is marked shown (committed). The shows released by one
+ * tick are marked together: one transaction (one commit) per tick, at most MARKS_MAX rows.
+ */
+#define MARKS_MAX 1024
+
 typedef struct {
-    sp_alerts_t *a;
     char user[USER_CAP];
     json_t *show;
-} shown_ctx_t;
+} mark_t;
 
-static void on_shown(int err, json_t *rows, int64_t changes, void *ud)
+typedef struct marks_s {
+    sp_alerts_t *a;
+    size_t n;
+    json_t *params[MARKS_MAX];
+    mark_t m[MARKS_MAX];
+} marks_t;
+
+static void on_marked(int err, json_t *rows, int64_t changes, void *ud)
 {
-    shown_ctx_t *c = ud;
+    marks_t *c = ud;
     sp_alerts_t *a = c->a;
     (void)rows;
     (void)changes;
     a->inflight--;
     if (err)
-        sp_ulog(SP_LOG_WARN, MOD, c->user, "alert shown without its mark persisted", "err=%s",
+        sp_warn(MOD, "alerts shown without their marks persisted", "n=%zu err=%s", c->n,
                 sp_err_name(err));
-    if (!a->dead) {
-        publish(a, c->user, "show", c->show);
-        uq_t *u = sp_map_gets(a->users, c->user);
+    for (size_t i = 0; i < c->n; i++) {
+        mark_t *m = &c->m[i];
+        if (a->dead) {
+            json_decref(m->show);
+            continue;
+        }
+        stamp(a, m->show, "published_at_ns");
+        publish(a, m->user, "show", m->show);
+        uq_t *u = sp_map_gets(a->users, m->user);
         if (u)
-            publish(a, c->user, "state", state_json(u));
-    } else {
-        json_decref(c->show);
+            publish(a, m->user, "state", state_json(u));
     }
     free(c);
     maybe_free(a);
+}
+
+static void flush_marks(sp_alerts_t *a)
+{
+    marks_t *c = a->marks;
+    if (c == NULL)
+        return;
+    a->marks = NULL;
+    static const char *sqls[MARKS_MAX];
+    for (size_t i = 0; i < c->n; i++)
+        sqls[i] = SHOWN_SQL;
+    a->inflight++;
+    sp_store_tx(a->o.store, c->n, sqls, c->params, on_marked, c);
 }
 
 /* ---- users ------------------------------------------------------------------------------ */
@@ -351,7 +407,7 @@ static void push_now(sp_alerts_t *a, uq_t *u, const sp_aq_alert_t *al)
     if (ev)
         persist_state(a, u, ev, 2);
     if (rc == SP_AQ_QUEUED || rc == SP_AQ_MERGED) {
-        persist_entry(a, u, sp_alertq_find(u->q, key));
+        persist_entry(a, u, key);
         activate(a, u);
     }
 }
@@ -417,6 +473,8 @@ static uq_t *user_get(sp_alerts_t *a, const char *user_id, bool load_config)
     u->cfg = sp_wcfg_defaults("alertbox");
     apply_opts(a, u);
     sp_map_sets(a->users, u->user, u);
+    if (a->o.reg)
+        sp_registry_register(a->o.reg, SP_REG_ALERT_QUEUE, u->user, NULL, u->q);
     cfg_ctx_t *c = NULL;
     if (!load_config || a->o.store == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
         u->cfg_loaded = true;
@@ -439,23 +497,28 @@ static void show(sp_alerts_t *a, uq_t *u, const sp_aq_tick_t *t)
 {
     u->cur_key = t->entry.key;
     json_t *payload = show_json(u, t);
-    shown_ctx_t *c = payload ? calloc(1, sizeof(*c)) : NULL;
-    if (c == NULL || a->o.store == NULL) {
-        free(c);
+    stamp(a, payload, "released_at_ns");
+    if (payload && a->o.store && a->marks == NULL && (a->marks = malloc(sizeof(marks_t))))
+        a->marks->n = 0;
+    if (payload == NULL || a->o.store == NULL || a->marks == NULL) {
+        stamp(a, payload, "published_at_ns");
         publish(a, u->user, "show", payload);
         publish(a, u->user, "state", state_json(u));
         return;
     }
+    json_t *ej = entry_json(&t->entry);
+    char *text = ej ? json_dumps(ej, JSON_COMPACT) : NULL;
+    json_decref(ej);
+    marks_t *c = a->marks;
     c->a = a;
-    c->show = payload;
-    snprintf(c->user, sizeof(c->user), "%s", u->user);
-    a->inflight++;
-    sp_store_enqueue(a->o.store,
-                     "UPDATE alert_queue SET state = 1, updated_at = $3 "
-                     "WHERE user_id = $1 AND akey = $2",
-                     json_pack("[s, I, I]", u->user, (json_int_t)t->entry.key,
-                               (json_int_t)sp_wall_ms()),
-                     on_shown, c);
+    snprintf(c->m[c->n].user, sizeof(c->m[c->n].user), "%s", u->user);
+    c->m[c->n].show = payload;
+    c->params[c->n] = json_pack("[s, I, s, I]", u->user, (json_int_t)t->entry.key,
+                                text ? text : "{}", (json_int_t)sp_wall_ms());
+    c->n++;
+    free(text);
+    if (c->n == MARKS_MAX)
+        flush_marks(a);
 }
 
 /* One user's tick; false when it has nothing left to do (leaves the tick list). */
@@ -491,6 +554,7 @@ static void on_tick(uv_timer_t *h)
             u->next_active = NULL;
         }
     }
+    flush_marks(a); /* this tick's shows: one commit, then published */
 }
 
 /* ---- API ------------------------------------------------------------------------------- */
@@ -545,7 +609,7 @@ static int queue_direct(sp_alerts_t *a, uq_t *u, const sp_aq_alert_t *al, bool r
     if (ev)
         persist_state(a, u, ev, 2);
     if (k)
-        persist_entry(a, u, sp_alertq_find(u->q, k));
+        persist_entry(a, u, k);
     if (key)
         *key = k;
     activate(a, u);
@@ -726,7 +790,7 @@ static void restore_user(sp_alerts_t *a, const char *user, sp_aq_entry_t *ents, 
         return;
     }
     for (size_t i = 0; i < n; i++) /* evicted by the restore itself (over capacity) */
-        if (!shown[i] && sp_alertq_find(u->q, ents[i].key) == NULL)
+        if (!shown[i] && !sp_alertq_get(u->q, ents[i].key, NULL))
             persist_state(a, u, ents[i].key, 2);
     activate(a, u);
 }
@@ -795,6 +859,11 @@ sp_alerts_t *sp_alerts_new(const sp_alerts_opts_t *o)
         return NULL;
     }
     a->o = *o;
+    if (o->store && (a->scratch = malloc(sizeof(*a->scratch))) == NULL) {
+        sp_map_free(a->users);
+        free(a);
+        return NULL;
+    }
     uv_timer_init(o->loop, &a->timer);
     a->timer.data = a;
     uv_timer_start(&a->timer, on_tick, (uint64_t)o->interval_ms, (uint64_t)o->interval_ms);
@@ -821,6 +890,12 @@ void sp_alerts_shutdown(sp_alerts_t *a)
     a->stopped = true;
     a->o.bus = NULL;
     uv_timer_stop(&a->timer);
+    size_t it = 0, kl;
+    const char *k;
+    void *v;
+    while (a->o.reg && sp_map_next(a->users, &it, &k, &kl, &v))
+        sp_registry_unregister(a->o.reg, SP_REG_ALERT_QUEUE, k, NULL, ((uq_t *)v)->q);
+    a->o.reg = NULL; /* the registry goes with the livestream subsystem */
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -835,6 +910,7 @@ static void maybe_free(sp_alerts_t *a)
     if (!a->dead || a->inflight > 0)
         return;
     sp_map_free(a->users);
+    free(a->scratch);
     free(a);
 }
 

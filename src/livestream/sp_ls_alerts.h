@@ -31,6 +31,7 @@
 
 struct sp_store_s;  /* store/sp_store.h */
 struct sp_pubsub_s; /* bus/sp_pubsub.h */
+struct sp_registry_s; /* core/sp_registry.h */
 
 typedef struct sp_alerts_s sp_alerts_t;
 
@@ -40,6 +41,11 @@ typedef struct {
     struct sp_pubsub_s *bus;
     size_t capacity;           /* ALERT_QUEUE_SIZE */
     int64_t interval_ms;       /* ALERT_PROCESSING_INTERVAL */
+    struct sp_registry_s *reg; /* the livestream Registry: each queue is registered as
+                                * alert_queue:{user_id} while it lives (NULL: not) */
+    bool stamp_ns;             /* TEST_MODE: `show` carries released_at_ns (the queue released
+                                * it at a tick) and published_at_ns (just before the publish),
+                                * CLOCK_REALTIME ns, for bench/widgets */
 } sp_alerts_opts_t;
 
 typedef enum { SP_ALERTS_PAUSE, SP_ALERTS_RESUME, SP_ALERTS_SKIP, SP_ALERTS_CLEAR } sp_alerts_ctl_t;
@@ -70,6 +76,8 @@ int sp_alerts_control(sp_alerts_t *a, const char *user_id, sp_alerts_ctl_t c, js
 json_t *sp_alerts_state(sp_alerts_t *a, const char *user_id);
 /** The user's alertbox config changed (a full validated config; borrowed). */
 void sp_alerts_set_config(sp_alerts_t *a, const char *user_id, const json_t *config);
+/** CLOCK_REALTIME in ns (the stamps of stamp_ns; the chat test route uses it too). */
+int64_t sp_alerts_wall_ns(void);
 /** streampai_alerts_* series (Prometheus text). */
 void sp_alerts_write_metrics(const sp_alerts_t *a, sp_buf_t *out);
 

@@ -89,6 +89,7 @@ static void effects(apply_ctx_t *c)
     sp_ls_mgr_arm_timer(m);
     sp_ls_outputs_pump(m);
     if (m->ss.state == SP_SS_OFFLINE) sp_ls_mgr_recheck_presence(m);
+    sp_ls_autostart_after(m, c->before); /* auto go-live (sp_ls_settings.c) */
 }
 
 static void on_apply_persisted(sp_ls_manager_t *m, int err, void *ud)
@@ -179,6 +180,7 @@ static void on_created(int err, const char *errmsg, const sp_ls_output_t *out, v
         if (o->state == SP_OUT_DELETING) {
             write_row(o); /* the stream ended meanwhile: the pump deletes it */
         } else {
+            if (o->last_error) sp_ls_event_output(m, o, "output_recovered", NULL);
             o->state = SP_OUT_ACTIVE;
             sp_ls_set_str(&o->last_error, NULL);
             sp_sup_success(&o->sup);
@@ -193,6 +195,8 @@ static void on_created(int err, const char *errmsg, const sp_ls_output_t *out, v
         if (err == 0) err = SP_EPROTO;
         char msg[256];
         snprintf(msg, sizeof(msg), "%s", errmsg && errmsg[0] ? errmsg : sp_strerror(err));
+        if (o->state != SP_OUT_DELETING && !(o->last_error && strcmp(o->last_error, msg) == 0))
+            sp_ls_event_output(m, o, "output_failed", msg);
         sp_ls_set_str(&o->last_error, msg);
         sp_ulog(SP_LOG_WARN, "livestream", m->user_id, "cloudflare output_failed",
                 "stream_id=%s destination=%s err=%s msg=\"%s\"", m->stream_id,
@@ -521,6 +525,7 @@ static void on_listed(int err, const char *errmsg, const sp_ls_output_t *outs, s
     sp_ls_outputs_pump(m);
     sp_ls_mgr_arm_timer(m);
     sp_ls_mgr_recheck_presence(m);
+    sp_ls_autostart_loaded(m); /* an auto go-live owed from before a restart */
 out:
     sp_ls_unref(m);
 }

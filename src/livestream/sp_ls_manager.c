@@ -94,6 +94,7 @@ static void mgr_free_mem(sp_ls_manager_t *m)
     json_decref(m->categories);
     sp_free(m->description);
     sp_free(m->last_error);
+    json_decref(m->settings.auto_dests);
     sp_free(m);
 }
 
@@ -155,7 +156,7 @@ void sp_ls_mgr_stop_now(sp_ls_manager_t *m, const char *why)
     sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "manager stopped", "reason=%s", why);
     ls->counters.managers_stopped++;
     for (int k = 0; k < SP_REG_KIND_COUNT; k++)
-        if (k != SP_REG_PLATFORM_MONITOR)
+        if (k != SP_REG_PLATFORM_MONITOR && k != SP_REG_ALERT_QUEUE) /* both outlive it */
             sp_registry_unregister(ls->reg, (sp_reg_kind_t)k, m->user_id, NULL, NULL);
     if (m->input_uid) sp_map_dels(ls->by_input, m->input_uid, NULL);
     /* waiters see m->stopped and fail */
@@ -178,8 +179,10 @@ static bool has_open_outputs(const sp_ls_manager_t *m)
 
 bool sp_ls_mgr_can_stop(const sp_ls_manager_t *m)
 {
+    /* input_verify: a restart may have missed the encoder connecting (chaos finding 7); the
+       manager stays until a poll says, or the stored `offline` would stand */
     return m->loaded && m->ss.state == SP_SS_OFFLINE && !has_open_outputs(m) &&
-           !m->start_busy && m->orphan_deletes == 0;
+           !m->start_busy && m->orphan_deletes == 0 && !m->input_verify;
 }
 
 void sp_ls_mgr_recheck_presence(sp_ls_manager_t *m)
@@ -389,6 +392,7 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
                           ls->has_media ? ls->media.ops->provider : "none", "rtmp_url",
                           m->rtmp_url, "input_uid", m->input_uid);
         if (with_key) json_object_set_new(input, "stream_key", json_string(m->stream_key));
+        sp_ls_input_json_extra(m, input);
     }
     bool media_degraded = ls->has_media && ls->media.ops->degraded &&
                           ls->media.ops->degraded(ls->media.ctx);
@@ -430,7 +434,9 @@ void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *t
 {
     char id[SP_UUID_STRLEN];
     sp_uuid_v4(id);
+    sp_ls_event_describe(m, type, payload); /* the message in plain words (sp_ls_eventlog.c) */
     char *text = json_dumps(payload, JSON_COMPACT);
+    sp_ls_event_publish(m, id, type, payload);
     json_decref(payload);
     sp_store_enqueue(m->ls->store,
                      "INSERT INTO events (id, user_id, stream_id, platform, platform_event_id, "
@@ -442,6 +448,7 @@ void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *t
                                (json_int_t)event_seq(), (json_int_t)sp_wall_ms()),
                      NULL, NULL);
     free(text);
+    sp_ls_events_prune(m);
 }
 
 bool sp_ls_is_platform_url(const char *url)

@@ -45,6 +45,7 @@ int sp_ls_apply_input(sp_ls_manager_t *m, sp_input_status_t st, int64_t event_at
     if (st == SP_INPUT_CONNECTED && m->last_error &&
         strncmp(m->last_error, "input errored", 13) == 0)
         sp_ls_set_str(&m->last_error, NULL);
+    sp_ls_input_observed(m, st, event_at); /* last known status, event log */
     if (prev != st) {
         sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare input status",
                 "source=%s status=%s", source, sp_input_status_name(st));
@@ -166,8 +167,19 @@ static uint64_t poll_interval(sp_ls_manager_t *m, bool prio)
 
 static bool poll_prio(sp_ls_manager_t *m)
 {
-    return m->ss.state != SP_SS_OFFLINE ||
+    return m->ss.state != SP_SS_OFFLINE || m->input_verify ||
            (m->ls->presence && sp_presence_sessions(m->ls->presence, m->user_id) > 0);
+}
+
+/* Consecutive failed polls after which a loaded manager stops waiting for its input's status
+   (it is shown `unknown`; the next poll that answers still applies). */
+#define VERIFY_MAX_ERRORS 5
+
+/* The stored input status was confirmed (or given up on): the manager may go when unused. */
+static void input_verified(sp_ls_manager_t *m)
+{
+    m->input_verify = false;
+    sp_ls_mgr_recheck_presence(m);
 }
 
 static void on_input_restored(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
@@ -227,6 +239,7 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
             sp_ls_publish_state(m, "input_unknown");
         }
         if (err == SP_ENOTFOUND) input_restore(m);
+        if (m->input_verify && m->poll_bo.attempt >= VERIFY_MAX_ERRORS) input_verified(m);
         goto out;
     }
     sp_backoff_reset(&m->poll_bo);
@@ -240,7 +253,17 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     if (at > c->issued_at) at = c->issued_at;
     if (st == SP_INPUT_NONE && !m->ss.input_connected) at = 0; /* nothing new to say */
     if (m->input_status == SP_INPUT_UNKNOWN) at = c->issued_at; /* first answer after an outage */
+    st = sp_ls_input_none_mapped(m, st); /* a restarted media service forgot the connection */
+    if (m->input_verify) {
+        /* the first answer since the manager was loaded: what the media service says now wins
+           over the stored status (the load keeps no event time; only a webhook received since
+           the load, with a later provider time, can make this answer stale) */
+        sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "input status verified",
+                "stored=%s media=%s state=%s", sp_input_status_name(m->input_status),
+                sp_input_status_name(st), sp_ss_state_name(m->ss.state));
+    }
     sp_ls_apply_input(m, st, at, "poll", NULL, NULL);
+    if (m->input_verify) input_verified(m);
 out:
     sp_ls_unref(m);
     sp_free(c);
@@ -322,6 +345,10 @@ static void on_outputs_polled(int err, const char *errmsg, const sp_ls_output_t 
                         "error=\"%s\"", o->destination_id ? o->destination_id : "",
                         o->output_uid ? o->output_uid : "", st, le ? le : "");
             if (o->state == SP_OUT_ACTIVE && (st != NULL || o->h_status != NULL)) changed = true;
+            bool err_now = st && strcmp(st, "error") == 0;
+            bool err_was = o->h_status && strcmp(o->h_status, "error") == 0;
+            if (o->state == SP_OUT_ACTIVE && err_now != err_was && (err_now || st))
+                sp_ls_event_output(m, o, err_now ? "output_error" : "output_recovered", le);
             sp_ls_set_str(&o->h_status, st);
             sp_ls_set_str(&o->h_error, le);
         }

@@ -20,8 +20,9 @@
  *      the call is retried after it if the deadline allows, else SP_ERATELIMIT with
  *      retry_after_ms set.
  *  - Circuit breaker (sp_breaker): opens after breaker_threshold (5) consecutive
- *      failures (transport, timeout, 5xx, malformed body), stays open breaker_open_ms,
- *      then lets one half-open probe through. While open, calls fail at once with
+ *      failures (transport, timeout, 5xx, malformed body), stays open breaker_open_ms / 16
+ *      (doubling per failed probe up to breaker_open_ms), then lets one half-open probe
+ *      through. While open, calls fail at once with
  *      SP_EOPEN (returned synchronously). 4xx answers are not failures (the API is up).
  *  - Budget: a token bucket of call_budget calls per 5 minutes minus a 10 % safety
  *      margin (Cloudflare: 1200 / 5 min / account, dashboard included); no extra margin

@@ -21,6 +21,7 @@
 #include "relay/sp_relay_int.h"
 #include "relay/sp_recorder.h"
 #include "relay/sp_rtmp_push.h"
+#include "relay/sp_slate.h"
 #include "core/sp_time.h"
 
 /* ---- ids and keys ---- */
@@ -71,6 +72,7 @@ sp_relay_input_t *sp_relay_input_create(sp_relay_t *r, json_t *meta, bool enable
     snprintf(in->key, sizeof(in->key), "%sk%s", a, b);
     in->meta = meta ? json_incref(meta) : json_object();
     in->enabled = enabled;
+    in->protect = true; /* disconnect protection: on unless the control plane turns it off */
     now_rfc3339(in->created, sizeof(in->created));
     memcpy(in->modified, in->created, sizeof(in->modified));
     sp_tagq_init(&in->gop);
@@ -106,8 +108,7 @@ void sp_relay_input_delete(sp_relay_t *r, sp_relay_input_t *in)
 {
     if (in->publisher)
         sp_ingest_kick(in->publisher, "live input deleted");
-    if (in->publisher) /* kick detaches synchronously; be defensive */
-        sp_relay_input_gone(in, "deleted");
+    sp_relay_input_gone(in, "deleted"); /* a publisher still attached; the slate ends */
     for (sp_relay_input_t **pp = &r->inputs; *pp; pp = &(*pp)->next)
         if (*pp == in) {
             *pp = in->next;
@@ -246,13 +247,15 @@ static json_t *state_json(sp_relay_t *r)
             json_array_append_new(outs, json_pack("{s:s, s:s, s:s, s:b}", "uid", o->uid, "url",
                                                   o->url, "streamKey", o->stream_key, "enabled",
                                                   o->enabled));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:b, s:s, s:s, s:o, s:{s:s, s:i}}",
-                                             "uid", in->uid, "streamKey", in->key, "meta",
-                                             in->meta, "enabled", in->enabled, "created",
-                                             in->created, "modified", in->modified, "outputs",
-                                             outs, "recording", "mode",
-                                             sp_rec_mode_name(in->rec_mode), "timeoutSeconds",
-                                             in->rec_timeout_s));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:O, s:b, s:s, s:s, s:o}", "uid",
+                                             in->uid, "streamKey", in->key, "meta", in->meta,
+                                             "enabled", in->enabled, "created", in->created,
+                                             "modified", in->modified, "outputs", outs));
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+                            "disconnectProtection", json_boolean(in->protect));
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "recording",
+                            json_pack("{s:s, s:i}", "mode", sp_rec_mode_name(in->rec_mode),
+                                      "timeoutSeconds", in->rec_timeout_s));
     }
     return json_pack("{s:i, s:o}", "version", 1, "inputs", arr);
 }
@@ -317,6 +320,7 @@ static int load_state(sp_relay_t *r)
         in->rec_mode = sp_rec_mode_parse(json_string_value(json_object_get(rec, "mode"))) == 1;
         json_int_t rt = json_integer_value(json_object_get(rec, "timeoutSeconds"));
         in->rec_timeout_s = rt > 0 && rt <= 86400 ? (int)rt : 0;
+        in->protect = !json_is_false(json_object_get(ji, "disconnectProtection"));
         size_t k;
         json_t *jo;
         json_array_foreach(json_object_get(ji, "outputs"), k, jo) {
@@ -433,6 +437,7 @@ int sp_relay_main(const sp_relay_opts_t *opts)
         if (load_state(r) != 0)
             goto out;
     }
+    r->slates = sp_slate_set_load(cfg->relay_slate_dir ? cfg->relay_slate_dir : "assets/slates");
     if (sp_push_tls_init(r) != 0)
         goto out;
     if (sp_rtmp_server_start(r, cfg->relay_rtmp_listen ? cfg->relay_rtmp_listen
@@ -460,6 +465,7 @@ out_ingest:
     sp_push_tls_free(r);
     sp_push_batch_free();
 out:
+    sp_slate_set_free(r->slates);
     if (uv_loop_close(loop) != 0)
         sp_warn("relay", "loop closed with handles open", "%s", "");
     sp_free(loop);

@@ -13,6 +13,7 @@
 #include "net/sp_router.h"
 #include "relay/sp_recorder.h"
 #include "core/sp_time.h"
+#include "relay/sp_slate.h"
 
 #define BASE "/client/v4/accounts/{account}/stream/live_inputs"
 
@@ -133,13 +134,26 @@ static json_t *output_json(const sp_relay_output_t *o)
                      (json_int_t)o->dropped_gops, "dropped_frames", (json_int_t)o->dropped_tags);
 }
 
+/* Disconnect protection (relay extension): the slate the outputs are on, or null. */
+static json_t *slate_json(const sp_relay_input_t *in)
+{
+    if (!in->slate)
+        return json_null();
+    return json_pack("{s:b, s:i, s:i, s:f, s:I, s:I}", "active", 1, "width", in->slate->width,
+                     "height", in->slate->height, "fps", in->slate->fps, "elapsedMs",
+                     (json_int_t)(sp_mono_ms() - in->slate_since_ms), "shown",
+                     (json_int_t)in->slates);
+}
+
 static json_t *input_json(sp_relay_t *r, const sp_relay_input_t *in, bool full)
 {
     json_t *j = json_pack("{s:s, s:s, s:s, s:O, s:b, s:n}", "uid", in->uid, "created",
                           in->created, "modified", in->modified, "meta", in->meta, "enabled",
                           in->enabled, "deleteRecordingAfterDays");
+    json_object_set_new(j, "disconnectProtection", json_boolean(in->protect));
     if (!full)
         return j;
+    json_object_set_new(j, "slate", slate_json(in));
     char url[1100];
     const char *base = r->cfg->relay_public_rtmp_url ? r->cfg->relay_public_rtmp_url
                                                      : "rtmp://127.0.0.1:1935/live";
@@ -240,6 +254,9 @@ static void h_input_create(sp_http_req_t *req, void *ud)
     json_t *en = json_object_get(body, "enabled");
     sp_relay_input_t *in = sp_relay_input_create(r, json_is_object(meta) ? meta : NULL,
                                                  en ? json_is_true(en) : true);
+    json_t *dp = json_object_get(body, "disconnectProtection");
+    if (json_is_boolean(dp))
+        in->protect = json_is_true(dp);
     if (ruid) {
         snprintf(in->uid, sizeof(in->uid), "%s", ruid);
         snprintf(in->key, sizeof(in->key), "%s", rkey);
@@ -292,6 +309,14 @@ static void h_input_put(sp_http_req_t *req, void *ud)
         in->enabled = json_is_true(en);
         if (!in->enabled && in->publisher)
             sp_ingest_kick(in->publisher, "live input disabled");
+        if (!in->enabled)
+            sp_relay_input_gone(in, "disabled"); /* off the slate */
+    }
+    json_t *dp = json_object_get(body, "disconnectProtection");
+    if (json_is_boolean(dp)) {
+        in->protect = json_is_true(dp);
+        if (!in->protect && !in->publisher)
+            sp_relay_input_gone(in, "protection_off"); /* off the slate: outputs close */
     }
     json_decref(body);
     touch(in);

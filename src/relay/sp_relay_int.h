@@ -49,6 +49,18 @@ typedef struct sp_relay_input_s sp_relay_input_t;
 typedef struct sp_relay_output_s sp_relay_output_t;
 typedef struct sp_push_conn_s sp_push_conn_t;
 typedef struct sp_ingest_conn_s sp_ingest_conn_t;
+typedef struct sp_slate_s sp_slate_t;         /* relay/sp_slate.h */
+typedef struct sp_slate_set_s sp_slate_set_t;
+
+/* Where an output is in the "be right back" slate (disconnect protection, sp_slate.h). */
+typedef struct {
+    bool on;                 /* fed the slate: the publisher's media is held back */
+    const sp_slate_t *clip;
+    size_t idx;              /* next tag of the clip */
+    uint32_t loop;           /* loops done */
+    uint32_t base;           /* output timestamp of the clip's first loop */
+    uint64_t start_ms;       /* loop clock (ms) at base */
+} sp_slate_cursor_t;
 
 /* A bounded FIFO of tags (ring). */
 typedef struct {
@@ -82,6 +94,7 @@ struct sp_relay_output_s {
     uint32_t ts_base;
     uint32_t last_out_ts;
     uint64_t forwarding_since;
+    sp_slate_cursor_t slate; /* disconnect protection */
 };
 
 typedef struct {
@@ -127,6 +140,11 @@ struct sp_relay_input_s {
     int rec_timeout_s;
     struct sp_recording_s *rec;  /* the current one (recording or paused) */
     json_t *rec_last;            /* the last one that ended, for the API */
+    /* disconnect protection: outputs stay connected on the slate while the publisher is away */
+    bool protect;                /* "disconnectProtection" (default on) */
+    const sp_slate_t *slate;     /* non-NULL while some output is on the slate */
+    uint64_t slate_since_ms, slate_until_ms; /* loop clock */
+    uint64_t slates;             /* times the slate was shown */
 };
 
 struct sp_relay_s {
@@ -154,7 +172,8 @@ struct sp_relay_s {
     uint32_t out_queue_ms;
     uv_timer_t *flush_timer; /* the media tick */
     uint32_t tick_ms;
-    size_t tick_refs;        /* publishers in tick mode */
+    size_t tick_refs;        /* publishers in tick mode, inputs on the slate */
+    sp_slate_set_t *slates;  /* loaded once (RELAY_SLATE_DIR), shared by every input */
 };
 
 /*
@@ -219,8 +238,15 @@ void sp_relay_webhook_data(sp_relay_t *r, const char *input_uid, const char *eve
 /* ---- media path (sp_relay_media.c) ---- */
 /** A publisher started on in (from ingest). */
 void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub);
-/** The publisher went away. */
+/**
+ * The publisher went away. With disconnect protection on (in->protect) and reason
+ * "client_disconnect" (a lost connection), forwarding outputs stay connected on the slate for
+ * the grace window (STREAM_DISCONNECT_TIMEOUT); otherwise they stop. Without a publisher,
+ * any other reason takes the input off the slate (deleted, disabled, protection off).
+ */
 void sp_relay_input_gone(sp_relay_input_t *in, const char *reason);
+/** The publisher ended its stream itself (FCUnpublish/deleteStream): outputs stop, no slate. */
+void sp_relay_input_unpublished(sp_relay_input_t *in);
 /**
  * The publisher broke the protocol or a limit while live: the input goes to
  * "errored" (status.current.state), outputs stop, and a live_input.errored

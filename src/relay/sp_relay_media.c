@@ -13,6 +13,7 @@
 #include "core/sp_alloc.h"
 #include "relay/sp_amf0.h"
 #include "relay/sp_flv.h"
+#include "relay/sp_slate.h"
 #include "core/sp_log.h"
 #include "core/sp_time.h"
 
@@ -91,6 +92,8 @@ sp_relay_tag_t *sp_tagq_at(sp_tagq_t *q, size_t i)
 
 /* ---- live input ---- */
 
+#define SLATE_KEY_WAIT_MS 10000
+
 static void reset_media(sp_relay_input_t *in)
 {
     sp_tag_clear(&in->meta_tag);
@@ -111,6 +114,8 @@ void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub)
     in->state_since_ms = sp_wall_ms();
     in->st.connected_at_ms = sp_mono_ms();
     sp_info("relay", "input connected", "input=%s", in->uid);
+    if (in->slate) /* outputs on the slate splice back at its first keyframe: wait 10 s at most */
+        in->slate_until_ms = sp_mono_ms() + SLATE_KEY_WAIT_MS;
     sp_relay_webhook(in->relay, in, "live_input.connected", NULL, NULL);
     sp_rec_input_live(in);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
@@ -118,18 +123,131 @@ void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub)
             sp_push_start(o);
 }
 
+/* ---- disconnect protection ---- */
+
+static uint64_t grace_ms(const sp_relay_t *r)
+{
+    return r->cfg && r->cfg->stream_disconnect_timeout > 0
+               ? (uint64_t)r->cfg->stream_disconnect_timeout : 300000;
+}
+
+/* The input leaves the slate: outputs still on it stop (why), the tick is released. */
+static void slate_end(sp_relay_input_t *in, const char *why)
+{
+    if (!in->slate)
+        return;
+    in->slate = NULL;
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        if (o->slate.on) {
+            memset(&o->slate, 0, sizeof(o->slate));
+            if (why)
+                sp_push_stop(o, why);
+        }
+    sp_relay_tick_unref(in->relay);
+}
+
+/*
+ * The publisher left (client_disconnect) with protection on: outputs that are
+ * forwarding go on the slate nearest to the input's size and frame rate, for at
+ * most the grace window. Returns whether any output did.
+ */
+static bool slate_begin(sp_relay_input_t *in, const char *reason)
+{
+    sp_relay_t *r = in->relay;
+    if (!in->protect || !in->enabled || r->stopping || strcmp(reason, "client_disconnect") != 0)
+        return false;
+    /* the slates are H.264: an audio-only input or another codec (E-RTMP HEVC, AV1...) would
+     * see its destinations switch codec, which they may refuse */
+    if (!in->slate && (!in->has_video || strcmp(in->st.vcodec, "h264") != 0))
+        return false;
+    const sp_slate_t *clip = in->slate ? in->slate
+                             : sp_slate_pick(r->slates, in->st.width, in->st.height,
+                                             in->st.meta_fps > 0 ? in->st.meta_fps : in->st.fps);
+    if (!clip)
+        return false;
+    uint64_t now = sp_mono_ms();
+    size_t n = 0;
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        if (o->enabled && sp_push_slate_begin(o, clip, now))
+            n++;
+    if (n == 0)
+        return false;
+    if (!in->slate) {
+        in->slate = clip;
+        in->slate_since_ms = now;
+        in->slates++;
+        sp_relay_tick_ref(r);
+    }
+    in->slate_until_ms = now + grace_ms(r);
+    sp_info("relay", "input on the slate", "input=%s outputs=%zu slate=%dx%d@%.0f grace_ms=%llu",
+            in->uid, n, clip->width, clip->height, clip->fps,
+            (unsigned long long)grace_ms(r));
+    return true;
+}
+
+/* The media tick of an input on the slate: due slate tags to its outputs; the grace window. */
+static void slate_tick(sp_relay_input_t *in, uint64_t now, uint32_t lead)
+{
+    if (!in->publisher && now >= in->slate_until_ms) {
+        sp_info("relay", "slate over: grace window ended", "input=%s", in->uid);
+        slate_end(in, "input disconnected (grace window over)");
+        return;
+    }
+    if (in->publisher && now >= in->slate_until_ms) {
+        /* the encoder is back but sent no keyframe in time: reconnect those outputs, they
+         * start on its next keyframe as any new output does */
+        sp_warn("relay", "no keyframe from the encoder after the slate: outputs restarted",
+                "input=%s", in->uid);
+        slate_end(in, "no keyframe from the encoder");
+        for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+            if (o->enabled && !o->conn)
+                sp_push_start(o);
+        return;
+    }
+    size_t on = 0;
+    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+        if (o->slate.on && o->conn) {
+            sp_push_slate_tick(o, now, lead);
+            on++;
+        }
+    if (on == 0 && in->publisher)
+        slate_end(in, NULL); /* every output is back on the publisher */
+}
+
+static void input_gone(sp_relay_input_t *in, const char *reason, bool may_slate);
+
 void sp_relay_input_gone(sp_relay_input_t *in, const char *reason)
 {
-    if (!in->publisher)
+    input_gone(in, reason, true);
+}
+
+void sp_relay_input_unpublished(sp_relay_input_t *in)
+{
+    input_gone(in, "client_disconnect", false);
+}
+
+static void input_gone(sp_relay_input_t *in, const char *reason, bool may_slate)
+{
+    if (!in->publisher) {
+        if (strcmp(reason, "client_disconnect") != 0)
+            slate_end(in, "input disconnected"); /* deleted or stopping while on the slate */
         return;
+    }
     in->publisher = NULL;
     in->state = 2;
     snprintf(in->reason, sizeof(in->reason), "%s", reason);
     in->state_since_ms = sp_wall_ms();
     sp_info("relay", "input disconnected", "input=%s reason=%s bytes_in=%llu", in->uid, reason,
             (unsigned long long)in->st.bytes_in);
-    for (sp_relay_output_t *o = in->outputs; o; o = o->next)
-        sp_push_stop(o, "input disconnected");
+    if (may_slate && slate_begin(in, reason)) {
+        for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+            if (!o->slate.on)
+                sp_push_stop(o, "input disconnected");
+    } else {
+        slate_end(in, NULL);
+        for (sp_relay_output_t *o = in->outputs; o; o = o->next)
+            sp_push_stop(o, "input disconnected");
+    }
     sp_rec_input_gone(in);
     reset_media(in);
     sp_relay_webhook(in->relay, in, "live_input.disconnected", NULL, NULL);
@@ -145,6 +263,7 @@ void sp_relay_input_errored(sp_relay_input_t *in, const char *code, const char *
     in->state_since_ms = sp_wall_ms();
     sp_warn("relay", "input errored", "input=%s code=%s detail=\"%s\" bytes_in=%llu", in->uid, code,
             message, (unsigned long long)in->st.bytes_in);
+    slate_end(in, NULL);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         sp_push_stop(o, "input errored");
     sp_rec_input_gone(in);
@@ -290,10 +409,14 @@ static void on_tick(uv_timer_t *t)
     sp_relay_t *r = t->data;
     sp_relay_grid_start(t, on_tick, tick_ms(r));
     sp_rtmp_server_drain(r);
+    uint64_t now = sp_mono_ms();
     for (sp_relay_input_t *in = r->inputs; in; in = in->next)
         sp_rec_input_flush(in);
     for (sp_relay_input_t *in = r->inputs; in; in = in->next)
-        if (in->publisher)
+        if (in->slate)
+            slate_tick(in, now, tick_ms(r));
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        if (in->publisher || in->slate)
             for (sp_relay_output_t *o = in->outputs; o; o = o->next)
                 if (o->q.n)
                     sp_push_flush(o);

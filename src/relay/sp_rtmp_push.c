@@ -29,6 +29,7 @@
 #include "net/sp_tls.h"
 #include "relay/sp_flv.h"
 #include "relay/sp_rtmp_client.h"
+#include "relay/sp_slate.h"
 
 #define OUT_CHUNK SP_RTMP_CLIENT_CHUNK
 #define CONNECT_TIMEOUT_MS 10000
@@ -747,6 +748,7 @@ void sp_push_start(sp_relay_output_t *o)
     c->stage = ST_TCP; /* no resolver request outstanding yet */
     o->conn = c;
     o->state = SP_RELAY_OUT_CONNECTING;
+    memset(&o->slate, 0, sizeof(o->slate)); /* a new connection starts on the publisher */
     sp_tagq_clear(&o->q);
     sp_relay_grid_start(&c->timer, on_timer, 1000);
     const char *why = NULL;
@@ -835,6 +837,7 @@ void sp_push_stop(sp_relay_output_t *o, const char *why)
             conn_close(o->conn);
     }
     sp_tagq_clear(&o->q);
+    memset(&o->slate, 0, sizeof(o->slate));
     o->state = SP_RELAY_OUT_IDLE;
     o->attempts = 0;
     o->forwarding_since = 0;
@@ -853,11 +856,112 @@ static void drop_queue(sp_relay_output_t *o, const char *why)
     o->need_key = o->input->has_video;
 }
 
+/* ---- disconnect protection: the slate and the splices ---- */
+
+#define SPLICE_MIN_STEP_MS 50 /* the first tag after a splice: this much after the last one */
+
+static bool forwarding(const sp_relay_output_t *o)
+{
+    return o->conn && o->conn->stage == ST_FWD && !o->conn->closing;
+}
+
+/* The output timestamp of the last media tag queued (or sent, when nothing is queued). */
+static uint32_t out_tail(sp_relay_output_t *o)
+{
+    for (size_t i = o->q.n; i > 0; i--) {
+        const sp_relay_tag_t *t = sp_tagq_at(&o->q, i - 1);
+        if (t->type == SP_FLV_TAG_DATA)
+            continue;
+        if (!o->have_base)
+            return 0;
+        int32_t d = (int32_t)(t->ts - o->ts_base);
+        return d < 0 ? 0 : (uint32_t)d;
+    }
+    return o->last_out_ts;
+}
+
+/* Queues t so that pump (rebase) sends it with output timestamp out_ts. */
+static void queue_at(sp_relay_output_t *o, const sp_relay_tag_t *t, uint32_t out_ts)
+{
+    sp_relay_tag_t q = *t;
+    q.ts = out_ts + o->ts_base;
+    sp_tagq_push(&o->q, &q);
+}
+
+bool sp_push_slate_begin(sp_relay_output_t *o, const sp_slate_t *clip, uint64_t now_ms)
+{
+    if (!clip || !forwarding(o))
+        return false;
+    if (!o->have_base) {
+        o->have_base = true;
+        o->ts_base = 0;
+    }
+    sp_slate_cursor_t *s = &o->slate;
+    if (!s->on) {
+        uint32_t start = out_tail(o) + SPLICE_MIN_STEP_MS;
+        memset(s, 0, sizeof(*s));
+        s->on = true;
+        s->clip = clip;
+        s->base = start;
+        s->start_ms = now_ms;
+        /* the clip's own sequence headers first: the destination's decoder needs its SPS/PPS */
+        queue_at(o, &clip->vseq, start);
+        if (clip->aseq.data)
+            queue_at(o, &clip->aseq, start);
+    }
+    o->need_key = false;
+    return true;
+}
+
+void sp_push_slate_tick(sp_relay_output_t *o, uint64_t now_ms, uint32_t lead_ms)
+{
+    sp_slate_cursor_t *s = &o->slate;
+    if (!s->on || !forwarding(o))
+        return;
+    uint64_t el = now_ms > s->start_ms ? now_ms - s->start_ms : 0;
+    uint32_t upto = s->base + (uint32_t)(el & 0x7fffffffu) + lead_ms;
+    sp_relay_tag_t t;
+    while (sp_slate_next(s->clip, s, upto, &t))
+        queue_at(o, &t, t.ts);
+}
+
+/* The publisher's first keyframe after the slate: its metadata and sequence headers,
+ * then the keyframe, continuing the output's timeline by the real time elapsed. */
+static void splice_back(sp_relay_output_t *o, const sp_relay_tag_t *key)
+{
+    sp_relay_input_t *in = o->input;
+    sp_slate_cursor_t *s = &o->slate;
+    uint32_t target = sp_splice_target(out_tail(o), s->base, s->start_ms, sp_mono_ms(),
+                                       SPLICE_MIN_STEP_MS);
+    /* out = ts - ts_base: the keyframe lands on target */
+    o->ts_base = key->ts - target;
+    o->have_base = true;
+    sp_info("relay", "output back on the publisher", "output=%s input=%s slate_loops=%u",
+            o->uid, in->uid, s->loop);
+    memset(s, 0, sizeof(*s));
+    if (in->meta_tag.data)
+        sp_tagq_push(&o->q, &in->meta_tag);
+    if (in->vseq.data)
+        queue_at(o, &in->vseq, target);
+    if (in->aseq.data)
+        queue_at(o, &in->aseq, target);
+    o->need_key = false;
+    sp_tagq_push(&o->q, key);
+}
+
 void sp_push_feed(sp_relay_output_t *o, const sp_relay_tag_t *t)
 {
     sp_push_conn_t *c = o->conn;
     if (!c || c->stage != ST_FWD)
         return;
+    if (o->slate.on) {
+        /* on the slate: the publisher's headers are cached by the input and sent at the splice */
+        if (t->type == SP_FLV_TAG_VIDEO && (t->flags & SP_TAG_KEY))
+            splice_back(o, t);
+        else
+            o->dropped_tags += (t->flags & SP_TAG_FRAME) ? 1 : 0;
+        return;
+    }
     bool is_media = (t->flags & SP_TAG_FRAME) != 0;
     if (o->need_key && is_media) {
         if (t->type == SP_FLV_TAG_VIDEO && (t->flags & SP_TAG_KEY))

@@ -369,7 +369,7 @@ static int handle_command(sp_ingest_conn_t *c, sp_rbuf_t *payload)
             sp_info("rtmp", "publish ended", "peer=%s input=%s cmd=%.*s", c->peer,
                     c->input->uid, (int)name.len, name.p);
             if (c->input->publisher == c)
-                sp_relay_input_gone(c->input, "client_disconnect");
+                sp_relay_input_unpublished(c->input); /* a deliberate stop: no slate */
             c->input = NULL;
         }
     } else if (sp_str_eq_cstr(name, "play")) {

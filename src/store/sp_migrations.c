@@ -193,6 +193,24 @@ static const sp_migration_t sqlite_migrations[] = {
     "    CHECK (kind IN ('cookie', 'bearer'));\n"
     "ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;\n"
     },
+    { 5, "0005_stream_settings", "src/store/migrations/sqlite/0005_stream_settings.sql",
+    "-- 0005_stream_settings (SQLite): per-user stream settings (GET/PUT /api/stream/settings),\n"
+    "-- the input's last known status (shown truthfully after a restart), and an index for the\n"
+    "-- stream event log (GET /api/stream/events, retention by count per user).\n"
+    "-- auto_start_destinations: a JSON array of destination ids (text). auto_start_pending: an\n"
+    "-- encoder connected with auto go-live on and the start is not done yet (kill -9 safety).\n"
+    "CREATE TABLE stream_settings (\n"
+    "    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    auto_start SMALLINT NOT NULL DEFAULT 0 CHECK (auto_start IN (0, 1)),\n"
+    "    auto_start_destinations TEXT NOT NULL DEFAULT '[]',\n"
+    "    disconnect_protection SMALLINT NOT NULL DEFAULT 1 CHECK (disconnect_protection IN (0, 1)),\n"
+    "    auto_start_pending SMALLINT NOT NULL DEFAULT 0 CHECK (auto_start_pending IN (0, 1)),\n"
+    "    updated_at BIGINT NOT NULL\n"
+    ");\n"
+    "ALTER TABLE live_inputs ADD COLUMN last_status TEXT;\n"
+    "ALTER TABLE live_inputs ADD COLUMN last_status_at BIGINT;\n"
+    "CREATE INDEX events_user_platform_seq_idx ON events(user_id, platform, seq);\n"
+    },
     { 6, "0006_recordings", "src/store/migrations/sqlite/0006_recordings.sql",
     "-- 0006_recordings: a user's own recording mode (PUT /api/stream/recording), overriding\n"
     "-- RECORDING_MODE; no row = the server default.\n"
@@ -390,6 +408,24 @@ static const sp_migration_t postgres_migrations[] = {
     "ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'cookie'\n"
     "    CHECK (kind IN ('cookie', 'bearer'));\n"
     "ALTER TABLE sessions ADD COLUMN last_used_at BIGINT;\n"
+    },
+    { 5, "0005_stream_settings", "src/store/migrations/postgres/0005_stream_settings.sql",
+    "-- 0005_stream_settings (PostgreSQL): per-user stream settings (GET/PUT /api/stream/settings),\n"
+    "-- the input's last known status (shown truthfully after a restart), and an index for the\n"
+    "-- stream event log (GET /api/stream/events, retention by count per user).\n"
+    "-- auto_start_destinations: a JSON array of destination ids (text). auto_start_pending: an\n"
+    "-- encoder connected with auto go-live on and the start is not done yet (kill -9 safety).\n"
+    "CREATE TABLE stream_settings (\n"
+    "    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    auto_start SMALLINT NOT NULL DEFAULT 0 CHECK (auto_start IN (0, 1)),\n"
+    "    auto_start_destinations TEXT NOT NULL DEFAULT '[]',\n"
+    "    disconnect_protection SMALLINT NOT NULL DEFAULT 1 CHECK (disconnect_protection IN (0, 1)),\n"
+    "    auto_start_pending SMALLINT NOT NULL DEFAULT 0 CHECK (auto_start_pending IN (0, 1)),\n"
+    "    updated_at BIGINT NOT NULL\n"
+    ");\n"
+    "ALTER TABLE live_inputs ADD COLUMN last_status TEXT;\n"
+    "ALTER TABLE live_inputs ADD COLUMN last_status_at BIGINT;\n"
+    "CREATE INDEX events_user_platform_seq_idx ON events(user_id, platform, seq);\n"
     },
     { 6, "0006_recordings", "src/store/migrations/postgres/0006_recordings.sql",
     "-- 0006_recordings: a user's own recording mode (PUT /api/stream/recording), overriding\n"

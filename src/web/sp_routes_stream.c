@@ -2,7 +2,8 @@
  * sp_routes_stream: the user's stream and its history.
  *   GET /api/stream, POST /api/stream/start {destinations?: [id]}, POST /api/stream/stop,
  *   PUT /api/stream/metadata {title, description?}, GET /api/streams?limit=,
- *   GET /api/streams/{id}
+ *   GET /api/streams/{id}, GET/PUT /api/stream/settings {auto_start,
+ *   auto_start_destinations, disconnect_protection}
  * The livestream domain does the work (livestream/sp_livestream.h, sp_ls_history.h); the
  * handlers check input and turn results into answers.
  */
@@ -15,6 +16,7 @@
 #include "core/sp_alloc.h"
 #include "core/sp_uuid.h"
 #include "livestream/sp_ls_history.h"
+#include "livestream/sp_ls_settings.h"
 
 /* ---- running a handler against the user's loaded manager ------------------------------ */
 
@@ -186,6 +188,84 @@ static void h_stream_metadata(sp_http_req_t *req, void *ud)
     with_manager(ud, req, stream_metadata);
 }
 
+/* ---- GET/PUT /api/stream/settings ---------------------------------------------------- */
+
+static void settings_get(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *app)
+{
+    (void)app;
+    sp_http_respond_json(req, 200, sp_ls_manager_settings(m));
+}
+
+static void h_settings_get(sp_http_req_t *req, void *ud)
+{
+    with_manager(ud, req, settings_get);
+}
+
+static void settings_invalid(sp_http_req_t *req, const char *field, const char *msg)
+{
+    sp_http_respond_json(req, 422,
+                         json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid", "message",
+                                   msg, "field", field));
+}
+
+/* The body's fields, each optional: booleans, and an array of distinct ids (strings of 1-64
+   characters, at most SP_LS_AUTO_DESTS_MAX). Returns the bad field or NULL. */
+static const char *settings_check(json_t *body, const char **msg)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (strcmp(k, "auto_start") == 0 || strcmp(k, "disconnect_protection") == 0) {
+            if (!json_is_boolean(v)) {
+                *msg = "must be true or false";
+                return k;
+            }
+        } else if (strcmp(k, "auto_start_destinations") == 0) {
+            *msg = "must be an array of distinct destination ids";
+            if (!json_is_array(v)) return k;
+            if (json_array_size(v) > SP_LS_AUTO_DESTS_MAX) {
+                *msg = "too many destinations (at most 32)";
+                return k;
+            }
+            size_t i, j;
+            json_t *a, *b;
+            json_array_foreach(v, i, a)
+            {
+                if (!json_is_string(a) || json_string_length(a) == 0 ||
+                    json_string_length(a) > 64)
+                    return k;
+                json_array_foreach(v, j, b) if (j < i && json_equal(a, b)) return k;
+            }
+        } else {
+            *msg = "unknown setting";
+            return k;
+        }
+    }
+    return NULL;
+}
+
+static void settings_put(sp_ls_manager_t *m, sp_http_req_t *req, sp_app_t *app)
+{
+    (void)app;
+    json_t *body = sp_http_req_json_or_400(req);
+    if (body == NULL) return;
+    const char *msg = "invalid";
+    const char *bad = json_is_object(body) ? settings_check(body, &msg) : "body";
+    if (bad != NULL) {
+        settings_invalid(req, bad, json_is_object(body) ? msg : "must be a JSON object");
+        json_decref(body);
+        return;
+    }
+    sp_ls_manager_settings_put(m, body, on_result, req);
+    json_decref(body);
+}
+
+static void h_settings_put(sp_http_req_t *req, void *ud)
+{
+    with_manager(ud, req, settings_put);
+}
+
 /* ---- GET /api/streams, /api/streams/{id} --------------------------------------------- */
 
 static void h_streams_list(sp_http_req_t *req, void *ud)
@@ -220,5 +300,7 @@ void sp_routes_stream_register(sp_app_t *app)
     sp_router_add(r, "POST", "/api/stream/stop", h_stream_stop, app, &auth);
     sp_router_add(r, "PUT", "/api/stream/metadata", h_stream_metadata, app, &auth);
     sp_router_add(r, "GET", "/api/streams", h_streams_list, app, &auth);
+    sp_router_add(r, "GET", "/api/stream/settings", h_settings_get, app, &auth);
+    sp_router_add(r, "PUT", "/api/stream/settings", h_settings_put, app, &auth);
     sp_router_add(r, "GET", "/api/streams/{id}", h_streams_one, app, &auth);
 }

@@ -16,6 +16,7 @@
 #include "core/sp_log.h"
 #include "core/sp_time.h"
 #include "core/sp_uuid.h"
+#include "livestream/sp_livestream.h"
 #include "livestream/sp_ls_alerts.h"
 #include "livestream/sp_widget_config.h"
 #include "net/sp_metrics.h"
@@ -475,6 +476,8 @@ static void chat_test(sp_app_t *app, sp_http_req_t *req, const char *user, json_
     if (app->pubsub) {
         char topic[SP_TOPIC_MAX];
         snprintf(topic, sizeof(topic), "chat:%s", user);
+        if (app->cfg->test_mode) /* bench/widgets: publish -> arrival */
+            json_object_set_new(msg, "published_at_ns", json_integer(sp_alerts_wall_ns()));
         sp_pubsub_publish(app->pubsub, topic, "message", msg);
     }
     sp_http_respond_json(req, 200, json_pack("{s:o}", "message", msg));
@@ -736,6 +739,8 @@ int sp_web_widgets_init(sp_app_t *app)
         .bus = app->pubsub,
         .capacity = (size_t)app->cfg->alert_queue_size,
         .interval_ms = app->cfg->alert_processing_interval,
+        .reg = app->live ? sp_livestream_registry(app->live) : NULL,
+        .stamp_ns = app->cfg->test_mode,
     };
     app->alerts = sp_alerts_new(&o);
     if (app->alerts == NULL)

@@ -37,6 +37,8 @@ const SETTLE_MS = Number(process.env.CHAOS_SETTLE_MS || 30000);
 const CF_SHARE = Number(process.env.CHAOS_CF_SHARE || 0.25);
 const RELAY_KILL = Number(process.env.CHAOS_RELAY_KILL || 0.3);
 const R = rng(SEED);
+// a valid alert test body (an empty one is refused 422 `invalid`: unknown alert type)
+const ALERT_TYPES = ['follow', 'subscription', 'cheer', 'raid', 'donation'];
 const WEBHOOK_SECRET = 'chaos-webhook-secret-0001';
 const RELAY_TOKEN = 'chaos-relay-token-0123456789';
 const ADMIN_TOKEN = 'chaos-admin-token-0001';
@@ -230,7 +232,7 @@ async function oneOp(w, u) {
     if (r.status === 200) u.expect = { ...(u.expect || {}), state: 'stopped', stoppedId: u.expect?.streamId };
     return true;
   case 'alert':
-    r = await api(w, u, 'POST', '/api/widgets/alertbox/test', {});
+    r = await api(w, u, 'POST', '/api/widgets/alertbox/test', { type: R.pick(ALERT_TYPES) });
     if (r.status === 0) return false;
     if (r.status >= 200 && r.status < 300) stats.acked++; else refuse(k, r);
     return true;
@@ -383,7 +385,7 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     const w = await world(R.chance(CF_SHARE) ? 'cloudflare' : 'relay');
     if (alertRoute === null) {
-      const r = await api(w, w.users[0], 'POST', '/api/widgets/alertbox/test', {});
+      const r = await api(w, w.users[0], 'POST', '/api/widgets/alertbox/test', { type: 'follow' });
       alertRoute = ![0, 404, 405].includes(r.status);
       stats.alerts = alertRoute ? `route answers ${r.status}: in the mix` : `POST /api/widgets/alertbox/test answers ${r.status} (no such route yet): not in the mix`;
     }

@@ -398,6 +398,8 @@ export async function startFakeCloudflare(opts = {}) {
     setInputState,
     injectFault,
     clearFaults: () => { faults.length = 0; },
+    // The input's status back to null (never connected), as a media service that restarted.
+    forgetInputStatus: (uid) => { const i = inputs.get(uid); if (i) i.status = null; },
     setRateLimit: (rl) => { rateLimit = rl; rlHits = []; },
     resetCalls: () => { calls.length = 0; },
     reset,

@@ -412,6 +412,7 @@ export function subscribeTopic(topic, handler) {
 
 function onMessage(m) {
   if (!m || !m.topic) return;
+  document.dispatchEvent(new CustomEvent('sp:socket-message', { detail: m }));
   if (typeof m.seq === 'number') page.seqs[m.topic] = m.seq;
   const hs = page.handlers.get(m.topic);
   if (hs) {

@@ -134,7 +134,7 @@ Test(backoff, grows_exponentially_within_bounds_with_jitter)
 Test(breaker, opens_after_threshold_and_half_open_probe)
 {
     sp_breaker_t br;
-    sp_breaker_init(&br, 5, 10000);
+    sp_breaker_init(&br, 5, 32000); /* windows 2 s, 4 s, 8 s, 16 s, 32 s, 32 s ... */
     for (int i = 0; i < 4; i++) {
         cr_assert(sp_breaker_allow(&br, 0));
         sp_breaker_failure(&br, 0);
@@ -142,16 +142,35 @@ Test(breaker, opens_after_threshold_and_half_open_probe)
     cr_assert_eq(sp_breaker_state(&br, 0), SP_BREAKER_CLOSED);
     sp_breaker_failure(&br, 100);
     cr_assert_eq(sp_breaker_state(&br, 100), SP_BREAKER_OPEN);
-    cr_assert_not(sp_breaker_allow(&br, 5000));
-    /* After open_ms: exactly one probe. */
-    cr_assert(sp_breaker_allow(&br, 10100));
-    cr_assert_not(sp_breaker_allow(&br, 10100));
-    sp_breaker_failure(&br, 10200); /* probe failed: open again */
-    cr_assert_eq(sp_breaker_state(&br, 10200), SP_BREAKER_OPEN);
-    cr_assert(sp_breaker_allow(&br, 20300));
+    cr_assert_not(sp_breaker_allow(&br, 2099));
+    /* a call that was in flight when it opened fails: the window does not move */
+    sp_breaker_failure(&br, 1500);
+    /* after the first window: exactly one probe */
+    cr_assert(sp_breaker_allow(&br, 2100));
+    cr_assert_not(sp_breaker_allow(&br, 2100));
+    /* each failed probe doubles the window, up to open_ms */
+    uint64_t t = 2100, expect[] = { 4000, 8000, 16000, 32000, 32000 };
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+        sp_breaker_failure(&br, t);
+        cr_assert_eq(sp_breaker_state(&br, t), SP_BREAKER_OPEN);
+        cr_assert_not(sp_breaker_allow(&br, t + expect[i] - 1), "window %zu", i);
+        t += expect[i];
+        cr_assert(sp_breaker_allow(&br, t), "probe after window %zu", i);
+    }
     sp_breaker_success(&br);
-    cr_assert_eq(sp_breaker_state(&br, 20300), SP_BREAKER_CLOSED);
-    cr_assert(sp_breaker_allow(&br, 20300));
+    cr_assert_eq(sp_breaker_state(&br, t), SP_BREAKER_CLOSED);
+    cr_assert(sp_breaker_allow(&br, t));
+    /* a success resets the window to the first one */
+    for (int i = 0; i < 5; i++) sp_breaker_failure(&br, t);
+    cr_assert_not(sp_breaker_allow(&br, t + 1999));
+    cr_assert(sp_breaker_allow(&br, t + 2000));
+}
+
+Test(breaker, first_window)
+{
+    cr_assert_eq(sp_breaker_first_open_ms(30000), 1875);
+    cr_assert_eq(sp_breaker_first_open_ms(10000), 1000);
+    cr_assert_eq(sp_breaker_first_open_ms(500), 500);
 }
 
 Test(err, table_names_and_messages)
