@@ -221,6 +221,15 @@ static const var_t vars[] = {
     { "RELAY_TICK_MS", T_DUR, OFF(relay_tick_ms), ALL("200"), 10, 1000, NULL, 0,
       "Media tick of the relay: publishers are read and every output written once per tick "
       "(merged read/write, like SRS's mw_latency). Lower adds less latency, costs more CPU." },
+    { "RECORDING_MODE", T_ENUM, OFF(recording_mode), PER("automatic", "off", "automatic"), 0, 0,
+      "off|automatic", 0,
+      "Record each stream (built-in relay: DATA_DIR/recordings; Cloudflare: the input's "
+      "recording mode). A user's own setting (PUT /api/stream/recording) overrides it." },
+    { "RECORDING_TIMEOUT_SECONDS", T_INT, OFF(recording_timeout_seconds), ALL("3600"), 0, 86400,
+      NULL, 0, "A reconnect within this many seconds continues the same recording (0: end it at "
+      "once)." },
+    { "RECORDING_RETENTION_DAYS", T_INT, OFF(recording_retention_days), ALL("30"), 0, 3650, NULL,
+      0, "Recordings older than this many days are deleted (checked hourly; 0 keeps them)." },
     { "RELAY_SLATE_DIR", T_STR, OFF(relay_slate_dir), ALL("assets/slates"), 0, 0, NULL, 0,
       "Directory of the relay's \"be right back\" slates (scripts/gen_slates.sh), looped to "
       "destinations while the encoder is away (disconnect protection)." },

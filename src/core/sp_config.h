@@ -97,6 +97,9 @@ typedef struct {
     int64_t relay_output_queue_bytes;
     int64_t relay_output_queue_ms;
     int64_t relay_tick_ms;
+    char *recording_mode;
+    int64_t recording_timeout_seconds;
+    int64_t recording_retention_days;
     char *relay_slate_dir;
 } sp_config_t;
 

@@ -39,12 +39,14 @@ typedef enum {
     OP_CREATE_OUTPUT,
     OP_DELETE_OUTPUT,
     OP_SET_OUTPUT_ENABLED,
+    OP_UPDATE_INPUT,
+    OP_LIST_VIDEOS,
     OP__COUNT
 } op_t;
 
 static const char *const op_names[OP__COUNT] = {
     "create_input", "get_input", "delete_input", "list_outputs",
-    "create_output", "delete_output", "set_output_enabled",
+    "create_output", "delete_output", "set_output_enabled", "update_input", "list_videos",
 };
 
 typedef enum {
@@ -98,6 +100,7 @@ struct sp_cloudflare_s {
     bool metrics_registered;
     uint64_t counts[OP__COUNT][RES__COUNT];
     uint64_t attempts_total, retries_total;
+    bool rec_auto; json_int_t rec_tmo_s; /* recording {mode, timeoutSeconds} on create */
 };
 
 struct call_s {
@@ -145,117 +148,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
         n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-/* Schema-form status strings (docs/internals/media-client.md) mapped onto the object form's states.
- */
-static const char *state_from_enum(const char *s)
-{
-    if (!strcmp(s, "connected") || !strcmp(s, "reconnected") ||
-        !strcmp(s, "new_configuration_accepted"))
-        return "connected";
-    if (!strcmp(s, "reconnecting") || !strcmp(s, "client_disconnect") ||
-        !strcmp(s, "ttl_exceeded") || !strcmp(s, "disconnected"))
-        return "disconnected";
-    if (!strcmp(s, "failed_to_connect") || !strcmp(s, "failed_to_reconnect") ||
-        !strcmp(s, "errored"))
-        return "errored";
-    return s;
-}
-
-int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
-{
-    memset(out, 0, sizeof *out);
-    if (!json_is_object(result))
-        return SP_EPROTO;
-    if (!sp_json_strcpy(result, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) ||
-        !id_ok(out->uid))
-        return SP_EPROTO;
-    json_t *rtmps = json_object_get(result, "rtmps");
-    if (json_is_object(rtmps)) {
-        if (!sp_json_strcpy(rtmps, "url", out->rtmps_url, sizeof out->rtmps_url, 0, NULL) ||
-            !sp_json_strcpy(rtmps, "streamKey", out->stream_key, sizeof out->stream_key, 0, NULL))
-            return SP_EPROTO;
-    }
-    json_t *en = json_object_get(result, "enabled");
-    out->enabled = en ? !json_is_false(en) : true; /* missing = true (older API) */
-    json_t *health = json_object_get(result, "health");
-    out->health = json_is_object(health) ? health : NULL;
-    json_t *st = json_object_get(result, "status");
-    if (!st || json_is_null(st)) {
-        copy_str(out->state, sizeof out->state, "disconnected");
-        out->ever_connected = false;
-    } else if (json_is_string(st)) {
-        char tmp[64];
-        if (json_string_length(st) >= sizeof tmp)
-            return SP_EPROTO;
-        copy_str(tmp, sizeof tmp, json_string_value(st));
-        copy_str(out->state, sizeof out->state, state_from_enum(tmp));
-        out->ever_connected = true;
-    } else if (json_is_object(st)) {
-        json_t *cur = json_object_get(st, "current");
-        char tmp[64];
-        if (!json_is_object(cur) ||
-            !sp_json_strcpy(cur, "state", tmp, sizeof tmp, SP_JSON_REQUIRED, NULL))
-            return SP_EPROTO;
-        copy_str(out->state, sizeof out->state, state_from_enum(tmp));
-        if (!sp_json_strcpy(cur, "statusEnteredAt", out->status_entered_at,
-                      sizeof out->status_entered_at, 0, NULL))
-            out->status_entered_at[0] = '\0';
-        out->ever_connected = true;
-    } else {
-        return SP_EPROTO;
-    }
-    return 0;
-}
-
-int sp_cloudflare_parse_output(const json_t *obj, sp_cf_output_t *out)
-{
-    memset(out, 0, sizeof *out);
-    if (!json_is_object(obj))
-        return SP_EPROTO;
-    if (!sp_json_strcpy(obj, "uid", out->uid, sizeof out->uid, SP_JSON_REQUIRED, NULL) ||
-        !id_ok(out->uid))
-        return SP_EPROTO;
-    if (!sp_json_strcpy(obj, "url", out->url, sizeof out->url, 0, NULL) ||
-        !sp_json_strcpy(obj, "streamKey", out->stream_key, sizeof out->stream_key, 0, NULL))
-        return SP_EPROTO;
-    json_t *en = json_object_get(obj, "enabled");
-    out->enabled = en ? !json_is_false(en) : true;
-    /* optional health (built-in relay): a malformed field is ignored, never an error */
-    out->bytes = -1;
-    out->reconnects = -1;
-    json_t *st = json_object_get(obj, "status");
-    if (json_is_string(st)) {
-        const char *v = json_string_value(st);
-        static const char *const known[] = { "idle", "connecting", "forwarding", "error" };
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-            if (strcmp(v, known[i]) == 0) {
-                snprintf(out->status, sizeof out->status, "%s", v);
-                out->has_health = true;
-            }
-    }
-    json_t *le = json_object_get(obj, "last_error");
-    if (out->has_health && json_is_string(le)) {
-        /* truncated to the buffer; control characters replaced (shown in the UI and logs) */
-        size_t n = json_string_length(le);
-        if (n >= sizeof out->last_error) {
-            n = sizeof out->last_error - 1;
-            const unsigned char *v = (const unsigned char *)json_string_value(le);
-            while (n > 0 && (v[n] & 0xC0) == 0x80) n--; /* cut on a UTF-8 boundary */
-        }
-        memcpy(out->last_error, json_string_value(le), n);
-        out->last_error[n] = '\0';
-        for (char *c = out->last_error; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
-    }
-    json_t *b = json_object_get(obj, "bytes");
-    if (out->has_health && json_is_integer(b) && json_integer_value(b) >= 0)
-        out->bytes = (int64_t)json_integer_value(b);
-    json_t *rc = json_object_get(obj, "reconnects");
-    if (out->has_health && json_is_integer(rc) && json_integer_value(rc) >= 0)
-        out->reconnects = (int64_t)json_integer_value(rc);
-    return 0;
 }
 
 /* Retry-After: delta-seconds (HTTP-dates are rare from Cloudflare: treated as 1 s). */
@@ -345,7 +237,7 @@ static void finish(call_t *c, int err, res_t res, long status, int code, const c
                 c->attempts);
     if (!c->forgotten) {
         switch (c->op) {
-        case OP_CREATE_INPUT:
+        case OP_CREATE_INPUT: case OP_UPDATE_INPUT:
         case OP_GET_INPUT: {
             sp_cf_input_t in;
             if (err == 0 && sp_cloudflare_parse_input(result, &in) != 0) {
@@ -447,54 +339,6 @@ static void remember(call_t *c, int err, res_t res, long status, int code, const
 static void give_up(call_t *c)
 {
     finish(c, c->last_err, c->last_res, c->last_status, c->last_code, c->last_msg, NULL, 0);
-}
-
-int sp_cloudflare_parse_envelope(const char *body, size_t len, long status, bool empty_ok,
-                                 sp_cf_envelope_t *out)
-{
-    json_error_t jerr;
-    memset(out, 0, sizeof *out);
-    bool ok2xx = status >= 200 && status < 300;
-    json_t *root = len > 0 ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    if (!root && ok2xx) {
-        if (len == 0 && empty_ok)
-            return 0;
-        copy_str(out->cf_message, sizeof out->cf_message, "malformed JSON in Cloudflare response");
-        return out->err = SP_EPROTO;
-    }
-    json_t *errs = root ? json_object_get(root, "errors") : NULL;
-    if (json_is_array(errs) && json_array_size(errs) > 0) {
-        json_t *e0 = json_array_get(errs, 0);
-        json_t *jc = json_object_get(e0, "code");
-        json_t *jm = json_object_get(e0, "message");
-        if (json_is_integer(jc) && json_integer_value(jc) > 0 &&
-            json_integer_value(jc) < 100000000)
-            out->cf_code = (int)json_integer_value(jc);
-        if (json_is_string(jm))
-            copy_str(out->cf_message, sizeof out->cf_message, json_string_value(jm));
-    }
-    if (ok2xx && json_is_object(root) && json_is_true(json_object_get(root, "success"))) {
-        out->root = root;
-        out->result = json_object_get(root, "result");
-        out->cf_code = 0;
-        out->cf_message[0] = '\0';
-        return 0;
-    }
-    if (ok2xx && !json_is_object(root)) {
-        json_decref(root);
-        copy_str(out->cf_message, sizeof out->cf_message, "unexpected Cloudflare response");
-        return out->err = SP_EPROTO;
-    }
-    json_decref(root);
-    if (status == 404)
-        out->err = SP_ENOTFOUND;
-    else if (status == 401 || status == 403 || out->cf_code == 6003 || out->cf_code == 10000)
-        out->err = SP_EAUTH;
-    else
-        out->err = SP_EUPSTREAM;
-    if (!out->cf_message[0])
-        snprintf(out->cf_message, sizeof out->cf_message, "Cloudflare answered HTTP %ld", status);
-    return out->err;
 }
 
 /* Parses the envelope of a non-429, non-5xx answer and finishes the call. */
@@ -713,8 +557,8 @@ static char *make_url(sp_cloudflare_t *cf, const char *a, const char *b, const c
     sp_buf_appendf(&u, "%s/accounts/%s/stream/live_inputs", cf->base, cf->account);
     if (a)
         sp_buf_appendf(&u, "/%s", a);
-    if (b)
-        sp_buf_appendf(&u, "/outputs");
+    if (b) /* "": outputs */
+        sp_buf_appendf(&u, "/%s", b[0] ? b : "outputs");
     if (d)
         sp_buf_appendf(&u, "/%s", d);
     size_t n;
@@ -722,7 +566,7 @@ static char *make_url(sp_cloudflare_t *cf, const char *a, const char *b, const c
 }
 
 /* POST live_inputs: a new input, or (built-in relay extension) one restored with the given
- * uid and stream key. meta carries the name and the user id; recording is off. */
+ * uid and stream key. meta: the name and the user id; recording: RECORDING_MODE and timeout. */
 static int post_input(sp_cloudflare_t *cf, const char *name, const char *user_id,
                       const char *input_uid, const char *stream_key, sp_cf_prio_t prio,
                       sp_cf_input_cb cb, void *ud)
@@ -736,7 +580,8 @@ static int post_input(sp_cloudflare_t *cf, const char *name, const char *user_id
         json_decref(meta);
         return SP_EINVAL; /* not UTF-8 */
     }
-    json_t *body = json_pack("{s:o, s:{s:s}}", "meta", meta, "recording", "mode", "off");
+    json_t *body = json_pack("{s:o, s:{s:s, s:I}}", "meta", meta, "recording", "mode",
+                             cf->rec_auto ? "automatic" : "off", "timeoutSeconds", cf->rec_tmo_s);
     if (!body)
         return SP_EINVAL;
     if (input_uid) {
@@ -830,6 +675,25 @@ int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
                   make_url(cf, input_uid, "", output_uid), body, (cb_u){ .output = cb }, ud);
 }
 
+int sp_cloudflare_set_recording(sp_cloudflare_t *cf, const char *input_uid, const char *mode,
+                                int64_t timeout_s, sp_cf_prio_t prio, sp_cf_input_cb cb, void *ud)
+{
+    if (!cf || !cb || !id_ok(input_uid) || !mode || timeout_s < 0 || strlen(mode) > 16)
+        return SP_EINVAL;
+    return submit(cf, OP_UPDATE_INPUT, prio, "PUT", make_url(cf, input_uid, NULL, NULL),
+                  json_pack("{s:{s:s, s:I}}", "recording", "mode", mode, "timeoutSeconds",
+                            (json_int_t)timeout_s), (cb_u){ .input = cb }, ud);
+}
+
+int sp_cloudflare_list_videos(sp_cloudflare_t *cf, const char *input_uid, sp_cf_prio_t prio,
+                              sp_cf_done_cb cb, void *ud)
+{
+    if (!cf || !cb || !id_ok(input_uid))
+        return SP_EINVAL;
+    return submit(cf, OP_LIST_VIDEOS, prio, "GET", make_url(cf, input_uid, "videos", NULL), NULL,
+                  (cb_u){ .done = cb }, ud);
+}
+
 /* ---- lifecycle -------------------------------------------------------------------- */
 
 void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t *out)
@@ -842,6 +706,8 @@ void sp_cloudflare_opts_from_config(const sp_config_t *cfg, sp_cloudflare_opts_t
     out->call_budget = cfg->cloudflare_call_budget;
     out->budget_exact = true;
     out->register_metrics = true;
+    out->recording_mode = cfg->recording_mode;
+    out->recording_timeout_s = cfg->recording_timeout_seconds;
 }
 
 static void render_metrics(sp_buf_t *out, void *ud)
@@ -877,6 +743,8 @@ sp_cloudflare_t *sp_cloudflare_new(uv_loop_t *loop, const sp_cloudflare_opts_t *
     size_t hl;
     cf->auth_header = sp_buf_detach(&h, &hl);
     cf->ca_file = o->ca_file ? sp_strdup(o->ca_file) : NULL;
+    cf->rec_auto = o->recording_mode && strcmp(o->recording_mode, "automatic") == 0;
+    cf->rec_tmo_s = o->recording_timeout_s > 0 ? o->recording_timeout_s : 0;
     sp_log_add_secret(o->api_token);
     cf->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
     cf->max_retries = o->max_retries == SP_CF_NO_RETRY ? 0 : o->max_retries ? o->max_retries : 3;

@@ -71,6 +71,8 @@ typedef struct {
     uint64_t backoff_max_ms;   /* 0 = 4000 */
     uint32_t breaker_threshold; /* 0 = 5 */
     uint64_t breaker_open_ms;  /* 0 = 30000 */
+    const char *recording_mode; /* sent on create: "automatic", else "off" */
+    int64_t recording_timeout_s; /* recording.timeoutSeconds sent on create */
 } sp_cloudflare_opts_t;
 
 #define SP_CF_NO_RETRY UINT32_MAX
@@ -154,6 +156,14 @@ int sp_cloudflare_delete_output(sp_cloudflare_t *cf, const char *input_uid,
 int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
                                      const char *output_uid, bool enabled, sp_cf_prio_t prio,
                                      sp_cf_output_cb cb, void *ud);
+
+/* PUT live_inputs/{uid} {recording: {mode, timeoutSeconds}} (a user's recording setting). */
+int sp_cloudflare_set_recording(sp_cloudflare_t *cf, const char *input_uid, const char *mode,
+                                int64_t timeout_s, sp_cf_prio_t prio, sp_cf_input_cb cb, void *ud);
+/* GET live_inputs/{uid}/videos: the input's recordings; r->result is the array of video
+   objects (borrowed, valid during the callback). */
+int sp_cloudflare_list_videos(sp_cloudflare_t *cf, const char *input_uid, sp_cf_prio_t prio,
+                              sp_cf_done_cb cb, void *ud);
 
 typedef struct {
     int err;              /* as returned */

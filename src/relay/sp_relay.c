@@ -19,6 +19,7 @@
 #include "core/sp_log.h"
 #include "relay/sp_relay_api.h"
 #include "relay/sp_relay_int.h"
+#include "relay/sp_recorder.h"
 #include "relay/sp_rtmp_push.h"
 #include "relay/sp_slate.h"
 #include "core/sp_time.h"
@@ -119,6 +120,7 @@ void sp_relay_input_delete(sp_relay_t *r, sp_relay_input_t *in)
         in->outputs = o->next;
         output_free(o);
     }
+    sp_rec_input_detach(in);
     sp_tag_clear(&in->meta_tag);
     sp_tag_clear(&in->vseq);
     sp_tag_clear(&in->aseq);
@@ -251,6 +253,9 @@ static json_t *state_json(sp_relay_t *r)
                                              "modified", in->modified, "outputs", outs));
         json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
                             "disconnectProtection", json_boolean(in->protect));
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "recording",
+                            json_pack("{s:s, s:i}", "mode", sp_rec_mode_name(in->rec_mode),
+                                      "timeoutSeconds", in->rec_timeout_s));
     }
     return json_pack("{s:i, s:o}", "version", 1, "inputs", arr);
 }
@@ -311,6 +316,10 @@ static int load_state(sp_relay_t *r)
             snprintf(in->created, sizeof(in->created), "%s", cr);
         if (mo)
             snprintf(in->modified, sizeof(in->modified), "%s", mo);
+        json_t *rec = json_object_get(ji, "recording");
+        in->rec_mode = sp_rec_mode_parse(json_string_value(json_object_get(rec, "mode"))) == 1;
+        json_int_t rt = json_integer_value(json_object_get(rec, "timeoutSeconds"));
+        in->rec_timeout_s = rt > 0 && rt <= 86400 ? (int)rt : 0;
         in->protect = !json_is_false(json_object_get(ji, "disconnectProtection"));
         size_t k;
         json_t *jo;
@@ -361,6 +370,8 @@ static void on_signal(uv_signal_t *s, int signum)
     r->stopping = true;
     sp_rtmp_server_stop(r); /* publishers go: their outputs stop */
     for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        sp_rec_input_detach(in); /* paused recordings end now */
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
         for (sp_relay_output_t *o = in->outputs; o; o = o->next)
             sp_push_cleanup(o);
     sp_relay_api_stop(r);
@@ -406,6 +417,7 @@ int sp_relay_main(const sp_relay_opts_t *opts)
     if (cfg->cloudflare_webhook_secret)
         sp_log_add_secret(cfg->cloudflare_webhook_secret);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit fails the recording's write (EFBIG) */
     r->loop = loop;
     r->cfg = cfg;
     r->allow_private = opts->allow_private_destinations;

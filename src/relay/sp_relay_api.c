@@ -11,6 +11,7 @@
 #include "core/sp_log.h"
 #include "net/sp_metrics.h"
 #include "net/sp_router.h"
+#include "relay/sp_recorder.h"
 #include "core/sp_time.h"
 #include "relay/sp_slate.h"
 
@@ -158,10 +159,7 @@ static json_t *input_json(sp_relay_t *r, const sp_relay_input_t *in, bool full)
                                                      : "rtmp://127.0.0.1:1935/live";
     size_t bl = strlen(base);
     snprintf(url, sizeof(url), "%s%s", base, bl && base[bl - 1] == '/' ? "" : "/");
-    json_object_set_new(j, "recording",
-                        json_pack("{s:s, s:i, s:b, s:n, s:b}", "mode", "off", "timeoutSeconds", 0,
-                                  "requireSignedURLs", 0, "allowedOrigins", "hideLiveViewerCount",
-                                  0));
+    json_object_set_new(j, "recording", sp_rec_input_json(in));
     json_object_set_new(j, "rtmps", json_pack("{s:s, s:s}", "url", url, "streamKey", in->key));
     json_object_set_new(j, "status", input_status(in));
     json_object_set_new(j, "stats", input_stats(in));
@@ -187,6 +185,33 @@ static void touch(sp_relay_input_t *in)
 
 /* ---- live inputs ---- */
 
+/* body.recording {mode, timeoutSeconds}: false (and a 400 sent) if malformed */
+static bool recording_from_body(sp_http_req_t *req, json_t *body, sp_relay_input_t *in,
+                                bool apply)
+{
+    json_t *rec = json_object_get(body, "recording");
+    if (!rec || json_is_null(rec))
+        return true;
+    json_t *mode = json_object_get(rec, "mode");
+    json_t *tmo = json_object_get(rec, "timeoutSeconds");
+    int m = mode ? sp_rec_mode_parse(json_string_value(mode)) : -2;
+    if (!json_is_object(rec) || m == -1 ||
+        (tmo && (!json_is_integer(tmo) || json_integer_value(tmo) < 0 ||
+                 json_integer_value(tmo) > 86400))) {
+        respond_err(req, 400, 10005, "recording: mode off|automatic, timeoutSeconds 0-86400");
+        return false;
+    }
+    if (apply && in) {
+        if (tmo)
+            in->rec_timeout_s = (int)json_integer_value(tmo);
+        if (m >= 0 && m != in->rec_mode) {
+            in->rec_mode = m;
+            sp_rec_input_mode_changed(in);
+        }
+    }
+    return true;
+}
+
 static void h_input_create(sp_http_req_t *req, void *ud)
 {
     sp_relay_t *r = ud;
@@ -196,6 +221,10 @@ static void h_input_create(sp_http_req_t *req, void *ud)
         body = sp_http_req_json_or_400(req);
         if (!body)
             return;
+    }
+    if (!recording_from_body(req, body, NULL, false)) {
+        json_decref(body);
+        return;
     }
     if (r->n_inputs >= (size_t)r->cfg->relay_max_inputs) {
         json_decref(body);
@@ -235,6 +264,7 @@ static void h_input_create(sp_http_req_t *req, void *ud)
         snprintf(in->uid, sizeof(in->uid), "%s", ruid);
         snprintf(in->key, sizeof(in->key), "%s", rkey);
     }
+    recording_from_body(req, body, in, true);
     json_decref(body);
     sp_info("relay", ruid ? "live input restored" : "live input created", "input=%s", in->uid);
     sp_relay_save(r);
@@ -268,6 +298,10 @@ static void h_input_put(sp_http_req_t *req, void *ud)
     json_t *body = sp_http_req_json_or_400(req);
     if (!body)
         return;
+    if (!recording_from_body(req, body, in, true)) {
+        json_decref(body);
+        return;
+    }
     json_t *meta = json_object_get(body, "meta");
     if (json_is_object(meta)) {
         json_decref(in->meta);
@@ -450,6 +484,16 @@ static void render_metrics(sp_buf_t *b, void *ud)
         (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
         (unsigned long long)r->dropped_gops, (unsigned long long)r->dropped_tags,
         (unsigned long long)r->reconnects, (unsigned long long)r->ingest_rejected);
+    uint64_t rs, re, rb;
+    sp_rec_counters(&rs, &re, &rb);
+    sp_buf_appendf(b,
+                   "# TYPE streampai_relay_recordings_started_total counter\n"
+                   "streampai_relay_recordings_started_total %llu\n"
+                   "# TYPE streampai_relay_recording_errors_total counter\n"
+                   "streampai_relay_recording_errors_total %llu\n"
+                   "# TYPE streampai_relay_recording_bytes_total counter\n"
+                   "streampai_relay_recording_bytes_total %llu\n",
+                   (unsigned long long)rs, (unsigned long long)re, (unsigned long long)rb);
 }
 
 static void h_metrics(sp_http_req_t *req, void *ud)
@@ -566,17 +610,14 @@ json_t *sp_relay_webhook_body(const char *input_uid, const char *event, int64_t 
                      "ts", (json_int_t)(wall_ms / 1000));
 }
 
-void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, const char *err_code,
-                      const char *err_msg)
+static void webhook_send(sp_relay_t *r, const char *uid, const char *event, json_t *body)
 {
     api_t *a = r->api;
-    if (!a || !a->curlm || !r->cfg)
+    const char *url = r->cfg ? r->cfg->relay_webhook_url : NULL;
+    if (!a || !a->curlm || !url || !url[0]) {
+        json_decref(body);
         return;
-    const char *url = r->cfg->relay_webhook_url;
-    if (!url || !url[0])
-        return;
-    json_t *body = sp_relay_webhook_body(in->uid, event, sp_wall_ms(), err_code, err_msg,
-                                         in->st.vcodec, in->st.acodec);
+    }
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     wh_t *w = sp_calloc(1, sizeof(*w));
@@ -584,12 +625,34 @@ void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, co
     w->api = a;
     w->body = sp_strdup(s);
     free(s);
-    snprintf(w->uid, sizeof(w->uid), "%s", in->uid);
+    snprintf(w->uid, sizeof(w->uid), "%s", uid);
     snprintf(w->event, sizeof(w->event), "%s", event);
     w->next = a->pending;
     a->pending = w;
-    sp_info("relay", "webhook", "input=%s event=%s", in->uid, event);
+    sp_info("relay", "webhook", "input=%s event=%s", uid, event);
     wh_send(w);
+}
+
+void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, const char *err_code,
+                      const char *err_msg)
+{
+    if (!r->api)
+        return;
+    webhook_send(r, in->uid, event,
+                 sp_relay_webhook_body(in->uid, event, sp_wall_ms(), err_code, err_msg,
+                                       in->st.vcodec, in->st.acodec));
+}
+
+void sp_relay_webhook_data(sp_relay_t *r, const char *input_uid, const char *event,
+                           const char *key, json_t *val)
+{
+    if (!r->api) {
+        json_decref(val);
+        return;
+    }
+    json_t *body = sp_relay_webhook_body(input_uid, event, sp_wall_ms(), NULL, NULL, NULL, NULL);
+    json_object_set_new(json_object_get(body, "data"), key, val);
+    webhook_send(r, input_uid, event, body);
 }
 
 /* ---- lifecycle ---- */

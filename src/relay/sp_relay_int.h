@@ -145,6 +145,11 @@ struct sp_relay_input_s {
     bool gop_valid;
     bool has_video;
     sp_input_stats_t st;
+    /* recording (sp_recorder.c): mode 0 off / 1 automatic, its timeout (0: the default) */
+    int rec_mode;
+    int rec_timeout_s;
+    struct sp_recording_s *rec;  /* the current one (recording or paused) */
+    json_t *rec_last;            /* the last one that ended, for the API */
     /* disconnect protection: outputs stay connected on the slate while the publisher is away */
     bool protect;                /* "disconnectProtection" (default on) */
     const sp_slate_t *slate;     /* non-NULL while some output is on the slate */
@@ -237,6 +242,9 @@ void sp_relay_save(sp_relay_t *r);
 void sp_relay_webhook(sp_relay_t *r, sp_relay_input_t *in, const char *event, const char *err_code,
                       const char *err_msg);
 const char *sp_relay_out_state_name(sp_relay_out_state_t s);
+/** A webhook for input_uid whose data also carries key: val (val is taken). */
+void sp_relay_webhook_data(sp_relay_t *r, const char *input_uid, const char *event,
+                           const char *key, json_t *val);
 
 /* ---- media path (sp_relay_media.c) ---- */
 /** A publisher started on in (from ingest). */

@@ -6,6 +6,7 @@
  */
 #include "relay/sp_relay_int.h"
 #include "relay/sp_rtmp_push.h"
+#include "relay/sp_recorder.h"
 
 #include <string.h>
 
@@ -116,6 +117,7 @@ void sp_relay_input_live(sp_relay_input_t *in, sp_ingest_conn_t *pub)
     if (in->slate) /* outputs on the slate splice back at its first keyframe: wait 10 s at most */
         in->slate_until_ms = sp_mono_ms() + SLATE_KEY_WAIT_MS;
     sp_relay_webhook(in->relay, in, "live_input.connected", NULL, NULL);
+    sp_rec_input_live(in);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->enabled)
             sp_push_start(o);
@@ -247,6 +249,7 @@ static void input_gone(sp_relay_input_t *in, const char *reason, bool may_slate)
             sp_push_stop(o, "input disconnected");
     }
     sp_relay_preview_close_all(in);
+    sp_rec_input_gone(in);
     reset_media(in);
     sp_relay_webhook(in->relay, in, "live_input.disconnected", NULL, NULL);
 }
@@ -265,6 +268,7 @@ void sp_relay_input_errored(sp_relay_input_t *in, const char *code, const char *
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         sp_push_stop(o, "input errored");
     sp_relay_preview_close_all(in);
+    sp_rec_input_gone(in);
     sp_relay_webhook(in->relay, in, "live_input.errored", code, message);
     reset_media(in);
 }
@@ -295,6 +299,7 @@ void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len)
             in->st.meta_fps = d;
     }
     sp_amf0_free_all(v, n);
+    sp_rec_input_meta(in);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->conn)
             sp_push_feed(o, &in->meta_tag);
@@ -389,6 +394,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
         if (o->conn)
             sp_push_feed(o, &t);
     sp_relay_preview_feed(in, &t);
+    sp_rec_input_tag(in, &t);
     sp_rbuf_unref(payload);
 }
 
@@ -410,6 +416,8 @@ static void on_tick(uv_timer_t *t)
     sp_relay_grid_start(t, on_tick, tick_ms(r));
     sp_rtmp_server_drain(r);
     uint64_t now = sp_mono_ms();
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        sp_rec_input_flush(in);
     for (sp_relay_input_t *in = r->inputs; in; in = in->next)
         if (in->slate)
             slate_tick(in, now, tick_ms(r));

@@ -211,6 +211,15 @@ static const sp_migration_t sqlite_migrations[] = {
     "ALTER TABLE live_inputs ADD COLUMN last_status_at BIGINT;\n"
     "CREATE INDEX events_user_platform_seq_idx ON events(user_id, platform, seq);\n"
     },
+    { 6, "0006_recordings", "src/store/migrations/sqlite/0006_recordings.sql",
+    "-- 0006_recordings: a user's own recording mode (PUT /api/stream/recording), overriding\n"
+    "-- RECORDING_MODE; no row = the server default.\n"
+    "CREATE TABLE recording_settings (\n"
+    "    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    mode TEXT NOT NULL CHECK (mode IN ('off', 'automatic')),\n"
+    "    updated_at BIGINT NOT NULL\n"
+    ");\n"
+    },
     { 0, NULL, NULL, NULL },
 };
 
@@ -417,6 +426,15 @@ static const sp_migration_t postgres_migrations[] = {
     "ALTER TABLE live_inputs ADD COLUMN last_status TEXT;\n"
     "ALTER TABLE live_inputs ADD COLUMN last_status_at BIGINT;\n"
     "CREATE INDEX events_user_platform_seq_idx ON events(user_id, platform, seq);\n"
+    },
+    { 6, "0006_recordings", "src/store/migrations/postgres/0006_recordings.sql",
+    "-- 0006_recordings: a user's own recording mode (PUT /api/stream/recording), overriding\n"
+    "-- RECORDING_MODE; no row = the server default.\n"
+    "CREATE TABLE recording_settings (\n"
+    "    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,\n"
+    "    mode TEXT NOT NULL CHECK (mode IN ('off', 'automatic')),\n"
+    "    updated_at BIGINT NOT NULL\n"
+    ");\n"
     },
     { 0, NULL, NULL, NULL },
 };

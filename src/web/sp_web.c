@@ -100,6 +100,7 @@ void sp_web_live_routes(sp_app_t *app)
     sp_routes_admin_register(app);
     sp_routes_destinations_register(app);
     sp_routes_preview_register(app);
+    sp_routes_recordings_register(app);
 }
 
 void sp_web_live_attach_ws(sp_app_t *app)
@@ -111,6 +112,7 @@ void sp_web_live_shutdown(sp_app_t *app)
 {
     sp_web_widgets_shutdown(app); /* the AlertQueue stops publishing before the bus goes */
     sp_routes_preview_shutdown();
+    sp_routes_recordings_free(app); /* retention timer */
     sp_livestream_shutdown(app->live);
 }
 

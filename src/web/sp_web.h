@@ -32,6 +32,10 @@ void sp_web_respond_result(sp_http_req_t *req, sp_ls_result_t *res, int ok_statu
 /* ---- route groups ------------------------------------------------------------------- */
 void sp_routes_stream_register(sp_app_t *app);
 void sp_routes_destinations_register(sp_app_t *app);
+/** /api/recordings*, /api/stream/recording (sp_routes_recordings.c); free (at shutdown, before
+ *  handles are closed; idempotent) stops the retention timer. */
+void sp_routes_recordings_register(sp_app_t *app);
+void sp_routes_recordings_free(sp_app_t *app);
 void sp_routes_events_register(sp_app_t *app);
 void sp_routes_webhooks_register(sp_app_t *app);
 void sp_routes_admin_register(sp_app_t *app);

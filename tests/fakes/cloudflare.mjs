@@ -19,6 +19,7 @@
 //   GET  /__control/calls                      recorded calls [{method,path,body,status,at}]
 //   POST /__control/calls/reset
 //   GET  /__control/inputs                     all inputs with their outputs (including secrets)
+//   POST /__control/inputs/<uid>/videos        {duration, size, state?, created?, modified?} a recording
 //   POST /__control/inputs/<uid>/state         {state:"connected"|"disconnected"|"errored", webhook?:bool, errorCode?}
 //   POST /__control/fault                      {kind, count?, retryAfter?, delayMs?, method?, pathIncludes?}
 //        kind: "500" | "503" | "429" | "hang" | "malformed" | "slow" | "drop" | "envelope"
@@ -183,6 +184,24 @@ export async function startFakeCloudflare(opts = {}) {
       rlHits = [];
       return send(res, 200, {});
     }
+    const mv = path.match(/^\/__control\/inputs\/([0-9a-f]{32})\/videos$/);
+    if (req.method === 'POST' && mv) {
+      // a recording of this input: {duration (s), size, state, created?, modified?}
+      const inp = inputs.get(mv[1]);
+      if (!inp) return send(res, 404, { error: 'no such input' });
+      const vid = hex32();
+      const v = {
+        uid: vid, liveInput: inp.uid, duration: body.duration ?? -1, size: body.size ?? 0,
+        status: { state: body.state || 'ready', errorReasonCode: '', errorReasonText: '' },
+        readyToStream: (body.state || 'ready') === 'ready', created: body.created || nowMicro(),
+        modified: body.modified || nowMicro(), meta: {}, playback: {
+          hls: `https://customer-fake.cloudflarestream.com/${vid}/manifest/video.m3u8`,
+          dash: `https://customer-fake.cloudflarestream.com/${vid}/manifest/video.mpd`,
+        },
+      };
+      (inp.videos ||= []).unshift(v);
+      return send(res, 200, v);
+    }
     const m = path.match(/^\/__control\/inputs\/([0-9a-f]{32})\/state$/);
     if (req.method === 'POST' && m) {
       if (!inputs.has(m[1])) return send(res, 404, { error: 'no such input' });
@@ -264,6 +283,11 @@ export async function startFakeCloudflare(opts = {}) {
         inp.modified = nowMicro();
         return send(res, 200, envelope(liveInputView(inp)));
       }
+      return send(res, 405, failure(10000, 'Method not allowed'));
+    }
+    if (sub === 'videos' && (oid === undefined || oid === '')) {
+      // the input's recordings (research/cloudflare-stream.md §5): added by /__control/.../videos
+      if (req.method === 'GET') return send(res, 200, envelope(inp.videos || []));
       return send(res, 405, failure(10000, 'Method not allowed'));
     }
     if (sub !== 'outputs') return send(res, 400, failure(7003, 'No route for the URI'));
