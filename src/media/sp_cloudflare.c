@@ -39,12 +39,13 @@ typedef enum {
     OP_CREATE_OUTPUT,
     OP_DELETE_OUTPUT,
     OP_SET_OUTPUT_ENABLED,
+    OP_SET_INPUT_PROTECTION,
     OP__COUNT
 } op_t;
 
 static const char *const op_names[OP__COUNT] = {
     "create_input", "get_input", "delete_input", "list_outputs",
-    "create_output", "delete_output", "set_output_enabled",
+    "create_output", "delete_output", "set_output_enabled", "set_input_protection",
 };
 
 typedef enum {
@@ -826,6 +827,16 @@ int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
     json_t *body = json_pack("{s:b}", "enabled", enabled);
     return submit(cf, OP_SET_OUTPUT_ENABLED, prio, "PUT",
                   make_url(cf, input_uid, "", output_uid), body, (cb_u){ .output = cb }, ud);
+}
+
+int sp_cloudflare_set_input_protection(sp_cloudflare_t *cf, const char *input_uid, bool on,
+                                       sp_cf_done_cb cb, void *ud)
+{
+    if (!cf || !cb || !id_ok(input_uid))
+        return SP_EINVAL;
+    return submit(cf, OP_SET_INPUT_PROTECTION, SP_CF_PRIO_NORMAL, "PUT",
+                  make_url(cf, input_uid, NULL, NULL), json_pack("{s:b}", "disconnectProtection",
+                  on), (cb_u){ .done = cb }, ud);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */
