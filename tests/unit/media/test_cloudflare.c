@@ -293,7 +293,10 @@ Test(cloudflare, set_input_protection, .init = setup, .fini = teardown)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(q.err, 0, "%s", q.msg);
     cr_assert_eq(q.attempts, 3);
-    cr_assert_eq(fake_cf_count_calls(&fake, "\"disconnectProtection\":true"), 3);
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"fault\":\"500\""), 2);
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"method\":\"PUT\""), 4, "1 + 3 attempts");
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"disconnectProtection\":true"), 1,
+                 "the body sent");
     res_t n = { 0 };
     cr_assert_eq(sp_cloudflare_set_input_protection(cf, "0123456789abcdef0123456789abcdef", true,
                                                     on_done, &n), 0);
