@@ -22,8 +22,9 @@ async function bootStack() {
     RELAY_RTMP_LISTEN: `127.0.0.1:${rtmpPort}`, CLOUDFLARE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     STREAM_DISCONNECT_TIMEOUT: '15000', CLOUDFLARE_INPUT_POLL_INTERVAL: '1000', LOG_LEVEL: 'info',
   };
-  const srv = await startServer({ env: cpEnv, dataDir: tmpDir('sp-prot-') });
-  return { relay, srv };
+  const dataDir = tmpDir('sp-prot-');
+  const srv = await startServer({ env: cpEnv, dataDir });
+  return { relay, srv, cpEnv, dataDir, relayEnv };
 }
 
 const relayProtection = async (ctx, uid) => (await ctx.relay.api('GET', `/${uid}`)).json.result.disconnectProtection;
@@ -81,6 +82,23 @@ test('disconnect_protection off (PUT /api/stream/settings): the destination clos
     assert.doesNotMatch(ctx.relay.logText(), /msg="input on the slate"/);
     assert.match(ctx.srv.logs.join('\n'), /msg="disconnect protection applied to the live input" on=0/);
     await u.api('POST', '/api/stream/stop');
+    // the control plane restarts: the user's manager, loaded with the setting off, tells the
+    // relay again (idempotent)
+    await ctx.srv.stopClean();
+    ctx.srv = await startServer({ env: ctx.cpEnv, dataDir: ctx.dataDir });
+    await u.stream();
+    await waitFor(() => ctx.srv.logs.some((l) => /msg="disconnect protection applied to the live input" on=0/.test(l)),
+      { timeout: 10000, what: 'setting sent on load' });
+    // the relay loses its state (a new data dir): the control plane restores the input with
+    // its uid and key, then turns its protection off again
+    await ctx.relay.kill9();
+    ctx.relay = await startRelay({ env: { ...ctx.relayEnv, RELAY_API_LISTEN: `127.0.0.1:${ctx.relay.port}` },
+      dataDir: tmpDir('sp-prot-relay2-') });
+    await waitFor(async () => {
+      const r = await ctx.relay.api('GET', `/${uid}`);
+      return r.status === 200 && r.json.result.disconnectProtection === false;
+    }, { timeout: 20000, what: 'restored input with disconnectProtection=false' });
+    assert.match(ctx.srv.logs.join('\n'), /msg="live input restored on the media service"/);
     await finish(ctx, st);
   } finally {
     await ctx.srv.stop();
