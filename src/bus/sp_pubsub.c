@@ -16,14 +16,26 @@
 
 #define MOD "pubsub"
 #define MAX_TOPICS 200000
+/*
+ * Fan-out scheduling (docs/internals/websocket.md): a publish serves at most FANOUT_SYNC
+ * sockets at once; the rest of the topic's sockets are served by an idle handle, at most
+ * FANOUT_TURN per loop turn shared round robin by the topics with work left, so another topic's
+ * small fan-out never waits behind a large one. A topic keeps up to FANOUT_PENDING frames not
+ * yet delivered to every socket; one more finishes the walk first (bounded, like before).
+ */
+#define FANOUT_SYNC 64
+#define FANOUT_TURN 256
+#define FANOUT_PENDING 64
 
 typedef struct topic_s topic_t;
 
 struct sp_pubsub_sub_s {
     topic_t *t;
-    sp_ws_conn_t *conn; /* socket subscriber, or */
-    sp_pubsub_cb cb;    /* callback subscriber */
+    sp_ws_conn_t *conn;         /* socket subscriber, or */
+    sp_pubsub_cb cb;            /* callback subscriber, or */
+    sp_pubsub_frame_cb fcb;     /* frame subscriber (served like a socket) */
     void *ud;
+    uint64_t fidx;              /* last pending frame index given to it */
     sp_pubsub_sub_t *prev, *next; /* topic list */
     sp_pubsub_sub_t *cnext;       /* the socket's list (via sp_ws_conn ext slot) */
     bool dead;
@@ -34,6 +46,11 @@ typedef struct {
     sp_rbuf_t *frame;
 } hist_t;
 
+typedef struct {
+    uint64_t idx; /* topic-wide index of frames handed to the fan-out (gap notices included) */
+    sp_rbuf_t *frame;
+} pend_t;
+
 struct topic_s {
     char *name;
     uint64_t seq;
@@ -43,6 +60,17 @@ struct topic_s {
     sp_pubsub_sub_t *subs;
     unsigned iterating;
     bool has_dead;
+    /* fan-out: frames not yet given to every frame/socket subscriber (oldest first) */
+    pend_t *pend;
+    size_t pend_n, pend_cap;
+    uint64_t fidx;         /* index of the newest frame handed to the fan-out */
+    uint64_t pass_fidx;    /* newest index when the current walk started */
+    sp_pubsub_sub_t *cur;  /* the walk's next subscriber (NULL: no walk) */
+    bool walking;          /* a walk is in progress (cur may be NULL at the end) */
+    bool running;          /* inside fan_walk (re-entrant publishes only append) */
+    topic_t *anext;        /* active list (topics with a walk to finish) */
+    bool active;
+    size_t nsinks;         /* live socket + frame subscribers */
 };
 
 struct sp_pubsub_s {
@@ -52,6 +80,9 @@ struct sp_pubsub_s {
     sp_ws_hub_t *hub;
     sp_pubsub_stats_t st;
     sp_pubsub_backend_t backend;
+    uv_idle_t *idle; /* allocated on first use; freed by its close callback */
+    topic_t *ahead, *atail;
+    uint64_t deferred; /* socket deliveries made by the idle handle, not the publish */
 };
 
 /* ---- topic names ----------------------------------------------------------------- */
@@ -159,6 +190,9 @@ static void topic_free(void *v)
         sp_free(s);
         s = n;
     }
+    for (size_t i = 0; i < t->pend_n; i++)
+        sp_rbuf_unref(t->pend[i].frame);
+    sp_free(t->pend);
     sp_free(t->name);
     sp_free(t);
 }
@@ -230,6 +264,8 @@ static void sub_kill(sp_pubsub_t *ps, sp_pubsub_sub_t *s)
     topic_t *t = s->t;
     if (s->dead)
         return;
+    if (s->conn || s->fcb)
+        t->nsinks--;
     s->dead = true;
     s->conn = NULL;
     ps->st.subscriptions--;
@@ -238,6 +274,11 @@ static void sub_kill(sp_pubsub_t *ps, sp_pubsub_sub_t *s)
 }
 
 /* ---- public API ------------------------------------------------------------------ */
+
+static void idle_closed(uv_handle_t *h)
+{
+    sp_free(h);
+}
 
 sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size)
 {
@@ -259,6 +300,10 @@ void sp_pubsub_free(sp_pubsub_t *ps)
     }
     if (ps->hub)
         sp_ws_hub_set_ext(ps->hub, NULL);
+    if (ps->idle) {
+        uv_idle_stop(ps->idle);
+        uv_close((uv_handle_t *)ps->idle, idle_closed);
+    }
     size_t it = 0;
     const char *k;
     size_t kl;
@@ -296,21 +341,45 @@ sp_pubsub_sub_t *sp_pubsub_subscribe(sp_pubsub_t *ps, const char *topic, sp_pubs
     return s;
 }
 
-static int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c)
+/* caught_up: the socket is being given everything kept (resume), so pending frames are not
+ * for it any more, also when it was subscribed already. */
+static int sp_pubsub_subscribe_conn(sp_pubsub_t *ps, const char *topic, sp_ws_conn_t *c,
+                                    bool caught_up)
 {
     int err;
     topic_t *t = topic_get(ps, topic, true, &err);
     if (!t)
         return err;
     for (sp_pubsub_sub_t *s = sp_ws_conn_get_ext(c); s; s = s->cnext)
-        if (s->t == t)
+        if (s->t == t) {
+            if (caught_up)
+                s->fidx = t->fidx;
             return 0;
+        }
     sp_pubsub_sub_t *s = sub_add(t);
     s->conn = c;
+    s->fidx = t->fidx; /* frames already in the fan-out are older than this subscription */
+    t->nsinks++;
     s->cnext = sp_ws_conn_get_ext(c);
     sp_ws_conn_set_ext(c, s);
     ps->st.subscriptions++;
     return 0;
+}
+
+sp_pubsub_sub_t *sp_pubsub_subscribe_frames(sp_pubsub_t *ps, const char *topic,
+                                            sp_pubsub_frame_cb cb, void *ud)
+{
+    int err;
+    topic_t *t = topic_get(ps, topic, true, &err);
+    if (!t || !cb)
+        return NULL;
+    sp_pubsub_sub_t *s = sub_add(t);
+    s->fcb = cb;
+    s->ud = ud;
+    s->fidx = t->fidx;
+    t->nsinks++;
+    ps->st.subscriptions++;
+    return s;
 }
 
 void sp_pubsub_unsubscribe(sp_pubsub_t *ps, sp_pubsub_sub_t *sub)
@@ -350,6 +419,166 @@ static void sp_pubsub_drop_conn(sp_pubsub_t *ps, sp_ws_conn_t *c)
     }
 }
 
+/* ---- fan-out ------------------------------------------------------------------------ */
+
+/* Drops the pending frames every subscriber has (index <= upto). */
+static void pend_retire(topic_t *t, uint64_t upto)
+{
+    size_t k = 0;
+    while (k < t->pend_n && t->pend[k].idx <= upto)
+        sp_rbuf_unref(t->pend[k++].frame);
+    memmove(t->pend, t->pend + k, (t->pend_n - k) * sizeof(pend_t));
+    t->pend_n -= k;
+}
+
+/*
+ * Gives s every pending frame it lacks, oldest first, then ONE write. Returns 1 if it had
+ * something to send. A frame callback may (un)subscribe or publish: pend is re-read each time.
+ */
+static size_t serve_sub(sp_pubsub_t *ps, topic_t *t, sp_pubsub_sub_t *s)
+{
+    size_t i = 0;
+    while (i < t->pend_n && t->pend[i].idx <= s->fidx)
+        i++;
+    if (i == t->pend_n)
+        return 0;
+    for (; i < t->pend_n && !s->dead; i++) {
+        s->fidx = t->pend[i].idx;
+        if (s->conn) {
+            if (sp_ws_conn_queue_frame(s->conn, t->pend[i].frame) != 0) {
+                /* closing or cut as a slow reader: nothing more for it */
+                ps->st.dropped += t->pend_n - i;
+                s->fidx = t->pend[t->pend_n - 1].idx;
+                break;
+            }
+        } else {
+            s->fcb(t->name, t->pend[i].frame, s->ud);
+        }
+        ps->st.delivered++;
+    }
+    if (s->conn && !s->dead)
+        sp_ws_conn_flush(s->conn);
+    return 1;
+}
+
+/*
+ * Walks the topic's subscribers on from t->cur, serving at most budget of them; at the end of
+ * the list the frames every subscriber has are retired and, if newer ones wait, a new walk
+ * starts. While a walk is on, t->iterating keeps killed subscribers (and the cursor) alive.
+ * Returns the work done (subscribers served, plus 1 per 32 passed over).
+ */
+static size_t fan_walk(sp_pubsub_t *ps, topic_t *t, size_t budget)
+{
+    size_t served = 0, passed = 0;
+    t->running = true;
+    while (t->walking && served + passed / 32 < budget) {
+        sp_pubsub_sub_t *s = t->cur;
+        if (!s) {
+            pend_retire(t, t->pass_fidx);
+            if (t->pend_n == 0) {
+                t->walking = false;
+                break;
+            }
+            t->pass_fidx = t->fidx;
+            t->cur = t->subs;
+            continue;
+        }
+        t->cur = s->next;
+        if (s->dead || (!s->conn && !s->fcb) || !serve_sub(ps, t, s))
+            passed++;
+        else
+            served++;
+    }
+    t->running = false;
+    if (!t->walking) {
+        t->iterating--;
+        topic_sweep(ps, t);
+    }
+    return served + passed / 32;
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    sp_pubsub_t *ps = h->data;
+    size_t n = 0, budget = FANOUT_TURN;
+    for (topic_t *t = ps->ahead; t; t = t->anext)
+        n++;
+    size_t slice = n ? budget / n : budget;
+    if (slice < 32)
+        slice = 32;
+    topic_t *last = ps->atail;
+    while (ps->ahead && budget) {
+        topic_t *t = ps->ahead;
+        ps->ahead = t->anext;
+        if (!ps->ahead)
+            ps->atail = NULL;
+        t->anext = NULL;
+        if (t->walking) {
+            size_t used = fan_walk(ps, t, slice < budget ? slice : budget);
+            ps->deferred += used;
+            budget -= used < budget ? used : budget;
+        }
+        if (t->walking) {
+            if (ps->atail)
+                ps->atail->anext = t;
+            else
+                ps->ahead = t;
+            ps->atail = t;
+        } else {
+            t->active = false;
+        }
+        if (t == last)
+            break;
+    }
+    if (!ps->ahead)
+        uv_idle_stop(h);
+}
+
+static void activate(sp_pubsub_t *ps, topic_t *t)
+{
+    if (t->active)
+        return;
+    if (!ps->idle) {
+        ps->idle = sp_malloc(sizeof(*ps->idle));
+        uv_idle_init(ps->loop, ps->idle);
+        ps->idle->data = ps;
+    }
+    t->active = true;
+    t->anext = NULL;
+    if (ps->atail)
+        ps->atail->anext = t;
+    else
+        ps->ahead = t;
+    ps->atail = t;
+    uv_idle_start(ps->idle, on_idle); /* no-op when started */
+}
+
+/* Hands a frame to the topic's socket and frame subscribers (see FANOUT_*). */
+static void fan_add(sp_pubsub_t *ps, topic_t *t, sp_rbuf_t *frame)
+{
+    if (t->nsinks == 0 && !t->walking)
+        return;
+    if (t->walking && t->pend_n >= FANOUT_PENDING && !t->running)
+        fan_walk(ps, t, SIZE_MAX); /* the publisher outruns the walk: finish it now */
+    if (t->pend_n == t->pend_cap) {
+        t->pend_cap = t->pend_cap ? t->pend_cap * 2 : 4;
+        t->pend = sp_realloc(t->pend, t->pend_cap * sizeof(pend_t));
+    }
+    t->pend[t->pend_n].idx = ++t->fidx;
+    t->pend[t->pend_n++].frame = sp_rbuf_ref(frame);
+    if (!t->walking) {
+        t->walking = true;
+        t->iterating++;
+        t->cur = t->subs;
+        t->pass_fidx = t->fidx;
+    }
+    if (t->running)
+        return; /* re-entrant: the walk under way takes it */
+    fan_walk(ps, t, ps->loop ? FANOUT_SYNC : SIZE_MAX);
+    if (t->walking)
+        activate(ps, t);
+}
+
 /* Numbers, encodes once, keeps in the ring and fans out. Returns 0 or SP_EINVAL. */
 static int deliver(sp_pubsub_t *ps, topic_t *t, uint64_t seq, const char *event, json_t *payload)
 {
@@ -376,22 +605,17 @@ static int deliver(sp_pubsub_t *ps, topic_t *t, uint64_t seq, const char *event,
         t->head = (t->head + 1) % ps->history_size;
     }
 
+    /* callback subscribers now; sockets and frame subscribers through the paced fan-out */
     t->iterating++;
     for (sp_pubsub_sub_t *s = t->subs; s; s = s->next) {
-        if (s->dead)
-            continue;
-        if (s->conn) {
-            if (sp_ws_conn_send_frame(s->conn, frame) == 0)
-                ps->st.delivered++;
-            else
-                ps->st.dropped++;
-        } else if (s->cb) {
+        if (!s->dead && s->cb) {
             s->cb(t->name, event, json_object_get(o, "payload"), seq, s->ud);
             ps->st.delivered++;
         }
     }
     t->iterating--;
     topic_sweep(ps, t);
+    fan_add(ps, t, frame);
     sp_rbuf_unref(frame);
     json_decref(o);
     return 0;
@@ -445,16 +669,19 @@ int sp_pubsub_deliver(sp_pubsub_t *ps, const char *topic, uint64_t seq, const ch
         return SP_EEXISTS; /* stale: this node already numbered past it */
     int jumped = t->seq > 0 && seq > t->seq + 1;
     if (jumped) {
-        /* messages this node never received: tell live subscribers before the frame */
-        t->iterating++;
-        for (sp_pubsub_sub_t *s = t->subs; s; s = s->next)
-            if (!s->dead && s->conn)
-                send_ctl(s->conn, t->name, "gap",
-                         json_pack("{s:I,s:I,s:I}", "after_seq", (json_int_t)t->seq,
-                                   "oldest_seq", (json_int_t)seq, "missed_from",
-                                   (json_int_t)(t->seq + 1)));
-        t->iterating--;
-        topic_sweep(ps, t);
+        /* messages this node never received: tell live subscribers before the frame (the same
+         * notice for all, encoded once, in the fan-out's order) */
+        json_t *o = json_pack("{s:s,s:s,s:{s:I,s:I,s:I},s:n}", "topic", t->name, "event", "gap",
+                              "payload", "after_seq", (json_int_t)t->seq, "oldest_seq",
+                              (json_int_t)seq, "missed_from", (json_int_t)(t->seq + 1), "seq");
+        char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (txt) {
+            sp_rbuf_t *gap = sp_ws_frame_encode(SP_WS_OP_TEXT, txt, strlen(txt));
+            fan_add(ps, t, gap);
+            sp_rbuf_unref(gap);
+        }
+        free(txt);
+        json_decref(o);
     }
     if ((err = deliver(ps, t, seq, event, payload)) != 0)
         return err;
@@ -550,7 +777,7 @@ static int sp_pubsub_resume(sp_pubsub_t *ps, sp_ws_conn_t *c, const char *topic,
     ps->st.replayed -= out->replayed;
     if (out->gap)
         ps->st.gaps--;
-    if ((rc = sp_pubsub_subscribe_conn(ps, topic, c)) != 0)
+    if ((rc = sp_pubsub_subscribe_conn(ps, topic, c, true)) != 0)
         return rc;
     if (out->gap) {
         uint64_t a = after_seq > out->seq ? 0 : after_seq;
@@ -595,7 +822,7 @@ static bool ext_message(sp_ws_conn_t *c, const char *type, void *json_obj, void 
             return true;
         }
         if (type[0] == 's') {
-            int rc = sp_pubsub_subscribe_conn(ps, topic, c);
+            int rc = sp_pubsub_subscribe_conn(ps, topic, c, false);
             if (rc) {
                 refuse(c, topic, sp_err_name(rc));
                 return true;
@@ -646,9 +873,19 @@ void sp_pubsub_attach(sp_pubsub_t *ps, sp_ws_hub_t *hub)
     sp_ws_hub_set_ext(hub, &ext);
 }
 
+static size_t active_topics(const sp_pubsub_t *ps)
+{
+    size_t n = 0;
+    for (const topic_t *t = ps->ahead; t; t = t->anext)
+        n++;
+    return n;
+}
+
 void sp_pubsub_stats(const sp_pubsub_t *ps, sp_pubsub_stats_t *out)
 {
     *out = ps->st;
+    out->deferred = ps->deferred;
+    out->active_topics = active_topics(ps);
     out->topics = sp_map_count(ps->topics);
 }
 
@@ -667,11 +904,16 @@ void sp_pubsub_write_metrics(const sp_pubsub_t *ps, sp_buf_t *out)
                    "# TYPE streampai_pubsub_gaps_total counter\nstreampai_pubsub_gaps_total %llu\n"
                    "# TYPE streampai_pubsub_topics gauge\nstreampai_pubsub_topics %zu\n"
                    "# TYPE streampai_pubsub_subscriptions gauge\n"
-                   "streampai_pubsub_subscriptions %llu\n",
+                   "streampai_pubsub_subscriptions %llu\n"
+                   "# TYPE streampai_pubsub_fanout_deferred_total counter\n"
+                   "streampai_pubsub_fanout_deferred_total %llu\n"
+                   "# TYPE streampai_pubsub_fanout_active_topics gauge\n"
+                   "streampai_pubsub_fanout_active_topics %zu\n",
                    (unsigned long long)s->published, (unsigned long long)s->delivered,
                    (unsigned long long)s->dropped, (unsigned long long)s->replayed,
                    (unsigned long long)s->gaps, sp_map_count(ps->topics),
-                   (unsigned long long)s->subscriptions);
+                   (unsigned long long)s->subscriptions, (unsigned long long)ps->deferred,
+                   active_topics(ps));
     if (ps->backend.write_metrics)
         ps->backend.write_metrics(ps->backend.ud, out);
 }

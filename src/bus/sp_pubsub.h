@@ -31,6 +31,16 @@
  * publisher included, delivers it on receipt through sp_pubsub_deliver.
  * While the backend is down, publish delivers locally (next local seq).
  *
+ * Fan-out pacing: callback subscribers run during publish; sockets (and frame subscribers)
+ * are served by a walk over the topic's list: at most 64 during the publish, the rest from an
+ * idle handle, at most 256 sockets per loop turn shared by the topics with a walk under way, so
+ * a small topic's message is never queued behind another topic's 10,000-socket fan-out. Per
+ * topic, order is kept: each socket gets the topic's pending frames oldest first, several at
+ * once in ONE write when the publisher was faster than the walk; a socket subscribing mid-walk
+ * gets only newer frames (its "subscribed" seq / resume replay covers the rest); one that closes
+ * mid-walk is skipped. A topic holds at most 64 undelivered frames; one more finishes the walk
+ * during that publish. Without a loop (sp_pubsub_new(NULL, ..)) a publish serves everyone.
+ *
  * Loop thread only.
  */
 #ifndef SP_PUBSUB_H
@@ -79,6 +89,8 @@ bool sp_pubsub_default_authorize(const char *user_id, unsigned conn_flags, const
 /* ---- bus ------------------------------------------------------------------------- */
 typedef void (*sp_pubsub_cb)(const char *topic, const char *event, json_t *payload, uint64_t seq,
                              void *ud);
+/** A frame subscriber gets the encoded WebSocket frame, paced and ordered like a socket. */
+typedef void (*sp_pubsub_frame_cb)(const char *topic, sp_rbuf_t *frame, void *ud);
 
 typedef struct {
     uint64_t published;
@@ -88,6 +100,8 @@ typedef struct {
     uint64_t gaps;
     uint64_t topics;
     uint64_t subscriptions;
+    uint64_t deferred;      /* socket deliveries made after the publish (paced fan-out) */
+    uint64_t active_topics; /* topics with a fan-out walk under way */
 } sp_pubsub_stats_t;
 
 sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size);
@@ -98,6 +112,10 @@ void sp_pubsub_attach(sp_pubsub_t *ps, sp_ws_hub_t *hub);
 /** Callback subscriber; NULL if the topic name is invalid or too many topics. */
 sp_pubsub_sub_t *sp_pubsub_subscribe(sp_pubsub_t *ps, const char *topic, sp_pubsub_cb cb,
                                      void *ud);
+/** Frame subscriber (see sp_pubsub_frame_cb); NULL like sp_pubsub_subscribe. The callback may
+ *  (un)subscribe and publish. Unsubscribe with sp_pubsub_unsubscribe. */
+sp_pubsub_sub_t *sp_pubsub_subscribe_frames(sp_pubsub_t *ps, const char *topic,
+                                            sp_pubsub_frame_cb cb, void *ud);
 void sp_pubsub_unsubscribe(sp_pubsub_t *ps, sp_pubsub_sub_t *sub);
 
 /**

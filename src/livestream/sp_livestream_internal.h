@@ -97,6 +97,7 @@ struct sp_ls_manager_s {
     char *rtmp_url;
     char *stream_key;
     sp_input_status_t input_status;
+    json_t *input_health; /* sanitized input health while connected (sp_ls_health.h) */
     int64_t input_event_at; /* provider's time of the last applied input event; 0 = none yet */
     bool input_verify;      /* status as loaded: poll until the media service confirms it */
     bool input_creating;
@@ -196,6 +197,9 @@ void sp_ls_publish_state(sp_ls_manager_t *m, const char *reason);
 void sp_ls_record_event(sp_ls_manager_t *m, const char *stream_id, const char *type,
                         json_t *payload);
 json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key);
+/* input.health (sp_ls_health.h): the view with warnings for the given platforms (NULL, n 0:
+   the outputs'), or null unless the input is connected and a poll reported it */
+json_t *sp_ls_health_json(sp_ls_manager_t *m, const char *const *platforms, size_t n);
 /* The platform hooks: the stream is streaming (its platform destinations) / ending. */
 void sp_ls_hook_streaming(sp_ls_manager_t *m);
 void sp_ls_hook_ending(sp_ls_manager_t *m, const char *stream_id);

@@ -9,6 +9,7 @@
  * streams row and the stream_outputs rows are written before the media API is called.
  */
 #include "livestream/sp_livestream_internal.h"
+#include "livestream/sp_ls_health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,7 @@ static void mgr_free_mem(sp_ls_manager_t *m)
     sp_ls_wipe_free(m->stream_key);
     sp_free(m->title);
     json_decref(m->categories);
+    json_decref(m->input_health);
     sp_free(m->description);
     sp_free(m->last_error);
     json_decref(m->settings.auto_dests);
@@ -382,6 +384,18 @@ json_t *sp_ls_outputs_json(sp_ls_manager_t *m)
     return arr;
 }
 
+json_t *sp_ls_health_json(sp_ls_manager_t *m, const char *const *platforms, size_t n)
+{
+    if (m->input_status != SP_INPUT_CONNECTED || !m->input_health) return json_null();
+    const char *outs[64];
+    if (!platforms) {
+        for (n = 0; n < m->n_outs && n < 64; n++) outs[n] = m->outs[n]->platform;
+        platforms = outs;
+    }
+    json_t *v = sp_ls_health_view(m->input_health, platforms, n);
+    return v ? v : json_null();
+}
+
 json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
 {
     sp_livestream_t *ls = m->ls;
@@ -392,6 +406,12 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
                           ls->has_media ? ls->media.ops->provider : "none", "rtmp_url",
                           m->rtmp_url, "input_uid", m->input_uid);
         if (with_key) json_object_set_new(input, "stream_key", json_string(m->stream_key));
+        /* null unless connected and reported (Cloudflare reports none: docs/api.md) */
+        json_object_set_new(input, "health", sp_ls_health_json(m, NULL, 0));
+        /* "local": the built-in relay (input health, preview); "cloudflare" */
+        json_object_set_new(input, "backend", json_string(ls->cfg && ls->cfg->media_backend
+                                                              ? ls->cfg->media_backend
+                                                              : "cloudflare"));
         sp_ls_input_json_extra(m, input);
     }
     bool media_degraded = ls->has_media && ls->media.ops->degraded &&
@@ -406,7 +426,7 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
         m->description, "degraded", m->degraded || media_degraded, "end_reason",
         m->ss.end_reason ? sp_ss_end_reason_name(m->ss.end_reason) : NULL);
     json_object_set_new(o, "server_time", json_integer(sp_wall_ms()));
-    if (ls->cfg->media_backend) /* local (the built-in relay) | cloudflare */
+    if (ls->cfg && ls->cfg->media_backend) /* local (the built-in relay) | cloudflare */
         json_object_set_new(o, "media_backend", json_string(ls->cfg->media_backend));
     if (m->categories) json_object_set(o, "categories", m->categories);
     if (m->last_error) json_object_set_new(o, "error", json_string(m->last_error));

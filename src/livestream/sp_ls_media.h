@@ -10,6 +10,7 @@
 #ifndef SP_LS_MEDIA_H
 #define SP_LS_MEDIA_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@ typedef struct {
     const char *stream_key;
     sp_input_status_t status;
     int64_t since_ms; /* when the current status began (Cloudflare statusEnteredAt), 0 if unknown */
+    const json_t *health; /* the relay's input health (borrowed, unchecked); NULL if none */
 } sp_ls_input_t;
 
 typedef struct {

@@ -63,7 +63,8 @@ static void on_input(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
             sp_time_parse_rfc3339(in->status_entered_at, strlen(in->status_entered_at),
                                      &since) != 0)
             since = 0;
-        sp_ls_input_t li = { in->uid, in->rtmps_url, in->stream_key, map_state(in), since };
+        sp_ls_input_t li = { in->uid, in->rtmps_url, in->stream_key, map_state(in), since,
+                             in->health };
         cb(0, msg, &li, c->ud);
     } else {
         cb(r->err ? r->err : SP_EPROTO, msg, NULL, c->ud);

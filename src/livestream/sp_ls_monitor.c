@@ -5,6 +5,7 @@
  * outputs the media service lost). Layer: above sp_ls_engine.c (sp_livestream_internal.h).
  */
 #include "livestream/sp_livestream_internal.h"
+#include "livestream/sp_ls_health.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -218,6 +219,8 @@ static void input_restore(sp_ls_manager_t *m)
     if (rc != 0) on_input_restored(rc, sp_strerror(rc), NULL, m);
 }
 
+static void health_update(sp_ls_manager_t *m, const json_t *raw);
+
 static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
 {
     poll_ctx_t *c = ud;
@@ -265,10 +268,22 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
                 sp_input_status_name(st), sp_ss_state_name(m->ss.state));
     }
     sp_ls_apply_input(m, st, at, "poll", NULL, NULL);
+    health_update(m, st == SP_INPUT_CONNECTED ? in->health : NULL);
     if (m->input_verify) input_verified(m);
 out:
     sp_ls_unref(m);
     sp_free(c);
+}
+
+/* keeps what a poll reported (NULL: none); publishes a change */
+static void health_update(sp_ls_manager_t *m, const json_t *raw)
+{
+    json_t *h = raw ? sp_ls_health_sanitize(raw) : NULL;
+    bool changed = (h == NULL) != (m->input_health == NULL) ||
+                   (h && !json_equal(h, m->input_health));
+    json_decref(m->input_health);
+    m->input_health = h;
+    if (changed) sp_ls_publish_state(m, "input_health");
 }
 
 static bool poll_one(sp_ls_manager_t *m)

@@ -91,6 +91,19 @@ static void on_status_dests(int err, json_t *rows, int64_t changes, void *ud)
     op_ctx_t *c = ud;
     json_t *st = sp_ls_status_json(c->m, true);
     json_object_set_new(st, "destinations", err == 0 ? destinations_json(rows) : json_array());
+    json_t *input = json_object_get(st, "input");
+    if (err == 0 && c->m->n_outs == 0 && json_is_object(input)) {
+        /* not streaming: warn against the limits of the enabled destinations */
+        const char *plats[64];
+        size_t n = 0, i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            if (n < 64 && json_integer_value(json_object_get(row, "enabled")) != 0)
+                plats[n++] = sp_json_str(row, "platform");
+        }
+        json_object_set_new(input, "health", sp_ls_health_json(c->m, plats, n));
+    }
     sp_livestream_t *ls = c->m->ls;
     json_t *stats = NULL;
     if (ls->phooks.stats && c->m->stream_id[0])

@@ -180,6 +180,8 @@ int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
     }
     json_t *en = json_object_get(result, "enabled");
     out->enabled = en ? !json_is_false(en) : true; /* missing = true (older API) */
+    json_t *health = json_object_get(result, "health");
+    out->health = json_is_object(health) ? health : NULL;
     json_t *st = json_object_get(result, "status");
     if (!st || json_is_null(st)) {
         copy_str(out->state, sizeof out->state, "disconnected");

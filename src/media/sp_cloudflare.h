@@ -93,6 +93,9 @@ typedef struct {
     bool ever_connected;     /* false when status was null (never connected) */
     char status_entered_at[48];
     bool enabled;
+    /* the built-in relay's "health" extension object (borrowed from the response, valid
+       during the callback); NULL from Cloudflare, which has no such field */
+    const json_t *health;
 } sp_cf_input_t;
 
 typedef struct {

@@ -224,7 +224,7 @@ static void serve_entry(sp_http_req_t *req, const entry_t *e)
     if (strncmp(e->mime, "text/html", 9) == 0) {
         sp_http_res_header(
             req, "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: https:; media-src 'self' data: https:; "
+            "default-src 'self'; img-src 'self' data: https:; media-src 'self' data: blob: https:; "
             "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors "
             "'self'");
         sp_http_res_header(req, "Referrer-Policy", "same-origin");

@@ -18,6 +18,9 @@
 #define MOD "ws"
 #define WRITE_BATCH 16
 #define READ_BUF (64 * 1024)
+/* spare queue nodes / write requests the hub keeps: no allocation per socket in a fan-out */
+#define SPARE_OUT 8192
+#define SPARE_WR 256
 
 typedef struct out_s {
     struct out_s *next;
@@ -31,6 +34,11 @@ typedef struct {
     size_t bytes;
     sp_rbuf_t *r[WRITE_BATCH];
 } wreq_t;
+
+typedef struct {
+    void *head;
+    size_t n, cap, size;
+} spare_t;
 
 enum { ST_OPEN = 0, ST_CLOSING, ST_DEAD };
 
@@ -97,6 +105,7 @@ struct sp_ws_hub_s {
     size_t flood_size;
     size_t flood_per_tick;
     uint64_t flood_seq;
+    spare_t spare_out, spare_wr;
 };
 
 static void conn_destroy(sp_ws_conn_t *c);
@@ -130,9 +139,40 @@ static void user_count_add(sp_ws_hub_t *hub, const char *user, int delta)
         sp_map_dels(hub->per_user, user, NULL);
 }
 
+/* A pool of spare blocks of one size; a free block's first word links the next. */
+static void *spare_get(spare_t *sp)
+{
+    void *p = sp->head;
+    if (!p)
+        return sp_malloc(sp->size);
+    memcpy(&sp->head, p, sizeof(void *));
+    sp->n--;
+    return p;
+}
+
+static void spare_put(spare_t *sp, void *p, bool keep)
+{
+    if (!keep || sp->n >= sp->cap) {
+        sp_free(p);
+        return;
+    }
+    memcpy(p, &sp->head, sizeof(void *));
+    sp->head = p;
+    sp->n++;
+}
+
+static void spare_free(spare_t *sp)
+{
+    for (void *p; (p = sp->head) != NULL; sp_free(p))
+        memcpy(&sp->head, p, sizeof(void *));
+    sp->n = 0;
+}
+
 static void hub_handle_closed(sp_ws_hub_t *hub)
 {
     if (--hub->handles == 0 && hub->freeing) {
+        spare_free(&hub->spare_out);
+        spare_free(&hub->spare_wr);
         sp_map_free(hub->per_user);
         sp_free(hub->public_url);
         sp_free(hub->allowed_origins);
@@ -146,7 +186,7 @@ static void queue_drop_pending(sp_ws_conn_t *c)
     while (o) {
         out_t *n = o->next;
         sp_rbuf_unref(o->r);
-        sp_free(o);
+        spare_put(&c->hub->spare_out, o, !c->hub->freeing);
         o = n;
     }
     c->qhead = c->qtail = NULL;
@@ -156,7 +196,7 @@ static void queue_drop_pending(sp_ws_conn_t *c)
 /* Appends without a cap check (the caller checked or it is a control frame). */
 static void queue_push(sp_ws_conn_t *c, sp_rbuf_t *r)
 {
-    out_t *o = sp_malloc(sizeof(*o));
+    out_t *o = spare_get(&c->hub->spare_out);
     o->next = NULL;
     o->r = r;
     if (c->qtail)
@@ -191,7 +231,7 @@ static void write_cb(uv_write_t *req, int status)
         sp_rbuf_unref(w->r[i]);
     c->inflight -= w->bytes;
     c->wr = NULL;
-    sp_free(w);
+    spare_put(&c->hub->spare_wr, w, !c->hub->freeing);
     if (c->state == ST_DEAD)
         return;
     if (status < 0) {
@@ -213,7 +253,7 @@ static void conn_pump(sp_ws_conn_t *c)
             conn_destroy(c);
         return;
     }
-    wreq_t *w = sp_malloc(sizeof(*w));
+    wreq_t *w = spare_get(&c->hub->spare_wr);
     uv_buf_t bufs[WRITE_BATCH];
     w->c = c;
     w->n = 0;
@@ -226,7 +266,7 @@ static void conn_pump(sp_ws_conn_t *c)
         bufs[w->n] = uv_buf_init((char *)o->r->data, (unsigned)o->r->len);
         w->r[w->n++] = o->r;
         w->bytes += o->r->len;
-        sp_free(o);
+        spare_put(&c->hub->spare_out, o, true);
     }
     c->qbytes -= w->bytes;
     c->inflight += w->bytes;
@@ -237,7 +277,7 @@ static void conn_pump(sp_ws_conn_t *c)
             sp_rbuf_unref(w->r[i]);
         c->inflight -= w->bytes;
         c->wr = NULL;
-        sp_free(w);
+        spare_put(&c->hub->spare_wr, w, true);
         conn_destroy(c);
     }
 }
@@ -252,7 +292,7 @@ static void cut_slow_reader(sp_ws_conn_t *c, size_t attempted)
     begin_close(c, SP_WS_CLOSE_POLICY, "slow reader", true);
 }
 
-int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame)
+int sp_ws_conn_queue_frame(sp_ws_conn_t *c, sp_rbuf_t *frame)
 {
     if (c->state != ST_OPEN)
         return SP_ECLOSED;
@@ -263,8 +303,17 @@ int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame)
     queue_push(c, sp_rbuf_ref(frame));
     c->hub->st.msgs_out++;
     c->hub->st.bytes_out += frame->len;
-    conn_pump(c);
     return 0;
+}
+
+void sp_ws_conn_flush(sp_ws_conn_t *c) { conn_pump(c); }
+
+int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame)
+{
+    int rc = sp_ws_conn_queue_frame(c, frame);
+    if (rc == 0)
+        conn_pump(c);
+    return rc;
 }
 
 int sp_ws_conn_send_text(sp_ws_conn_t *c, const char *text, size_t len)
@@ -727,6 +776,8 @@ sp_ws_hub_t *sp_ws_hub_new(uv_loop_t *loop, const sp_ws_opts_t *opts)
     hub->public_url = opts->public_url ? sp_strdup(opts->public_url) : NULL;
     hub->allowed_origins = opts->allowed_origins ? sp_strdup(opts->allowed_origins) : NULL;
     hub->per_user = sp_map_new(NULL);
+    hub->spare_out = (spare_t){ .cap = SPARE_OUT, .size = sizeof(out_t) };
+    hub->spare_wr = (spare_t){ .cap = SPARE_WR, .size = sizeof(wreq_t) };
     hub->opts.public_url = hub->public_url;
     hub->opts.allowed_origins = hub->allowed_origins;
     if (sp_ws_origins_init(&hub->origins, hub->public_url, hub->allowed_origins) != 0)

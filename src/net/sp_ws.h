@@ -184,6 +184,14 @@ void sp_ws_handle_upgrade(sp_ws_hub_t *hub, sp_http_req_t *req, const sp_ws_hand
  * connection is closing, or SP_ETOOBIG after cutting a slow reader (1008).
  */
 int sp_ws_conn_send_frame(sp_ws_conn_t *c, sp_rbuf_t *frame);
+/**
+ * sp_ws_conn_send_frame without the write: frames queued this way go out in ONE write at the
+ * next sp_ws_conn_flush (a fan-out with several pending messages for a socket coalesces them).
+ * Same returns; after SP_ETOOBIG the connection is closing.
+ */
+int sp_ws_conn_queue_frame(sp_ws_conn_t *c, sp_rbuf_t *frame);
+/** Hands what is queued to libuv (no-op while a write is in flight: it follows that write). */
+void sp_ws_conn_flush(sp_ws_conn_t *c);
 /** Encodes and queues one text message. */
 int sp_ws_conn_send_text(sp_ws_conn_t *c, const char *text, size_t len);
 /** Authenticated user id or NULL. */

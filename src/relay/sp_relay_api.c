@@ -165,6 +165,9 @@ static json_t *input_json(sp_relay_t *r, const sp_relay_input_t *in, bool full)
     json_object_set_new(j, "rtmps", json_pack("{s:s, s:s}", "url", url, "streamKey", in->key));
     json_object_set_new(j, "status", input_status(in));
     json_object_set_new(j, "stats", input_stats(in));
+    /* relay extension: the input health (docs/relay.md "Input health"); null while no
+       publisher is connected. Cloudflare has no such field. */
+    json_object_set_new(j, "health", sp_relay_health_json(in, sp_mono_ms()));
     return j;
 }
 
@@ -300,6 +303,22 @@ static void h_input_delete(sp_http_req_t *req, void *ud)
     sp_relay_input_delete(r, in);
     sp_relay_save(r);
     respond_ok(req, 200, NULL);
+}
+
+/* relay extension: the live input as HTTP-FLV (sp_relay_preview.c) */
+static void h_input_preview(sp_http_req_t *req, void *ud)
+{
+    sp_relay_t *r = ud;
+    sp_relay_input_t *in = input_or_404(r, req);
+    if (!in)
+        return;
+    int rc = sp_relay_preview_start(in, req);
+    if (rc == SP_ENOTFOUND)
+        respond_err(req, 404, 10003, "Live input not connected");
+    else if (rc == SP_ELIMIT)
+        respond_err(req, 429, 10011, "Too many preview viewers for this live input");
+    else if (rc != 0)
+        respond_err(req, 503, 10002, "Preview unavailable");
 }
 
 /* ---- outputs ---- */
@@ -587,6 +606,7 @@ int sp_relay_api_start(sp_relay_t *r)
     sp_router_add(a->router, "GET", BASE "/{uid}", h_input_get, r, &auth);
     sp_router_add(a->router, "PUT", BASE "/{uid}", h_input_put, r, &auth);
     sp_router_add(a->router, "DELETE", BASE "/{uid}", h_input_delete, r, &auth);
+    sp_router_add(a->router, "GET", BASE "/{uid}/preview.flv", h_input_preview, r, &auth);
     sp_router_add(a->router, "GET", BASE "/{uid}/outputs", h_out_list, r, &auth);
     sp_router_add(a->router, "POST", BASE "/{uid}/outputs", h_out_create, r, &auth);
     sp_router_add(a->router, "GET", BASE "/{uid}/outputs/{output}", h_out_get, r, &auth);
@@ -624,6 +644,8 @@ void sp_relay_api_stop(sp_relay_t *r)
     if (!a)
         return;
     sp_metrics_unregister(render_metrics, r);
+    for (sp_relay_input_t *in = r->inputs; in; in = in->next)
+        sp_relay_preview_close_all(in);
     sp_http_server_free(a->http);
     sp_router_free(a->router);
     /* requests in flight complete with SP_ECANCELED (and free themselves) */

@@ -17,6 +17,7 @@
 #include "core/sp_backoff.h"
 #include "core/sp_buf.h"
 #include "core/sp_config.h"
+#include "net/sp_router.h"
 #include "net/sp_tls.h"
 #include "relay/sp_relay.h"
 
@@ -112,6 +113,15 @@ typedef struct {
     int width, height;
     double meta_fps;
     uint64_t connected_at_ms;
+    /* input health (sp_relay_health.c): 5 s windows per track, sequence-header details */
+    uint64_t hw_start_ms, hw_vbytes, hw_abytes, hw_vframes;
+    double video_kbps, audio_kbps, hw_fps;
+    bool have_window;
+    int sps_width, sps_height, profile, level;
+    double sps_fps;
+    int sample_rate, channels;
+    uint32_t last_vts, last_ats, hw_first_vts;
+    uint64_t late_frames; /* frames whose timestamp went back on their track */
 } sp_input_stats_t;
 
 struct sp_relay_input_s {
@@ -140,6 +150,7 @@ struct sp_relay_input_s {
     const sp_slate_t *slate;     /* non-NULL while some output is on the slate */
     uint64_t slate_since_ms, slate_until_ms; /* loop clock */
     uint64_t slates;             /* times the slate was shown */
+    void *previews; /* HTTP-FLV preview viewers (sp_relay_preview.c) */
 };
 
 struct sp_relay_s {
@@ -251,6 +262,25 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
 /** Stored metadata (AMF "onMetaData" + object, without "@setDataFrame"). */
 void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len);
 void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms);
+
+/* ---- input health (sp_relay_health.c) ---- */
+/** Every media message (hook from sp_relay_input_media): per-track counters, SPS / AAC config. */
+void sp_relay_health_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, uint8_t flags,
+                           uint32_t codec, const uint8_t *p, size_t len);
+/** Once a second while live (hook from sp_relay_input_stats_tick): closes the 5 s window. */
+void sp_relay_health_tick(sp_relay_input_t *in, uint64_t now_ms);
+/** The "health" extension object of a live input (null when no publisher). */
+json_t *sp_relay_health_json(const sp_relay_input_t *in, uint64_t now_mono_ms);
+
+/* ---- HTTP-FLV preview (sp_relay_preview.c) ---- */
+/** A tag for every preview viewer of in (hook from the media path). */
+void sp_relay_preview_feed(sp_relay_input_t *in, const sp_relay_tag_t *t);
+/** Ends every preview of in (publisher gone, input deleted). */
+void sp_relay_preview_close_all(sp_relay_input_t *in);
+/** Takes over req's connection as a preview viewer of in: 0, SP_ENOTFOUND (no publisher),
+ *  SP_ELIMIT (too many viewers) or SP_EAGAIN (the connection could not be taken); on an
+ *  error req is still to be answered. */
+int sp_relay_preview_start(sp_relay_input_t *in, sp_http_req_t *req);
 
 /* ---- outputs: relay/sp_rtmp_push.h ---- */
 

@@ -246,6 +246,7 @@ static void input_gone(sp_relay_input_t *in, const char *reason, bool may_slate)
         for (sp_relay_output_t *o = in->outputs; o; o = o->next)
             sp_push_stop(o, "input disconnected");
     }
+    sp_relay_preview_close_all(in);
     reset_media(in);
     sp_relay_webhook(in->relay, in, "live_input.disconnected", NULL, NULL);
 }
@@ -263,6 +264,7 @@ void sp_relay_input_errored(sp_relay_input_t *in, const char *code, const char *
     slate_end(in, NULL);
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         sp_push_stop(o, "input errored");
+    sp_relay_preview_close_all(in);
     sp_relay_webhook(in->relay, in, "live_input.errored", code, message);
     reset_media(in);
 }
@@ -296,11 +298,13 @@ void sp_relay_input_metadata(sp_relay_input_t *in, const uint8_t *p, size_t len)
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->conn)
             sp_push_feed(o, &in->meta_tag);
+    sp_relay_preview_feed(in, &in->meta_tag);
 }
 
 void sp_relay_input_stats_tick(sp_relay_input_t *in, uint64_t now_ms)
 {
     sp_input_stats_t *s = &in->st;
+    sp_relay_health_tick(in, now_ms);
     if (s->win_start_ms == 0) {
         s->win_start_ms = now_ms;
         return;
@@ -338,6 +342,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
         t.flags |= SP_TAG_FRAME;
     if (info.keyframe && type == SP_FLV_TAG_VIDEO)
         t.flags |= SP_TAG_KEY;
+    sp_relay_health_media(in, type, ts, t.flags, info.codec, payload->data, payload->len);
 
     if (type == SP_FLV_TAG_VIDEO) {
         set_codec(in->st.vcodec, sizeof(in->st.vcodec), sp_flv_codec_name(type, info.codec));
@@ -383,6 +388,7 @@ void sp_relay_input_media(sp_relay_input_t *in, uint8_t type, uint32_t ts, sp_rb
     for (sp_relay_output_t *o = in->outputs; o; o = o->next)
         if (o->conn)
             sp_push_feed(o, &t);
+    sp_relay_preview_feed(in, &t);
     sp_rbuf_unref(payload);
 }
 

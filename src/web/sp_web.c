@@ -6,6 +6,7 @@
 #include "auth/sp_auth.h"
 #include "core/sp_err.h"
 #include "livestream/sp_ls_media_cf.h"
+#include "web/sp_routes_preview.h"
 #include "web/sp_socket.h"
 #include "web/sp_widgets.h"
 
@@ -98,6 +99,7 @@ void sp_web_live_routes(sp_app_t *app)
     sp_routes_webhooks_register(app);
     sp_routes_admin_register(app);
     sp_routes_destinations_register(app);
+    sp_routes_preview_register(app);
 }
 
 void sp_web_live_attach_ws(sp_app_t *app)
@@ -108,6 +110,7 @@ void sp_web_live_attach_ws(sp_app_t *app)
 void sp_web_live_shutdown(sp_app_t *app)
 {
     sp_web_widgets_shutdown(app); /* the AlertQueue stops publishing before the bus goes */
+    sp_routes_preview_shutdown();
     sp_livestream_shutdown(app->live);
 }
 

@@ -101,6 +101,7 @@ try {
   log(`${opened}/${N} stopped readers open in ${((performance.now() - t0) / 1000).toFixed(1)} s; idle cost ${((rss1 - rss0) / Math.max(1, opened) / 1024).toFixed(1)} KiB per socket`);
   let maxRss = rss1;
   const sampler = setInterval(() => { maxRss = Math.max(maxRss, rssOf(srv.pid)); }, 200);
+  const met0 = parseMetrics((await rq(port, 'GET', '/metrics')).text);
   const sch0 = sched(srv.pid);
   const tw0 = performance.now();
   let flowA = true, nA = 0, errA = '';
@@ -125,6 +126,11 @@ try {
   // a paused client never reads the close: the server's own counter says how many it cut
   const met = parseMetrics((await rq(port, 'GET', '/metrics')).text);
   const closedByServer = met.get('streampai_ws_slow_closed_total') ?? NaN;
+  // what the bus handed to sockets during phase 2 (fast + stopped readers; after a stopped
+  // reader is cut its topic has fewer sockets) and how much of it the paced fan-out did
+  const delta = (k) => (met.get(k) ?? NaN) - (met0.get(k) ?? NaN);
+  const delivered = delta('streampai_pubsub_delivered_total');
+  const deferred = delta('streampai_pubsub_fanout_deferred_total'); // sockets visited, not frames
   const codes = { 1008: closedByServer };
   const fastClosed = fast.filter((s) => s.closed !== null).length;
   const expected = p1.n + p2.n;
@@ -136,13 +142,13 @@ try {
   const ok = nA > 0 && rssOk && fastClosed === 0 && fastMissing === 0 && p99 < P99_MAX && p1.errs + p2.errs === 0;
   log(`server RSS: before the stopped readers ${(rss0 / 1048576).toFixed(1)} MiB, with them idle ${(rss1 / 1048576).toFixed(1)} MiB, max during the flow ${(maxRss / 1048576).toFixed(1)} MiB`);
   log(`server main thread during phase 2: ${cpuMs.toFixed(0)} ms on a CPU, ${waitMs.toFixed(0)} ms runnable but waiting for one, over ${wallMs.toFixed(0)} ms; ${(cpuMs / Math.max(1, nA + p2.n)).toFixed(1)} ms of CPU per published message`);
-  log(`${nA} messages of ${MSG} B to the stopped readers (${(nA * MSG / 1024).toFixed(0)} KiB offered per socket); closed by the server: ${closedByServer}/${opened} (close codes ${JSON.stringify(codes)})`);
+  log(`${nA} messages of ${MSG} B to the stopped readers (${(nA * MSG / 1024).toFixed(0)} KiB offered per socket); closed by the server: ${closedByServer}/${opened} (close codes ${JSON.stringify(codes)}); frames queued on sockets ${delivered}; socket visits of the paced fan-out after the publish returned ${deferred} (sockets being closed included)`);
   log(`fast readers (${FAST}): phase 1 alone p50 ${pct(lat1, 50).toFixed(1)} p99 ${pct(lat1, 99).toFixed(1)} ms; phase 2 with ${opened} stopped readers p50 ${pct(lat2, 50).toFixed(1)} p99 ${p99.toFixed(1)} ms max ${Math.max(...lat2).toFixed(1)} ms; closed ${fastClosed}, missing messages ${fastMissing}`);
   for (const s of [...slow, ...fast]) s.ws.terminate();
   paused.stop();
   const t = await srv.term();
   console.log(`slow-readers: stopped=${opened} fast=${FAST} fast_messages=${p1.n}+${p2.n} stopped_messages=${nA} x ${MSG} B queue_cap=${QCAP} max_rss=${(maxRss / 1048576).toFixed(1)} MiB ` +
-    `growth/socket=${(perSock / 1024).toFixed(1)} KiB (<= cap+16 KiB ${rssOk ? 'OK' : 'FAIL'}) closed_by_server=${closedByServer} cpu_per_msg=${(cpuMs / Math.max(1, nA + p2.n)).toFixed(1)}ms runq_wait=${(waitMs / wallMs * 100).toFixed(0)}% ` +
+    `growth/socket=${(perSock / 1024).toFixed(1)} KiB (<= cap+16 KiB ${rssOk ? 'OK' : 'FAIL'}) closed_by_server=${closedByServer} socket_frames=${delivered} cpu_per_frame=${(cpuMs * 1000 / Math.max(1, delivered)).toFixed(1)}us(PUTs included) cpu_per_msg=${(cpuMs / Math.max(1, nA + p2.n)).toFixed(1)}ms runq_wait=${(waitMs / wallMs * 100).toFixed(0)}% ` +
     `fast p99 ${pct(lat1, 99).toFixed(1)}->${p99.toFixed(1)} ms fast_closed=${fastClosed} fast_missing=${fastMissing} exit=${t.code} host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) ` +
     `verdict=${paused.count ? 'INVALID (the host paused the processes)' : ok && t.code === 0 ? 'PASS' : 'FAIL'}`);
   process.exitCode = ok && t.code === 0 ? 0 : 1;

@@ -6,7 +6,8 @@
 // SOAK_TOGGLE_MS, 100 ms, round robin: 200 streams going up and down, each a state_changed to its
 // sockets), the metadata is updated between toggles, and every SOAK_STORM_S (60 s; 20 s when
 // SOAK_SECONDS < 600) a reconnect storm closes SOAK_STORM_PCT (25 %) of the sockets at once and
-// reopens them. /metrics is read every second (loop lag sample, RSS) and /healthz timed.
+// reopens them. /metrics is read every second (loop lag sample; C heap in use and held free by
+// malloc, SQLite memory: growth of live objects vs the allocator) and /healthz timed, RSS and fds.
 // Prints a table over time (RSS, fds, sockets open, loop lag p99/max over the interval, healthz
 // p99, starts/stops, errors) and the verdict: RSS growth after warm-up (first 20 %) <= 5 %, no fd
 // leak (fds at the end <= fds after warm-up + 2 % + 16), loop-lag p99 < 10 ms, and once every
@@ -126,24 +127,28 @@ try {
   const paused = pauseWatch();
   let lastRow = tStart;
   let win = { lag: [], hz: [], sch: sched(srv.pid), t: Date.now() };
-  console.error('  time   RSS MiB   fds  sockets  lag p99 ms  lag max ms  healthz p99 ms  cpu %  runq wait %  starts  stops  storms  errors');
+  console.error('  time   RSS MiB  heap MiB  free MiB  sqlite MiB   fds  sockets  lag p99 ms  lag max ms  healthz p99 ms  cpu %  runq wait %  starts  stops  storms  errors');
   while (Date.now() - tStart < SECS * 1000) {
     await sleep(1000);
     const hz = await rq(port, 'GET', '/healthz', undefined, {}, { timeout: 5000, ag: false });
     const m = parseMetrics((await rq(port, 'GET', '/metrics', undefined, {}, { timeout: 5000, ag: false })).text);
     const lag = (m.get('streampai_event_loop_lag_seconds') ?? NaN) * 1000;
-    const s = { t: (Date.now() - tStart) / 1000, rss: rssOf(srv.pid), fds: fdsOf(srv.pid), lag, hz: hz.ms, open: socks.filter((x) => x && x.ws.readyState === 1).length };
+    // the C heap (glibc mallinfo2): in use by live objects vs held free by malloc
+    const heap = m.get('streampai_malloc_bytes{kind="in_use"}') ?? NaN;
+    const heapFree = m.get('streampai_malloc_bytes{kind="free"}') ?? NaN;
+    const sqlite = m.get('streampai_sqlite_memory_bytes') ?? NaN;
+    const s = { t: (Date.now() - tStart) / 1000, rss: rssOf(srv.pid), fds: fdsOf(srv.pid), lag, hz: hz.ms, heap, heapFree, sqlite, open: socks.filter((x) => x && x.ws.readyState === 1).length };
     samples.push(s);
     if (Number.isFinite(lag)) win.lag.push(lag); // a failed /metrics read (pause) gives no sample
     win.hz.push(hz.ms);
     if (Date.now() - lastRow >= rowEvery * 1000 || Date.now() - tStart >= SECS * 1000) {
       const sc = sched(srv.pid);
       const wall = (Date.now() - win.t) * 1e6;
-      const row = { t: s.t, rss: s.rss, fds: s.fds, open: s.open, lag99: pct(win.lag, 99), lagMax: Math.max(...win.lag), hz99: pct(win.hz, 99),
+      const row = { t: s.t, rss: s.rss, heap: s.heap, heapFree: s.heapFree, sqlite: s.sqlite, fds: s.fds, open: s.open, lag99: pct(win.lag, 99), lagMax: Math.max(...win.lag), hz99: pct(win.hz, 99),
         cpu: (sc[0] - win.sch[0]) / wall * 100, wait: (sc[1] - win.sch[1]) / wall * 100,
         starts: counts.starts, stops: counts.stops, storms: counts.storms || 0, errs: errors.http + errors.start + errors.stop };
       rows.push(row);
-      console.error(`${String(Math.round(row.t)).padStart(6)}s ${(row.rss / 1048576).toFixed(1).padStart(8)} ${String(row.fds).padStart(5)} ${String(row.open).padStart(8)} ` +
+      console.error(`${String(Math.round(row.t)).padStart(6)}s ${(row.rss / 1048576).toFixed(1).padStart(8)} ${(row.heap / 1048576).toFixed(1).padStart(9)} ${(row.heapFree / 1048576).toFixed(1).padStart(9)} ${(row.sqlite / 1048576).toFixed(1).padStart(11)} ${String(row.fds).padStart(5)} ${String(row.open).padStart(8)} ` +
         `${row.lag99.toFixed(1).padStart(11)} ${row.lagMax.toFixed(1).padStart(11)} ${row.hz99.toFixed(1).padStart(15)} ${row.cpu.toFixed(1).padStart(6)} ${row.wait.toFixed(1).padStart(12)} ${String(row.starts).padStart(7)} ${String(row.stops).padStart(6)} ${String(row.storms).padStart(7)} ${String(row.errs).padStart(7)}`);
       lastRow = Date.now();
       win = { lag: [], hz: [], sch: sc, t: Date.now() };
@@ -171,6 +176,9 @@ try {
   const rssWarm = Math.max(...after.slice(0, 10).map((s) => s.rss));
   const rssEnd = Math.max(...samples.slice(-10).map((s) => s.rss));
   const growth = (rssEnd - rssWarm) / rssWarm * 100;
+  // the same for the heap in use (live objects): growth there is a structure, not the allocator
+  const heapWarm = Math.max(...after.slice(0, 10).map((s) => s.heap).filter(Number.isFinite));
+  const heapEnd = Math.max(...samples.slice(-10).map((s) => s.heap).filter(Number.isFinite));
   const fdLeak = wEnd.fds - w0.fds;
   const fdOk = wEnd.fds <= w0.fds * 1.02 + 16;
   const lags = after.map((s) => s.lag).filter(Number.isFinite);
@@ -185,6 +193,7 @@ try {
   const verdict = rssOk && fdOk && lagOk && !failed && errors.start + errors.stop === 0 && orphans === 0;
   console.log(`soak: ${SECS}s${process.env.SOAK_EVENT_HISTORY ? ` history=${process.env.SOAK_EVENT_HISTORY}` : ''} users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
     `rss ${(rssWarm / 1048576).toFixed(1)}->${(rssEnd / 1048576).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%, <=5% ${rssOk ? 'OK' : 'FAIL'}) ` +
+    `heap_in_use ${(heapWarm / 1048576).toFixed(1)}->${(heapEnd / 1048576).toFixed(1)} MiB ` +
     `fds ${w0.fds}->${wEnd.fds} (${fdLeak >= 0 ? '+' : ''}${fdLeak}, ${fdOk ? 'OK' : 'LEAK'}) loop-lag p99 ${lag99.toFixed(1)} ms max ${Math.max(...lags).toFixed(1)} ms (<10 ms ${lagOk ? 'OK' : 'FAIL'}) ` +
     `healthz p99 ${pct(after.map((s) => s.hz), 99).toFixed(1)} ms errors=${JSON.stringify(errors)} close_codes=${JSON.stringify(closeCodes)} max_runq_wait=${Math.max(...rows.map((r) => r.wait)).toFixed(0)}%${failed ? ` ${failed}` : ''} orphan_outputs=${orphans} (drained in ${drainMs} ms) host_pauses=${paused.count} (${(paused.ms / 1000).toFixed(0)} s) verdict=${hostPaused ? 'INVALID (the host paused the processes)' : verdict ? 'PASS' : 'FAIL'}`);
   process.exitCode = verdict && !hostPaused ? 0 : 1;
