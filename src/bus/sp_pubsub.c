@@ -57,6 +57,7 @@ struct topic_s {
     hist_t *ring; /* history_size slots */
     size_t head;  /* next slot to write */
     size_t count;
+    size_t ring_bytes; /* frame bytes held by the ring (capped by history_bytes) */
     sp_pubsub_sub_t *subs;
     unsigned iterating;
     bool has_dead;
@@ -76,6 +77,7 @@ struct topic_s {
 struct sp_pubsub_s {
     uv_loop_t *loop;
     size_t history_size;
+    size_t history_bytes; /* 0: no byte cap */
     sp_map_t *topics;
     sp_ws_hub_t *hub;
     sp_pubsub_stats_t st;
@@ -204,6 +206,7 @@ static void ring_clear(topic_t *t, size_t cap)
         sp_rbuf_unref(t->ring[idx].frame);
     }
     t->count = 0;
+    t->ring_bytes = 0;
     sp_free(t->ring);
     t->ring = NULL;
 }
@@ -278,6 +281,12 @@ static void sub_kill(sp_pubsub_t *ps, sp_pubsub_sub_t *s)
 static void idle_closed(uv_handle_t *h)
 {
     sp_free(h);
+}
+
+void sp_pubsub_set_history_bytes(sp_pubsub_t *ps, size_t bytes)
+{
+    if (ps)
+        ps->history_bytes = bytes;
 }
 
 sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size)
@@ -596,13 +605,24 @@ static int deliver(sp_pubsub_t *ps, topic_t *t, uint64_t seq, const char *event,
 
     if (ps->history_size) {
         hist_t *h = &t->ring[t->head];
-        if (t->count == ps->history_size)
+        if (t->count == ps->history_size) {
+            t->ring_bytes -= h->frame->len;
             sp_rbuf_unref(h->frame);
-        else
+        } else {
             t->count++;
+        }
         h->seq = seq;
         h->frame = sp_rbuf_ref(frame);
+        t->ring_bytes += frame->len;
         t->head = (t->head + 1) % ps->history_size;
+        /* the byte cap: oldest frames go first, the newest always stays */
+        while (ps->history_bytes && t->ring_bytes > ps->history_bytes && t->count > 1) {
+            hist_t *old = &t->ring[(t->head + ps->history_size - t->count) % ps->history_size];
+            t->ring_bytes -= old->frame->len;
+            sp_rbuf_unref(old->frame);
+            old->frame = NULL;
+            t->count--;
+        }
     }
 
     /* callback subscribers now; sockets and frame subscribers through the paced fan-out */

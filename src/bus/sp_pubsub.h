@@ -105,6 +105,10 @@ typedef struct {
 } sp_pubsub_stats_t;
 
 sp_pubsub_t *sp_pubsub_new(uv_loop_t *loop, size_t history_size);
+/** Caps each topic's history by the bytes of its frames as well (0: count only, the default):
+ *  the oldest frames are dropped first, the newest is always kept; a resume from before the
+ *  oldest kept frame gets a gap notice, as with the count cap. */
+void sp_pubsub_set_history_bytes(sp_pubsub_t *ps, size_t bytes);
 void sp_pubsub_free(sp_pubsub_t *ps);
 /** Plugs the socket protocol (subscribe/resume/...) into the hub's extension hook. */
 void sp_pubsub_attach(sp_pubsub_t *ps, sp_ws_hub_t *hub);

@@ -139,6 +139,9 @@ static const var_t vars[] = {
       "Maximum destinations (platform accounts and custom RTMP) per user." },
     { "EVENT_HISTORY_SIZE", T_INT, OFF(event_history_size), ALL("100"), 1, 100000, NULL, 0,
       "Messages kept per topic so a reconnecting client can resume." },
+    { "EVENT_HISTORY_BYTES", T_INT, OFF(event_history_bytes), ALL("65536"), 0, 67108864, NULL, 0,
+      "Byte cap of each topic's resume history (0 = count only): big messages (stream status "
+      "snapshots) keep fewer than EVENT_HISTORY_SIZE, so memory is bounded per topic." },
     { "ALERT_QUEUE_SIZE", T_INT, OFF(alert_queue_size), ALL("50"), 1, 4096, NULL, 0,
       "Pending alerts kept per user (the AlertQueue; lowest priority oldest dropped first)." },
     { "ALERT_PROCESSING_INTERVAL", T_DUR, OFF(alert_processing_interval),

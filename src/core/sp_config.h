@@ -61,6 +61,7 @@ typedef struct {
     int64_t max_concurrent_users;
     int64_t max_platforms_per_user;
     int64_t event_history_size;
+    int64_t event_history_bytes;
     int64_t alert_queue_size;
     int64_t alert_processing_interval;
     int64_t upload_max_bytes;

@@ -135,6 +135,7 @@ int sp_socket_init(sp_app_t *app)
     };
     app->ws = sp_ws_hub_new(app->loop, &o);
     app->pubsub = sp_pubsub_new(app->loop, (size_t)cfg->event_history_size);
+    sp_pubsub_set_history_bytes(app->pubsub, (size_t)cfg->event_history_bytes);
     sp_pubsub_attach(app->pubsub, app->ws);
     sp_route_opts_t ro = { .body_limit = 0, .flags = SP_ROUTE_PUBLIC };
     if (sp_router_add(app->router, "GET", "/socket", socket_route, app, &ro) != 0)

@@ -206,6 +206,74 @@ Test(pubsub, history_ring_and_resume)
     sp_pubsub_free(ps);
 }
 
+typedef struct {
+    size_t n, bytes;
+    uint64_t first;
+} sized_t;
+
+static void on_sized(sp_rbuf_t *frame, uint64_t seq, void *ud)
+{
+    sized_t *z = ud;
+    if (z->n++ == 0)
+        z->first = seq;
+    z->bytes += frame->len;
+}
+
+static void pub_big(sp_pubsub_t *ps, const char *topic, size_t len)
+{
+    char *text = malloc(len + 1);
+    memset(text, 'x', len);
+    text[len] = '\0';
+    json_t *p = json_pack("{s:s}", "text", text);
+    cr_assert_gt(sp_pubsub_publish(ps, topic, "ev", p), 0);
+    json_decref(p);
+    free(text);
+}
+
+Test(pubsub, history_byte_cap)
+{
+    sp_pubsub_t *ps = sp_pubsub_new(NULL, 100);
+    sp_pubsub_set_history_bytes(ps, 4096);
+    sp_pubsub_replay_t out;
+    for (int i = 0; i < 20; i++)
+        pub_big(ps, "chat:u1", 1000); /* ~1.05 KB frames: 3 fit in 4 KiB, 4 do not */
+    sized_t z = { 0 };
+    cr_assert_eq(sp_pubsub_replay(ps, "chat:u1", 0, on_sized, &z, &out), 0);
+    cr_assert_eq(z.n, 3, "kept %zu", z.n);
+    cr_assert_leq(z.bytes, 4096);
+    cr_assert_gt(z.bytes + z.bytes / 3, 4096); /* one more would not fit */
+    cr_assert_eq(z.first, 18);
+    cr_assert_eq(out.oldest_seq, 18);
+    cr_assert(out.gap, "a resume from before the oldest kept frame is a gap");
+    /* small messages (~65 B frames): the byte cap still holds, far more of them are kept */
+    for (int i = 0; i < 150; i++)
+        pub(ps, "chat:u1", i);
+    z = (sized_t){ 0 };
+    sp_pubsub_replay(ps, "chat:u1", 0, on_sized, &z, &out);
+    cr_assert_gt(z.n, 40);
+    cr_assert_lt(z.n, 100);
+    cr_assert_leq(z.bytes, 4096);
+    cr_assert_eq(z.first, 170 - z.n + 1, "the newest kept, contiguous");
+    /* one frame bigger than the cap: the newest is always kept, alone */
+    pub_big(ps, "chat:u1", 10000);
+    z = (sized_t){ 0 };
+    sp_pubsub_replay(ps, "chat:u1", 0, on_sized, &z, &out);
+    cr_assert_eq(z.n, 1);
+    cr_assert_eq(z.first, 171);
+    cr_assert_gt(z.bytes, 10000);
+    sp_pubsub_free(ps);
+    /* a roomy byte cap: the count cap rules */
+    ps = sp_pubsub_new(NULL, 10);
+    sp_pubsub_set_history_bytes(ps, 65536);
+    for (int i = 0; i < 20; i++)
+        pub(ps, "chat:u1", i);
+    z = (sized_t){ 0 };
+    sp_pubsub_replay(ps, "chat:u1", 0, on_sized, &z, &out);
+    cr_assert_eq(z.n, 10);
+    cr_assert_eq(z.first, 11);
+    sp_pubsub_free(ps);
+}
+
 Test(pubsub, zero_history_reports_gap)
 {
     sp_pubsub_t *ps = sp_pubsub_new(NULL, 0);
