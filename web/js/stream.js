@@ -143,6 +143,8 @@ function render() {
   $('#start-stream').hidden = s.state !== 'ready';
   $('#stop-stream').hidden = s.state !== 'streaming';
   $('#stop-stream').disabled = !!s.starting;
+  const onAir = s.state === 'streaming' || s.state === 'ending';
+  Object.assign($('#regen-key'), { disabled: onAir, title: onAir ? 'Stop the stream before regenerating the stream key (OBS streams with the current key)' : 'Get a new stream key; the current one stops working at once' });
   $('#degraded').hidden = !(s.degraded || inputStatus === 'unknown');
   if (s.input) {
     if (s.input.rtmp_url) $('#ingest-url').value = s.input.rtmp_url;
