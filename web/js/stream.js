@@ -13,6 +13,7 @@ import { get, post, put, del, ApiError } from './api.js';
 import { renderCategoryFields, chosenCategories, categoriesSaved } from './categories.js';
 import { destStatus, destStatusNode } from './dest_status.js';
 import { editDestination, regenerateKey } from './dest_edit.js';
+import { renderRecording } from './rec_status.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -154,6 +155,7 @@ function render() {
   if (document.activeElement !== title && s.title !== undefined) title.value = s.title || '';
   renderCountdown();
   renderDestinations();
+  renderRecording(s);
 }
 
 function renderCountdown() {
