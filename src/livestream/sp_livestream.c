@@ -127,6 +127,7 @@ static void load_done(sp_ls_manager_t *m)
         sp_ls_hook_streaming(m);
     m->next_poll_mono = 0;
     m->input_verify = !m->load_failed && m->input_uid != NULL && m->ls->has_media;
+    if (!m->load_failed) sp_ls_protection_sync(m, true); /* the relay input's default is on */
     sp_ls_mgr_arm_timer(m);
     sp_ls_mgr_run_waiters(m);
     if (m->needs_reconcile) sp_ls_reconcile_start(m);

@@ -274,6 +274,8 @@ void sp_ls_event_output(sp_ls_manager_t *m, const sp_ls_out_t *o, const char *ty
 /* ---- sp_ls_settings.c (above sp_ls_stream.c) ------------------------------------- */
 /* Loads the settings into m->settings (defaults when none), then next(m). */
 void sp_ls_settings_load(sp_ls_manager_t *m, sp_ls_mgr_fn next);
+/* the built-in relay's input gets the user's disconnect_protection (only_off: only when off) */
+void sp_ls_protection_sync(sp_ls_manager_t *m, bool only_off);
 /* After a state transition: an encoder that connected (offline -> ready) with auto go-live
    on starts the stream. */
 void sp_ls_autostart_after(sp_ls_manager_t *m, sp_ss_state_t before);

@@ -428,6 +428,8 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
         m->description, "degraded", m->degraded || media_degraded, "end_reason",
         m->ss.end_reason ? sp_ss_end_reason_name(m->ss.end_reason) : NULL);
     json_object_set_new(o, "server_time", json_integer(sp_wall_ms()));
+    if (ls->cfg && ls->cfg->media_backend) /* local (the built-in relay) | cloudflare */
+        json_object_set_new(o, "media_backend", json_string(ls->cfg->media_backend));
     if (m->categories) json_object_set(o, "categories", m->categories);
     if (m->last_error) json_object_set_new(o, "error", json_string(m->last_error));
     json_object_set_new(o, "recording", sp_ls_recording_json(m));

@@ -70,6 +70,10 @@ typedef struct {
        with the same uid and stream key, so the encoder's settings keep working */
     int (*restore_input)(void *ctx, const char *user_id, const char *input_uid,
                          const char *key, sp_ls_input_cb cb, void *ud);
+    /* built-in relay only (NULL otherwise, never sent to Cloudflare): the input's disconnect
+       protection (the "be right back" slate); idempotent, retried by the client */
+    int (*set_input_protection)(void *ctx, const char *input_uid, bool on, sp_ls_done_cb cb,
+                                void *ud);
     /* true if a background (poll) call fits in the global budget now */
     bool (*poll_allowed)(void *ctx);
     /* true while the circuit breaker is open */

@@ -197,6 +197,15 @@ static int delete_input(void *ctx, const char *input_uid, sp_ls_done_cb cb, void
     return rc;
 }
 
+static int set_input_protection(void *ctx, const char *input_uid, bool on, sp_ls_done_cb cb,
+                                void *ud)
+{
+    call_t *c = call_new((void *)cb, ud);
+    int rc = sp_cloudflare_set_input_protection(ctx, input_uid, on, on_done, c);
+    if (rc != 0) sp_free(c);
+    return rc;
+}
+
 static bool poll_allowed(void *ctx)
 {
     (void)ctx;
@@ -226,6 +235,7 @@ static const sp_ls_media_ops_t relay_ops = {
     .provider = "cloudflare",
     .create_input = create_input,
     .restore_input = restore_input,
+    .set_input_protection = set_input_protection,
     .get_input = get_input,
     .create_output = create_output,
     .list_outputs = list_outputs,

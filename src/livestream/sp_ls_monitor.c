@@ -123,6 +123,7 @@ static void on_input_created(int err, const char *errmsg, const sp_ls_input_t *i
     m->input_retry_mono = 0;
     ls->counters.inputs_created++;
     sp_ls_mgr_set_input(m, in->uid, in->rtmp_url, in->stream_key);
+    sp_ls_protection_sync(m, true); /* a new relay input has it on */
     sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare input created", "input=%s",
             in->uid);
     char *sealed = sp_ls_seal(m->user_id, "input_key", in->stream_key);
@@ -205,6 +206,7 @@ static void on_input_restored(int err, const char *errmsg, const sp_ls_input_t *
             "input=%s state=%s", in->uid, sp_ss_state_name(m->ss.state));
     m->next_poll_mono = 0;
     m->next_out_poll_mono = 0; /* its outputs are gone too: the refresh recreates them */
+    sp_ls_protection_sync(m, true);
 out:
     sp_ls_unref(m);
 }

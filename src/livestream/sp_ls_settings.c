@@ -130,6 +130,49 @@ void sp_livestream_on_settings_changed(sp_livestream_t *ls, sp_ls_settings_chang
     ls->settings_changed_ud = ud;
 }
 
+/* ------------------------------------------------------------------------- */
+/* the built-in relay's input follows the setting (docs/relay.md)             */
+
+typedef struct {
+    sp_ls_manager_t *m;
+    bool on;
+} prot_ctx_t;
+
+static void on_protection_set(int err, const char *errmsg, void *ud)
+{
+    prot_ctx_t *c = ud;
+    sp_ls_manager_t *m = c->m;
+    if (err != 0) {
+        sp_ulog(SP_LOG_WARN, "livestream", m->user_id,
+                "disconnect protection not applied to the live input",
+                "on=%d err=%s msg=\"%s\"", c->on, sp_err_name(err), errmsg ? errmsg : "");
+    } else {
+        sp_ulog(SP_LOG_INFO, "livestream", m->user_id,
+                "disconnect protection applied to the live input", "on=%d", c->on);
+        /* a retried older PUT may have landed after a newer one: send the current value */
+        if (!m->stopped && m->settings.disconnect_protection != c->on)
+            sp_ls_protection_sync(m, false);
+    }
+    sp_ls_unref(m);
+    sp_free(c);
+}
+
+void sp_ls_protection_sync(sp_ls_manager_t *m, bool only_off)
+{
+    sp_livestream_t *ls = m->ls;
+    bool on = m->settings.disconnect_protection;
+    if (m->stopped || !ls->has_media || !ls->media.ops->set_input_protection ||
+        m->input_uid == NULL || (only_off && on))
+        return;
+    prot_ctx_t *c = sp_calloc(1, sizeof(*c));
+    c->m = m;
+    c->on = on;
+    sp_ls_ref(m);
+    int rc = ls->media.ops->set_input_protection(ls->media.ctx, m->input_uid, on,
+                                                 on_protection_set, c);
+    if (rc != 0) on_protection_set(rc, sp_strerror(rc), c);
+}
+
 typedef struct {
     sp_ls_manager_t *m;
     sp_ls_result_cb cb;
@@ -169,6 +212,7 @@ static void on_put_written(int err, json_t *rows, int64_t changes, void *ud)
     sp_livestream_t *ls = m->ls;
     if (ls->settings_changed && !m->stopped)
         ls->settings_changed(ls->settings_changed_ud, m->user_id, s->disconnect_protection);
+    sp_ls_protection_sync(m, false);
     if (was != s->disconnect_protection) sp_ls_publish_state(m, "settings");
     sp_ls_ok(c->cb, c->ud, sp_ls_manager_settings(m));
     put_done(c);

@@ -41,12 +41,14 @@ typedef enum {
     OP_SET_OUTPUT_ENABLED,
     OP_UPDATE_INPUT,
     OP_LIST_VIDEOS,
+    OP_SET_INPUT_PROTECTION,
     OP__COUNT
 } op_t;
 
 static const char *const op_names[OP__COUNT] = {
     "create_input", "get_input", "delete_input", "list_outputs",
     "create_output", "delete_output", "set_output_enabled", "update_input", "list_videos",
+    "set_input_protection",
 };
 
 typedef enum {
@@ -692,6 +694,16 @@ int sp_cloudflare_list_videos(sp_cloudflare_t *cf, const char *input_uid, sp_cf_
         return SP_EINVAL;
     return submit(cf, OP_LIST_VIDEOS, prio, "GET", make_url(cf, input_uid, "videos", NULL), NULL,
                   (cb_u){ .done = cb }, ud);
+}
+
+int sp_cloudflare_set_input_protection(sp_cloudflare_t *cf, const char *input_uid, bool on,
+                                       sp_cf_done_cb cb, void *ud)
+{
+    if (!cf || !cb || !id_ok(input_uid))
+        return SP_EINVAL;
+    return submit(cf, OP_SET_INPUT_PROTECTION, SP_CF_PRIO_NORMAL, "PUT",
+                  make_url(cf, input_uid, NULL, NULL), json_pack("{s:b}", "disconnectProtection",
+                  on), (cb_u){ .done = cb }, ud);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */

@@ -159,6 +159,11 @@ int sp_cloudflare_delete_output(sp_cloudflare_t *cf, const char *input_uid,
 int sp_cloudflare_set_output_enabled(sp_cloudflare_t *cf, const char *input_uid,
                                      const char *output_uid, bool enabled, sp_cf_prio_t prio,
                                      sp_cf_output_cb cb, void *ud);
+/* Built-in relay only (MEDIA_BACKEND=local; never call it against Cloudflare, which has no
+   such field): PUT live_inputs/{uid} {"disconnectProtection": on}, NORMAL priority, retried
+   like every PUT. The relay's answer (the input) is not parsed: cb gets r->result. */
+int sp_cloudflare_set_input_protection(sp_cloudflare_t *cf, const char *input_uid, bool on,
+                                       sp_cf_done_cb cb, void *ud);
 
 /* PUT live_inputs/{uid} {recording: {mode, timeoutSeconds}} (a user's recording setting). */
 int sp_cloudflare_set_recording(sp_cloudflare_t *cf, const char *input_uid, const char *mode,

@@ -1,8 +1,9 @@
 // cf_input_loss_note.js: on the Cloudflare media backend, one line in the stream settings
 // panel saying what happens when the encoder drops (Cloudflare has no "be right back" slate:
 // disconnect protection is the built-in relay's; see docs/relay.md "Disconnect protection").
-// The backend is GET /api/stream's `media_backend` when the server sends it, else the ingest
-// host (Cloudflare's inputs are on live.cloudflare.com). Placed under the disconnect
+// The backend is GET /api/stream's `media_backend` (`local` | `cloudflare`, sent by the server
+// since issue 13), else (an older server) the ingest host (Cloudflare's inputs are on
+// live.cloudflare.com). Placed under the disconnect
 // protection switch of the settings panel (stream_settings.js), or under the input status
 // when that panel is not there; follows every stream update (sp:stream).
 const NOTE_ID = 'cf-input-loss-note';

@@ -1,8 +1,10 @@
 /* sp_ls_settings: the disconnect protection accessors other modules read (the relay slate),
  * and the settings-changed hook, on a registry with hand-made managers. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/sp_err.h"
 #include "core/sp_registry.h"
 #include "livestream/sp_livestream_internal.h"
 #include "livestream/sp_ls_settings.h"
@@ -58,4 +60,112 @@ Test(ls_settings, disconnect_protection_accessors)
     sp_livestream_on_settings_changed(&ls, NULL, NULL);
     cr_assert_null(ls.settings_changed);
     sp_registry_free(ls.reg);
+}
+
+/* sp_ls_protection_sync: the built-in relay's input follows the setting through the media
+ * vtable's set_input_protection (relay only: a vtable without it, like Cloudflare's, gets
+ * nothing). The fake records the calls; the test answers them as the loop would. */
+typedef struct {
+    int calls;
+    char uid[64];
+    bool on;
+    sp_ls_done_cb cb;
+    void *ud;
+    int rc; /* synchronous answer */
+} prot_fake_t;
+
+static prot_fake_t pf;
+
+static int fake_set_protection(void *ctx, const char *input_uid, bool on, sp_ls_done_cb cb,
+                               void *ud)
+{
+    (void)ctx;
+    if (pf.rc != 0) return pf.rc;
+    pf.calls++;
+    snprintf(pf.uid, sizeof(pf.uid), "%s", input_uid);
+    pf.on = on;
+    pf.cb = cb;
+    pf.ud = ud;
+    return 0;
+}
+
+static void answer(int err)
+{
+    sp_ls_done_cb cb = pf.cb;
+    void *ud = pf.ud;
+    pf.cb = NULL;
+    cr_assert_not_null(cb, "a call is pending");
+    cb(err, err ? "boom" : "", ud);
+}
+
+Test(ls_settings, protection_sync_to_relay_input)
+{
+    memset(&pf, 0, sizeof(pf));
+    struct sp_livestream_s ls;
+    memset(&ls, 0, sizeof(ls));
+    sp_ls_media_ops_t relay_ops = { .provider = "cloudflare",
+                                    .set_input_protection = fake_set_protection };
+    sp_ls_media_ops_t cf_ops = { .provider = "cloudflare" };
+    ls.media.ops = &relay_ops;
+    ls.has_media = true;
+    struct sp_ls_manager_s m;
+    memset(&m, 0, sizeof(m));
+    m.ls = &ls;
+    m.refs = 1;
+    char user[] = "u1", uid[] = "abc123";
+    m.user_id = user;
+    m.loaded = true;
+    m.settings.disconnect_protection = true;
+
+    sp_ls_protection_sync(&m, false);
+    cr_assert_eq(pf.calls, 0, "no input yet: nothing to tell");
+    m.input_uid = uid;
+    sp_ls_protection_sync(&m, true);
+    cr_assert_eq(pf.calls, 0, "only_off with the setting on (the relay's default): nothing");
+    sp_ls_protection_sync(&m, false);
+    cr_assert_eq(pf.calls, 1);
+    cr_assert_str_eq(pf.uid, "abc123");
+    cr_assert_eq(pf.on, true);
+    cr_assert_eq(m.refs, 2, "the manager is held while the call runs");
+    answer(0);
+    cr_assert_eq(m.refs, 1);
+    cr_assert_eq(pf.calls, 1, "the relay has the current value: no resend");
+
+    m.settings.disconnect_protection = false;
+    sp_ls_protection_sync(&m, true);
+    cr_assert_eq(pf.calls, 2);
+    cr_assert_eq(pf.on, false);
+    /* the user turned it on again while the PUT ran: the answer brings the current value */
+    m.settings.disconnect_protection = true;
+    answer(0);
+    cr_assert_eq(pf.calls, 3, "resent");
+    cr_assert_eq(pf.on, true);
+    answer(0);
+    cr_assert_eq(pf.calls, 3);
+
+    /* a failure is only logged (the stream is never held up), and never resent at once */
+    m.settings.disconnect_protection = false;
+    sp_ls_protection_sync(&m, false);
+    cr_assert_eq(pf.calls, 4);
+    m.settings.disconnect_protection = true;
+    answer(SP_EUNAVAIL);
+    cr_assert_eq(pf.calls, 4);
+    cr_assert_eq(m.refs, 1);
+    /* refused synchronously: released at once */
+    pf.rc = SP_ERATELIMIT;
+    sp_ls_protection_sync(&m, false);
+    cr_assert_eq(pf.calls, 4);
+    cr_assert_eq(m.refs, 1);
+    pf.rc = 0;
+
+    /* Cloudflare's vtable has no such op: never sent there; nor without media or once stopped */
+    ls.media.ops = &cf_ops;
+    sp_ls_protection_sync(&m, false);
+    ls.media.ops = &relay_ops;
+    ls.has_media = false;
+    sp_ls_protection_sync(&m, false);
+    ls.has_media = true;
+    m.stopped = true;
+    sp_ls_protection_sync(&m, false);
+    cr_assert_eq(pf.calls, 4);
 }

@@ -269,6 +269,43 @@ Test(cloudflare, retry_5xx_then_success, .init = setup, .fini = teardown)
     finish_loop();
 }
 
+/* the built-in relay's extension: PUT live_inputs/{uid} {"disconnectProtection": b}, retried
+   on 5xx like every idempotent call */
+Test(cloudflare, set_input_protection, .init = setup, .fini = teardown)
+{
+    res_t c = { 0 };
+    create_input(&c);
+    cr_assert_eq(sp_cloudflare_set_input_protection(cf, "bad/uid", false, on_done, &c),
+                 SP_EINVAL);
+    cr_assert_eq(sp_cloudflare_set_input_protection(cf, c.in.uid, false, NULL, &c), SP_EINVAL);
+    res_t p = { 0 };
+    cr_assert_eq(sp_cloudflare_set_input_protection(cf, c.in.uid, false, on_done, &p), 0);
+    cr_assert_eq(p.calls, 0, "never synchronous");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(p.calls, 1);
+    cr_assert_eq(p.err, 0, "%s", p.msg);
+    cr_assert_eq(p.http, 200);
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"disconnectProtection\":false"), 1);
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"method\":\"PUT\""), 1);
+    fault("{\"kind\":\"500\",\"count\":2,\"method\":\"PUT\"}");
+    res_t q = { 0 };
+    cr_assert_eq(sp_cloudflare_set_input_protection(cf, c.in.uid, true, on_done, &q), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(q.err, 0, "%s", q.msg);
+    cr_assert_eq(q.attempts, 3);
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"fault\":\"500\""), 2);
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"method\":\"PUT\""), 4, "1 + 3 attempts");
+    cr_assert_eq(fake_cf_count_calls(&fake, "\"disconnectProtection\":true"), 1,
+                 "the body sent");
+    res_t n = { 0 };
+    cr_assert_eq(sp_cloudflare_set_input_protection(cf, "0123456789abcdef0123456789abcdef", true,
+                                                    on_done, &n), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(n.err, SP_ENOTFOUND);
+    cr_assert_eq(n.attempts, 1, "a 404 is not retried");
+    finish_loop();
+}
+
 Test(cloudflare, post_not_retried_after_reaching_server, .init = setup, .fini = teardown)
 {
     res_t c = { 0 };
