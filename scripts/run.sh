@@ -22,10 +22,25 @@ export STREAMPAI_ENV=${STREAMPAI_ENV:-dev}
 export HTTP_LISTEN=${HTTP_LISTEN:-127.0.0.1:4000}
 export RELAY_RTMP_LISTEN=${RELAY_RTMP_LISTEN:-127.0.0.1:1935}
 export LOG_LEVEL=${LOG_LEVEL:-info}
+# dev switch for loopback/private destinations (a local test RTMP server): `make run
+# ALLOW_PRIVATE=1`, or an exported ALLOW_PRIVATE_DESTINATIONS=true; both processes read it
+case "${ALLOW_PRIVATE:-}" in
+  1|true|yes|on) export ALLOW_PRIVATE_DESTINATIONS=true ;;
+  0|false|no|off) export ALLOW_PRIVATE_DESTINATIONS=false ;;
+esac
+export ALLOW_PRIVATE_DESTINATIONS=${ALLOW_PRIVATE_DESTINATIONS:-false}
 
 if ! "$BIN" check-config >/dev/null; then "$BIN" check-config; exit 2; fi
 backend=$("$BIN" check-config | sed -n 's/.*MEDIA_BACKEND *//p' | awk '{print $1; exit}')
 url="http://${HTTP_LISTEN}"
+ingest=${RELAY_PUBLIC_RTMP_URL:-rtmp://${RELAY_RTMP_LISTEN}/live}
+case "$ALLOW_PRIVATE_DESTINATIONS" in
+  true|1|yes|on)
+    private_msg="ALLOWED (ALLOW_PRIVATE_DESTINATIONS=true, dev only;"
+    private_msg+=" turn off: make run ALLOW_PRIVATE=0)" ;;
+  *)
+    private_msg="refused (ALLOW_PRIVATE_DESTINATIONS=false; allow: make run ALLOW_PRIVATE=1)" ;;
+esac
 # The relay and the control plane are two independent processes, each restarted by its own
 # loop when it dies: a control-plane crash (even kill -9) never stops the relay, so live
 # media keeps flowing to the destinations while `serve` comes back. Their current pids are
@@ -59,11 +74,16 @@ cat <<MSG
   Streampai is starting (STREAMPAI_ENV=$STREAMPAI_ENV, media backend: $backend)
 
     Dashboard:     $url   (sign up, then open the stream page)
-    RTMP ingest:   rtmp://${RELAY_RTMP_LISTEN}/live   (stream key shown on the dashboard)
+    RTMP ingest:   ${ingest}   (stream key shown on the dashboard)
     Data:          $DATA_DIR  (SQLite, generated keys, relay state; relay log: $DATA_DIR/relay.log)
     Health:        $url/healthz   Metrics: $url/metrics
 
+    Loopback/private destinations: ${private_msg}
+
   OBS: Settings > Stream > Service "Custom", Server = the RTMP ingest URL, Stream Key = yours.
+  OBS on another machine: the ingest listens on ${RELAY_RTMP_LISTEN}; to accept it from the LAN:
+    RELAY_RTMP_LISTEN=0.0.0.0:1935 \\
+    RELAY_PUBLIC_RTMP_URL=rtmp://<this machine's LAN address>:1935/live make run
   Stop with Ctrl-C.
 
 MSG

@@ -134,6 +134,8 @@ struct sp_ls_manager_s {
     sp_ls_settings_t settings;
     sp_input_status_t input_known; /* last status the media service reported (never UNKNOWN) */
     int64_t input_known_at;        /* wall ms it began (0: unknown) */
+    json_t *recording; /* {mode, active, error?, state?}: GET /api/stream (sp_ls_eventlog.c) */
+    char *rec_error_logged; /* the recording error already in the event log */
 };
 
 typedef struct {
@@ -260,6 +262,11 @@ void sp_ls_input_observed(sp_ls_manager_t *m, sp_input_status_t st, int64_t at);
 sp_input_status_t sp_ls_input_none_mapped(const sp_ls_manager_t *m, sp_input_status_t st);
 /* input.last_status / input.status_since in the status JSON */
 void sp_ls_input_json_extra(const sp_ls_manager_t *m, json_t *input);
+/* recordings (sp_ls_eventlog.c): a poll's recording object (NULL: none) updates the status's
+ * "recording" and logs a new error; the relay's recording webhooks go to the event log */
+void sp_ls_recording_update(sp_ls_manager_t *m, const json_t *raw);
+json_t *sp_ls_recording_json(const sp_ls_manager_t *m);
+void sp_ls_recording_webhook(sp_ls_manager_t *m, const sp_cf_webhook_event_t *ev);
 /* A destination output failed / recovered / reported an error (health). */
 void sp_ls_event_output(sp_ls_manager_t *m, const sp_ls_out_t *o, const char *type,
                         const char *error);

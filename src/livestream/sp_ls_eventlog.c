@@ -204,3 +204,100 @@ void sp_ls_stream_events(sp_livestream_t *ls, const char *user_id, int64_t limit
                    "WHERE user_id = $1 AND platform = 'streampai' ORDER BY seq DESC LIMIT $2",
                    json_pack("[s, I]", user_id, (json_int_t)limit), on_events, c);
 }
+
+/* ------------------------------------------------------------------------- */
+/* recordings                                                                 */
+
+/* "recording stopped: No space left on device" -> "disk full"; else the reason as told */
+static void rec_error_words(const char *err, char *out, size_t cap)
+{
+    const char *p = err ? err : "";
+    if (strncmp(p, "recording stopped: ", 19) == 0) p += 19;
+    if (strstr(p, "space") || strstr(p, "ENOSPC") || strstr(p, "disk full"))
+        snprintf(out, cap, "disk full");
+    else
+        snprintf(out, cap, "%s", p[0] ? p : "unknown error");
+}
+
+static void size_words(int64_t bytes, char *out, size_t cap)
+{
+    if (bytes >= 1024LL * 1024 * 1024)
+        snprintf(out, cap, "%.1f GB", (double)bytes / (1024.0 * 1024 * 1024));
+    else if (bytes >= 1024 * 1024)
+        snprintf(out, cap, "%lld MB", (long long)(bytes / (1024 * 1024)));
+    else
+        snprintf(out, cap, "%lld kB", (long long)((bytes + 1023) / 1024));
+}
+
+static void rec_error_event(sp_ls_manager_t *m, const char *err)
+{
+    if (m->rec_error_logged && strcmp(m->rec_error_logged, err) == 0) return;
+    sp_ls_set_str(&m->rec_error_logged, err);
+    char why[200], msg[260];
+    rec_error_words(err, why, sizeof(why));
+    snprintf(msg, sizeof(msg), "Recording stopped: %s", why);
+    sp_ls_record_event(m, m->stream_id, "recording_failed", json_pack("{s:s}", "message", msg));
+}
+
+void sp_ls_recording_update(sp_ls_manager_t *m, const json_t *raw)
+{
+    json_t *r = NULL;
+    if (json_is_object(raw)) {
+        const char *mode = json_string_value(json_object_get(raw, "mode"));
+        json_t *cur = json_object_get(raw, "current");
+        const char *state = json_string_value(json_object_get(cur, "state"));
+        const char *err = json_string_value(json_object_get(cur, "error"));
+        if (state && strlen(state) > 32) state = NULL;
+        if (err && strlen(err) > 300) err = NULL;
+        if (mode && strlen(mode) > 32) mode = NULL;
+        r = json_pack("{s:s, s:b}", "mode", mode ? mode : "off", "active",
+                      state && strcmp(state, "recording") == 0);
+        if (state) json_object_set_new(r, "state", json_string(state));
+        if (err && err[0]) {
+            json_object_set_new(r, "error", json_string(err));
+            rec_error_event(m, err);
+        }
+    }
+    bool changed = (r == NULL) != (m->recording == NULL) || (r && !json_equal(r, m->recording));
+    json_decref(m->recording);
+    m->recording = r;
+    if (changed) sp_ls_publish_state(m, "recording");
+}
+
+json_t *sp_ls_recording_json(const sp_ls_manager_t *m)
+{
+    if (m->recording) return json_deep_copy(m->recording);
+    const char *mode = m->ls->cfg && m->ls->cfg->recording_mode ? m->ls->cfg->recording_mode
+                                                                : "off";
+    return json_pack("{s:s, s:b}", "mode", mode, "active", 0);
+}
+
+void sp_ls_recording_webhook(sp_ls_manager_t *m, const sp_cf_webhook_event_t *ev)
+{
+    char msg[300];
+    const char *type = "recording_started";
+    if (ev->type == SP_CF_EVT_REC_STARTED) {
+        snprintf(msg, sizeof(msg), "Recording started");
+        sp_ls_set_str(&m->rec_error_logged, NULL);
+    } else if (ev->rec_error[0]) {
+        if (m->rec_error_logged && strcmp(m->rec_error_logged, ev->rec_error) == 0) return;
+        rec_error_event(m, ev->rec_error);
+        return;
+    } else {
+        char size[48] = "", dur[48] = "";
+        type = "recording_saved";
+        if (ev->rec_bytes >= 0) size_words(ev->rec_bytes, size, sizeof(size));
+        if (ev->rec_duration_ms >= 0) duration_words(ev->rec_duration_ms, dur, sizeof(dur));
+        if (size[0] && dur[0])
+            snprintf(msg, sizeof(msg), "Recording saved (%s, %s)", size, dur);
+        else
+            snprintf(msg, sizeof(msg), "Recording saved");
+    }
+    /* the poll would show it a moment later: say it now */
+    if (m->recording) {
+        bool on = ev->type == SP_CF_EVT_REC_STARTED;
+        json_object_set_new(m->recording, "active", json_boolean(on));
+        sp_ls_publish_state(m, "recording");
+    }
+    sp_ls_record_event(m, m->stream_id, type, json_pack("{s:s}", "message", msg));
+}

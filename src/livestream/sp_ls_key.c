@@ -75,6 +75,8 @@ static void on_old_deleted(int err, const char *errmsg, void *ud)
         sp_ls_apply_input(m, SP_INPUT_DISCONNECTED, sp_wall_ms(), "key_regenerated", NULL,
                           NULL);
     } else if (!m->stopped) {
+        /* "never connected" is stored too: a restart must not bring back the old status */
+        sp_ls_persist(m, NULL, NULL);
         sp_ls_publish_state(m, "input_created");
     }
     answer(c, revoked);
@@ -128,13 +130,16 @@ static void on_new_input(int err, const char *errmsg, const sp_ls_input_t *in, v
     c->was_ready = m->ss.state == SP_SS_READY;
     sp_ls_mgr_set_input(m, in->uid, in->rtmp_url, in->stream_key);
     m->input_status = SP_INPUT_NONE;
+    m->input_known = SP_INPUT_NONE; /* the new key has never been used */
+    m->input_known_at = 0;
     char *sealed = sp_ls_seal(m->user_id, "input_key", in->stream_key);
     sp_store_query(ls->store,
                    "INSERT INTO live_inputs (user_id, provider, input_uid, rtmp_url, "
                    "stream_key_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
                    "ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider, "
                    "input_uid = excluded.input_uid, rtmp_url = excluded.rtmp_url, "
-                   "stream_key_sealed = excluded.stream_key_sealed",
+                   "stream_key_sealed = excluded.stream_key_sealed, last_status = NULL, "
+                   "last_status_at = NULL",
                    json_pack("[s, s, s, s, s, I]", m->user_id, ls->media.ops->provider, in->uid,
                              in->rtmp_url ? in->rtmp_url : "", sealed ? sealed : "",
                              (json_int_t)sp_wall_ms()),

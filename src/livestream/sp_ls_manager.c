@@ -96,6 +96,8 @@ static void mgr_free_mem(sp_ls_manager_t *m)
     json_decref(m->input_health);
     sp_free(m->description);
     sp_free(m->last_error);
+    json_decref(m->recording);
+    sp_free(m->rec_error_logged);
     json_decref(m->settings.auto_dests);
     sp_free(m);
 }
@@ -430,6 +432,7 @@ json_t *sp_ls_status_json(sp_ls_manager_t *m, bool with_key)
         json_object_set_new(o, "media_backend", json_string(ls->cfg->media_backend));
     if (m->categories) json_object_set(o, "categories", m->categories);
     if (m->last_error) json_object_set_new(o, "error", json_string(m->last_error));
+    json_object_set_new(o, "recording", sp_ls_recording_json(m));
     return o;
 }
 

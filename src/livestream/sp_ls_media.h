@@ -32,6 +32,7 @@ typedef struct {
     sp_input_status_t status;
     int64_t since_ms; /* when the current status began (Cloudflare statusEnteredAt), 0 if unknown */
     const json_t *health; /* the relay's input health (borrowed, unchecked); NULL if none */
+    const json_t *recording; /* the input's recording object (borrowed, unchecked) or NULL */
 } sp_ls_input_t;
 
 typedef struct {

@@ -64,7 +64,7 @@ static void on_input(const sp_cf_result_t *r, const sp_cf_input_t *in, void *ud)
                                      &since) != 0)
             since = 0;
         sp_ls_input_t li = { in->uid, in->rtmps_url, in->stream_key, map_state(in), since,
-                             in->health };
+                             in->health, in->recording };
         cb(0, msg, &li, c->ud);
     } else {
         cb(r->err ? r->err : SP_EPROTO, msg, NULL, c->ud);

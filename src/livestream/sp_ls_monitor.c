@@ -275,6 +275,7 @@ static void on_polled(int err, const char *errmsg, const sp_ls_input_t *in, void
     }
     sp_ls_apply_input(m, st, at, "poll", NULL, NULL);
     health_update(m, st == SP_INPUT_CONNECTED ? in->health : NULL);
+    sp_ls_recording_update(m, in->recording);
     if (m->input_verify) input_verified(m);
 out:
     sp_ls_unref(m);

@@ -454,6 +454,12 @@ static void wh_apply(sp_ls_manager_t *m, void *ud)
         sp_free(c);
         return;
     }
+    if (c->ev.type == SP_CF_EVT_REC_STARTED || c->ev.type == SP_CF_EVT_REC_ENDED) {
+        sp_ls_recording_webhook(m, &c->ev); /* the event log; the state is not touched */
+        sp_ls_ok(c->cb, c->ud, wh_result("recorded"));
+        sp_free(c);
+        return;
+    }
     sp_input_status_t st = c->ev.type == SP_CF_EVT_CONNECTED      ? SP_INPUT_CONNECTED
                            : c->ev.type == SP_CF_EVT_DISCONNECTED ? SP_INPUT_DISCONNECTED
                                                                   : SP_INPUT_ERRORED;

@@ -56,6 +56,8 @@ int sp_cloudflare_parse_input(const json_t *result, sp_cf_input_t *out)
     out->enabled = en ? !json_is_false(en) : true; /* missing = true (older API) */
     json_t *health = json_object_get(result, "health");
     out->health = json_is_object(health) ? health : NULL;
+    json_t *recording = json_object_get(result, "recording");
+    out->recording = json_is_object(recording) ? recording : NULL;
     json_t *st = json_object_get(result, "status");
     if (!st || json_is_null(st)) {
         cf_copy(out->state, sizeof out->state, "disconnected");

@@ -77,6 +77,10 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
         out->type = SP_CF_EVT_DISCONNECTED;
     else if (strcmp(et, "live_input.errored") == 0)
         out->type = SP_CF_EVT_ERRORED;
+    else if (strcmp(et, "live_input.recording_started") == 0)
+        out->type = SP_CF_EVT_REC_STARTED;
+    else if (strcmp(et, "live_input.recording_ended") == 0)
+        out->type = SP_CF_EVT_REC_ENDED;
     else {
         out->type = SP_CF_EVT_OTHER; /* a future event type: ignored */
         rc = 0;
@@ -102,6 +106,19 @@ int sp_cf_webhook_parse(const uint8_t *body, size_t len, sp_cf_webhook_event_t *
                 out->error_message[0] = '\0';
         }
     }
+    out->rec_bytes = -1;
+    out->rec_duration_ms = -1;
+    json_t *rec = json_object_get(data, "recording");
+    if (json_is_object(rec)) {
+        /* a malformed field reads as absent */
+        json_t *b = json_object_get(rec, "bytes"), *d = json_object_get(rec, "duration_ms");
+        if (json_is_integer(b) && json_integer_value(b) >= 0)
+            out->rec_bytes = (int64_t)json_integer_value(b);
+        if (json_is_integer(d) && json_integer_value(d) >= 0)
+            out->rec_duration_ms = (int64_t)json_integer_value(d);
+        if (!sp_json_strcpy(rec, "error", out->rec_error, sizeof out->rec_error, 0, NULL))
+            out->rec_error[0] = '\0';
+    }
     rc = 0;
 out:
     json_decref(root);
@@ -122,6 +139,10 @@ const char *sp_cf_event_type_name(sp_cf_event_type_t t)
         return "disconnected";
     case SP_CF_EVT_ERRORED:
         return "errored";
+    case SP_CF_EVT_REC_STARTED:
+        return "recording_started";
+    case SP_CF_EVT_REC_ENDED:
+        return "recording_ended";
     default:
         return "other";
     }

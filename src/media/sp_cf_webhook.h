@@ -26,6 +26,8 @@ typedef enum {
     SP_CF_EVT_CONNECTED,
     SP_CF_EVT_DISCONNECTED,
     SP_CF_EVT_ERRORED,
+    SP_CF_EVT_REC_STARTED, /* the built-in relay's live_input.recording_started */
+    SP_CF_EVT_REC_ENDED,   /* ... live_input.recording_ended (data.recording: bytes, ...) */
 } sp_cf_event_type_t;
 
 typedef struct {
@@ -36,6 +38,10 @@ typedef struct {
     int64_t ts;            /* top-level "ts" (Unix seconds); 0 if absent */
     char error_code[64];   /* errored: data.live_input_errored.error.code */
     char error_message[256];
+    /* recording events: data.recording {bytes, duration_ms, error}; -1 / "" when absent */
+    int64_t rec_bytes;
+    int64_t rec_duration_ms;
+    char rec_error[160];
 } sp_cf_webhook_event_t;
 
 /** 0 (out filled), SP_ETOOBIG (body over the cap), SP_EPROTO (not JSON / wrong types /

@@ -98,6 +98,9 @@ typedef struct {
     /* the built-in relay's "health" extension object (borrowed from the response, valid
        during the callback); NULL from Cloudflare, which has no such field */
     const json_t *health;
+    /* the input's "recording" object (borrowed like health): {mode, ...}; the built-in relay
+       adds "current" {state, bytes, duration_ms, error?}. NULL when absent */
+    const json_t *recording;
 } sp_cf_input_t;
 
 typedef struct {

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT } from '../lib/harness.mjs';
-import { bootLive, newUser, inputUid, setInput, outputsOf, waitFor, testCleanExit } from '../lib/livelib.mjs';
+import { bootLive, newUser, inputUid, setInput, outputsOf, waitFor, waitState, testCleanExit } from '../lib/livelib.mjs';
 
 const OUT = path.join(ROOT, 'tests/out');
 let ctx, browser;
@@ -183,6 +183,17 @@ test('regenerate my stream key: confirm dialog, new key shown, old input deleted
   assert.equal(await page.locator('#stream-key').inputValue(), now.input.stream_key);
   assert.equal(ctx.cf.getInput(uid), null, 'the old live input is deleted at Cloudflare');
   assert.ok(ctx.cf.getInput(now.input.input_uid), 'the new one exists');
+  // live: the button is disabled and its title says why; enabled again after the stop
+  assert.equal(await page.locator('#regen-key').isDisabled(), false);
+  await setInput(ctx, now.input.input_uid, 'connected');
+  await waitState(u, 'ready');
+  const d = await u.addDest('regen-live');
+  const st = await u.api('POST', '/api/stream/start', { destinations: [d.id] });
+  assert.equal(st.status, 200, st.text);
+  await page.waitForFunction(() => document.querySelector('#regen-key')?.disabled === true);
+  assert.match(await page.locator('#regen-key').getAttribute('title'), /Stop the stream before regenerating/);
+  assert.equal((await u.api('POST', '/api/stream/stop')).status, 200);
+  await page.waitForFunction(() => document.querySelector('#regen-key')?.disabled === false);
   assert.deepEqual(errors, []);
   await bctx.close();
 });

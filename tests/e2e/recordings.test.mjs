@@ -89,3 +89,55 @@ test('history shows recordings; the recording selector saves the mode', { timeou
   ctx = null;
   await c.stopClean();
 });
+
+// The current recording in GET /api/stream (from the input's poll) and on the stream page:
+// "Recording" while it runs, "Recording stopped: ..." when it failed (the built-in relay's
+// `recording.current`, put on the fake input here); the event log says it in plain words.
+test('the stream page shows the current recording and its error', { timeout: 60000 }, async () => {
+  const c = await bootLive({ env: { RECORDING_MODE: 'automatic' } });
+  let b = null;
+  try {
+    const u = await newUser(c);
+    const uid = await inputUid(u);
+    const setCurrent = async (current) => {
+      const r = await fetch(`${c.cf.url}/accounts/${c.cf.accountId}/stream/live_inputs/${uid}`, {
+        method: 'PUT', headers: { authorization: `Bearer ${c.cf.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ recording: { mode: 'automatic', current } }),
+      });
+      assert.equal(r.status, 200);
+    };
+    b = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const bctx = await b.newContext({ viewport: { width: 1100, height: 900 } });
+    const cookies = u.cookie.split('; ').map((x) => x.split('=')).map(([name, value]) => ({ name, value, url: c.srv.url }));
+    await bctx.addCookies(cookies);
+    const page = await bctx.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(c.srv.url + '/dashboard');
+    await page.locator('#input-status').waitFor();
+
+    await setCurrent({ state: 'recording', bytes: 1000, duration_ms: 2000 });
+    await page.waitForFunction(() => document.querySelector('#recording-status')?.textContent === 'Recording', null, { timeout: 15000 });
+    const s1 = await u.stream();
+    assert.deepEqual(s1.recording, { mode: 'automatic', active: true, state: 'recording' });
+
+    await setCurrent({ state: 'error', bytes: 1000, duration_ms: 2000, error: 'recording stopped: No space left on device' });
+    await page.waitForFunction(() => /^Recording stopped: No space left on device$/.test(document.querySelector('#recording-status')?.textContent || ''), null, { timeout: 15000 });
+    assert.equal(await page.locator('#recording-status').getAttribute('data-state'), 'error');
+    const s2 = await u.stream();
+    assert.equal(s2.recording.active, false);
+    assert.equal(s2.recording.error, 'recording stopped: No space left on device');
+    const evs = (await u.api('GET', '/api/stream/events?limit=50')).json.events.filter((e) => e.type === 'recording_failed');
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0].message, 'Recording stopped: disk full');
+    assert.deepEqual(errors, []);
+    await bctx.close();
+  } finally {
+    if (b) await b.close();
+  }
+  await c.stopClean();
+});

@@ -69,4 +69,29 @@ test('regenerate: auth, new input and key, old input deleted at Cloudflare, read
   assert.equal(after.input.stream_key, r.input.stream_key);
 });
 
+// the reset input status ("never connected") is stored: a restart must not bring back the
+// old key's last status (on today's main the page read "Disconnected" again after a restart)
+test('regenerate while offline: status "none", and still "none" after a restart', async () => {
+  const u = await newUser(ctx);
+  const uid = await inputUid(u);
+  await setInput(ctx, uid, 'connected');
+  await waitState(u, 'ready');
+  await setInput(ctx, uid, 'disconnected');
+  const off = await waitState(u, 'offline');
+  assert.equal(off.input.status, 'disconnected');
+  const r = await u.api('POST', '/api/stream/key/regenerate');
+  assert.equal(r.status, 200, r.text);
+  ctx.secrets.add(r.json.input.stream_key);
+  assert.equal(r.json.input.status, 'none');
+  const s = await u.stream();
+  assert.equal(s.input.status, 'none');
+  assert.equal(s.input.last_status, undefined, 'no last status of the old key');
+  await ctx.srv.stop();
+  await ctx.restart();
+  const again = await waitFor(async () => { const x = await u.stream(); return x?.input?.input_uid && x; }, { what: 'input after restart' });
+  assert.equal(again.input.input_uid, r.json.input.input_uid);
+  assert.equal(again.input.status, 'none', 'never connected after a restart too');
+  assert.equal(again.input.last_status, undefined);
+});
+
 testCleanExit(() => ctx);

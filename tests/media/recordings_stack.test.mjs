@@ -67,6 +67,11 @@ test('record a stream, list it in the history, download it (Range), owner only, 
     assert.equal(start.status, 200, start.text);
     const live = await u.api('GET', '/api/stream/recording');
     assert.equal(live.json.current?.state, 'recording', JSON.stringify(live.json));
+    // the stream page's view: GET /api/stream has the current recording too
+    const sr = await waitFor(async () => { const s = await u.stream(); return s.recording?.active === true && s.recording; },
+      { what: 'recording active in GET /api/stream', timeout: 10000 });
+    assert.equal(sr.mode, 'automatic');
+    assert.equal(sr.error, undefined);
     assert.equal((await pub.exited).code, 0, pub.log());
     await sink.exited;
     const stop = await u.api('POST', '/api/stream/stop');
@@ -74,6 +79,14 @@ test('record a stream, list it in the history, download it (Range), owner only, 
     // the relay ends the recording after its 2 s timeout
     await waitFor(async () => (await u.api('GET', '/api/stream/recording')).json.current?.state === 'ended',
       { what: 'recording ended', timeout: 15000 });
+    // the relay's recording webhooks in the persistent event log, in plain words
+    const evs = await waitFor(async () => {
+      const e = (await u.api('GET', '/api/stream/events?limit=50')).json.events;
+      return e.some((x) => x.type === 'recording_saved') && e;
+    }, { what: 'recording_saved in the event log', timeout: 10000 });
+    assert.equal(evs.find((x) => x.type === 'recording_started').message, 'Recording started');
+    assert.match(evs.find((x) => x.type === 'recording_saved').message, /^Recording saved \(\d+ (kB|MB), [4-6] s\)$/);
+    assert.equal((await u.stream()).recording.active, false);
 
     const hist = await u.api('GET', '/api/streams');
     const streamId = hist.json.streams[0].id;
@@ -162,6 +175,18 @@ test('a failing disk: the recording error shows in GET /api/stream/recording, th
     }, { what: 'recording error in the API', timeout: 20000 });
     assert.match(cur.error, /recording stopped: file too large/i);
     assert.equal((await u.stream()).state, 'streaming', 'the stream goes on');
+    // GET /api/stream shows the error (the stream page), the event log says it in plain words
+    const sr = await waitFor(async () => { const s = await u.stream(); return s.recording?.error && s.recording; },
+      { what: 'recording error in GET /api/stream', timeout: 10000 });
+    assert.equal(sr.active, false);
+    assert.equal(sr.mode, 'automatic');
+    assert.match(sr.error, /recording stopped: file too large/i);
+    const evs = await waitFor(async () => {
+      const e = (await u.api('GET', '/api/stream/events?limit=50')).json.events;
+      return e.some((x) => x.type === 'recording_failed') && e;
+    }, { what: 'recording_failed in the event log', timeout: 10000 });
+    assert.equal(evs.filter((x) => x.type === 'recording_failed').length, 1, 'logged once');
+    assert.match(evs.find((x) => x.type === 'recording_failed').message, /^Recording stopped: file too large/i);
     assert.equal((await pub.exited).code, 0, pub.log());
     await sink.exited;
     const p = probe(sink.out);

@@ -105,3 +105,87 @@ test('make run: kill -9 the control plane, the relay keeps pushing; serve comes 
     if (sink) sink.kill();
   }
 });
+
+// issue 13 item 9: `make run ALLOW_PRIVATE=1` (or an exported ALLOW_PRIVATE_DESTINATIONS)
+// reaches the server, the banner says which is in effect and how to switch, and how to let
+// OBS on another machine reach the ingest. On today's main the banner says neither.
+const extra = [];
+after(() => {
+  for (const p of extra) if (p.exitCode === null) { try { process.kill(-p.pid, 'SIGKILL'); } catch {} }
+});
+async function launch(envExtra) {
+  const dataDir = tmpDir('sp-run-priv-');
+  const [httpPort, rtmpPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${httpPort}`;
+  const env = {
+    ...process.env, DATA_DIR: dataDir, STREAMPAI_ENV: 'dev', HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+    PUBLIC_URL: base, RELAY_RTMP_LISTEN: `127.0.0.1:${rtmpPort}`, RELAY_API_LISTEN: `127.0.0.1:${apiPort}`,
+    LOG_LEVEL: 'info', ...envExtra,
+  };
+  delete env.ALLOW_PRIVATE_DESTINATIONS;
+  delete env.ALLOW_PRIVATE;
+  delete env.RELAY_PUBLIC_RTMP_URL;
+  Object.assign(env, envExtra);
+  const p = spawn('bash', ['scripts/run.sh'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+  extra.push(p);
+  const out = [];
+  p.stdout.on('data', (d) => out.push(d.toString()));
+  p.stderr.on('data', (d) => out.push(d.toString()));
+  const exited = new Promise((r) => p.on('exit', (code, sig) => r({ code, sig })));
+  await waitFor(async () => { try { return (await fetch(base + '/healthz')).ok; } catch { return false; } },
+    { timeout: 20000, what: `serve up (${out.join('')})` });
+  const relayPid = await waitFor(() => readPid(path.join(dataDir, 'relay.pid')), { what: 'relay.pid' });
+  const stop = async () => {
+    p.kill('SIGTERM');
+    const r = await Promise.race([exited, sleep(20000).then(() => null)]);
+    assert.ok(r, 'the launcher exited on SIGTERM');
+    await waitFor(() => !alive(relayPid), { timeout: 10000, what: 'relay stopped' });
+  };
+  return { base, rtmpPort, banner: () => out.join(''), stop };
+}
+
+for (const [label, envExtra, allowed] of [
+  ['make run ALLOW_PRIVATE=1', { ALLOW_PRIVATE: '1' }, true],
+  ['exported ALLOW_PRIVATE_DESTINATIONS=true', { ALLOW_PRIVATE_DESTINATIONS: 'true' }, true],
+  ['default', {}, false],
+]) {
+  test(`make run, private destinations (${label}): banner and server agree`, { timeout: 60000 }, async () => {
+    const l = await launch(envExtra);
+    try {
+      const b = l.banner();
+      if (allowed) {
+        assert.match(b, /Loopback\/private destinations: ALLOWED \(ALLOW_PRIVATE_DESTINATIONS=true/);
+        assert.match(b, /turn off: make run ALLOW_PRIVATE=0/);
+      } else {
+        assert.match(b, /Loopback\/private destinations: refused \(ALLOW_PRIVATE_DESTINATIONS=false; allow: make run ALLOW_PRIVATE=1\)/);
+      }
+      // how OBS on another machine reaches the ingest
+      assert.match(b, new RegExp(`the ingest listens on 127\\.0\\.0\\.1:${l.rtmpPort}`));
+      assert.match(b, /RELAY_RTMP_LISTEN=0\.0\.0\.0:1935/);
+      assert.match(b, /RELAY_PUBLIC_RTMP_URL=rtmp:\/\/<this machine's LAN address>:1935\/live make run/);
+      assert.match(b, new RegExp(`RTMP ingest: +rtmp://127\\.0\\.0\\.1:${l.rtmpPort}/live`));
+
+      const u = await newUser({ srv: { url: l.base } });
+      const r = await u.api('POST', '/api/destinations',
+        { platform: 'custom', name: 'local', url: 'rtmp://127.0.0.1:1935/live', stream_key: 'LOCALKEY1' });
+      if (allowed) {
+        assert.equal(r.status, 201, r.text);
+      } else {
+        assert.equal(r.status, 422, r.text);
+        assert.match(r.text, /forbidden_destination/);
+        assert.match(r.text, /ALLOW_PRIVATE_DESTINATIONS=true/);
+      }
+    } finally {
+      await l.stop();
+    }
+  });
+}
+
+test('make run: RELAY_PUBLIC_RTMP_URL is the ingest the banner shows', { timeout: 60000 }, async () => {
+  const l = await launch({ RELAY_PUBLIC_RTMP_URL: 'rtmp://192.0.2.10:1935/live' });
+  try {
+    assert.match(l.banner(), /RTMP ingest: +rtmp:\/\/192\.0\.2\.10:1935\/live /);
+  } finally {
+    await l.stop();
+  }
+});

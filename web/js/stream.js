@@ -13,6 +13,7 @@ import { get, post, put, del, ApiError } from './api.js';
 import { renderCategoryFields, chosenCategories, categoriesSaved } from './categories.js';
 import { destStatus, destStatusNode } from './dest_status.js';
 import { editDestination, regenerateKey } from './dest_edit.js';
+import { renderRecording } from './rec_status.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -143,6 +144,8 @@ function render() {
   $('#start-stream').hidden = s.state !== 'ready';
   $('#stop-stream').hidden = s.state !== 'streaming';
   $('#stop-stream').disabled = !!s.starting;
+  const onAir = s.state === 'streaming' || s.state === 'ending';
+  Object.assign($('#regen-key'), { disabled: onAir, title: onAir ? 'Stop the stream before regenerating the stream key (OBS streams with the current key)' : 'Get a new stream key; the current one stops working at once' });
   $('#degraded').hidden = !(s.degraded || inputStatus === 'unknown');
   if (s.input) {
     if (s.input.rtmp_url) $('#ingest-url').value = s.input.rtmp_url;
@@ -152,6 +155,7 @@ function render() {
   if (document.activeElement !== title && s.title !== undefined) title.value = s.title || '';
   renderCountdown();
   renderDestinations();
+  renderRecording(s);
 }
 
 function renderCountdown() {

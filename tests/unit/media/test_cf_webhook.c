@@ -217,3 +217,36 @@ Test(cf_webhook, out_of_range_ts_is_ignored)
     cr_assert_eq(sp_cf_webhook_parse((const uint8_t *)body, strlen(body), &e), 0);
     cr_assert_eq(sp_cf_webhook_event_ms(&e), SP_TIME_MAX_S * 1000);
 }
+
+/* the built-in relay's recording webhooks (issue 13, recordings in the event log) */
+Test(cf_webhook, recording_events)
+{
+    sp_cf_webhook_event_t e;
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc123\",\"event_type\":"
+                       "\"live_input.recording_started\",\"recording\":{\"bytes\":0}}}",
+                       &e),
+                 0);
+    cr_assert_eq(e.type, SP_CF_EVT_REC_STARTED);
+    cr_assert_str_eq(e.input_id, "abc123");
+    cr_assert_eq(e.rec_bytes, 0);
+    cr_assert_eq(e.rec_duration_ms, -1);
+    cr_assert_str_eq(sp_cf_event_type_name(e.type), "recording_started");
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc123\",\"event_type\":"
+                       "\"live_input.recording_ended\",\"recording\":{\"bytes\":12582912,"
+                       "\"duration_ms\":300000,\"error\":\"recording stopped: disk full\"}}}",
+                       &e),
+                 0);
+    cr_assert_eq(e.type, SP_CF_EVT_REC_ENDED);
+    cr_assert_eq(e.rec_bytes, 12582912);
+    cr_assert_eq(e.rec_duration_ms, 300000);
+    cr_assert_str_eq(e.rec_error, "recording stopped: disk full");
+    /* malformed fields read as absent */
+    cr_assert_eq(parse("{\"data\":{\"input_id\":\"abc123\",\"event_type\":"
+                       "\"live_input.recording_ended\",\"recording\":{\"bytes\":-5,"
+                       "\"duration_ms\":\"x\",\"error\":7}}}",
+                       &e),
+                 0);
+    cr_assert_eq(e.rec_bytes, -1);
+    cr_assert_eq(e.rec_duration_ms, -1);
+    cr_assert_str_eq(e.rec_error, "");
+}
