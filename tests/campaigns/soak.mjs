@@ -44,6 +44,7 @@ const env = {
   // per-topic resume history (server default 100): it fills for minutes before RSS can be flat;
   // a short run sets it low so its warm-up covers the fill
   ...(process.env.SOAK_EVENT_HISTORY ? { EVENT_HISTORY_SIZE: process.env.SOAK_EVENT_HISTORY } : {}),
+  ...(process.env.SOAK_EVENT_HISTORY_BYTES ? { EVENT_HISTORY_BYTES: process.env.SOAK_EVENT_HISTORY_BYTES } : {}),
 };
 const srv = spawnSp(['serve'], env, `${dir}.serve.log`);
 let failed = null;
