@@ -286,4 +286,9 @@ void sp_ls_autostart_loaded(sp_ls_manager_t *m);
 /* ---- sp_livestream.c ------------------------------------------------------------- */
 int sp_ls_mgr_ensure(sp_livestream_t *ls, const char *user_id, bool force, sp_ls_manager_t **out);
 
+/** Upserts the user's live_inputs row for in (stream key sealed); reset_status also forgets the
+ *  last known input status (a new key has never been used). sp_ls_monitor.c. */
+void sp_ls_store_input(sp_ls_manager_t *m, const sp_ls_input_t *in, bool reset_status,
+                       sp_store_cb cb, void *ud);
+
 #endif

@@ -132,19 +132,7 @@ static void on_new_input(int err, const char *errmsg, const sp_ls_input_t *in, v
     m->input_status = SP_INPUT_NONE;
     m->input_known = SP_INPUT_NONE; /* the new key has never been used */
     m->input_known_at = 0;
-    char *sealed = sp_ls_seal(m->user_id, "input_key", in->stream_key);
-    sp_store_query(ls->store,
-                   "INSERT INTO live_inputs (user_id, provider, input_uid, rtmp_url, "
-                   "stream_key_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
-                   "ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider, "
-                   "input_uid = excluded.input_uid, rtmp_url = excluded.rtmp_url, "
-                   "stream_key_sealed = excluded.stream_key_sealed, last_status = NULL, "
-                   "last_status_at = NULL",
-                   json_pack("[s, s, s, s, s, I]", m->user_id, ls->media.ops->provider, in->uid,
-                             in->rtmp_url ? in->rtmp_url : "", sealed ? sealed : "",
-                             (json_int_t)sp_wall_ms()),
-                   on_row, c);
-    sp_free(sealed);
+    sp_ls_store_input(m, in, true, on_row, c);
 }
 
 void sp_ls_manager_regenerate_key(sp_ls_manager_t *m, sp_ls_result_cb cb, void *ud)

@@ -98,6 +98,31 @@ static void on_input_row(int err, json_t *rows, int64_t changes, void *ud)
     sp_ls_unref(m);
 }
 
+void sp_ls_store_input(sp_ls_manager_t *m, const sp_ls_input_t *in, bool reset_status,
+                       sp_store_cb cb, void *ud)
+{
+    sp_livestream_t *ls = m->ls;
+    char *sealed = sp_ls_seal(m->user_id, "input_key", in->stream_key);
+    sp_store_query(ls->store,
+                   reset_status
+                       ? "INSERT INTO live_inputs (user_id, provider, input_uid, rtmp_url, "
+                         "stream_key_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
+                         "ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider, "
+                         "input_uid = excluded.input_uid, rtmp_url = excluded.rtmp_url, "
+                         "stream_key_sealed = excluded.stream_key_sealed, last_status = NULL, "
+                         "last_status_at = NULL"
+                       : "INSERT INTO live_inputs (user_id, provider, input_uid, rtmp_url, "
+                         "stream_key_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
+                         "ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider, "
+                         "input_uid = excluded.input_uid, rtmp_url = excluded.rtmp_url, "
+                         "stream_key_sealed = excluded.stream_key_sealed",
+                   json_pack("[s, s, s, s, s, I]", m->user_id, ls->media.ops->provider, in->uid,
+                             in->rtmp_url ? in->rtmp_url : "", sealed ? sealed : "",
+                             (json_int_t)sp_wall_ms()),
+                   cb, ud);
+    sp_free(sealed);
+}
+
 static void on_input_created(int err, const char *errmsg, const sp_ls_input_t *in, void *ud)
 {
     sp_ls_manager_t *m = ud;
@@ -126,19 +151,8 @@ static void on_input_created(int err, const char *errmsg, const sp_ls_input_t *i
     sp_ls_protection_sync(m, true); /* a new relay input has it on */
     sp_ulog(SP_LOG_INFO, "livestream", m->user_id, "cloudflare input created", "input=%s",
             in->uid);
-    char *sealed = sp_ls_seal(m->user_id, "input_key", in->stream_key);
     sp_ls_ref(m);
-    sp_store_query(ls->store,
-                   "INSERT INTO live_inputs (user_id, provider, input_uid, rtmp_url, "
-                   "stream_key_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
-                   "ON CONFLICT (user_id) DO UPDATE SET provider = excluded.provider, "
-                   "input_uid = excluded.input_uid, rtmp_url = excluded.rtmp_url, "
-                   "stream_key_sealed = excluded.stream_key_sealed",
-                   json_pack("[s, s, s, s, s, I]", m->user_id, ls->media.ops->provider, in->uid,
-                             in->rtmp_url ? in->rtmp_url : "", sealed ? sealed : "",
-                             (json_int_t)sp_wall_ms()),
-                   on_input_row, m);
-    sp_free(sealed);
+    sp_ls_store_input(m, in, false, on_input_row, m);
 out:
     sp_ls_unref(m);
 }
