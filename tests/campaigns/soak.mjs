@@ -44,7 +44,11 @@ const env = {
   // per-topic resume history (server default 100): it fills for minutes before RSS can be flat;
   // a short run sets it low so its warm-up covers the fill
   ...(process.env.SOAK_EVENT_HISTORY ? { EVENT_HISTORY_SIZE: process.env.SOAK_EVENT_HISTORY } : {}),
-  ...(process.env.SOAK_EVENT_HISTORY_BYTES ? { EVENT_HISTORY_BYTES: process.env.SOAK_EVENT_HISTORY_BYTES } : {}),
+  // and its byte cap (server default 64 KiB per topic): at this rate (1,000 topics, ~3 messages
+  // per topic a minute, ~4 KB status snapshots) 64 KiB takes ~35 min to fill, longer than the
+  // warm-up, so the soak sizes it at 16 KiB (filled in ~6 min): what it looks for is growth
+  // beyond the bounded caches. SOAK_EVENT_HISTORY_BYTES=65536 runs the server default.
+  EVENT_HISTORY_BYTES: process.env.SOAK_EVENT_HISTORY_BYTES || '16384',
 };
 const srv = spawnSp(['serve'], env, `${dir}.serve.log`);
 let failed = null;
@@ -192,7 +196,7 @@ try {
   paused.stop();
   const hostPaused = paused.count > 0;
   const verdict = rssOk && fdOk && lagOk && !failed && errors.start + errors.stop === 0 && orphans === 0;
-  console.log(`soak: ${SECS}s${process.env.SOAK_EVENT_HISTORY ? ` history=${process.env.SOAK_EVENT_HISTORY}` : ''} users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
+  console.log(`soak: ${SECS}s${process.env.SOAK_EVENT_HISTORY ? ` history=${process.env.SOAK_EVENT_HISTORY}` : ''} history_bytes=${env.EVENT_HISTORY_BYTES} users=${NUSERS} sockets=${NSOCK} (slow ${SLOW_PCT}%) starts=${counts.starts} stops=${counts.stops} storms=${counts.storms || 0} reconnects=${counts.reconnects || 0} ` +
     `rss ${(rssWarm / 1048576).toFixed(1)}->${(rssEnd / 1048576).toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%, <=5% ${rssOk ? 'OK' : 'FAIL'}) ` +
     `heap_in_use ${(heapWarm / 1048576).toFixed(1)}->${(heapEnd / 1048576).toFixed(1)} MiB ` +
     `fds ${w0.fds}->${wEnd.fds} (${fdLeak >= 0 ? '+' : ''}${fdLeak}, ${fdOk ? 'OK' : 'LEAK'}) loop-lag p99 ${lag99.toFixed(1)} ms max ${Math.max(...lags).toFixed(1)} ms (<10 ms ${lagOk ? 'OK' : 'FAIL'}) ` +
