@@ -8,7 +8,7 @@
 // {message} {tier} {platform} {type}) with textContent only. As the dashboard's live preview
 // (?preview=1 in a same-origin iframe) it also takes configs and fake shows from its parent.
 import {
-  el, urlToken, isPreview, localUrl, fetchConfig, WidgetSocket, renderTemplate, maskText,
+  el, isPreview, localUrl, startWidget, renderTemplate, maskText,
   safeColor, safeFont, clampInt, ALERT_TYPES,
 } from './common.js';
 
@@ -184,29 +184,7 @@ function previewBridge() {
 async function main() {
   applyStyle();
   previewBridge();
-  const token = urlToken();
-  if (!token) { w.status = 'no_token'; console.warn('alertbox: no widget token in the URL'); return; }
-  let info;
-  try {
-    info = await fetchConfig('alertbox', token);
-  } catch (e) {
-    w.status = 'bad_token';
-    console.warn(`alertbox: ${e.message}`);
-    return;
-  }
-  w.userId = info.user_id;
-  applyConfig(info.config);
-  const topics = [`alertbox:${info.user_id}`, `widget_config:alertbox:${info.user_id}`];
-  const path = typeof info.socket_url === 'string' && info.socket_url.startsWith('/socket?')
-    ? info.socket_url : `/socket?widget_token=${encodeURIComponent(token)}`;
-  w.socket = new WidgetSocket(path, topics, onFrame, {
-    onState: (s) => { w.status = s; document.body.dataset.socket = s; },
-    onDead: () => { w.status = 'rotated'; document.body.dataset.socket = 'rotated'; },
-  });
-  w.socket.aliveCheck = async () => {
-    try { await fetchConfig('alertbox', token); return true; } catch (e) { if (e.status === 404) return false; throw e; }
-  };
-  w.socket.start();
+  await startWidget(w, 'alertbox', 'alertbox', applyConfig, onFrame);
 }
 
 main();

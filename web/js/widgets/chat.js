@@ -8,7 +8,7 @@
 // As the dashboard's live preview (?preview=1) it also takes configs and fake messages from its
 // parent window (postMessage).
 import {
-  el, urlToken, isPreview, fetchConfig, WidgetSocket, hasLink, hasWord, safeColor, safeFont,
+  el, isPreview, startWidget, hasLink, hasWord, safeColor, safeFont,
   clampInt, PLATFORMS,
 } from './common.js';
 
@@ -188,29 +188,7 @@ function previewBridge() {
 async function main() {
   applyStyle();
   previewBridge();
-  const token = urlToken();
-  if (!token) { w.status = 'no_token'; console.warn('chat overlay: no widget token in the URL'); return; }
-  let info;
-  try {
-    info = await fetchConfig('chat', token);
-  } catch (e) {
-    w.status = 'bad_token';
-    console.warn(`chat overlay: ${e.message}`);
-    return;
-  }
-  w.userId = info.user_id;
-  applyConfig(info.config);
-  const topics = [`chat:${info.user_id}`, `widget_config:chat:${info.user_id}`];
-  const path = typeof info.socket_url === 'string' && info.socket_url.startsWith('/socket?')
-    ? info.socket_url : `/socket?widget_token=${encodeURIComponent(token)}`;
-  w.socket = new WidgetSocket(path, topics, onFrame, {
-    onState: (s) => { w.status = s; document.body.dataset.socket = s; },
-    onDead: () => { w.status = 'rotated'; document.body.dataset.socket = 'rotated'; },
-  });
-  w.socket.aliveCheck = async () => {
-    try { await fetchConfig('chat', token); return true; } catch (e) { if (e.status === 404) return false; throw e; }
-  };
-  w.socket.start();
+  await startWidget(w, 'chat', 'chat overlay', applyConfig, onFrame);
 }
 
 main();

@@ -220,3 +220,32 @@ export class WidgetSocket {
     } catch { /* the server is down: keep trying */ }
   }
 }
+
+/* The start of a widget page: token from the URL, config, then the scoped socket on the
+   widget's two topics ({type}:{user} and widget_config:{type}:{user}). w.status and
+   body[data-socket] show where it stands (no_token, bad_token, open, rotated, ...). */
+export async function startWidget(w, type, label, applyConfig, onFrame) {
+  const token = urlToken();
+  if (!token) { w.status = 'no_token'; console.warn(`${label}: no widget token in the URL`); return; }
+  let info;
+  try {
+    info = await fetchConfig(type, token);
+  } catch (e) {
+    w.status = 'bad_token';
+    console.warn(`${label}: ${e.message}`);
+    return;
+  }
+  w.userId = info.user_id;
+  applyConfig(info.config);
+  const topics = [`${type}:${info.user_id}`, `widget_config:${type}:${info.user_id}`];
+  const path = typeof info.socket_url === 'string' && info.socket_url.startsWith('/socket?')
+    ? info.socket_url : `/socket?widget_token=${encodeURIComponent(token)}`;
+  w.socket = new WidgetSocket(path, topics, onFrame, {
+    onState: (st) => { w.status = st; document.body.dataset.socket = st; },
+    onDead: () => { w.status = 'rotated'; document.body.dataset.socket = 'rotated'; },
+  });
+  w.socket.aliveCheck = async () => {
+    try { await fetchConfig(type, token); return true; } catch (e) { if (e.status === 404) return false; throw e; }
+  };
+  w.socket.start();
+}
