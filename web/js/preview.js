@@ -108,6 +108,9 @@ function mount(status) {
   const anchor = $('#input-status');
   const host = health || (anchor ? anchor.closest('section, .card') : null);
   if (host) host.after(card); else ($('#app') || document.body).append(card);
+  // the `muted` attribute set from script is only the default: the element itself starts muted
+  // from the moment it exists, not once the player has loaded
+  $('#preview-video').muted = true;
   render(status);
 }
 
