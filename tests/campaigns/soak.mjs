@@ -46,7 +46,7 @@ const env = {
   ...(process.env.SOAK_EVENT_HISTORY ? { EVENT_HISTORY_SIZE: process.env.SOAK_EVENT_HISTORY } : {}),
   // and its byte cap (server default 64 KiB per topic): at this rate (1,000 topics, ~3 messages
   // per topic a minute, ~4 KB status snapshots) 64 KiB takes ~35 min to fill, longer than the
-  // warm-up, so the soak sizes it at 16 KiB (filled in ~6 min): what it looks for is growth
+  // warm-up, so the soak sizes it at 16 KiB (the heap levels off after ~20 min of a 1-hour run): what it looks for is growth
   // beyond the bounded caches. SOAK_EVENT_HISTORY_BYTES=65536 runs the server default.
   EVENT_HISTORY_BYTES: process.env.SOAK_EVENT_HISTORY_BYTES || '16384',
 };
